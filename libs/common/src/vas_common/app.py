@@ -1,0 +1,189 @@
+"""The frame every service is built on: lifespan, health, readiness, metrics, errors, tracing.
+
+A service's `create_app(settings)` describes itself with a `ServiceSpec` and calls
+`create_service_app`; this module does the rest the same way for all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request, Response
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from vas_common.db import COMMON_MIGRATIONS, check_database, create_pool, migrate
+from vas_common.errors import install_problem_handlers, problem_response
+from vas_common.events.topics import ALL_TOPICS
+from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics
+from vas_common.logging import configure_logging
+from vas_common.outbox import OutboxRelay
+from vas_common.settings import ServiceSettings
+from vas_common.telemetry import Metrics, configure_tracing, instrument_fastapi
+
+logger = logging.getLogger(__name__)
+
+STARTUP_DEADLINE_S = 60.0
+
+
+@dataclass
+class Runtime:
+    """What a running service holds: its settings and its connections. Lives in app.state.runtime."""
+
+    settings: ServiceSettings
+    metrics: Metrics
+    publisher: EventPublisher
+    pool: asyncpg.Pool | None = None
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    relay: OutboxRelay | None = None
+
+    def db(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError("database pool not open")
+        return self.pool
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    title: str
+    version: str
+    migrations_dir: Path
+    routers: Sequence[APIRouter] = ()
+    # Called once the pool and publisher are open; returns the consumer groups to run.
+    subscriptions: Callable[[Runtime], Sequence[Subscription]] = lambda _rt: ()
+    # Called once the pool and publisher are open, before consumers start: wire app.state.
+    on_startup: Callable[[FastAPI, Runtime], Awaitable[None]] | None = None
+    uses_outbox: bool = True
+
+
+async def _until_ready(what: str, start: Callable[[], Awaitable[Any]]) -> Any:
+    """Start-up waits (bounded) for a dependency that may still be coming up."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(STARTUP_DEADLINE_S),
+        wait=wait_exponential(multiplier=0.1, max=2.0),
+        retry=retry_if_exception_type((OSError, asyncpg.PostgresError, asyncpg.InterfaceError, Exception)),
+        reraise=True,
+    ):
+        with attempt:
+            if attempt.retry_state.attempt_number > 1:
+                logger.info("waiting for %s (attempt %d)", what, attempt.retry_state.attempt_number)
+            return await start()
+    raise AssertionError("unreachable")
+
+
+def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    configure_tracing(settings.service_name, settings.trace_exporter)
+    metrics = Metrics(settings.service_name)
+    runtime = Runtime(settings=settings, metrics=metrics, publisher=EventPublisher(settings, metrics))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            dsn = settings.database_url.get_secret_value()
+            runtime.pool = await _until_ready(
+                "database",
+                lambda: create_pool(dsn, min_size=settings.database_pool_min, max_size=settings.database_pool_max),
+            )
+            stack.push_async_callback(runtime.db().close)
+            if settings.migrate_on_start:
+                applied = await migrate(
+                    runtime.db(),
+                    [("common", COMMON_MIGRATIONS), (settings.service_name, spec.migrations_dir)],
+                )
+                if applied:
+                    logger.info("migrations applied: %s", ", ".join(applied))
+            await _until_ready("broker", lambda: ensure_topics(settings, ALL_TOPICS))
+            await _until_ready("broker producer", runtime.publisher.start)
+            stack.push_async_callback(runtime.publisher.stop)
+            if spec.on_startup is not None:
+                await spec.on_startup(app, runtime)
+            if spec.uses_outbox:
+                runtime.relay = OutboxRelay(runtime.db(), runtime.publisher, settings.outbox_poll_interval_s)
+                await runtime.relay.start()
+                stack.push_async_callback(runtime.relay.stop)
+            for sub in spec.subscriptions(runtime):
+                runner = ConsumerRunner(settings, sub, runtime.publisher, metrics)
+                await runner.start()
+                stack.push_async_callback(runner.stop)
+                runtime.consumers.append(runner)
+            logger.info("%s started", settings.service_name)
+            yield
+            logger.info("%s stopping", settings.service_name)
+
+    app = FastAPI(title=spec.title, version=spec.version, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    _install_metrics_middleware(app, metrics)
+    app.include_router(_health_router(runtime))
+    for router in spec.routers:
+        app.include_router(router)
+    instrument_fastapi(app)
+    return app
+
+
+def _route_template(request: Request) -> str:
+    """The matched route's path template, so metrics do not get one series per id."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+def _install_metrics_middleware(app: FastAPI, metrics: Metrics) -> None:
+    @app.middleware("http")
+    async def record(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = _route_template(request)
+        metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.http_latency.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+
+def _health_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Database and broker are reachable", response_model=None)
+    async def readyz() -> Response | dict[str, Any]:
+        timeout = runtime.settings.readiness_timeout_s
+        checks: dict[str, str] = {}
+
+        async def probe(name: str, check: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await check()
+                checks[name] = "ok"
+            except Exception as exc:  # any failure means not ready; the reason is reported
+                checks[name] = f"unavailable: {type(exc).__name__}: {exc}".rstrip(": ")
+
+        await asyncio.gather(
+            probe("database", lambda: check_database(runtime.db(), timeout)),
+            probe("broker", lambda: runtime.publisher.check(timeout)),
+        )
+        failing = {k: v for k, v in checks.items() if v != "ok"}
+        if failing:
+            return problem_response(
+                503,
+                "not_ready",
+                "Service not ready",
+                "; ".join(f"{k} {v}" for k, v in failing.items()),
+                headers={"Retry-After": "1"},
+                extra={"checks": checks},
+            )
+        return {"status": "ready", "checks": checks}
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    async def prometheus_metrics() -> Response:
+        body, content_type = runtime.metrics.render()
+        return Response(body, media_type=content_type)
+
+    return router

@@ -1,0 +1,123 @@
+"""Transactional outbox: write the event in the same transaction as the change, publish after.
+
+The relay publishes in id order under an advisory lock, so only one replica relays at a time
+and events of one key keep their order. A NOTIFY on insert wakes it at once; it also polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+
+from vas_common.events import Event, encode_event
+from vas_common.events.topics import Topic
+from vas_common.kafka import EventPublisher
+from vas_common.telemetry import carrier_to_kafka_headers, current_trace_carrier
+
+logger = logging.getLogger(__name__)
+
+_NOTIFY_CHANNEL = "vas_outbox"
+_RELAY_LOCK_KEY = 0x7A5_0002
+_BATCH = 500
+
+
+class OutboxRepository:
+    async def enqueue(self, conn: asyncpg.Connection, topic: Topic, event: Event) -> None:
+        """Call inside the caller's transaction; the trace context of the caller goes along."""
+        await conn.execute(
+            "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)",
+            topic.name, event.key().encode(), encode_event(event), current_trace_carrier(),
+        )
+        await conn.execute(f"NOTIFY {_NOTIFY_CHANNEL}")
+
+    async def claim_batch(self, conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+        locked = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_KEY)
+        if not locked:
+            return []
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1", limit
+        )
+        return rows
+
+    async def delete(self, conn: asyncpg.Connection, ids: list[int]) -> None:
+        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+
+    async def pending(self, conn: asyncpg.Connection) -> int:
+        count: int = await conn.fetchval("SELECT count(*) FROM outbox")
+        return count
+
+
+class OutboxRelay:
+    def __init__(
+        self, pool: asyncpg.Pool, publisher: EventPublisher, poll_interval_s: float = 0.5
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._poll_interval_s = poll_interval_s
+        self._repo = OutboxRepository()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close_listener()
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._pool.release(self._listener)
+            self._listener = None
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        await self._close_listener()
+        conn = await self._pool.acquire()
+        await conn.add_listener(_NOTIFY_CHANNEL, self._on_notify)
+        self._listener = conn
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._ensure_listener()
+                while await self.relay_once():
+                    pass
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                logger.warning("outbox relay: database unavailable (%s); retrying", exc)
+                await self._close_listener()
+            except Exception:
+                logger.exception("outbox relay failed; retrying")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+
+    async def relay_once(self) -> int:
+        """Publish one batch; return how many rows were published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await self._repo.claim_batch(conn, _BATCH)
+            if not rows:
+                return 0
+            sends = [
+                await self._publisher.producer.send(
+                    r["topic"], r["value"], key=r["key"], headers=carrier_to_kafka_headers(r["headers"])
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*sends)
+            await self._repo.delete(conn, [r["id"] for r in rows])
+        return len(rows)

@@ -1,0 +1,43 @@
+"""Settings base classes. Each service subclasses ServiceSettings with its own env prefix.
+
+Nothing here reads the environment at import time: a service builds its settings in
+`create_app` (or its CLI) and passes them down.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs: where its database and the broker are, and how to log and trace."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    service_name: str = "vas-service"
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://postgres@127.0.0.1:5432/postgres"),
+        description="asyncpg DSN of the service's own database",
+    )
+    database_pool_min: int = 1
+    database_pool_max: int = 10
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_client_id: str | None = None
+    kafka_topic_partitions: int = 6
+    kafka_replication_factor: int = 1
+    # How often a consumer retries a failing record before it goes to the dead-letter topic.
+    consumer_max_attempts: int = 5
+    consumer_retry_initial_s: float = 0.05
+    consumer_retry_max_s: float = 2.0
+    outbox_poll_interval_s: float = 0.5
+    readiness_timeout_s: float = 2.0
+    operator_token: SecretStr = SecretStr("")
+    log_level: str = "INFO"
+    log_json: bool = True
+    migrate_on_start: bool = True
+    # "none" keeps spans in-process only (no export); "console" prints them (development).
+    trace_exporter: str = "none"
+
+    def client_id(self) -> str:
+        return self.kafka_client_id or self.service_name

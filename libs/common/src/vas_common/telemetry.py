@@ -1,0 +1,105 @@
+"""OpenTelemetry tracing and Prometheus metrics.
+
+A trace started by an HTTP request is carried in W3C `traceparent` headers on every Kafka
+record (and in the outbox row that produces it), so the consumer's span joins the same trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.trace import SpanKind, Tracer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+KafkaHeaders = list[tuple[str, bytes]]
+
+
+def configure_tracing(service: str, exporter: str = "none") -> None:
+    """Install a tracer provider unless one is installed already (tests install their own first)."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def tracer(name: str) -> Tracer:
+    return trace.get_tracer(name)
+
+
+def instrument_fastapi(app: FastAPI) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+
+
+def current_trace_carrier() -> dict[str, str]:
+    """The active trace context as W3C headers (empty when there is no active span)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def carrier_to_kafka_headers(carrier: Mapping[str, str]) -> KafkaHeaders:
+    return [(k, v.encode()) for k, v in carrier.items()]
+
+
+def kafka_headers_to_carrier(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in headers or ():
+        try:
+            out[key] = value.decode()
+        except (UnicodeDecodeError, AttributeError):
+            continue
+    return out
+
+
+@contextmanager
+def consumer_span(name: str, headers: Iterable[tuple[str, bytes]] | None, **attributes: Any) -> Iterator[trace.Span]:
+    """A CONSUMER span that continues the producer's trace found in the record headers."""
+    parent = propagate.extract(kafka_headers_to_carrier(headers))
+    token = otel_context.attach(parent)
+    try:
+        with tracer("vas_common.kafka").start_as_current_span(name, kind=SpanKind.CONSUMER) as span:
+            for key, value in attributes.items():
+                span.set_attribute(key, value)
+            yield span
+    finally:
+        otel_context.detach(token)
+
+
+class Metrics:
+    """A service's Prometheus registry with the metrics the plumbing itself reports."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "http_requests_total", "HTTP requests handled", ["method", "route", "status"], registry=self.registry
+        )
+        self.http_latency = Histogram(
+            "http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
+        )
+        self.events_consumed = Counter(
+            "kafka_records_consumed_total", "Kafka records handled", ["topic", "outcome"], registry=self.registry
+        )
+        self.events_dead_lettered = Counter(
+            "kafka_records_dead_lettered_total", "Records sent to a dead-letter topic", ["topic"],
+            registry=self.registry,
+        )
+        self.events_published = Counter(
+            "kafka_records_published_total", "Records published", ["topic"], registry=self.registry
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

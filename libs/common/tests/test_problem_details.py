@@ -1,0 +1,81 @@
+"""Every error the API returns is RFC 9457 problem+json with a stable code."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from vas_common.errors import Conflict, ServiceUnavailable, install_problem_handlers
+
+
+class Body(BaseModel):
+    count: int
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/things")
+    async def create(body: Body) -> dict[str, int]:
+        if body.count == 0:
+            raise Conflict("thing exists", extra={"thing": "x"})
+        if body.count < 0:
+            raise ServiceUnavailable("broker down", retry_after_s=3)
+        if body.count == 13:
+            raise RuntimeError("boom with 13812345678")
+        return {"count": body.count}
+
+    return app
+
+
+async def call(method: str, path: str, **kw: object) -> httpx.Response:
+    transport = httpx.ASGITransport(app=make_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.request(method, path, **kw)  # type: ignore[arg-type]
+
+
+async def test_app_error_is_problem_json_with_code_and_extras() -> None:
+    response = await call("POST", "/things", json={"count": 0})
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "conflict"
+    assert body["status"] == 409
+    assert body["detail"] == "thing exists"
+    assert body["type"].endswith("/conflict")
+    assert body["instance"] == "/things"
+    assert body["thing"] == "x"
+
+
+async def test_unavailable_carries_retry_after() -> None:
+    response = await call("POST", "/things", json={"count": -1})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "3"
+    assert response.json()["code"] == "service_unavailable"
+
+
+async def test_request_validation_is_problem_json_listing_each_error() -> None:
+    response = await call("POST", "/things", json={"count": "many"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "validation_failed"
+    assert body["errors"][0]["loc"] == ["body", "count"]
+
+
+async def test_unknown_route_and_wrong_method_are_problem_json() -> None:
+    missing = await call("GET", "/nope")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+    wrong = await call("GET", "/things")
+    assert wrong.status_code == 405
+    assert wrong.json()["code"] == "method_not_allowed"
+
+
+async def test_unexpected_error_hides_internals() -> None:
+    response = await call("POST", "/things", json={"count": 13})
+    assert response.status_code == 500
+    body = response.json()
+    assert body["code"] == "internal_error"
+    assert "13812345678" not in response.text

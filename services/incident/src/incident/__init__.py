@@ -1,0 +1,1 @@
+"""incident service: Incidents, maintenance windows, regulator reports, availability and the quality report."""

@@ -1,0 +1,1 @@
+"""sms-sender: CP send API, content review, dispatch to the SMSC, DLR and MO intake."""

@@ -1,0 +1,1 @@
+"""Subscription service: partners, products and tariffs, subscriptions, billing, user notices."""

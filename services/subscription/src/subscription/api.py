@@ -1,0 +1,72 @@
+"""HTTP endpoints of the subscription service. Thin: parse, call a use case, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from subscription.schemas import PartnerCreate, PartnerOut, PartnerPage, PartnerStatusUpdate, PartnerWithKeyOut, WhoAmI
+from subscription.service import PartnerService
+from vas_common.auth import AuthenticatedPartner, authenticate_partner, check_operator_token
+
+
+def partner_service(request: Request) -> PartnerService:
+    service: PartnerService = request.app.state.partner_service
+    return service
+
+
+async def require_operator(request: Request) -> None:
+    check_operator_token(request, request.app.state.runtime.settings.operator_token)
+
+
+async def current_partner(
+    request: Request, service: Annotated[PartnerService, Depends(partner_service)]
+) -> AuthenticatedPartner:
+    return await authenticate_partner(request, service.authenticate)
+
+
+Partners = Annotated[PartnerService, Depends(partner_service)]
+
+operator_router = APIRouter(prefix="/v1/partners", tags=["partners (operator)"], dependencies=[Depends(require_operator)])
+partner_router = APIRouter(prefix="/v1", tags=["partner self-service"])
+
+
+@operator_router.post("", status_code=201, response_model=PartnerWithKeyOut)
+async def create_partner(body: PartnerCreate, service: Partners) -> PartnerWithKeyOut:
+    partner, key = await service.create(body.name)
+    return PartnerWithKeyOut(**PartnerOut.of(partner).model_dump(), api_key=key.secret)
+
+
+@operator_router.get("", response_model=PartnerPage)
+async def list_partners(
+    service: Partners,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: UUID | None = None,
+) -> PartnerPage:
+    partners = await service.list(limit, after)
+    next_after = partners[-1].id if len(partners) == limit else None
+    return PartnerPage(items=[PartnerOut.of(p) for p in partners], next_after=next_after)
+
+
+@operator_router.get("/{partner_id}", response_model=PartnerOut)
+async def get_partner(partner_id: UUID, service: Partners) -> PartnerOut:
+    return PartnerOut.of(await service.get(partner_id))
+
+
+@operator_router.post("/{partner_id}/key-rotations", status_code=201, response_model=PartnerWithKeyOut)
+async def rotate_partner_key(partner_id: UUID, service: Partners) -> PartnerWithKeyOut:
+    """Issue a new key; the previous one stops working at once."""
+    partner, key = await service.rotate_key(partner_id)
+    return PartnerWithKeyOut(**PartnerOut.of(partner).model_dump(), api_key=key.secret)
+
+
+@operator_router.patch("/{partner_id}", response_model=PartnerOut)
+async def update_partner_status(partner_id: UUID, body: PartnerStatusUpdate, service: Partners) -> PartnerOut:
+    return PartnerOut.of(await service.set_status(partner_id, body.status))
+
+
+@partner_router.get("/me", response_model=WhoAmI)
+async def who_am_i(partner: Annotated[AuthenticatedPartner, Depends(current_partner)]) -> WhoAmI:
+    return WhoAmI(partner_id=partner.partner_id, name=partner.name)

