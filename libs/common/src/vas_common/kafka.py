@@ -158,6 +158,8 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=500,
+            session_timeout_ms=self._settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=self._settings.kafka_heartbeat_interval_ms,
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self._sub.group_id}")
@@ -214,7 +216,7 @@ class ConsumerRunner:
                 async for attempt in AsyncRetrying(
                     stop=stop_after_attempt(self._settings.consumer_max_attempts),
                     wait=wait_exponential_jitter(
-                        initial=self._settings.consumer_retry_initial_s, max=self._settings.consumer_retry_max_s
+                        multiplier=self._settings.consumer_retry_initial_s, max=self._settings.consumer_retry_max_s
                     ),
                     retry=retry_if_not_exception_type((PoisonRecord, asyncio.CancelledError)),
                 ):
@@ -242,7 +244,7 @@ class ConsumerRunner:
             record.topic, record.partition, record.offset, attempts, error,
         )
         # Never skip a record that is not safely on the dead-letter topic: keep trying.
-        async for attempt in AsyncRetrying(wait=wait_exponential_jitter(initial=0.2, max=5.0)):
+        async for attempt in AsyncRetrying(wait=wait_exponential_jitter(multiplier=0.2, max=5.0)):
             with attempt:
                 await self._publisher.publish_raw(f"{record.topic}.dlt", record.key, record.value or b"", headers)
         self._metrics.events_dead_lettered.labels(record.topic).inc()

@@ -26,6 +26,10 @@ class ServiceSettings(BaseSettings):
     kafka_client_id: str | None = None
     kafka_topic_partitions: int = 6
     kafka_replication_factor: int = 1
+    # A new group member waits about half the session timeout to join on the dev broker;
+    # the local stack and tests lower it, production keeps Kafka's usual values.
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
     # How often a consumer retries a failing record before it goes to the dead-letter topic.
     consumer_max_attempts: int = 5
     consumer_retry_initial_s: float = 0.05

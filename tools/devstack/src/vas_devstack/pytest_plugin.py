@@ -53,6 +53,22 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
         broker.stop()
 
 
+def service_settings_kwargs(database_url: str, kafka_bootstrap: str) -> dict[str, Any]:
+    """Settings every service gets in tests: its database, the broker, quick group joins."""
+    return {
+        "database_url": database_url,
+        "kafka_bootstrap": kafka_bootstrap,
+        "kafka_session_timeout_ms": 2000,
+        "kafka_heartbeat_interval_ms": 500,
+        "operator_token": OPERATOR_TOKEN,
+        "log_json": False,
+        "outbox_poll_interval_s": 0.2,
+    }
+
+
+OPERATOR_TOKEN = "test-operator-token"
+
+
 @pytest.fixture
 async def database(postgres: PostgresHandle) -> str:
     """DSN of a fresh, empty database."""

@@ -1,0 +1,140 @@
+"""Consumer runner against the real broker: commit after success, poison to the DLT, trace continues."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from opentelemetry import trace
+
+from vas_common.events.topics import Topic
+from vas_common.kafka import ConsumerRunner, EventPublisher, PoisonRecord, Subscription, ensure_topics
+from vas_common.settings import ServiceSettings
+from vas_common.telemetry import Metrics
+from vas_devstack.pytest_plugin import eventually
+
+
+@pytest.fixture
+def settings(kafka: object) -> ServiceSettings:
+    return ServiceSettings(
+        service_name="test", kafka_bootstrap=kafka.bootstrap,  # type: ignore[attr-defined]
+        kafka_topic_partitions=1, consumer_max_attempts=3, consumer_retry_initial_s=0.01, consumer_retry_max_s=0.02,
+        kafka_session_timeout_ms=2000, kafka_heartbeat_interval_ms=500,
+    )
+
+
+@pytest.fixture
+async def publisher(settings: ServiceSettings) -> AsyncIterator[EventPublisher]:
+    pub = EventPublisher(settings, Metrics("test"))
+    await pub.start()
+    yield pub
+    await pub.stop()
+
+
+async def read_all(bootstrap: str, topic: str, expected: int) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async def collect() -> bool:
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                records.extend(recs)
+            return len(records) >= expected
+
+        await eventually(collect, timeout_s=20)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_poison_record_goes_to_dead_letter_topic_and_later_records_flow(
+    settings: ServiceSettings, publisher: EventPublisher
+) -> None:
+    topic = Topic(f"t.{uuid.uuid4().hex[:8]}")
+    await ensure_topics(settings, [topic])
+    handled: list[bytes] = []
+    attempts: dict[bytes, int] = {}
+
+    async def handler(record: ConsumerRecord[bytes, bytes]) -> None:
+        value = record.value or b""
+        attempts[value] = attempts.get(value, 0) + 1
+        if value == b"poison":
+            raise PoisonRecord("cannot parse")
+        if value == b"always-fails":
+            raise RuntimeError("downstream keeps failing")
+        if value == b"flaky" and attempts[value] < 2:
+            raise RuntimeError("transient")
+        handled.append(value)
+
+    for value in (b"first", b"poison", b"always-fails", b"flaky", b"last"):
+        await publisher.publish_raw(topic.name, b"k", value)
+
+    metrics = Metrics("test")
+    runner = ConsumerRunner(settings, Subscription(f"g.{topic.name}", (topic,), handler), publisher, metrics)
+    await runner.start()
+    try:
+        await eventually(lambda: _done(handled, b"last"))
+    finally:
+        await runner.stop()
+
+    assert handled == [b"first", b"flaky", b"last"]
+    assert attempts[b"poison"] == 1  # poison is not retried
+    assert attempts[b"always-fails"] == settings.consumer_max_attempts
+    dead = await read_all(settings.kafka_bootstrap, topic.dead_letter, 2)
+    assert [r.value for r in dead] == [b"poison", b"always-fails"]
+    headers = dict(dead[1].headers)
+    assert headers["dlt.error"].startswith(b"RuntimeError: downstream keeps failing")
+    assert headers["dlt.original.topic"] == topic.name.encode()
+    assert headers["dlt.attempts"] == b"3"
+
+    # Offsets were committed: a new runner of the same group sees nothing again.
+    seen_again: list[bytes] = []
+
+    async def recorder(record: ConsumerRecord[bytes, bytes]) -> None:
+        seen_again.append(record.value or b"")
+
+    await publisher.publish_raw(topic.name, b"k", b"after-restart")
+    again = ConsumerRunner(settings, Subscription(f"g.{topic.name}", (topic,), recorder), publisher, metrics)
+    await again.start()
+    try:
+        await eventually(lambda: _done(seen_again, b"after-restart"))
+    finally:
+        await again.stop()
+    assert seen_again == [b"after-restart"]
+
+
+async def _done(items: list[bytes], last: bytes) -> bool:
+    return last in items
+
+
+async def test_consumer_span_continues_the_producers_trace(
+    settings: ServiceSettings, publisher: EventPublisher, span_exporter: object
+) -> None:
+    topic = Topic(f"t.{uuid.uuid4().hex[:8]}")
+    await ensure_topics(settings, [topic])
+    seen = asyncio.Event()
+
+    async def handler(record: ConsumerRecord[bytes, bytes]) -> None:
+        seen.set()
+
+    with trace.get_tracer("test").start_as_current_span("producer-side") as parent:
+        trace_id = parent.get_span_context().trace_id
+        from vas_common.telemetry import carrier_to_kafka_headers, current_trace_carrier
+
+        await publisher.publish_raw(topic.name, b"k", b"v", carrier_to_kafka_headers(current_trace_carrier()))
+
+    runner = ConsumerRunner(settings, Subscription(f"g.{topic.name}", (topic,), handler), publisher, Metrics("t"))
+    await runner.start()
+    try:
+        await asyncio.wait_for(seen.wait(), 20)
+    finally:
+        await runner.stop()
+    spans = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic.name} process"]  # type: ignore[attr-defined]
+    assert spans, "no consumer span recorded"
+    assert spans[0].context.trace_id == trace_id
+    assert spans[0].parent is not None
+    assert spans[0].parent.span_id == parent.get_span_context().span_id
