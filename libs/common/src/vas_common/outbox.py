@@ -77,6 +77,8 @@ class OutboxRelay:
     async def _close_listener(self) -> None:
         if self._listener is not None:
             with contextlib.suppress(Exception):
+                await self._listener.remove_listener(_NOTIFY_CHANNEL, self._on_notify)
+            with contextlib.suppress(Exception):
                 await self._pool.release(self._listener)
             self._listener = None
 

@@ -1,0 +1,78 @@
+"""sms-sender keeps its own copy of the partners from subscription.events and authenticates
+CP requests with it: newest revision wins, replays and reordering change nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from vas_common.auth import issue_api_key
+from vas_common.events.subscription import (
+    PartnerCreated,
+    PartnerKeyRotated,
+    PartnerState,
+    PartnerStatus,
+    PartnerStatusChanged,
+)
+from vas_common.events.topics import SUBSCRIPTION_EVENTS
+from vas_common.kafka import EventPublisher
+from vas_common.settings import ServiceSettings
+from vas_common.telemetry import Metrics
+from vas_devstack.pytest_plugin import eventually
+
+
+@pytest.fixture
+async def publisher(kafka: Any) -> Any:
+    pub = EventPublisher(ServiceSettings(kafka_bootstrap=kafka.bootstrap), Metrics("test"))
+    await pub.start()
+    yield pub
+    await pub.stop()
+
+
+def state(partner_id: uuid.UUID, key_sha: str, revision: int, status: PartnerStatus = PartnerStatus.ACTIVE) -> PartnerState:
+    return PartnerState(
+        partner_id=partner_id, name=f"cp-{partner_id.hex[:6]}", status=status, api_key_id="k",
+        api_key_sha256=key_sha, revision=revision, updated_at=datetime.now(UTC),
+    )
+
+
+async def status_for(client: httpx.AsyncClient, key: str) -> int:
+    return (await client.get("/v1/me", headers={"X-API-Key": key})).status_code
+
+
+async def test_partner_events_drive_authentication(sms_sender_client: httpx.AsyncClient, publisher: EventPublisher) -> None:
+    partner_id = uuid.uuid4()
+    first, second = issue_api_key(), issue_api_key()
+    assert await status_for(sms_sender_client, first.secret) == 401
+
+    await publisher.publish(SUBSCRIPTION_EVENTS, PartnerCreated(payload=state(partner_id, first.sha256, 1)))
+    await eventually(lambda: _is(sms_sender_client, first.secret, 200))
+
+    await publisher.publish(SUBSCRIPTION_EVENTS, PartnerKeyRotated(payload=state(partner_id, second.sha256, 2)))
+    await eventually(lambda: _is(sms_sender_client, second.secret, 200))
+    assert await status_for(sms_sender_client, first.secret) == 401
+
+    # A replayed older event (at-least-once delivery) must not bring the revoked key back.
+    await publisher.publish(SUBSCRIPTION_EVENTS, PartnerCreated(payload=state(partner_id, first.sha256, 1)))
+    suspended = state(partner_id, second.sha256, 3, PartnerStatus.SUSPENDED)
+    await publisher.publish(SUBSCRIPTION_EVENTS, PartnerStatusChanged(payload=suspended))
+    await eventually(lambda: _is(sms_sender_client, second.secret, 401))
+    assert await status_for(sms_sender_client, first.secret) == 401
+
+
+async def test_undecodable_record_does_not_block_partner_updates(
+    sms_sender_client: httpx.AsyncClient, publisher: EventPublisher
+) -> None:
+    partner_id = uuid.uuid4()
+    key = issue_api_key()
+    await publisher.publish_raw(SUBSCRIPTION_EVENTS.name, partner_id.bytes, b'{"type": "partner.created"}')
+    await publisher.publish(SUBSCRIPTION_EVENTS, PartnerCreated(payload=state(partner_id, key.sha256, 1)))
+    await eventually(lambda: _is(sms_sender_client, key.secret, 200))
+
+
+async def _is(client: httpx.AsyncClient, key: str, status: int) -> bool:
+    return await status_for(client, key) == status
