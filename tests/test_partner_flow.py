@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from sms_sender.main import create_app as create_sms_sender
 from sms_sender.settings import SmsSenderSettings
 from subscription.main import create_app as create_subscription
@@ -22,8 +21,12 @@ OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 @pytest.fixture
 async def services(postgres: Any, kafka: Any) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    sub_settings = SubscriptionSettings(**service_settings_kwargs(await postgres.new_database("sub"), kafka.bootstrap))
-    sms_settings = SmsSenderSettings(**service_settings_kwargs(await postgres.new_database("sms"), kafka.bootstrap))
+    sub_settings = SubscriptionSettings(
+        **service_settings_kwargs(await postgres.new_database("sub"), kafka.bootstrap)
+    )
+    sms_settings = SmsSenderSettings(
+        **service_settings_kwargs(await postgres.new_database("sms"), kafka.bootstrap)
+    )
     async with serve(create_subscription(sub_settings)) as sub, serve(create_sms_sender(sms_settings)) as sms:
         yield sub, sms
 
@@ -47,15 +50,19 @@ async def test_new_partner_key_works_at_sms_sender_and_trace_continues(
 
     spans = span_exporter.get_finished_spans()
     request_spans = [
-        s for s in spans
-        if s.kind.name == "SERVER" and s.attributes.get("http.route") == "/v1/partners"
+        s
+        for s in spans
+        if s.kind.name == "SERVER"
+        and s.attributes.get("http.route") == "/v1/partners"
         and s.attributes.get("http.request.method", s.attributes.get("http.method")) == "POST"
     ]
     assert request_spans, [s.name for s in spans]
     trace_id = request_spans[-1].context.trace_id
     consumer_spans = [
-        s for s in spans
-        if s.kind.name == "CONSUMER" and s.context.trace_id == trace_id
+        s
+        for s in spans
+        if s.kind.name == "CONSUMER"
+        and s.context.trace_id == trace_id
         and s.attributes.get("messaging.consumer.group.name") == "sms-sender.subscription-events"
     ]
     assert consumer_spans, "the sms-sender consumer span is not in the creating request's trace"

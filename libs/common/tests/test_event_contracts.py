@@ -10,7 +10,6 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-
 from vas_common.events import UnknownEvent, decode_event, encode_event, events_json_schema
 from vas_common.events.compat import breaking_changes
 from vas_common.events.subscription import PartnerCreated, PartnerState, PartnerStatus
@@ -20,8 +19,13 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "events.schema.json"
 
 def _partner_state() -> PartnerState:
     return PartnerState(
-        partner_id=uuid4(), name="cp", status=PartnerStatus.ACTIVE, api_key_id="ab12",
-        api_key_sha256="0" * 64, revision=1, updated_at=datetime.now(UTC),
+        partner_id=uuid4(),
+        name="cp",
+        status=PartnerStatus.ACTIVE,
+        api_key_id="ab12",
+        api_key_sha256="0" * 64,
+        revision=1,
+        updated_at=datetime.now(UTC),
     )
 
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from opentelemetry import trace
-
 from vas_common.events.topics import Topic
 from vas_common.kafka import ConsumerRunner, EventPublisher, PoisonRecord, Subscription, ensure_topics
 from vas_common.settings import ServiceSettings
@@ -20,9 +19,14 @@ from vas_devstack.pytest_plugin import eventually
 @pytest.fixture
 def settings(kafka: object) -> ServiceSettings:
     return ServiceSettings(
-        service_name="test", kafka_bootstrap=kafka.bootstrap,  # type: ignore[attr-defined]
-        kafka_topic_partitions=1, consumer_max_attempts=3, consumer_retry_initial_s=0.01, consumer_retry_max_s=0.02,
-        kafka_session_timeout_ms=2000, kafka_heartbeat_interval_ms=500,
+        service_name="test",
+        kafka_bootstrap=kafka.bootstrap,  # type: ignore[attr-defined]
+        kafka_topic_partitions=1,
+        consumer_max_attempts=3,
+        consumer_retry_initial_s=0.01,
+        consumer_retry_max_s=0.02,
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_interval_ms=500,
     )
 
 
@@ -35,10 +39,13 @@ async def publisher(settings: ServiceSettings) -> AsyncIterator[EventPublisher]:
 
 
 async def read_all(bootstrap: str, topic: str, expected: int) -> list[ConsumerRecord[bytes, bytes]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
+
         async def collect() -> bool:
             batch = await consumer.getmany(timeout_ms=200)
             for recs in batch.values():
@@ -127,7 +134,9 @@ async def test_consumer_span_continues_the_producers_trace(
 
         await publisher.publish_raw(topic.name, b"k", b"v", carrier_to_kafka_headers(current_trace_carrier()))
 
-    runner = ConsumerRunner(settings, Subscription(f"g.{topic.name}", (topic,), handler), publisher, Metrics("t"))
+    runner = ConsumerRunner(
+        settings, Subscription(f"g.{topic.name}", (topic,), handler), publisher, Metrics("t")
+    )
     await runner.start()
     try:
         await asyncio.wait_for(seen.wait(), 20)

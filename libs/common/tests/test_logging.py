@@ -7,7 +7,6 @@ import json
 import logging
 
 import pytest
-
 from vas_common.logging import configure_logging, mask_msisdns
 
 
@@ -32,7 +31,9 @@ def test_log_record_masks_message_args_extras_and_exceptions() -> None:
     stream = io.StringIO()
     handler.setStream(stream)  # type: ignore[attr-defined]
     log = logging.getLogger("vas.test")
-    log.info("sent to %s", "13812345678", extra={"msisdn": "8613987654321", "nested": {"to": ["15012345678"]}})
+    log.info(
+        "sent to %s", "13812345678", extra={"msisdn": "8613987654321", "nested": {"to": ["15012345678"]}}
+    )
     try:
         raise ValueError("bad number 13700001111")
     except ValueError:
@@ -49,5 +50,7 @@ def test_log_record_masks_message_args_extras_and_exceptions() -> None:
 
 def test_records_are_masked_for_every_handler() -> None:
     configure_logging("test-svc", "INFO", json=False)
-    record = logging.getLogger("x").makeRecord("x", logging.INFO, __file__, 1, "to %s", ("13812345678",), None)
+    record = logging.getLogger("x").makeRecord(
+        "x", logging.INFO, __file__, 1, "to %s", ("13812345678",), None
+    )
     assert record.getMessage() == "to 138****5678"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from vas_common.db import MigrationError, create_pool, load_migrations, migrate
 
 
@@ -21,7 +20,11 @@ def migrations_dir(tmp_path: Path) -> Path:
     d = tmp_path / "migrations"
     write(d, "001_accounts.sql", "CREATE TABLE accounts (id int PRIMARY KEY, name text);")
     # Slow enough that two runners really overlap.
-    write(d, "002_balance.sql", "SELECT pg_sleep(0.3); ALTER TABLE accounts ADD COLUMN balance int NOT NULL DEFAULT 0;")
+    write(
+        d,
+        "002_balance.sql",
+        "SELECT pg_sleep(0.3); ALTER TABLE accounts ADD COLUMN balance int NOT NULL DEFAULT 0;",
+    )
     write(d, "010_index.sql", "CREATE INDEX accounts_name ON accounts (name);")
     return d
 
@@ -40,7 +43,9 @@ async def test_applied_once_in_order_and_recorded(database: str, migrations_dir:
         second = await migrate(pool, [("svc", migrations_dir)])
         assert first == ["svc/001_accounts", "svc/002_balance", "svc/010_index"]
         assert second == []
-        versions = await pool.fetch("SELECT version FROM schema_migrations WHERE component = 'svc' ORDER BY version")
+        versions = await pool.fetch(
+            "SELECT version FROM schema_migrations WHERE component = 'svc' ORDER BY version"
+        )
         assert [r["version"] for r in versions] == [1, 2, 10]
         assert await columns(pool) == ["id", "name", "balance"]
     finally:
@@ -72,7 +77,10 @@ async def test_failed_migration_rolls_back_and_stops(database: str, tmp_path: Pa
     try:
         with pytest.raises(asyncpg.UndefinedFunctionError):
             await migrate(pool, [("svc", d)])
-        tables = {r["tablename"] for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+        tables = {
+            r["tablename"]
+            for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        }
         assert "ok" in tables
         assert "half" not in tables
         assert "later" not in tables

@@ -3,10 +3,7 @@ really stopped and started again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from vas_common.app import ServiceSpec, create_service_app
 from vas_common.settings import ServiceSettings
@@ -15,31 +12,18 @@ from vas_devstack.postgres import EmbeddedPostgres
 from vas_devstack.pytest_plugin import eventually, serve, service_settings_kwargs
 
 
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path / "pg", fast_unsafe=True)
-    server.start()
-    yield server
-    server.stop("immediate")
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    broker = EmbeddedBroker(tmp_path / "tansu.log")
-    broker.start()
-    yield broker
-    broker.stop()
-
-
 async def test_readyz_reports_the_missing_dependency_and_recovers(
     own_postgres: EmbeddedPostgres, own_broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     (tmp_path / "migrations").mkdir()
     settings = ServiceSettings(
-        service_name="probe", readiness_timeout_s=1.0,
+        service_name="probe",
+        readiness_timeout_s=1.0,
         **service_settings_kwargs(own_postgres.dsn(), own_broker.bootstrap),
     )
-    app = create_service_app(settings, ServiceSpec(title="probe", version="0", migrations_dir=tmp_path / "migrations"))
+    app = create_service_app(
+        settings, ServiceSpec(title="probe", version="0", migrations_dir=tmp_path / "migrations")
+    )
     async with serve(app) as client:
         ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text

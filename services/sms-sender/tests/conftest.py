@@ -5,7 +5,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from sms_sender.main import create_app
 from sms_sender.settings import SmsSenderSettings
 from vas_devstack.pytest_plugin import serve, service_settings_kwargs

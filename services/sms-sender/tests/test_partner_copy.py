@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from vas_common.auth import issue_api_key
 from vas_common.events.subscription import (
     PartnerCreated,
@@ -33,10 +32,17 @@ async def publisher(kafka: Any) -> Any:
     await pub.stop()
 
 
-def state(partner_id: uuid.UUID, key_sha: str, revision: int, status: PartnerStatus = PartnerStatus.ACTIVE) -> PartnerState:
+def state(
+    partner_id: uuid.UUID, key_sha: str, revision: int, status: PartnerStatus = PartnerStatus.ACTIVE
+) -> PartnerState:
     return PartnerState(
-        partner_id=partner_id, name=f"cp-{partner_id.hex[:6]}", status=status, api_key_id="k",
-        api_key_sha256=key_sha, revision=revision, updated_at=datetime.now(UTC),
+        partner_id=partner_id,
+        name=f"cp-{partner_id.hex[:6]}",
+        status=status,
+        api_key_id="k",
+        api_key_sha256=key_sha,
+        revision=revision,
+        updated_at=datetime.now(UTC),
     )
 
 
@@ -44,7 +50,9 @@ async def status_for(client: httpx.AsyncClient, key: str) -> int:
     return (await client.get("/v1/me", headers={"X-API-Key": key})).status_code
 
 
-async def test_partner_events_drive_authentication(sms_sender_client: httpx.AsyncClient, publisher: EventPublisher) -> None:
+async def test_partner_events_drive_authentication(
+    sms_sender_client: httpx.AsyncClient, publisher: EventPublisher
+) -> None:
     partner_id = uuid.uuid4()
     first, second = issue_api_key(), issue_api_key()
     assert await status_for(sms_sender_client, first.secret) == 401
@@ -52,7 +60,9 @@ async def test_partner_events_drive_authentication(sms_sender_client: httpx.Asyn
     await publisher.publish(SUBSCRIPTION_EVENTS, PartnerCreated(payload=state(partner_id, first.sha256, 1)))
     await eventually(lambda: _is(sms_sender_client, first.secret, 200))
 
-    await publisher.publish(SUBSCRIPTION_EVENTS, PartnerKeyRotated(payload=state(partner_id, second.sha256, 2)))
+    await publisher.publish(
+        SUBSCRIPTION_EVENTS, PartnerKeyRotated(payload=state(partner_id, second.sha256, 2))
+    )
     await eventually(lambda: _is(sms_sender_client, second.secret, 200))
     assert await status_for(sms_sender_client, first.secret) == 401
 

@@ -8,11 +8,10 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-
+from vas_common.auth import hash_api_key
 from vas_common.events import UnknownEvent, decode_event
 from vas_common.events.subscription import PartnerCreated, PartnerKeyRotated, PartnerStatusChanged
 from vas_common.events.topics import SUBSCRIPTION_EVENTS
-from vas_common.auth import hash_api_key
 from vas_devstack.pytest_plugin import eventually
 
 
@@ -55,7 +54,9 @@ async def test_key_is_returned_once_and_authenticates_the_partner(
 async def test_missing_wrong_rotated_and_suspended_keys_get_401(
     subscription_client: httpx.AsyncClient, operator: dict[str, str]
 ) -> None:
-    created = (await subscription_client.post("/v1/partners", json={"name": unique_name()}, headers=operator)).json()
+    created = (
+        await subscription_client.post("/v1/partners", json={"name": unique_name()}, headers=operator)
+    ).json()
     old_key = created["api_key"]
     assert (await subscription_client.get("/v1/me")).status_code == 401
     assert (await subscription_client.get("/v1/me", headers={"X-API-Key": old_key + "x"})).status_code == 401
@@ -80,7 +81,9 @@ async def test_bad_input_is_problem_json_with_stable_codes(
     subscription_client: httpx.AsyncClient, operator: dict[str, str]
 ) -> None:
     name = unique_name()
-    assert (await subscription_client.post("/v1/partners", json={"name": name}, headers=operator)).status_code == 201
+    assert (
+        await subscription_client.post("/v1/partners", json={"name": name}, headers=operator)
+    ).status_code == 201
     duplicate = await subscription_client.post("/v1/partners", json={"name": name}, headers=operator)
     assert duplicate.status_code == 409
     assert duplicate.json()["code"] == "partner_name_taken"
@@ -99,18 +102,26 @@ async def test_bad_input_is_problem_json_with_stable_codes(
 async def test_every_change_is_published_with_the_key_hash_never_the_key(
     subscription_client: httpx.AsyncClient, operator: dict[str, str], kafka: Any
 ) -> None:
-    created = (await subscription_client.post("/v1/partners", json={"name": unique_name()}, headers=operator)).json()
+    created = (
+        await subscription_client.post("/v1/partners", json={"name": unique_name()}, headers=operator)
+    ).json()
     rotated = (
         await subscription_client.post(f"/v1/partners/{created['id']}/key-rotations", headers=operator)
     ).json()
-    await subscription_client.patch(f"/v1/partners/{created['id']}", json={"status": "suspended"}, headers=operator)
+    await subscription_client.patch(
+        f"/v1/partners/{created['id']}", json={"status": "suspended"}, headers=operator
+    )
 
     consumer = AIOKafkaConsumer(
-        SUBSCRIPTION_EVENTS.name, bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest", group_id=None
+        SUBSCRIPTION_EVENTS.name,
+        bootstrap_servers=kafka.bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
     )
     await consumer.start()
     mine: list[Any] = []
     try:
+
         async def three_events() -> bool:
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:

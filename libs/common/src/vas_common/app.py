@@ -90,7 +90,9 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             dsn = settings.database_url.get_secret_value()
             runtime.pool = await _until_ready(
                 "database",
-                lambda: create_pool(dsn, min_size=settings.database_pool_min, max_size=settings.database_pool_max),
+                lambda: create_pool(
+                    dsn, min_size=settings.database_pool_min, max_size=settings.database_pool_max
+                ),
             )
             stack.push_async_callback(runtime.db().close)
             if settings.migrate_on_start:

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# What repositories take: a plain connection or one borrowed from a pool.
+DbConnection = asyncpg.Connection | PoolConnectionProxy
 
 _MIGRATION_FILE = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
 # Any constant works; it only has to be the same for every replica of every service.
@@ -110,7 +114,10 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
                     await conn.execute(migration.sql)
                     await conn.execute(
                         "INSERT INTO schema_migrations (component, version, name, checksum) VALUES ($1, $2, $3, $4)",
-                        migration.component, migration.version, migration.name, migration.checksum,
+                        migration.component,
+                        migration.version,
+                        migration.name,
+                        migration.checksum,
                     )
                 applied_now.append(f"{migration.component}/{migration.version:03d}_{migration.name}")
         finally:

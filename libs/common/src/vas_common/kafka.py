@@ -54,10 +54,8 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic]) -> N
         missing = [n for n in names if n not in existing]
         for name in missing:
             new = NewTopic(name, settings.kafka_topic_partitions, settings.kafka_replication_factor)
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another replica was first
                 await admin.create_topics([new])
-            except TopicAlreadyExistsError:
-                pass  # another replica created it first
     finally:
         await admin.close()
 
@@ -216,7 +214,8 @@ class ConsumerRunner:
                 async for attempt in AsyncRetrying(
                     stop=stop_after_attempt(self._settings.consumer_max_attempts),
                     wait=wait_exponential_jitter(
-                        multiplier=self._settings.consumer_retry_initial_s, max=self._settings.consumer_retry_max_s
+                        multiplier=self._settings.consumer_retry_initial_s,
+                        max=self._settings.consumer_retry_max_s,
                     ),
                     retry=retry_if_not_exception_type((PoisonRecord, asyncio.CancelledError)),
                 ):
@@ -230,8 +229,11 @@ class ConsumerRunner:
                 return
             self._metrics.events_consumed.labels(record.topic, "ok").inc()
 
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: BaseException, attempts: int) -> None:
-        headers: KafkaHeaders = list(record.headers or ()) + [
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], error: BaseException, attempts: int
+    ) -> None:
+        headers: KafkaHeaders = [
+            *list(record.headers or ()),
             ("dlt.error", f"{type(error).__name__}: {error}"[:2000].encode()),
             ("dlt.original.topic", record.topic.encode()),
             ("dlt.original.partition", str(record.partition).encode()),
@@ -241,11 +243,17 @@ class ConsumerRunner:
         ]
         logger.error(
             "record %s[%d]@%d dead-lettered after %d attempts: %s",
-            record.topic, record.partition, record.offset, attempts, error,
+            record.topic,
+            record.partition,
+            record.offset,
+            attempts,
+            error,
         )
         # Never skip a record that is not safely on the dead-letter topic: keep trying.
         async for attempt in AsyncRetrying(wait=wait_exponential_jitter(multiplier=0.2, max=5.0)):
             with attempt:
-                await self._publisher.publish_raw(f"{record.topic}.dlt", record.key, record.value or b"", headers)
+                await self._publisher.publish_raw(
+                    f"{record.topic}.dlt", record.key, record.value or b"", headers
+                )
         self._metrics.events_dead_lettered.labels(record.topic).inc()
         self._metrics.events_consumed.labels(record.topic, "dead_lettered").inc()

@@ -57,15 +57,22 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     if json:
         handler.setFormatter(
             MaskingJsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
+                "%(levelname)s %(name)s %(message)s",
+                rename_fields={"levelname": "level", "name": "logger"},
                 static_fields={"service": service},
-                timestamp=False,
+                timestamp="time",
             )
         )
     else:
-        handler.setFormatter(MaskingTextFormatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s"))
+        handler.setFormatter(
+            MaskingTextFormatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s")
+        )
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # uvicorn installs its own handlers before the app exists; send its records through ours.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
     # aiokafka is chatty at INFO about group membership; keep it at WARNING unless asked.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))

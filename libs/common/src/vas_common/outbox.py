@@ -12,7 +12,9 @@ import logging
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
+from vas_common.db import DbConnection
 from vas_common.events import Event, encode_event
 from vas_common.events.topics import Topic
 from vas_common.kafka import EventPublisher
@@ -26,15 +28,18 @@ _BATCH = 500
 
 
 class OutboxRepository:
-    async def enqueue(self, conn: asyncpg.Connection, topic: Topic, event: Event) -> None:
+    async def enqueue(self, conn: DbConnection, topic: Topic, event: Event) -> None:
         """Call inside the caller's transaction; the trace context of the caller goes along."""
         await conn.execute(
             "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)",
-            topic.name, event.key().encode(), encode_event(event), current_trace_carrier(),
+            topic.name,
+            event.key().encode(),
+            encode_event(event),
+            current_trace_carrier(),
         )
         await conn.execute(f"NOTIFY {_NOTIFY_CHANNEL}")
 
-    async def claim_batch(self, conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    async def claim_batch(self, conn: DbConnection, limit: int) -> list[asyncpg.Record]:
         locked = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_KEY)
         if not locked:
             return []
@@ -43,25 +48,23 @@ class OutboxRepository:
         )
         return rows
 
-    async def delete(self, conn: asyncpg.Connection, ids: list[int]) -> None:
+    async def delete(self, conn: DbConnection, ids: list[int]) -> None:
         await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
 
-    async def pending(self, conn: asyncpg.Connection) -> int:
+    async def pending(self, conn: DbConnection) -> int:
         count: int = await conn.fetchval("SELECT count(*) FROM outbox")
         return count
 
 
 class OutboxRelay:
-    def __init__(
-        self, pool: asyncpg.Pool, publisher: EventPublisher, poll_interval_s: float = 0.5
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, publisher: EventPublisher, poll_interval_s: float = 0.5) -> None:
         self._pool = pool
         self._publisher = publisher
         self._poll_interval_s = poll_interval_s
         self._repo = OutboxRepository()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
+        self._listener: PoolConnectionProxy | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")

@@ -65,7 +65,9 @@ def kafka_headers_to_carrier(headers: Iterable[tuple[str, bytes]] | None) -> dic
 
 
 @contextmanager
-def consumer_span(name: str, headers: Iterable[tuple[str, bytes]] | None, **attributes: Any) -> Iterator[trace.Span]:
+def consumer_span(
+    name: str, headers: Iterable[tuple[str, bytes]] | None, **attributes: Any
+) -> Iterator[trace.Span]:
     """A CONSUMER span that continues the producer's trace found in the record headers."""
     parent = propagate.extract(kafka_headers_to_carrier(headers))
     token = otel_context.attach(parent)
@@ -85,16 +87,27 @@ class Metrics:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_requests = Counter(
-            "http_requests_total", "HTTP requests handled", ["method", "route", "status"], registry=self.registry
+            "http_requests_total",
+            "HTTP requests handled",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.http_latency = Histogram(
-            "http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
         )
         self.events_consumed = Counter(
-            "kafka_records_consumed_total", "Kafka records handled", ["topic", "outcome"], registry=self.registry
+            "kafka_records_consumed_total",
+            "Kafka records handled",
+            ["topic", "outcome"],
+            registry=self.registry,
         )
         self.events_dead_lettered = Counter(
-            "kafka_records_dead_lettered_total", "Records sent to a dead-letter topic", ["topic"],
+            "kafka_records_dead_lettered_total",
+            "Records sent to a dead-letter topic",
+            ["topic"],
             registry=self.registry,
         )
         self.events_published = Counter(

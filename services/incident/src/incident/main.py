@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from vas_common.app import ServiceSpec, create_service_app
 
 from incident import api
 from incident.settings import IncidentSettings
-from vas_common.app import ServiceSpec, create_service_app
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -17,5 +17,7 @@ def create_app(settings: IncidentSettings | None = None) -> FastAPI:
     settings = settings or IncidentSettings()
     return create_service_app(
         settings,
-        ServiceSpec(title="VAS incident service", version="0.1.0", migrations_dir=MIGRATIONS, routers=(api.router,)),
+        ServiceSpec(
+            title="VAS incident service", version="0.1.0", migrations_dir=MIGRATIONS, routers=(api.router,)
+        ),
     )

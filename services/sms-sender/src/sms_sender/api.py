@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from vas_common.auth import AuthenticatedPartner, authenticate_partner
 
 from sms_sender.schemas import WhoAmI
 from sms_sender.service import PartnerDirectory
-from vas_common.auth import AuthenticatedPartner, authenticate_partner
 
 
 def partner_directory(request: Request) -> PartnerDirectory:

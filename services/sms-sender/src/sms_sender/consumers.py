@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord
-
-from sms_sender.service import PartnerDirectory
 from vas_common.app import Runtime
 from vas_common.events import Event
 from vas_common.events.subscription import PartnerCreated, PartnerKeyRotated, PartnerStatusChanged
 from vas_common.events.topics import SUBSCRIPTION_EVENTS
 from vas_common.kafka import Subscription, event_handler
+
+from sms_sender.service import PartnerDirectory
 
 PARTNER_EVENTS = (PartnerCreated, PartnerKeyRotated, PartnerStatusChanged)
 

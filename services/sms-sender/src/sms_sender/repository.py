@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncpg
-
+from vas_common.db import DbConnection
 from vas_common.events.subscription import PartnerState
 
 
 class PartnerCopyRepository:
-    async def upsert_if_newer(self, conn: asyncpg.Connection, state: PartnerState) -> bool:
+    async def upsert_if_newer(self, conn: DbConnection, state: PartnerState) -> bool:
         """Store the partner's state unless a newer revision is stored already. True if stored."""
         stored = await conn.fetchval(
             """
@@ -20,11 +20,16 @@ class PartnerCopyRepository:
              WHERE partners.revision < EXCLUDED.revision
             RETURNING true
             """,
-            state.partner_id, state.name, state.status.value, state.api_key_sha256, state.revision, state.updated_at,
+            state.partner_id,
+            state.name,
+            state.status.value,
+            state.api_key_sha256,
+            state.revision,
+            state.updated_at,
         )
         return bool(stored)
 
-    async def find_by_key_hash(self, conn: asyncpg.Connection, key_sha256: str) -> asyncpg.Record | None:
+    async def find_by_key_hash(self, conn: DbConnection, key_sha256: str) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await conn.fetchrow(
             "SELECT id, name, status FROM partners WHERE api_key_sha256 = $1", key_sha256
         )

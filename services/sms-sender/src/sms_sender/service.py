@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 import asyncpg
-
-from sms_sender.repository import PartnerCopyRepository
 from vas_common.auth import AuthenticatedPartner
 from vas_common.events.subscription import PartnerState, PartnerStatus
+
+from sms_sender.repository import PartnerCopyRepository
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
-
 from vas_common.settings import ServiceSettings
 
 

@@ -6,10 +6,17 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-
-from subscription.schemas import PartnerCreate, PartnerOut, PartnerPage, PartnerStatusUpdate, PartnerWithKeyOut, WhoAmI
-from subscription.service import PartnerService
 from vas_common.auth import AuthenticatedPartner, authenticate_partner, check_operator_token
+
+from subscription.schemas import (
+    PartnerCreate,
+    PartnerOut,
+    PartnerPage,
+    PartnerStatusUpdate,
+    PartnerWithKeyOut,
+    WhoAmI,
+)
+from subscription.service import PartnerService
 
 
 def partner_service(request: Request) -> PartnerService:
@@ -29,7 +36,9 @@ async def current_partner(
 
 Partners = Annotated[PartnerService, Depends(partner_service)]
 
-operator_router = APIRouter(prefix="/v1/partners", tags=["partners (operator)"], dependencies=[Depends(require_operator)])
+operator_router = APIRouter(
+    prefix="/v1/partners", tags=["partners (operator)"], dependencies=[Depends(require_operator)]
+)
 partner_router = APIRouter(prefix="/v1", tags=["partner self-service"])
 
 

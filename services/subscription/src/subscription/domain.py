@@ -52,7 +52,11 @@ def rotate_key(partner: Partner, now: datetime) -> tuple[Partner, IssuedApiKey]:
     """A new key replaces the old one at once: the old key is revoked by the same change."""
     key = issue_api_key()
     rotated = replace(
-        partner, api_key_id=key.key_id, api_key_sha256=key.sha256, revision=partner.revision + 1, updated_at=now
+        partner,
+        api_key_id=key.key_id,
+        api_key_sha256=key.sha256,
+        revision=partner.revision + 1,
+        updated_at=now,
     )
     return rotated, key
 

@@ -6,9 +6,9 @@ from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+from vas_common.events.subscription import PartnerStatus
 
 from subscription.domain import Partner
-from vas_common.events.subscription import PartnerStatus
 
 
 class PartnerCreate(BaseModel):
@@ -23,7 +23,9 @@ class PartnerOut(BaseModel):
     id: UUID
     name: str
     status: PartnerStatus
-    api_key_id: str = Field(description="Public identifier of the current key (the key itself is never shown again)")
+    api_key_id: str = Field(
+        description="Public identifier of the current key (the key itself is never shown again)"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -7,10 +7,6 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
-
-from subscription import domain
-from subscription.domain import Partner
-from subscription.repository import PartnerNameTaken, PartnerRepository
 from vas_common.auth import AuthenticatedPartner, IssuedApiKey
 from vas_common.errors import Conflict, NotFound
 from vas_common.events.envelope import utcnow
@@ -22,6 +18,10 @@ from vas_common.events.subscription import (
 )
 from vas_common.events.topics import SUBSCRIPTION_EVENTS
 from vas_common.outbox import OutboxRepository
+
+from subscription import domain
+from subscription.domain import Partner
+from subscription.repository import PartnerNameTaken, PartnerRepository
 
 
 class PartnerNameConflict(Conflict):
@@ -76,7 +76,9 @@ class PartnerService:
             if changed is None:
                 return current
             await self._partners.update(conn, changed)
-            await self._outbox.enqueue(conn, SUBSCRIPTION_EVENTS, PartnerStatusChanged(payload=changed.state()))
+            await self._outbox.enqueue(
+                conn, SUBSCRIPTION_EVENTS, PartnerStatusChanged(payload=changed.state())
+            )
         return changed
 
     async def get(self, partner_id: UUID) -> Partner:

@@ -20,7 +20,9 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 30.0, is_alive: object = None) -> None:
+def wait_for_port(
+    port: int, host: str = "127.0.0.1", timeout_s: float = 30.0, is_alive: object = None
+) -> None:
     """Wait until something accepts TCP connections on the port (a start-up condition, not a sleep)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -59,8 +59,13 @@ class EmbeddedPostgres:
 
     def _run(self, args: list[str], timeout: float = 120) -> None:
         subprocess.run(
-            args, check=True, user=self.user, timeout=timeout,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            args,
+            check=True,
+            user=self.user,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
 
     def init(self) -> None:
@@ -74,23 +79,46 @@ class EmbeddedPostgres:
             shutil.chown(self.data_dir, self.user, self.user)
             self.log_path.touch()
             shutil.chown(self.log_path, self.user, self.user)
-        self._run([
-            self._bin("initdb"), "-D", str(self.data_dir), "-U", "postgres",
-            "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync",
-        ])
+        self._run(
+            [
+                self._bin("initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]
+        )
 
     def start(self) -> None:
         self.init()
         options = [
-            f"-p {self.port}", "-h 127.0.0.1", f"-k {self.data_dir}",
-            "-c max_connections=400", "-c shared_buffers=128MB",
+            f"-p {self.port}",
+            "-h 127.0.0.1",
+            f"-k {self.data_dir}",
+            "-c max_connections=400",
+            "-c shared_buffers=128MB",
         ]
         if self.fast_unsafe:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        self._run([
-            self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path), "-w", "-t", "60",
-            "-o", " ".join(options), "start",
-        ])
+        self._run(
+            [
+                self._bin("pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_path),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                " ".join(options),
+                "start",
+            ]
+        )
 
     def stop(self, mode: str = "fast") -> None:
         if not (self.data_dir / "postmaster.pid").exists():

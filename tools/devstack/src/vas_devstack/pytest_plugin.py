@@ -75,6 +75,24 @@ async def database(postgres: PostgresHandle) -> str:
     return await postgres.new_database()
 
 
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of the test's own, for tests that stop and start it."""
+    server = EmbeddedPostgres(tmp_path / "own-pg", fast_unsafe=True)
+    server.start()
+    yield server
+    server.stop("immediate")
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A broker of the test's own, for tests that stop and start it (same port)."""
+    broker = EmbeddedBroker(tmp_path / "own-tansu.log")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
 @pytest.fixture(scope="session")
 def span_exporter() -> Any:
     """Every finished span of the session, in memory (installed before any app is built)."""

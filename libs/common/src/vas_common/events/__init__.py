@@ -45,4 +45,13 @@ def events_json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["AnyEvent", "Event", "Payload", "UnknownEvent", "decode_event", "encode_event", "events_json_schema", "utcnow"]
+__all__ = [
+    "AnyEvent",
+    "Event",
+    "Payload",
+    "UnknownEvent",
+    "decode_event",
+    "encode_event",
+    "events_json_schema",
+    "utcnow",
+]

@@ -1,0 +1,43 @@
+# The one entry point. Needs only Python 3.11 on the machine; everything else is installed here.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+# Use the machine's uv when there is one, else a pinned copy installed into .tools/ with pip.
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+
+.PHONY: help install run down test test-fast lint snapshots clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+install: $(UV) ## create .venv from uv.lock (all services, libs and dev tools)
+	$(UV) sync --all-packages --frozen --python 3.11
+
+run: install ## start broker, PostgreSQL and the four services; Ctrl-C stops all
+	$(VENV)/bin/vas-stack run
+
+down: ## stop a stack left running (its supervisor was killed)
+	@if [ -x $(VENV)/bin/vas-stack ]; then $(VENV)/bin/vas-stack down; fi
+
+test: install ## every test, against a real broker and real PostgreSQL started for the session
+	$(VENV)/bin/pytest
+
+lint: install ## ruff, mypy and the import contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+snapshots: install ## refresh the event-contract schema snapshot after a compatible change
+	UPDATE_SNAPSHOTS=1 $(VENV)/bin/pytest -q libs/common/tests/test_event_contracts.py
+
+clean: down ## remove the local state (database files, logs) and the virtualenv
+	rm -rf .state .venv .tools

@@ -1,0 +1,96 @@
+"""Transactional outbox against real PostgreSQL and the real broker."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
+from vas_common.events import decode_event
+from vas_common.events.subscription import PartnerCreated, PartnerState, PartnerStatus
+from vas_common.events.topics import SUBSCRIPTION_EVENTS
+from vas_common.kafka import EventPublisher, ensure_topics
+from vas_common.outbox import OutboxRelay, OutboxRepository
+from vas_common.settings import ServiceSettings
+from vas_common.telemetry import Metrics
+from vas_devstack.broker import EmbeddedBroker
+from vas_devstack.pytest_plugin import eventually
+
+
+def partner_event(revision: int = 1) -> PartnerCreated:
+    return PartnerCreated(
+        payload=PartnerState(
+            partner_id=uuid.uuid4(),
+            name="cp",
+            status=PartnerStatus.ACTIVE,
+            api_key_id="k",
+            api_key_sha256="0" * 64,
+            revision=revision,
+            updated_at=datetime.now(UTC),
+        )
+    )
+
+
+async def test_only_committed_events_are_published_and_survive_a_broker_outage(
+    database: str, own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    settings = ServiceSettings(kafka_bootstrap=own_broker.bootstrap, kafka_topic_partitions=1)
+    await ensure_topics(settings, [SUBSCRIPTION_EVENTS])
+    pool = await create_pool(database)
+    await migrate(pool, [("common", COMMON_MIGRATIONS)])
+    publisher = EventPublisher(settings, Metrics("t"))
+    await publisher.start()
+    relay = OutboxRelay(pool, publisher, poll_interval_s=0.1)
+    repo = OutboxRepository()
+    kept, rolled_back, during_outage = partner_event(), partner_event(), partner_event()
+    try:
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await repo.enqueue(conn, SUBSCRIPTION_EVENTS, rolled_back)
+                raise RuntimeError("the state change failed")
+        except RuntimeError:
+            pass
+        async with pool.acquire() as conn, conn.transaction():
+            await repo.enqueue(conn, SUBSCRIPTION_EVENTS, kept)
+
+        own_broker.stop()
+        async with pool.acquire() as conn, conn.transaction():
+            await repo.enqueue(conn, SUBSCRIPTION_EVENTS, during_outage)
+        await relay.start()
+        assert await _pending(pool, repo) == 2  # nothing is dropped while the broker is away
+
+        own_broker.start()
+        await ensure_topics(settings, [SUBSCRIPTION_EVENTS])  # memory-only broker lost its topics
+        await eventually(lambda: _pending_is(pool, repo, 0), timeout_s=60)
+    finally:
+        await relay.stop()
+        await publisher.stop()
+        await pool.close()
+
+    consumer = AIOKafkaConsumer(
+        SUBSCRIPTION_EVENTS.name, bootstrap_servers=own_broker.bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    seen: list[uuid.UUID] = []
+    try:
+
+        async def both() -> bool:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                seen.extend(decode_event(r.value).event_id for r in records)
+            return len(seen) >= 2
+
+        await eventually(both)
+    finally:
+        await consumer.stop()
+    assert seen == [kept.event_id, during_outage.event_id]
+
+
+async def _pending(pool: object, repo: OutboxRepository) -> int:
+    async with pool.acquire() as conn:  # type: ignore[attr-defined]
+        return await repo.pending(conn)
+
+
+async def _pending_is(pool: object, repo: OutboxRepository, n: int) -> bool:
+    return await _pending(pool, repo) == n
