@@ -98,7 +98,10 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             if settings.migrate_on_start:
                 applied = await migrate(
                     runtime.db(),
-                    [("common", COMMON_MIGRATIONS), (settings.service_name, spec.migrations_dir)],
+                    [
+                        ("common", COMMON_MIGRATIONS),
+                        (settings.service_name, settings.migrations_dir or spec.migrations_dir),
+                    ],
                 )
                 if applied:
                     logger.info("migrations applied: %s", ", ".join(applied))

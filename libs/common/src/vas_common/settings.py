@@ -6,6 +6,8 @@ Nothing here reads the environment at import time: a service builds its settings
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,6 +42,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     migrate_on_start: bool = True
+    # Where the service's NNN_name.sql files are; by default the source tree's migrations/.
+    # Container images install the package non-editable and set this explicitly.
+    migrations_dir: Path | None = None
     # "none" keeps spans in-process only (no export); "console" prints them (development).
     trace_exporter: str = "none"
 
