@@ -1,0 +1,157 @@
+"""One SMPP session over an asyncio stream, for either side of a bind.
+
+It frames and decodes PDUs, matches responses to requests by sequence number, answers
+enquire_link and unbind itself, keeps the link alive with enquire_link when idle, and hands
+every other request to `on_request` (a plain callback: the owner answers when it is ready).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+
+from vas_common.smpp.pdu import Command, Pdu, PduError, decode, encode, read_frame, response_to
+
+logger = logging.getLogger(__name__)
+
+_WRITE_HIGH_WATER = 256 * 1024
+
+
+class SessionClosed(ConnectionError):
+    pass
+
+
+class SmppSession:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_request: Callable[[SmppSession, Pdu], None],
+        *,
+        name: str = "smpp",
+        enquire_link_interval_s: float = 10.0,
+        response_timeout_s: float = 10.0,
+    ) -> None:
+        self.name = name
+        self._reader = reader
+        self._writer = writer
+        self._on_request = on_request
+        self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        self._sequence = itertools.count(1)
+        self._enquire_interval = enquire_link_interval_s
+        self._response_timeout = response_timeout_s
+        self._tasks: list[asyncio.Task[None]] = []
+        self.closed = asyncio.Event()
+        self.answer_enquire_link = True
+        self._last_received = asyncio.get_running_loop().time()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._read_loop(), name=f"{self.name}:read"),
+            asyncio.create_task(self._keepalive(), name=f"{self.name}:keepalive"),
+        ]
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def next_sequence(self) -> int:
+        return next(self._sequence) & 0x7FFFFFFF or next(self._sequence)
+
+    async def send(self, pdu: Pdu) -> None:
+        if self.closed.is_set():
+            raise SessionClosed(f"{self.name} is closed")
+        self._writer.write(encode(pdu))
+        if self._writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
+            await self._writer.drain()
+
+    async def request(self, pdu: Pdu, timeout_s: float | None = None) -> Pdu:
+        """Send a request (its sequence is assigned here) and wait for the response."""
+        sequence = self.next_sequence()
+        pdu = Pdu(pdu.command, sequence, pdu.status, pdu.system_id, pdu.password, pdu.message_id, pdu.sm)
+        future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+        self._pending[sequence] = future
+        try:
+            await self.send(pdu)
+            return await asyncio.wait_for(future, timeout_s or self._response_timeout)
+        finally:
+            self._pending.pop(sequence, None)
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                frame = await read_frame(self._reader)
+                self._last_received = asyncio.get_running_loop().time()
+                try:
+                    pdu = decode(frame)
+                except PduError as exc:
+                    logger.warning("%s: undecodable PDU (%s); answering generic_nack", self.name, exc)
+                    sequence = int.from_bytes(frame[12:16], "big")
+                    await self.send(Pdu(Command.GENERIC_NACK, sequence, 0x03))
+                    continue
+                if pdu.is_response:
+                    future = self._pending.get(pdu.sequence)
+                    if future is not None and not future.done():
+                        future.set_result(pdu)
+                    continue
+                if pdu.command == Command.ENQUIRE_LINK:
+                    if self.answer_enquire_link:
+                        await self.send(response_to(pdu))
+                    continue
+                if pdu.command == Command.UNBIND:
+                    with contextlib.suppress(SessionClosed, ConnectionError):
+                        await self.send(response_to(pdu))
+                    break
+                self._on_request(self, pdu)
+        except (asyncio.IncompleteReadError, ConnectionError, PduError, OSError) as exc:
+            logger.info("%s: connection ended (%s)", self.name, type(exc).__name__)
+        finally:
+            await self._shutdown()
+
+    async def _keepalive(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.closed.is_set():
+            await asyncio.sleep(self._enquire_interval / 2)
+            if loop.time() - self._last_received < self._enquire_interval:
+                continue
+            try:
+                await self.request(Pdu(Command.ENQUIRE_LINK, 0), self._response_timeout)
+            except (TimeoutError, SessionClosed, ConnectionError):
+                logger.warning("%s: no answer to enquire_link; closing", self.name)
+                self._writer.close()
+                return
+
+    async def _shutdown(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(SessionClosed(f"{self.name} closed"))
+        self._pending.clear()
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+
+    async def unbind_and_close(self, timeout_s: float = 2.0) -> None:
+        if not self.closed.is_set():
+            with contextlib.suppress(Exception):
+                await self.request(Pdu(Command.UNBIND, 0), timeout_s)
+        await self.abort()
+
+    async def abort(self) -> None:
+        """Close the TCP connection at once (no unbind)."""
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        await self._shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
