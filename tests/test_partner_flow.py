@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from sms_sender.main import create_app as create_sms_sender
 from sms_sender.settings import SmsSenderSettings
 from subscription.main import create_app as create_subscription

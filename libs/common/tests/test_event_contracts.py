@@ -10,6 +10,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+
 from vas_common.events import UnknownEvent, decode_event, encode_event, events_json_schema
 from vas_common.events.compat import breaking_changes
 from vas_common.events.subscription import PartnerCreated, PartnerState, PartnerStatus

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from opentelemetry import trace
+
 from vas_common.events.topics import Topic
 from vas_common.kafka import ConsumerRunner, EventPublisher, PoisonRecord, Subscription, ensure_topics
 from vas_common.settings import ServiceSettings

@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+
 from vas_common.logging import configure_logging, mask_msisdns
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from vas_common.db import MigrationError, create_pool, load_migrations, migrate
 
 

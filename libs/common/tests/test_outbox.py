@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
+
 from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
 from vas_common.events import decode_event
 from vas_common.events.subscription import PartnerCreated, PartnerState, PartnerStatus

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
+
 from vas_common.errors import Conflict, ServiceUnavailable, install_problem_handlers
 
 

@@ -1,17 +1,84 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+
 from sms_sender.main import create_app
 from sms_sender.settings import SmsSenderSettings
-from vas_devstack.pytest_plugin import serve, service_settings_kwargs
+from vas_common.auth import issue_api_key
+from vas_common.events.subscription import PartnerCreated, PartnerState, PartnerStatus, SignaturePlacement
+from vas_common.events.topics import SUBSCRIPTION_EVENTS
+from vas_common.kafka import EventPublisher
+from vas_common.settings import ServiceSettings
+from vas_common.telemetry import Metrics
+from vas_devstack.pytest_plugin import eventually, serve, service_settings_kwargs
+
+
+@dataclass(frozen=True)
+class TestPartner:
+    id: uuid.UUID
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.key}
+
+
+def sms_settings(database: str, kafka: Any, **overrides: Any) -> SmsSenderSettings:
+    return SmsSenderSettings(**{**service_settings_kwargs(database, kafka.bootstrap), "role": "api", **overrides})
 
 
 @pytest.fixture
 async def sms_sender_client(database: str, kafka: Any) -> AsyncIterator[httpx.AsyncClient]:
-    settings = SmsSenderSettings(**service_settings_kwargs(database, kafka.bootstrap))
-    async with serve(create_app(settings)) as client:
+    async with serve(create_app(sms_settings(database, kafka))) as client:
         yield client
+
+
+@pytest.fixture
+async def publisher(kafka: Any) -> AsyncIterator[EventPublisher]:
+    pub = EventPublisher(ServiceSettings(kafka_bootstrap=kafka.bootstrap), Metrics("test"))
+    await pub.start()
+    yield pub
+    await pub.stop()
+
+
+PartnerFactory = Callable[..., Awaitable[TestPartner]]
+
+
+@pytest.fixture
+def make_partner(publisher: EventPublisher) -> Callable[[httpx.AsyncClient], PartnerFactory]:
+    """Announce a partner on subscription.events, as the subscription service would, and wait
+    until the given sms-sender accepts its key."""
+
+    def bound(client: httpx.AsyncClient) -> PartnerFactory:
+        async def make(
+            signature: str | None = "【测试】",
+            placement: SignaturePlacement = SignaturePlacement.PREPEND,
+            rate_limit_per_s: int | None = None,
+            access_number: str | None = "1069001",
+        ) -> TestPartner:
+            partner_id = uuid.uuid4()
+            key = issue_api_key()
+            state = PartnerState(
+                partner_id=partner_id, name=f"cp-{partner_id.hex[:8]}", status=PartnerStatus.ACTIVE,
+                api_key_id=key.key_id, api_key_sha256=key.sha256, revision=1, updated_at=datetime.now(UTC),
+                signature=signature, signature_placement=placement, access_number=access_number,
+                rate_limit_per_s=rate_limit_per_s,
+            )
+            await publisher.publish(SUBSCRIPTION_EVENTS, PartnerCreated(payload=state))
+
+            async def known() -> bool:
+                return (await client.get("/v1/me", headers={"X-API-Key": key.secret})).status_code == 200
+
+            await eventually(known)
+            return TestPartner(partner_id, key.secret)
+
+        return make
+
+    return bound

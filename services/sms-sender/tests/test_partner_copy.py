@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from vas_common.auth import issue_api_key
 from vas_common.events.subscription import (
     PartnerCreated,

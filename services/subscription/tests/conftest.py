@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from subscription.main import create_app
 from subscription.settings import SubscriptionSettings
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, serve, service_settings_kwargs

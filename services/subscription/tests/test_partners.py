@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+
 from vas_common.auth import hash_api_key
 from vas_common.events import UnknownEvent, decode_event
 from vas_common.events.subscription import PartnerCreated, PartnerKeyRotated, PartnerStatusChanged

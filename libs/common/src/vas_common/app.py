@@ -43,6 +43,9 @@ class Runtime:
     pool: asyncpg.Pool | None = None
     consumers: list[ConsumerRunner] = field(default_factory=list)
     relay: OutboxRelay | None = None
+    # Filled by a service's on_startup: more readiness checks, and what to stop at shutdown.
+    readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def db(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -110,6 +113,8 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             stack.push_async_callback(runtime.publisher.stop)
             if spec.on_startup is not None:
                 await spec.on_startup(app, runtime)
+            for stop in runtime.on_shutdown:
+                stack.push_async_callback(stop)
             if spec.uses_outbox:
                 runtime.relay = OutboxRelay(runtime.db(), runtime.publisher, settings.outbox_poll_interval_s)
                 await runtime.relay.start()
@@ -173,6 +178,7 @@ def _health_router(runtime: Runtime) -> APIRouter:
         await asyncio.gather(
             probe("database", lambda: check_database(runtime.db(), timeout)),
             probe("broker", lambda: runtime.publisher.check(timeout)),
+            *(probe(name, check) for name, check in runtime.readiness_checks.items()),
         )
         failing = {k: v for k, v in checks.items() if v != "ok"}
         if failing:

@@ -9,6 +9,7 @@ import logging
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -169,6 +170,17 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
 
+    async def on_dependency_down(request: Request, exc: Exception) -> JSONResponse:
+        logger.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(
+            ServiceUnavailable.status,
+            ServiceUnavailable.code,
+            ServiceUnavailable.title,
+            "a dependency of this service is unavailable; retry later",
+            instance=request.url.path,
+            headers={"Retry-After": "2"},
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, AppError.code, AppError.title, "An unexpected error occurred")
@@ -176,4 +188,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    for unavailable in (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError):
+        app.add_exception_handler(unavailable, on_dependency_down)
     app.add_exception_handler(Exception, on_unexpected)

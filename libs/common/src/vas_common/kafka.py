@@ -122,13 +122,23 @@ def event_handler(handle: EventHandler) -> RecordHandler:
     return on_record
 
 
+PoisonList = list[tuple[ConsumerRecord[bytes, bytes], Exception]]
+BatchHandler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[PoisonList]]
+
+
 @dataclass(frozen=True)
 class Subscription:
-    """Which topics a consumer group reads and what it does with each record."""
+    """Which topics a consumer group reads and what it does with their records.
+
+    `handler` takes one record at a time (retried, then dead-lettered). `batch_handler` takes
+    a partition's whole batch at once, for hot paths: it is retried until it returns, and
+    returns the records it could not read at all, which go to the dead-letter topic.
+    """
 
     group_id: str
     topics: Sequence[Topic]
-    handler: RecordHandler
+    handler: RecordHandler | None = None
+    batch_handler: BatchHandler | None = None
 
 
 class ConsumerRunner:
@@ -184,10 +194,38 @@ class ConsumerRunner:
                 continue
             if consumer.assignment():
                 self.assigned.set()
+            if self._sub.batch_handler is not None:
+                await asyncio.gather(
+                    *(self._process_batch(consumer, tp, recs) for tp, recs in batches.items())
+                )
+                continue
             for tp, records in batches.items():
                 for record in records:
                     await self._process(record)
                 await self._commit(consumer, tp, records[-1].offset + 1)
+
+    async def _process_batch(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        handler = self._sub.batch_handler
+        assert handler is not None
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(multiplier=self._settings.consumer_retry_initial_s, max=5.0),
+            retry=retry_if_not_exception_type(asyncio.CancelledError),
+            before_sleep=lambda state: logger.warning(
+                "batch of %d from %s failed (attempt %d): %s; retrying",
+                len(records),
+                tp,
+                state.attempt_number,
+                state.outcome.exception() if state.outcome else None,
+            ),
+        ):
+            with attempt:
+                poison = await handler(records)
+        for record, error in poison:
+            await self._dead_letter(record, error, 1)
+        self._metrics.events_consumed.labels(tp.topic, "ok").inc(len(records) - len(poison))
+        await self._commit(consumer, tp, records[-1].offset + 1)
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:
@@ -221,6 +259,7 @@ class ConsumerRunner:
                 ):
                     with attempt:
                         attempts += 1
+                        assert self._sub.handler is not None
                         await self._sub.handler(record)
             except (PoisonRecord, RetryError) as exc:
                 cause = exc.last_attempt.exception() if isinstance(exc, RetryError) else exc

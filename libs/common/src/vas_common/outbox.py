@@ -39,6 +39,17 @@ class OutboxRepository:
         )
         await conn.execute(f"NOTIFY {_NOTIFY_CHANNEL}")
 
+    async def enqueue_many(self, conn: DbConnection, items: list[tuple[Topic, Event]]) -> None:
+        """Many events in one statement (hot paths write hundreds per transaction)."""
+        if not items:
+            return
+        headers = current_trace_carrier()
+        await conn.executemany(
+            "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)",
+            [(topic.name, event.key().encode(), encode_event(event), headers) for topic, event in items],
+        )
+        await conn.execute(f"NOTIFY {_NOTIFY_CHANNEL}")
+
     async def claim_batch(self, conn: DbConnection, limit: int) -> list[asyncpg.Record]:
         locked = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_KEY)
         if not locked:

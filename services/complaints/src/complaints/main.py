@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from vas_common.app import ServiceSpec, create_service_app
 
 from complaints import api
 from complaints.settings import ComplaintsSettings
+from vas_common.app import ServiceSpec, create_service_app
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 

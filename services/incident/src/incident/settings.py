@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
+
 from vas_common.settings import ServiceSettings
 
 

@@ -1,30 +1,185 @@
-"""HTTP endpoints of the sms-sender (the send API arrives with the sms-sender issue)."""
+"""HTTP endpoints of the sms-sender: the CP send API, message status, status events, callbacks."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
-from vas_common.auth import AuthenticatedPartner, authenticate_partner
+import asyncpg
+from fastapi import APIRouter, Depends, Header, Query, Request
 
-from sms_sender.schemas import WhoAmI
-from sms_sender.service import PartnerDirectory
+from sms_sender.schemas import (
+    CallbackSecretOut,
+    DeadCallbackOut,
+    MessageOut,
+    MessagePage,
+    SegmentOut,
+    SendRequest,
+    SendResponse,
+    StatusEventOut,
+    StatusEventPage,
+    WhoAmI,
+)
+from sms_sender.service import CallbackSecrets, PartnerDirectory, Sender, SendService, StatusQueries
+from vas_common.auth import hash_api_key, presented_credential
+from vas_common.errors import Unauthorized
+
+
+def _state(request: Request, name: str) -> object:
+    return getattr(request.app.state, name)
 
 
 def partner_directory(request: Request) -> PartnerDirectory:
-    directory: PartnerDirectory = request.app.state.partner_directory
+    directory = _state(request, "partner_directory")
+    assert isinstance(directory, PartnerDirectory)
     return directory
 
 
-async def current_partner(
+async def current_sender(
     request: Request, directory: Annotated[PartnerDirectory, Depends(partner_directory)]
-) -> AuthenticatedPartner:
-    return await authenticate_partner(request, directory.authenticate)
+) -> Sender:
+    presented = presented_credential(request)
+    if presented is None:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
+    sender = await directory.sender(hash_api_key(presented))
+    if sender is None:
+        raise Unauthorized("invalid or revoked API key")
+    return sender
 
+
+def send_service(request: Request) -> SendService:
+    service = _state(request, "send_service")
+    assert isinstance(service, SendService)
+    return service
+
+
+def status_queries(request: Request) -> StatusQueries:
+    queries = _state(request, "status_queries")
+    assert isinstance(queries, StatusQueries)
+    return queries
+
+
+def callback_secrets(request: Request) -> CallbackSecrets:
+    secrets = _state(request, "callback_secrets")
+    assert isinstance(secrets, CallbackSecrets)
+    return secrets
+
+
+CurrentSender = Annotated[Sender, Depends(current_sender)]
 
 router = APIRouter(prefix="/v1", tags=["partner"])
 
 
 @router.get("/me", response_model=WhoAmI)
-async def who_am_i(partner: Annotated[AuthenticatedPartner, Depends(current_partner)]) -> WhoAmI:
-    return WhoAmI(partner_id=partner.partner_id, name=partner.name)
+async def who_am_i(sender: CurrentSender) -> WhoAmI:
+    return WhoAmI(partner_id=str(sender.partner_id), name=sender.name)
+
+
+@router.post(
+    "/messages",
+    status_code=202,
+    response_model=SendResponse,
+    summary="Send one text to 1-1000 recipients",
+    description=(
+        "202 means every accepted message is stored and will be sent: it can no longer be lost. "
+        "Recipients that cannot receive it are listed in `rejected` with a reason."
+    ),
+)
+async def send_messages(
+    body: SendRequest,
+    sender: CurrentSender,
+    service: Annotated[SendService, Depends(send_service)],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+) -> SendResponse:
+    return await service.send(sender, body, idempotency_key)
+
+
+def _message_out(row: asyncpg.Record, segments: list[asyncpg.Record] | None = None) -> MessageOut:
+    return MessageOut(
+        id=row["id"],
+        recipient=row["recipient"],
+        source_addr=row["source_addr"],
+        category=row["category"],
+        product_code=row["product_code"],
+        client_ref=row["client_ref"],
+        status=row["status"],
+        error=row["error"],
+        encoding=row["encoding"],
+        segments_total=row["segments_total"],
+        accepted_at=row["accepted_at"],
+        submitted_at=row["submitted_at"],
+        done_at=row["done_at"],
+        segments=[
+            SegmentOut(
+                seq=s["seq"],
+                status=s["status"],
+                smsc_message_id=s["smsc_message_id"],
+                smpp_status=s["smpp_status"],
+                receipt_stat=s["receipt_stat"],
+                attempts=s["attempts"],
+                submitted_at=s["submitted_at"],
+                done_at=s["done_at"],
+            )
+            for s in segments or []
+        ],
+    )
+
+
+@router.get("/messages/{message_id}", response_model=MessageOut)
+async def get_message(
+    message_id: UUID, sender: CurrentSender, queries: Annotated[StatusQueries, Depends(status_queries)]
+) -> MessageOut:
+    row, segments = await queries.message(sender.partner_id, message_id)
+    return _message_out(row, segments)
+
+
+@router.get("/messages", response_model=MessagePage)
+async def list_messages(
+    sender: CurrentSender,
+    queries: Annotated[StatusQueries, Depends(status_queries)],
+    client_ref: str | None = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> MessagePage:
+    rows = await queries.messages(sender.partner_id, client_ref, since, limit)
+    return MessagePage(items=[_message_out(r) for r in rows])
+
+
+@router.get("/status-events", response_model=StatusEventPage, summary="Pull status changes after a cursor")
+async def status_events(
+    sender: CurrentSender,
+    queries: Annotated[StatusQueries, Depends(status_queries)],
+    cursor: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> StatusEventPage:
+    rows = await queries.status_events(sender.partner_id, cursor, limit)
+    items = [
+        StatusEventOut(
+            cursor=r["id"],
+            occurred_at=r["occurred_at"],
+            message_id=r["message_id"],
+            status=r["status"],
+            body=r["body"],
+        )
+        for r in rows
+    ]
+    return StatusEventPage(items=items, next_cursor=items[-1].cursor if items else cursor)
+
+
+@router.post("/callback-secrets", status_code=201, response_model=CallbackSecretOut)
+async def rotate_callback_secret(
+    sender: CurrentSender, secrets: Annotated[CallbackSecrets, Depends(callback_secrets)]
+) -> CallbackSecretOut:
+    """A new signing secret for your status callbacks; the previous one stops being used."""
+    return CallbackSecretOut(secret=await secrets.rotate(sender.partner_id))
+
+
+@router.get("/callbacks/dead", response_model=list[DeadCallbackOut])
+async def dead_callbacks(
+    sender: CurrentSender,
+    secrets: Annotated[CallbackSecrets, Depends(callback_secrets)],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DeadCallbackOut]:
+    """Callbacks that could not be delivered within the retry period."""
+    return [DeadCallbackOut(**dict(r)) for r in await secrets.dead(sender.partner_id, limit)]

@@ -1,9 +1,147 @@
-"""Rules of the sms-sender that need no I/O."""
+"""Rules of the sms-sender that need no I/O: recipients, signatures, content review, rate limits,
+message status."""
 
 from __future__ import annotations
 
-from vas_common.events.subscription import PartnerState, PartnerStatus
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import ahocorasick
+import phonenumbers
+
+from vas_common.events.sms_sender import MessageStatus
+from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
 
 
 def partner_may_send(state: PartnerState) -> bool:
     return state.status == PartnerStatus.ACTIVE
+
+
+class RejectReason(StrEnum):
+    INVALID_NUMBER = "invalid_number"
+    NOT_CHINESE_MOBILE = "not_chinese_mobile"
+    DUPLICATE_RECIPIENT = "duplicate_recipient"
+    OPTED_OUT = "opted_out"
+    NOT_SUBSCRIBED = "not_subscribed"
+
+
+_MOBILE_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+def normalize_recipient(raw: str) -> str | RejectReason:
+    """A Chinese mobile number as 86XXXXXXXXXXX, with or without +86 given; else why not."""
+    text = raw.strip().replace(" ", "").replace("-", "")
+    if not text or len(text) > 20:
+        return RejectReason.INVALID_NUMBER
+    if text.startswith("86") and len(text) == 13:
+        text = "+" + text
+    elif text.startswith("0086"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return RejectReason.INVALID_NUMBER
+    if number.country_code != 86:
+        return RejectReason.NOT_CHINESE_MOBILE
+    if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        return RejectReason.NOT_CHINESE_MOBILE
+    return f"86{number.national_number}"
+
+
+class SignatureMissing(ValueError):
+    pass
+
+
+def signed_content(content: str, signature: str | None, placement: SignaturePlacement) -> str:
+    """The text as it will be sent: with the partner's approved 【signature】."""
+    if not signature:
+        return content
+    if content.startswith(signature) or content.endswith(signature):
+        return content
+    if placement is SignaturePlacement.REQUIRE:
+        raise SignatureMissing(f"content must start or end with the approved signature {signature}")
+    return signature + content
+
+
+@dataclass(frozen=True)
+class ReviewHit:
+    category: str
+    term: str
+
+
+class ContentReviewer:
+    """Sensitive-word review: one Aho-Corasick pass over the text for the whole word list."""
+
+    def __init__(self, words: Iterable[tuple[str, str]]) -> None:
+        self._automaton = ahocorasick.Automaton()
+        count = 0
+        for category, term in words:
+            if term:
+                self._automaton.add_word(term.lower(), (category, term))
+                count += 1
+        self.size = count
+        if count:
+            self._automaton.make_automaton()
+
+    def review(self, text: str) -> ReviewHit | None:
+        if not self.size:
+            return None
+        for _end, (category, term) in self._automaton.iter(text.lower()):
+            return ReviewHit(category, term)
+        return None
+
+
+def parse_word_list(lines: Iterable[str]) -> list[tuple[str, str]]:
+    words: list[tuple[str, str]] = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        category, _, term = line.partition("\t")
+        if term.strip():
+            words.append((category.strip(), term.strip()))
+    return words
+
+
+class TokenBucket:
+    """Per-partner send rate: `rate` messages a second, bursts up to one second's worth."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._tokens = rate
+        self._stamp = clock()
+
+    def take(self, n: int) -> float:
+        """Take n tokens; return 0 when granted, else the seconds until they would be."""
+        now = self._clock()
+        self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if n <= self._tokens:
+            self._tokens -= n
+            return 0.0
+        if n > self.rate:  # more than a whole second's budget: wait until the bucket is full
+            return (self.rate - self._tokens) / self.rate + (n - self.rate) / self.rate
+        return (n - self._tokens) / self.rate
+
+
+def message_status(segment_statuses: Sequence[MessageStatus], total: int) -> MessageStatus:
+    """Delivered when every segment is; failed when any segment finally failed."""
+    if any(s is MessageStatus.FAILED for s in segment_statuses):
+        return MessageStatus.FAILED
+    if len(segment_statuses) == total and all(s is MessageStatus.DELIVERED for s in segment_statuses):
+        return MessageStatus.DELIVERED
+    if len(segment_statuses) == total and all(
+        s in (MessageStatus.SUBMITTED, MessageStatus.DELIVERED) for s in segment_statuses
+    ):
+        return MessageStatus.SUBMITTED
+    return MessageStatus.ACCEPTED
+
+
+def udh_reference(message_id_bytes: bytes) -> int:
+    """The concatenation reference of a message: stable, so a resend carries the same UDH."""
+    return message_id_bytes[-1]

@@ -1,33 +1,133 @@
-"""sms-sender entry point: `uvicorn --factory sms_sender.main:create_app`."""
+"""sms-sender entry point: `uvicorn --factory sms_sender.main:create_app`.
+
+SMS_SENDER_ROLE picks what the process runs: `api`, `dispatcher` (scaled out as a consumer
+group) or `all` (both; the default and what `make run` uses)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI
-from vas_common.app import Runtime, ServiceSpec, create_service_app
 
 from sms_sender import api, consumers
-from sms_sender.service import PartnerDirectory
+from sms_sender.callbacks import CallbackWorker
+from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
+from sms_sender.dispatch import Dispatcher, DispatchMetrics
+from sms_sender.domain import ContentReviewer, parse_word_list
+from sms_sender.repository import MessageRepository
+from sms_sender.service import CallbackSecrets, PartnerDirectory, SendService, StatusQueries
 from sms_sender.settings import SmsSenderSettings
+from vas_common.app import Runtime, ServiceSpec, create_service_app
+from vas_common.events.envelope import utcnow
+from vas_common.kafka import Subscription
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
+logger = logging.getLogger(__name__)
 
-async def _wire(app: FastAPI, runtime: Runtime) -> None:
-    app.state.partner_directory = PartnerDirectory(runtime.db())
+
+def load_reviewer(settings: SmsSenderSettings) -> ContentReviewer:
+    if settings.sensitive_words_path is not None:
+        text = settings.sensitive_words_path.read_text(encoding="utf-8")
+    else:
+        text = resources.files("sms_sender").joinpath("data/sensitive_words.txt").read_text(encoding="utf-8")
+    return ContentReviewer(parse_word_list(text.splitlines()))
+
+
+def _connector(settings: SmsSenderSettings) -> SmppConnector:
+    return SmppConnector(
+        SmppBindConfig(
+            host=settings.smsc_host,
+            port=settings.smsc_port,
+            system_id=settings.smsc_system_id,
+            password=settings.smsc_password.get_secret_value(),
+            binds=settings.smsc_binds,
+            window=settings.smsc_window,
+            tps=settings.smsc_tps,
+            response_timeout_s=settings.smsc_response_timeout_s,
+            enquire_link_interval_s=settings.smsc_enquire_link_interval_s,
+            give_up_after_s=settings.smsc_give_up_after_s,
+        )
+    )
+
+
+async def _every(interval_s: float, work: object) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await work()  # type: ignore[operator]
+        except Exception:
+            logger.exception("periodic task failed; it runs again in %.0fs", interval_s)
 
 
 def create_app(settings: SmsSenderSettings | None = None) -> FastAPI:
     settings = settings or SmsSenderSettings()
+    dispatcher: Dispatcher | None = None
+
+    async def wire(app: FastAPI, runtime: Runtime) -> None:
+        nonlocal dispatcher
+        pool = runtime.db()
+        async with pool.acquire() as conn:
+            await MessageRepository().ensure_partitions(conn, utcnow())
+        app.state.partner_directory = PartnerDirectory(pool)
+        app.state.status_queries = StatusQueries(pool)
+        app.state.callback_secrets = CallbackSecrets(pool)
+        app.state.send_service = SendService(
+            pool,
+            load_reviewer(settings),
+            default_access_number=settings.default_access_number,
+            default_rate_per_s=settings.default_rate_per_s,
+        )
+        if not settings.runs_dispatcher:
+            return
+        connector = _connector(settings)
+        for metric in connector.metrics():
+            runtime.metrics.registry.register(metric)
+        dispatcher = Dispatcher(pool, connector, DispatchMetrics(runtime.metrics.registry))
+        await connector.start(dispatcher.inbound)
+        runtime.on_shutdown.append(connector.stop)
+
+        async def smsc_bound() -> None:
+            if connector.connected_binds() == 0:
+                raise ConnectionError("no SMPP bind is up")
+
+        runtime.readiness_checks["smsc"] = smsc_bound
+        callbacks = CallbackWorker(
+            pool,
+            runtime.metrics.registry,
+            retry_initial_s=settings.callback_retry_initial_s,
+            retry_max_s=settings.callback_retry_max_s,
+            give_up_after=timedelta(seconds=settings.callback_give_up_after_s),
+            timeout_s=settings.callback_timeout_s,
+        )
+        await callbacks.start()
+        runtime.on_shutdown.append(callbacks.stop)
+        resolver = asyncio.create_task(_every(1.0, dispatcher.resolve_early_receipts), name="early-receipts")
+
+        async def stop_resolver() -> None:
+            resolver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await resolver
+
+        runtime.on_shutdown.append(stop_resolver)
+
+    def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
+        return consumers.subscriptions(runtime, settings, dispatcher)
+
     return create_service_app(
         settings,
         ServiceSpec(
             title="VAS sms-sender",
             version="0.1.0",
             migrations_dir=MIGRATIONS,
-            routers=(api.router,),
-            subscriptions=consumers.subscriptions,
-            on_startup=_wire,
+            routers=(api.router,) if settings.runs_api else (),
+            subscriptions=subscriptions,
+            on_startup=wire,
         ),
     )

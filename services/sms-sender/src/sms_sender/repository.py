@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
 import asyncpg
+
 from vas_common.db import DbConnection
 from vas_common.events.subscription import PartnerState
+
+PARTITIONED_TABLES = ("messages", "segments", "status_events")
+
+
+@dataclass(frozen=True)
+class PartnerProfileRow:
+    id: UUID
+    name: str
+    status: str
+    signature: str | None
+    signature_placement: str
+    access_number: str | None
+    rate_limit_per_s: int | None
 
 
 class PartnerCopyRepository:
@@ -12,11 +32,14 @@ class PartnerCopyRepository:
         """Store the partner's state unless a newer revision is stored already. True if stored."""
         stored = await conn.fetchval(
             """
-            INSERT INTO partners (id, name, status, api_key_sha256, revision, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO partners (id, name, status, api_key_sha256, revision, updated_at,
+                                  signature, signature_placement, access_number, rate_limit_per_s)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (id) DO UPDATE
                SET name = EXCLUDED.name, status = EXCLUDED.status, api_key_sha256 = EXCLUDED.api_key_sha256,
-                   revision = EXCLUDED.revision, updated_at = EXCLUDED.updated_at
+                   revision = EXCLUDED.revision, updated_at = EXCLUDED.updated_at,
+                   signature = EXCLUDED.signature, signature_placement = EXCLUDED.signature_placement,
+                   access_number = EXCLUDED.access_number, rate_limit_per_s = EXCLUDED.rate_limit_per_s
              WHERE partners.revision < EXCLUDED.revision
             RETURNING true
             """,
@@ -26,11 +49,475 @@ class PartnerCopyRepository:
             state.api_key_sha256,
             state.revision,
             state.updated_at,
+            state.signature,
+            state.signature_placement.value,
+            state.access_number,
+            state.rate_limit_per_s,
         )
         return bool(stored)
 
-    async def find_by_key_hash(self, conn: DbConnection, key_sha256: str) -> asyncpg.Record | None:
-        row: asyncpg.Record | None = await conn.fetchrow(
-            "SELECT id, name, status FROM partners WHERE api_key_sha256 = $1", key_sha256
+    async def find_by_key_hash(self, conn: DbConnection, key_sha256: str) -> PartnerProfileRow | None:
+        row = await conn.fetchrow(
+            """
+            SELECT id, name, status, signature, signature_placement, access_number, rate_limit_per_s
+              FROM partners WHERE api_key_sha256 = $1
+            """,
+            key_sha256,
         )
-        return row
+        return PartnerProfileRow(**dict(row)) if row else None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    id: UUID
+    accepted_at: datetime
+    partner_id: UUID | None
+    recipient: str
+    source_addr: str
+    content: str
+    category: str
+    product_code: str | None
+    client_ref: str | None
+    callback_url: str | None
+    notify_submitted: bool
+    encoding: str
+    segments_total: int
+
+
+@dataclass(frozen=True)
+class SegmentOutcome:
+    message_id: UUID
+    accepted_at: datetime
+    seq: int
+    status: str
+    smsc_message_id: str | None
+    smpp_status: int | None
+    attempts: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReceiptRow:
+    smsc_message_id: str
+    stat: str
+    err: str
+    status: str  # delivered | failed
+
+
+def _receipt_row(r: asyncpg.Record) -> ReceiptRow:
+    stat = r["stat"]
+    return ReceiptRow(
+        r["smsc_message_id"], stat, r["err"] or "", "delivered" if stat == "DELIVRD" else "failed"
+    )
+
+
+_MESSAGE_COLUMNS = (
+    "id",
+    "accepted_at",
+    "partner_id",
+    "recipient",
+    "source_addr",
+    "content",
+    "category",
+    "product_code",
+    "client_ref",
+    "callback_url",
+    "notify_submitted",
+    "encoding",
+    "segments_total",
+)
+
+
+def month_start(moment: datetime) -> datetime:
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_month(moment: datetime) -> datetime:
+    return month_start(month_start(moment) + timedelta(days=32))
+
+
+class MessageRepository:
+    async def ensure_partitions(self, conn: DbConnection, around: datetime, months_ahead: int = 2) -> None:
+        """Monthly partitions from last month to `months_ahead` ahead (idempotent)."""
+        start = month_start(month_start(around) - timedelta(days=1))
+        for _ in range(months_ahead + 2):
+            end = next_month(start)
+            suffix = start.strftime("%Y%m")
+            for table in PARTITIONED_TABLES:
+                exists = await conn.fetchval("SELECT to_regclass($1)", f"{table}_{suffix}")
+                if exists is None:
+                    await conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {table}_{suffix} PARTITION OF {table} "
+                        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+                    )
+            start = end
+
+    async def insert_messages(self, conn: DbConnection, messages: Sequence[NewMessage]) -> None:
+        await conn.copy_records_to_table(
+            "messages",
+            records=[tuple(getattr(m, c) for c in _MESSAGE_COLUMNS) for m in messages],
+            columns=list(_MESSAGE_COLUMNS),
+        )
+
+    async def opted_out(self, conn: DbConnection, msisdns: list[str]) -> set[str]:
+        rows = await conn.fetch("SELECT msisdn FROM opt_outs WHERE msisdn = ANY($1::text[])", msisdns)
+        return {r["msisdn"] for r in rows}
+
+    async def subscribed(self, conn: DbConnection, msisdns: list[str], product_code: str) -> set[str]:
+        rows = await conn.fetch(
+            "SELECT msisdn FROM active_subscriptions WHERE product_code = $2 AND msisdn = ANY($1::text[])",
+            msisdns,
+            product_code,
+        )
+        return {r["msisdn"] for r in rows}
+
+    # -- idempotency ---------------------------------------------------------------------
+
+    async def idempotent_response(
+        self, conn: DbConnection, partner_id: UUID, key: str, window: timedelta
+    ) -> tuple[str, dict[str, Any]] | None:
+        row = await conn.fetchrow(
+            """
+            SELECT request_sha256, response FROM idempotency_keys
+             WHERE partner_id = $1 AND key = $2 AND created_at > now() - $3::interval
+            """,
+            partner_id,
+            key,
+            window,
+        )
+        return (row["request_sha256"], row["response"]) if row else None
+
+    async def remember_response(
+        self, conn: DbConnection, partner_id: UUID, key: str, request_sha256: str, response: dict[str, Any]
+    ) -> bool:
+        """False if another request with this key got there first (the caller rolls back)."""
+        stored = await conn.fetchval(
+            """
+            INSERT INTO idempotency_keys (partner_id, key, request_sha256, response) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (partner_id, key) DO UPDATE
+               SET request_sha256 = EXCLUDED.request_sha256, response = EXCLUDED.response, created_at = now()
+             WHERE idempotency_keys.created_at <= now() - interval '24 hours'
+            RETURNING true
+            """,
+            partner_id,
+            key,
+            request_sha256,
+            response,
+        )
+        return bool(stored)
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    async def already_submitted(self, conn: DbConnection, message_ids: list[UUID]) -> set[UUID]:
+        """Messages whose submit outcome is recorded (a replayed record must not send them again)."""
+        rows = await conn.fetch(
+            "SELECT DISTINCT message_id FROM segments WHERE message_id = ANY($1::uuid[])", message_ids
+        )
+        return {r["message_id"] for r in rows}
+
+    async def record_segments(self, conn: DbConnection, outcomes: Sequence[SegmentOutcome]) -> None:
+        await conn.executemany(
+            """
+            INSERT INTO segments (message_id, accepted_at, seq, status, smsc_message_id, smpp_status, attempts,
+                                  submitted_at, done_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $4 = 'failed' THEN $8 END)
+            ON CONFLICT (message_id, seq, accepted_at) DO NOTHING
+            """,
+            [
+                (
+                    o.message_id,
+                    o.accepted_at,
+                    o.seq,
+                    o.status,
+                    o.smsc_message_id,
+                    o.smpp_status,
+                    o.attempts,
+                    o.at,
+                )
+                for o in outcomes
+            ],
+        )
+
+    async def take_early_receipts(self, conn: DbConnection, smsc_ids: list[str]) -> list[ReceiptRow]:
+        rows = await conn.fetch(
+            "DELETE FROM early_receipts WHERE smsc_message_id = ANY($1::text[]) RETURNING smsc_message_id, stat, err",
+            smsc_ids,
+        )
+        return [_receipt_row(r) for r in rows]
+
+    async def take_resolvable_early_receipts(self, conn: DbConnection) -> list[ReceiptRow]:
+        rows = await conn.fetch(
+            """
+            DELETE FROM early_receipts e USING segments s
+             WHERE s.smsc_message_id = e.smsc_message_id
+            RETURNING e.smsc_message_id, e.stat, e.err
+            """
+        )
+        return [_receipt_row(r) for r in rows]
+
+    async def apply_receipts(
+        self, conn: DbConnection, receipts: Sequence[ReceiptRow], at: datetime
+    ) -> set[UUID]:
+        """Mark segments by SMSC id; keep receipts that match nothing yet. Returns affected message ids."""
+        if not receipts:
+            return set()
+        rows = await conn.fetch(
+            """
+            UPDATE segments s
+               SET status = r.status, receipt_stat = r.stat, done_at = $5
+              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(smsc_id, stat, err, status)
+             WHERE s.smsc_message_id = r.smsc_id AND s.status = 'submitted'
+            RETURNING s.message_id, s.smsc_message_id
+            """,
+            [r.smsc_message_id for r in receipts],
+            [r.stat for r in receipts],
+            [r.err for r in receipts],
+            [r.status for r in receipts],
+            at,
+        )
+        matched = {r["smsc_message_id"] for r in rows}
+        known = await conn.fetch(
+            "SELECT smsc_message_id FROM segments WHERE smsc_message_id = ANY($1::text[])",
+            [r.smsc_message_id for r in receipts if r.smsc_message_id not in matched],
+        )
+        matched |= {r["smsc_message_id"] for r in known}  # duplicates of receipts already applied
+        early = [r for r in receipts if r.smsc_message_id not in matched]
+        if early:
+            await conn.executemany(
+                "INSERT INTO early_receipts (smsc_message_id, stat, err) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                [(r.smsc_message_id, r.stat, r.err) for r in early],
+            )
+        return {r["message_id"] for r in rows}
+
+    async def load_for_status(self, conn: DbConnection, message_ids: Sequence[UUID]) -> list[asyncpg.Record]:
+        """Messages with their segments' statuses, for recomputing message status."""
+        return list(
+            await conn.fetch(
+                """
+                SELECT m.id, m.accepted_at, m.partner_id, m.recipient, m.status, m.segments_total, m.product_code,
+                       m.client_ref, m.callback_url, m.notify_submitted, m.submitted_at, m.done_at, m.error,
+                       coalesce(json_agg(json_build_object(
+                           'seq', s.seq, 'status', s.status, 'smsc_message_id', s.smsc_message_id,
+                           'smpp_status', s.smpp_status, 'receipt_stat', s.receipt_stat) ORDER BY s.seq)
+                           FILTER (WHERE s.seq IS NOT NULL), '[]') AS segments
+                  FROM messages m
+                  LEFT JOIN segments s ON s.message_id = m.id AND s.accepted_at = m.accepted_at
+                 WHERE m.id = ANY($1::uuid[])
+                 GROUP BY m.id, m.accepted_at
+                """,
+                list(message_ids),
+            )
+        )
+
+    async def update_statuses(
+        self, conn: DbConnection, changes: Sequence[tuple[UUID, datetime, str, str | None, datetime]]
+    ) -> None:
+        """(message id, accepted_at, new status, error, at): submitted_at / done_at follow the status."""
+        await conn.executemany(
+            """
+            UPDATE messages
+               SET status = $3, error = coalesce($4, error), updated_at = $5,
+                   submitted_at = CASE WHEN $3 IN ('submitted', 'delivered') THEN coalesce(submitted_at, $5) ELSE submitted_at END,
+                   done_at = CASE WHEN $3 IN ('delivered', 'failed') THEN $5 ELSE done_at END
+             WHERE id = $1 AND accepted_at = $2
+            """,
+            changes,
+        )
+
+    async def insert_status_events(
+        self, conn: DbConnection, rows: Sequence[tuple[datetime, UUID | None, UUID, str, dict[str, Any]]]
+    ) -> None:
+        await conn.executemany(
+            "INSERT INTO status_events (occurred_at, partner_id, message_id, status, body) VALUES ($1, $2, $3, $4, $5)",
+            rows,
+        )
+
+    # -- reads for the status API ------------------------------------------------------------
+
+    async def get_message(
+        self, conn: DbConnection, partner_id: UUID, message_id: UUID
+    ) -> asyncpg.Record | None:
+        return await conn.fetchrow(
+            "SELECT * FROM messages WHERE id = $1 AND partner_id = $2", message_id, partner_id
+        )
+
+    async def segments_of(
+        self, conn: DbConnection, message_id: UUID, accepted_at: datetime
+    ) -> list[asyncpg.Record]:
+        return list(
+            await conn.fetch(
+                "SELECT * FROM segments WHERE message_id = $1 AND accepted_at = $2 ORDER BY seq",
+                message_id,
+                accepted_at,
+            )
+        )
+
+    async def list_messages(
+        self, conn: DbConnection, partner_id: UUID, client_ref: str | None, since: datetime | None, limit: int
+    ) -> list[asyncpg.Record]:
+        return list(
+            await conn.fetch(
+                """
+                SELECT * FROM messages
+                 WHERE partner_id = $1 AND ($2::text IS NULL OR client_ref = $2)
+                   AND ($3::timestamptz IS NULL OR accepted_at >= $3)
+                 ORDER BY accepted_at, id LIMIT $4
+                """,
+                partner_id,
+                client_ref,
+                since,
+                limit,
+            )
+        )
+
+    async def status_events_after(
+        self, conn: DbConnection, partner_id: UUID, cursor: int, limit: int
+    ) -> list[asyncpg.Record]:
+        return list(
+            await conn.fetch(
+                """
+                SELECT id, occurred_at, message_id, status, body FROM status_events
+                 WHERE partner_id = $1 AND id > $2 ORDER BY id LIMIT $3
+                """,
+                partner_id,
+                cursor,
+                limit,
+            )
+        )
+
+
+class CallbackRepository:
+    async def set_secret(self, conn: DbConnection, partner_id: UUID, secret: str) -> None:
+        await conn.execute(
+            """
+            INSERT INTO callback_secrets (partner_id, secret) VALUES ($1, $2)
+            ON CONFLICT (partner_id) DO UPDATE SET secret = EXCLUDED.secret, created_at = now()
+            """,
+            partner_id,
+            secret,
+        )
+
+    async def has_secret(self, conn: DbConnection, partner_id: UUID) -> bool:
+        return bool(
+            await conn.fetchval("SELECT true FROM callback_secrets WHERE partner_id = $1", partner_id)
+        )
+
+    async def enqueue(
+        self, conn: DbConnection, rows: Sequence[tuple[UUID, UUID, UUID, str, dict[str, Any]]]
+    ) -> None:
+        """(event id, partner id, message id, url, body)."""
+        await conn.executemany(
+            """
+            INSERT INTO callback_deliveries (event_id, partner_id, message_id, url, body)
+            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING
+            """,
+            rows,
+        )
+
+    async def claim_due(self, conn: DbConnection, limit: int, lease: timedelta) -> list[asyncpg.Record]:
+        """Take due deliveries and push their next attempt time out by `lease`, so another
+        worker does not take them while this one is calling."""
+        return list(
+            await conn.fetch(
+                """
+                UPDATE callback_deliveries d
+                   SET next_attempt_at = now() + $2::interval, attempts = d.attempts + 1
+                  FROM (SELECT id FROM callback_deliveries
+                         WHERE state = 'pending' AND next_attempt_at <= now()
+                         ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+                 WHERE d.id = due.id
+                RETURNING d.id, d.event_id, d.partner_id, d.url, d.body, d.attempts, d.created_at,
+                          (SELECT secret FROM callback_secrets s WHERE s.partner_id = d.partner_id) AS secret
+                """,
+                limit,
+                lease,
+            )
+        )
+
+    async def mark_delivered(self, conn: DbConnection, delivery_id: int) -> None:
+        await conn.execute(
+            "UPDATE callback_deliveries SET state = 'delivered', delivered_at = now(), last_error = NULL WHERE id = $1",
+            delivery_id,
+        )
+
+    async def reschedule(self, conn: DbConnection, delivery_id: int, delay: timedelta, error: str) -> None:
+        await conn.execute(
+            "UPDATE callback_deliveries SET next_attempt_at = now() + $2::interval, last_error = $3 WHERE id = $1",
+            delivery_id,
+            delay,
+            error,
+        )
+
+    async def mark_dead(self, conn: DbConnection, delivery_id: int, error: str) -> None:
+        await conn.execute(
+            "UPDATE callback_deliveries SET state = 'dead', last_error = $2 WHERE id = $1", delivery_id, error
+        )
+
+    async def dead(self, conn: DbConnection, partner_id: UUID, limit: int) -> list[asyncpg.Record]:
+        return list(
+            await conn.fetch(
+                """
+                SELECT event_id, message_id, url, attempts, last_error, created_at, body FROM callback_deliveries
+                 WHERE partner_id = $1 AND state = 'dead' ORDER BY id LIMIT $2
+                """,
+                partner_id,
+                limit,
+            )
+        )
+
+    async def attempts_of(self, conn: DbConnection, message_id: UUID) -> list[asyncpg.Record]:
+        return list(
+            await conn.fetch(
+                "SELECT state, attempts, last_error FROM callback_deliveries WHERE message_id = $1 ORDER BY id",
+                message_id,
+            )
+        )
+
+
+class MoRepository:
+    async def add_part(
+        self,
+        conn: DbConnection,
+        msisdn: str,
+        destination: str,
+        reference: int,
+        total: int,
+        seq: int,
+        data_coding: int,
+        payload: bytes,
+    ) -> list[asyncpg.Record] | None:
+        """Store one part; when all parts are in, remove and return them in order."""
+        await conn.execute(
+            """
+            INSERT INTO mo_parts (msisdn, destination, reference, total, seq, data_coding, payload)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
+            """,
+            msisdn,
+            destination,
+            reference,
+            total,
+            seq,
+            data_coding,
+            payload,
+        )
+        rows = await conn.fetch(
+            """
+            SELECT seq, data_coding, payload FROM mo_parts
+             WHERE msisdn = $1 AND destination = $2 AND reference = $3 AND total = $4
+             ORDER BY seq FOR UPDATE
+            """,
+            msisdn,
+            destination,
+            reference,
+            total,
+        )
+        if len(rows) < total:
+            return None
+        await conn.execute(
+            "DELETE FROM mo_parts WHERE msisdn = $1 AND destination = $2 AND reference = $3 AND total = $4",
+            msisdn,
+            destination,
+            reference,
+            total,
+        )
+        return list(rows)

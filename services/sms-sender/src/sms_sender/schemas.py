@@ -2,9 +2,110 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+from vas_common.events.sms_sender import Category, MessageStatus
 
 
 class WhoAmI(BaseModel):
     partner_id: str
     name: str
+
+
+class SendRequest(BaseModel):
+    recipients: list[str] = Field(
+        min_length=1, max_length=1000, description="Chinese mobile numbers, +86 optional"
+    )
+    content: str = Field(min_length=1, max_length=1000)
+    category: Category = Category.CONTENT
+    product_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,20}$")
+    ext_code: str | None = Field(
+        default=None, pattern=r"^\d{1,6}$", description="Sub-number after the access number"
+    )
+    callback_url: AnyHttpUrl | None = None
+    notify_submitted: bool = Field(
+        default=False, description="Also call back when the SMSC accepted the message"
+    )
+    client_ref: str | None = Field(default=None, max_length=64)
+
+
+class AcceptedRecipient(BaseModel):
+    recipient: str
+    message_id: UUID
+
+
+class RejectedRecipient(BaseModel):
+    recipient: str
+    code: str
+    reason: str
+
+
+class SendResponse(BaseModel):
+    accepted: list[AcceptedRecipient]
+    rejected: list[RejectedRecipient]
+    segments: int = Field(description="Segments per message")
+    encoding: str
+    content: str = Field(description="The text as it will be sent, signature included")
+
+
+class SegmentOut(BaseModel):
+    seq: int
+    status: MessageStatus
+    smsc_message_id: str | None
+    smpp_status: int | None
+    receipt_stat: str | None
+    attempts: int
+    submitted_at: datetime | None
+    done_at: datetime | None
+
+
+class MessageOut(BaseModel):
+    id: UUID
+    recipient: str
+    source_addr: str
+    category: Category
+    product_code: str | None
+    client_ref: str | None
+    status: MessageStatus
+    error: str | None
+    encoding: str
+    segments_total: int
+    accepted_at: datetime
+    submitted_at: datetime | None
+    done_at: datetime | None
+    segments: list[SegmentOut] = []
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+
+
+class StatusEventOut(BaseModel):
+    cursor: int
+    occurred_at: datetime
+    message_id: UUID
+    status: MessageStatus
+    body: dict[str, Any]
+
+
+class StatusEventPage(BaseModel):
+    items: list[StatusEventOut]
+    next_cursor: int
+
+
+class CallbackSecretOut(BaseModel):
+    secret: str = Field(description="Shown once: the HMAC-SHA256 key of your status callbacks")
+
+
+class DeadCallbackOut(BaseModel):
+    event_id: UUID
+    message_id: UUID
+    url: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    body: dict[str, Any]

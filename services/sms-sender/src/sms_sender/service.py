@@ -1,16 +1,122 @@
-"""Use cases of the sms-sender."""
+"""Use cases of the sms-sender: who may send, accepting messages, reading their status,
+recording outcomes and the events and callbacks that follow from them."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 import asyncpg
-from vas_common.auth import AuthenticatedPartner
-from vas_common.events.subscription import PartnerState, PartnerStatus
 
-from sms_sender.repository import PartnerCopyRepository
+from sms_sender import domain
+from sms_sender.domain import ContentReviewer, RejectReason, SignatureMissing, TokenBucket
+from sms_sender.repository import (
+    CallbackRepository,
+    MessageRepository,
+    NewMessage,
+    PartnerCopyRepository,
+    PartnerProfileRow,
+)
+from sms_sender.schemas import AcceptedRecipient, RejectedRecipient, SendRequest, SendResponse
+from vas_common.auth import AuthenticatedPartner
+from vas_common.db import DbConnection
+from vas_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from vas_common.events.envelope import utcnow
+from vas_common.events.sms_sender import (
+    Category,
+    MessageState,
+    MessageStatus,
+    MessageStatusChanged,
+    SegmentState,
+    SubmitRequested,
+    SubmitWork,
+)
+from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
+from vas_common.events.topics import SMS_STATUS, SMS_SUBMIT, SMS_SUBMIT_PRIORITY
+from vas_common.outbox import OutboxRepository
+from vas_common.smpp.text import count_segments
 
 logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+_REASONS = {
+    RejectReason.INVALID_NUMBER: "not a phone number",
+    RejectReason.NOT_CHINESE_MOBILE: "not a mainland China mobile number",
+    RejectReason.DUPLICATE_RECIPIENT: "listed more than once in this request",
+    RejectReason.OPTED_OUT: "the user unsubscribed (TD) and receives no content",
+    RejectReason.NOT_SUBSCRIBED: "not an active subscriber of this product",
+}
+
+
+class ContentRejected(ValidationFailed):
+    code = "content_rejected"
+    title = "The content failed the sensitive-word review"
+
+
+class SignatureRequired(ValidationFailed):
+    code = "signature_missing"
+    title = "The approved signature is missing"
+
+
+class NoValidRecipients(ValidationFailed):
+    code = "no_valid_recipients"
+    title = "No recipient can receive this message"
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many messages"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_key_reused"
+    title = "The Idempotency-Key was used with a different request"
+
+
+class MessageNotFound(NotFound):
+    code = "message_not_found"
+    title = "No such message"
+
+
+class CallbackSecretMissing(ValidationFailed):
+    code = "callback_secret_missing"
+    title = "Create a callback secret before asking for callbacks"
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The authenticated partner with its sending profile."""
+
+    partner_id: UUID
+    name: str
+    signature: str | None
+    signature_placement: SignaturePlacement
+    access_number: str | None
+    rate_limit_per_s: int | None
+
+    @classmethod
+    def of(cls, row: PartnerProfileRow) -> Sender:
+        return cls(
+            partner_id=row.id,
+            name=row.name,
+            signature=row.signature,
+            signature_placement=SignaturePlacement(row.signature_placement),
+            access_number=row.access_number,
+            rate_limit_per_s=row.rate_limit_per_s,
+        )
+
+    def principal(self) -> AuthenticatedPartner:
+        return AuthenticatedPartner(partner_id=str(self.partner_id), name=self.name)
 
 
 class PartnerDirectory:
@@ -27,9 +133,368 @@ class PartnerDirectory:
             logger.info("partner %s now at revision %d (%s)", state.partner_id, state.revision, state.status)
         return stored
 
-    async def authenticate(self, key_sha256: str) -> AuthenticatedPartner | None:
+    async def sender(self, key_sha256: str) -> Sender | None:
         async with self._pool.acquire() as conn:
             row = await self._partners.find_by_key_hash(conn, key_sha256)
-        if row is None or row["status"] != PartnerStatus.ACTIVE.value:
+        if row is None or row.status != PartnerStatus.ACTIVE.value:
             return None
-        return AuthenticatedPartner(partner_id=str(row["id"]), name=row["name"])
+        return Sender.of(row)
+
+    async def authenticate(self, key_sha256: str) -> AuthenticatedPartner | None:
+        sender = await self.sender(key_sha256)
+        return sender.principal() if sender else None
+
+
+def request_fingerprint(body: SendRequest) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+class SendService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        reviewer: ContentReviewer,
+        *,
+        default_access_number: str,
+        default_rate_per_s: int,
+        messages: MessageRepository | None = None,
+        callbacks: CallbackRepository | None = None,
+        outbox: OutboxRepository | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._pool = pool
+        self._reviewer = reviewer
+        self._default_access_number = default_access_number
+        self._default_rate = default_rate_per_s
+        self._messages = messages or MessageRepository()
+        self._callbacks = callbacks or CallbackRepository()
+        self._outbox = outbox or OutboxRepository()
+        self._clock = clock
+        self._buckets: dict[UUID, TokenBucket] = {}
+
+    def _check_rate(self, sender: Sender, count: int) -> None:
+        rate = sender.rate_limit_per_s or self._default_rate
+        bucket = self._buckets.get(sender.partner_id)
+        if bucket is None or bucket.rate != rate:
+            bucket = self._buckets[sender.partner_id] = TokenBucket(rate)
+        wait = bucket.take(count)
+        if wait > 0:
+            retry = max(1, int(wait + 0.999))
+            raise RateLimited(
+                f"more than {rate} messages per second; retry in {retry}s",
+                headers={"Retry-After": str(retry)},
+                extra={"limit_per_s": rate},
+            )
+
+    async def send(self, sender: Sender, body: SendRequest, idempotency_key: str | None) -> SendResponse:
+        fingerprint = request_fingerprint(body)
+        if idempotency_key:
+            replay = await self._replay(sender, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
+        try:
+            content = domain.signed_content(body.content, sender.signature, sender.signature_placement)
+        except SignatureMissing as exc:
+            raise SignatureRequired(str(exc), extra={"signature": sender.signature}) from exc
+        hit = self._reviewer.review(content)
+        if hit is not None:
+            raise ContentRejected(
+                f"content contains '{hit.term}' ({hit.category})",
+                extra={"category": hit.category, "term": hit.term},
+            )
+        encoding, segments = count_segments(content)
+        accepted_numbers, rejected = self._validate_recipients(body.recipients)
+        try:
+            async with self._pool.acquire() as conn:
+                if body.callback_url is not None and not await self._callbacks.has_secret(
+                    conn, sender.partner_id
+                ):
+                    raise CallbackSecretMissing(
+                        "POST /v1/callback-secrets first; callbacks are signed with it"
+                    )
+                accepted_numbers, more_rejected = await self._eligible(conn, accepted_numbers, body)
+                rejected += more_rejected
+                if not accepted_numbers:
+                    raise NoValidRecipients(
+                        "every recipient was rejected",
+                        extra={"rejected": [r.model_dump() for r in rejected]},
+                    )
+                self._check_rate(sender, len(accepted_numbers))
+                now = self._clock()
+                source = (sender.access_number or self._default_access_number) + (body.ext_code or "")
+                messages = [
+                    NewMessage(
+                        id=uuid.uuid4(),
+                        accepted_at=now,
+                        partner_id=sender.partner_id,
+                        recipient=number,
+                        source_addr=source,
+                        content=content,
+                        category=body.category.value,
+                        product_code=body.product_code,
+                        client_ref=body.client_ref,
+                        callback_url=str(body.callback_url) if body.callback_url else None,
+                        notify_submitted=body.notify_submitted,
+                        encoding=encoding.value,
+                        segments_total=segments,
+                    )
+                    for number in accepted_numbers
+                ]
+                response = SendResponse(
+                    accepted=[AcceptedRecipient(recipient=m.recipient, message_id=m.id) for m in messages],
+                    rejected=rejected,
+                    segments=segments,
+                    encoding=encoding.value,
+                    content=content,
+                )
+                async with conn.transaction():
+                    await self._messages.insert_messages(conn, messages)
+                    topic = SMS_SUBMIT_PRIORITY if body.category.is_priority else SMS_SUBMIT
+                    await self._outbox.enqueue_many(
+                        conn, [(topic, _submit_event(m, body.category)) for m in messages]
+                    )
+                    if idempotency_key and not await self._messages.remember_response(
+                        conn,
+                        sender.partner_id,
+                        idempotency_key,
+                        fingerprint,
+                        response.model_dump(mode="json"),
+                    ):
+                        raise _ConcurrentDuplicate
+        except _ConcurrentDuplicate:
+            # A concurrent request with the same key won; answer what it answered.
+            replay = await self._replay(sender, idempotency_key or "", fingerprint)
+            assert replay is not None
+            return replay
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise ServiceUnavailable(
+                "the message store is unavailable; nothing was accepted", retry_after_s=2
+            ) from exc
+        return response
+
+    async def _replay(self, sender: Sender, key: str, fingerprint: str) -> SendResponse | None:
+        async with self._pool.acquire() as conn:
+            stored = await self._messages.idempotent_response(
+                conn, sender.partner_id, key, IDEMPOTENCY_WINDOW
+            )
+        if stored is None:
+            return None
+        stored_fingerprint, response = stored
+        if stored_fingerprint != fingerprint:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was used for a different request in the last 24 h"
+            )
+        return SendResponse.model_validate(response)
+
+    def _validate_recipients(self, raw: list[str]) -> tuple[list[str], list[RejectedRecipient]]:
+        accepted: list[str] = []
+        seen: set[str] = set()
+        rejected: list[RejectedRecipient] = []
+        for original in raw:
+            number = domain.normalize_recipient(original)
+            if isinstance(number, RejectReason):
+                rejected.append(_rejection(original, number))
+            elif number in seen:
+                rejected.append(_rejection(original, RejectReason.DUPLICATE_RECIPIENT))
+            else:
+                seen.add(number)
+                accepted.append(number)
+        return accepted, rejected
+
+    async def _eligible(
+        self, conn: DbConnection, numbers: list[str], body: SendRequest
+    ) -> tuple[list[str], list[RejectedRecipient]]:
+        if not numbers or (body.category is not Category.CONTENT and body.product_code is None):
+            return numbers, []
+        rejected: list[RejectedRecipient] = []
+        blocked: dict[str, RejectReason] = {}
+        if body.category is Category.CONTENT or body.product_code is not None:
+            for number in await self._messages.opted_out(conn, numbers):
+                blocked[number] = RejectReason.OPTED_OUT
+        if body.product_code is not None:
+            subscribed = await self._messages.subscribed(conn, numbers, body.product_code)
+            for number in numbers:
+                if number not in subscribed and number not in blocked:
+                    blocked[number] = RejectReason.NOT_SUBSCRIBED
+        rejected = [_rejection(n, reason) for n, reason in blocked.items()]
+        return [n for n in numbers if n not in blocked], rejected
+
+
+class _ConcurrentDuplicate(Exception):
+    pass
+
+
+def _rejection(recipient: str, reason: RejectReason) -> RejectedRecipient:
+    return RejectedRecipient(recipient=recipient, code=reason.value, reason=_REASONS[reason])
+
+
+def _submit_event(message: NewMessage, category: Category) -> SubmitRequested:
+    return SubmitRequested(
+        payload=SubmitWork(
+            message_id=message.id,
+            partner_id=message.partner_id,
+            recipient=message.recipient,
+            source_addr=message.source_addr,
+            text=message.content,
+            category=category,
+            segments=message.segments_total,
+            accepted_at=message.accepted_at,
+            product_code=message.product_code,
+        )
+    )
+
+
+class StatusRecorder:
+    """Recomputes message statuses after segment changes and records what follows in the
+    same transaction: the status history, the sms.status event (outbox) and the callbacks."""
+
+    def __init__(
+        self,
+        messages: MessageRepository | None = None,
+        callbacks: CallbackRepository | None = None,
+        outbox: OutboxRepository | None = None,
+    ) -> None:
+        self._messages = messages or MessageRepository()
+        self._callbacks = callbacks or CallbackRepository()
+        self._outbox = outbox or OutboxRepository()
+
+    async def refresh(
+        self, conn: DbConnection, message_ids: Sequence[UUID], now: datetime
+    ) -> list[MessageState]:
+        if not message_ids:
+            return []
+        changed: list[MessageState] = []
+        updates: list[tuple[UUID, datetime, str, str | None, datetime]] = []
+        for row in await self._messages.load_for_status(conn, message_ids):
+            segments = row["segments"] if isinstance(row["segments"], list) else json.loads(row["segments"])
+            statuses = [MessageStatus(s["status"]) for s in segments]
+            new_status = domain.message_status(statuses, row["segments_total"])
+            if new_status.value == row["status"]:
+                continue
+            error = next(
+                (
+                    f"segment {s['seq']}: " + (s["receipt_stat"] or f"smpp status {s['smpp_status']}")
+                    for s in segments
+                    if s["status"] == "failed"
+                ),
+                None,
+            )
+            updates.append((row["id"], row["accepted_at"], new_status.value, error, now))
+            changed.append(
+                MessageState(
+                    message_id=row["id"],
+                    partner_id=row["partner_id"],
+                    recipient=row["recipient"],
+                    status=new_status,
+                    segments_total=row["segments_total"],
+                    segments=[
+                        SegmentState(
+                            seq=s["seq"],
+                            status=MessageStatus(s["status"]),
+                            smsc_message_id=s["smsc_message_id"],
+                            error=s["receipt_stat"] if s["status"] == "failed" else None,
+                        )
+                        for s in segments
+                    ],
+                    accepted_at=row["accepted_at"],
+                    submitted_at=row["submitted_at"]
+                    or (now if new_status is not MessageStatus.FAILED else None),
+                    done_at=now if new_status in (MessageStatus.DELIVERED, MessageStatus.FAILED) else None,
+                    error=error,
+                    product_code=row["product_code"],
+                    client_ref=row["client_ref"],
+                )
+            )
+            if row["callback_url"] and (
+                new_status in (MessageStatus.DELIVERED, MessageStatus.FAILED)
+                or (new_status is MessageStatus.SUBMITTED and row["notify_submitted"])
+            ):
+                pass  # callbacks are queued below with the event id
+        if not changed:
+            return []
+        await self._messages.update_statuses(conn, updates)
+        events = [MessageStatusChanged(payload=state) for state in changed]
+        await self._messages.insert_status_events(
+            conn,
+            [
+                (
+                    now,
+                    e.payload.partner_id,
+                    e.payload.message_id,
+                    e.payload.status.value,
+                    e.payload.model_dump(mode="json"),
+                )
+                for e in events
+            ],
+        )
+        await self._outbox.enqueue_many(conn, [(SMS_STATUS, e) for e in events])
+        callback_rows = await self._callback_rows(conn, events)
+        if callback_rows:
+            await self._callbacks.enqueue(conn, callback_rows)
+        return changed
+
+    async def _callback_rows(
+        self, conn: DbConnection, events: list[MessageStatusChanged]
+    ) -> list[tuple[UUID, UUID, UUID, str, dict[str, Any]]]:
+        wanted = await conn.fetch(
+            "SELECT id, callback_url, notify_submitted FROM messages WHERE id = ANY($1::uuid[]) AND callback_url IS NOT NULL",
+            [e.payload.message_id for e in events],
+        )
+        targets = {r["id"]: (r["callback_url"], r["notify_submitted"]) for r in wanted}
+        rows: list[tuple[UUID, UUID, UUID, str, dict[str, Any]]] = []
+        for event in events:
+            state = event.payload
+            target = targets.get(state.message_id)
+            if target is None or state.partner_id is None:
+                continue
+            url, notify_submitted = target
+            final = state.status in (MessageStatus.DELIVERED, MessageStatus.FAILED)
+            if final or (state.status is MessageStatus.SUBMITTED and notify_submitted):
+                body = {
+                    "event_id": str(event.event_id),
+                    "occurred_at": event.occurred_at.isoformat(),
+                    "message": state.model_dump(mode="json"),
+                }
+                rows.append((event.event_id, state.partner_id, state.message_id, url, body))
+        return rows
+
+
+class StatusQueries:
+    def __init__(self, pool: asyncpg.Pool, messages: MessageRepository | None = None) -> None:
+        self._pool = pool
+        self._messages = messages or MessageRepository()
+
+    async def message(
+        self, partner_id: UUID, message_id: UUID
+    ) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
+        async with self._pool.acquire() as conn:
+            row = await self._messages.get_message(conn, partner_id, message_id)
+            if row is None:
+                raise MessageNotFound(f"message {message_id} does not exist")
+            return row, await self._messages.segments_of(conn, message_id, row["accepted_at"])
+
+    async def messages(
+        self, partner_id: UUID, client_ref: str | None, since: datetime | None, limit: int
+    ) -> list[asyncpg.Record]:
+        async with self._pool.acquire() as conn:
+            return await self._messages.list_messages(conn, partner_id, client_ref, since, limit)
+
+    async def status_events(self, partner_id: UUID, cursor: int, limit: int) -> list[asyncpg.Record]:
+        async with self._pool.acquire() as conn:
+            return await self._messages.status_events_after(conn, partner_id, cursor, limit)
+
+
+class CallbackSecrets:
+    def __init__(self, pool: asyncpg.Pool, callbacks: CallbackRepository | None = None) -> None:
+        self._pool = pool
+        self._callbacks = callbacks or CallbackRepository()
+
+    async def rotate(self, partner_id: UUID) -> str:
+        secret = secrets.token_urlsafe(32)
+        async with self._pool.acquire() as conn:
+            await self._callbacks.set_secret(conn, partner_id, secret)
+        return secret
+
+    async def dead(self, partner_id: UUID, limit: int) -> list[asyncpg.Record]:
+        async with self._pool.acquire() as conn:
+            return await self._callbacks.dead(conn, partner_id, limit)

@@ -1,10 +1,49 @@
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
+
 from vas_common.settings import ServiceSettings
+
+
+class Role(StrEnum):
+    ALL = "all"  # API and dispatcher in one process (make run)
+    API = "api"  # the CP-facing HTTP API only
+    DISPATCHER = "dispatcher"  # SMSC binds, receipts, MO, callbacks; scaled as a consumer group
 
 
 class SmsSenderSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SMS_SENDER_", extra="ignore")
 
     service_name: str = "sms-sender"
+    role: Role = Role.ALL
+    default_access_number: str = "10690000"
+    default_rate_per_s: int = 1000
+    sensitive_words_path: Path | None = None  # None: the list shipped in the package
+
+    smsc_host: str = "127.0.0.1"
+    smsc_port: int = 2775
+    smsc_system_id: str = "vas"
+    smsc_password: SecretStr = SecretStr("vas-pass")
+    smsc_binds: int = 2
+    smsc_window: int = 32
+    smsc_tps: float = 100.0  # per bind, the operator's cap
+    smsc_response_timeout_s: float = 10.0
+    smsc_enquire_link_interval_s: float = 10.0
+    smsc_give_up_after_s: float = 600.0
+
+    callback_retry_initial_s: float = 10.0
+    callback_retry_max_s: float = 3600.0
+    callback_give_up_after_s: float = 86_400.0
+    callback_timeout_s: float = 5.0
+
+    @property
+    def runs_api(self) -> bool:
+        return self.role in (Role.ALL, Role.API)
+
+    @property
+    def runs_dispatcher(self) -> bool:
+        return self.role in (Role.ALL, Role.DISPATCHER)

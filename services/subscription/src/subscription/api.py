@@ -6,17 +6,17 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from vas_common.auth import AuthenticatedPartner, authenticate_partner, check_operator_token
 
 from subscription.schemas import (
     PartnerCreate,
     PartnerOut,
     PartnerPage,
-    PartnerStatusUpdate,
+    PartnerUpdate,
     PartnerWithKeyOut,
     WhoAmI,
 )
 from subscription.service import PartnerService
+from vas_common.auth import AuthenticatedPartner, authenticate_partner, check_operator_token
 
 
 def partner_service(request: Request) -> PartnerService:
@@ -44,7 +44,7 @@ partner_router = APIRouter(prefix="/v1", tags=["partner self-service"])
 
 @operator_router.post("", status_code=201, response_model=PartnerWithKeyOut)
 async def create_partner(body: PartnerCreate, service: Partners) -> PartnerWithKeyOut:
-    partner, key = await service.create(body.name)
+    partner, key = await service.create(body.name, body.profile.domain())
     return PartnerWithKeyOut(**PartnerOut.of(partner).model_dump(), api_key=key.secret)
 
 
@@ -72,8 +72,10 @@ async def rotate_partner_key(partner_id: UUID, service: Partners) -> PartnerWith
 
 
 @operator_router.patch("/{partner_id}", response_model=PartnerOut)
-async def update_partner_status(partner_id: UUID, body: PartnerStatusUpdate, service: Partners) -> PartnerOut:
-    return PartnerOut.of(await service.set_status(partner_id, body.status))
+async def update_partner(partner_id: UUID, body: PartnerUpdate, service: Partners) -> PartnerOut:
+    """Suspend or reactivate the partner, and/or change its sending profile."""
+    profile = body.profile.domain() if body.profile is not None else None
+    return PartnerOut.of(await service.update(partner_id, body.status, profile))
 
 
 @partner_router.get("/me", response_model=WhoAmI)

@@ -7,7 +7,15 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from vas_common.auth import IssuedApiKey, issue_api_key
-from vas_common.events.subscription import PartnerState, PartnerStatus
+from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
+
+
+@dataclass(frozen=True)
+class SendingProfile:
+    signature: str | None = None
+    signature_placement: SignaturePlacement = SignaturePlacement.PREPEND
+    access_number: str | None = None
+    rate_limit_per_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,7 @@ class Partner:
     revision: int
     created_at: datetime
     updated_at: datetime
+    profile: SendingProfile = SendingProfile()
 
     def state(self) -> PartnerState:
         return PartnerState(
@@ -30,10 +39,16 @@ class Partner:
             api_key_sha256=self.api_key_sha256,
             revision=self.revision,
             updated_at=self.updated_at,
+            signature=self.profile.signature,
+            signature_placement=self.profile.signature_placement,
+            access_number=self.profile.access_number,
+            rate_limit_per_s=self.profile.rate_limit_per_s,
         )
 
 
-def new_partner(name: str, now: datetime) -> tuple[Partner, IssuedApiKey]:
+def new_partner(
+    name: str, now: datetime, profile: SendingProfile | None = None
+) -> tuple[Partner, IssuedApiKey]:
     key = issue_api_key()
     partner = Partner(
         id=uuid4(),
@@ -44,6 +59,7 @@ def new_partner(name: str, now: datetime) -> tuple[Partner, IssuedApiKey]:
         revision=1,
         created_at=now,
         updated_at=now,
+        profile=profile or SendingProfile(),
     )
     return partner, key
 
@@ -66,3 +82,9 @@ def change_status(partner: Partner, status: PartnerStatus, now: datetime) -> Par
     if partner.status == status:
         return None
     return replace(partner, status=status, revision=partner.revision + 1, updated_at=now)
+
+
+def change_profile(partner: Partner, profile: SendingProfile, now: datetime) -> Partner | None:
+    if partner.profile == profile:
+        return None
+    return replace(partner, profile=profile, revision=partner.revision + 1, updated_at=now)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from vas_common.app import Runtime, ServiceSpec, create_service_app
 
 from subscription import api, consumers
 from subscription.service import PartnerService
 from subscription.settings import SubscriptionSettings
+from vas_common.app import Runtime, ServiceSpec, create_service_app
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 

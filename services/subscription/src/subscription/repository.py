@@ -5,12 +5,15 @@ from __future__ import annotations
 from uuid import UUID
 
 import asyncpg
+
+from subscription.domain import Partner, SendingProfile
 from vas_common.db import DbConnection
-from vas_common.events.subscription import PartnerStatus
+from vas_common.events.subscription import PartnerStatus, SignaturePlacement
 
-from subscription.domain import Partner
-
-_PARTNER_COLUMNS = "id, name, status, api_key_id, api_key_sha256, revision, created_at, updated_at"
+_PARTNER_COLUMNS = (
+    "id, name, status, api_key_id, api_key_sha256, revision, created_at, updated_at, "
+    "signature, signature_placement, access_number, rate_limit_per_s"
+)
 
 
 def _partner(row: asyncpg.Record) -> Partner:
@@ -23,6 +26,29 @@ def _partner(row: asyncpg.Record) -> Partner:
         revision=row["revision"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        profile=SendingProfile(
+            signature=row["signature"],
+            signature_placement=SignaturePlacement(row["signature_placement"]),
+            access_number=row["access_number"],
+            rate_limit_per_s=row["rate_limit_per_s"],
+        ),
+    )
+
+
+def _values(p: Partner) -> tuple[object, ...]:
+    return (
+        p.id,
+        p.name,
+        p.status.value,
+        p.api_key_id,
+        p.api_key_sha256,
+        p.revision,
+        p.created_at,
+        p.updated_at,
+        p.profile.signature,
+        p.profile.signature_placement.value,
+        p.profile.access_number,
+        p.profile.rate_limit_per_s,
     )
 
 
@@ -34,15 +60,9 @@ class PartnerRepository:
     async def insert(self, conn: DbConnection, partner: Partner) -> None:
         try:
             await conn.execute(
-                f"INSERT INTO partners ({_PARTNER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                partner.id,
-                partner.name,
-                partner.status.value,
-                partner.api_key_id,
-                partner.api_key_sha256,
-                partner.revision,
-                partner.created_at,
-                partner.updated_at,
+                f"INSERT INTO partners ({_PARTNER_COLUMNS}) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                *_values(partner),
             )
         except asyncpg.UniqueViolationError as exc:
             raise PartnerNameTaken(partner.name) from exc
@@ -50,15 +70,12 @@ class PartnerRepository:
     async def update(self, conn: DbConnection, partner: Partner) -> None:
         await conn.execute(
             """
-            UPDATE partners SET status = $2, api_key_id = $3, api_key_sha256 = $4, revision = $5, updated_at = $6
-            WHERE id = $1
+            UPDATE partners
+               SET name = $2, status = $3, api_key_id = $4, api_key_sha256 = $5, revision = $6, created_at = $7, updated_at = $8,
+                   signature = $9, signature_placement = $10, access_number = $11, rate_limit_per_s = $12
+             WHERE id = $1
             """,
-            partner.id,
-            partner.status.value,
-            partner.api_key_id,
-            partner.api_key_sha256,
-            partner.revision,
-            partner.updated_at,
+            *_values(partner),
         )
 
     async def get(self, conn: DbConnection, partner_id: UUID, *, for_update: bool = False) -> Partner | None:

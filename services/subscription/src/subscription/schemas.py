@@ -6,17 +6,31 @@ from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-from vas_common.events.subscription import PartnerStatus
 
-from subscription.domain import Partner
+from subscription.domain import Partner, SendingProfile
+from vas_common.events.subscription import PartnerStatus, SignaturePlacement
+
+
+class SendingProfileIn(BaseModel):
+    signature: str | None = Field(
+        default=None, pattern=r"^【[^【】]{2,20}】$", description="The approved signature, e.g. 【Acme】"
+    )
+    signature_placement: SignaturePlacement = SignaturePlacement.PREPEND
+    access_number: str | None = Field(default=None, pattern=r"^106\d{2,17}$", description="SP access number")
+    rate_limit_per_s: int | None = Field(default=None, ge=1, le=100_000)
+
+    def domain(self) -> SendingProfile:
+        return SendingProfile(**self.model_dump())
 
 
 class PartnerCreate(BaseModel):
     name: str = Field(min_length=1, max_length=120, description="The CP's registered name")
+    profile: SendingProfileIn = SendingProfileIn()
 
 
-class PartnerStatusUpdate(BaseModel):
-    status: PartnerStatus
+class PartnerUpdate(BaseModel):
+    status: PartnerStatus | None = None
+    profile: SendingProfileIn | None = None
 
 
 class PartnerOut(BaseModel):
@@ -28,6 +42,7 @@ class PartnerOut(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+    profile: SendingProfileIn
 
     @classmethod
     def of(cls, partner: Partner) -> PartnerOut:
@@ -38,6 +53,7 @@ class PartnerOut(BaseModel):
             api_key_id=partner.api_key_id,
             created_at=partner.created_at,
             updated_at=partner.updated_at,
+            profile=SendingProfileIn(**partner.profile.__dict__),
         )
 
 

@@ -7,21 +7,22 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+
+from subscription import domain
+from subscription.domain import Partner, SendingProfile
+from subscription.repository import PartnerNameTaken, PartnerRepository
 from vas_common.auth import AuthenticatedPartner, IssuedApiKey
 from vas_common.errors import Conflict, NotFound
 from vas_common.events.envelope import utcnow
 from vas_common.events.subscription import (
     PartnerCreated,
     PartnerKeyRotated,
+    PartnerProfileChanged,
     PartnerStatus,
     PartnerStatusChanged,
 )
 from vas_common.events.topics import SUBSCRIPTION_EVENTS
 from vas_common.outbox import OutboxRepository
-
-from subscription import domain
-from subscription.domain import Partner
-from subscription.repository import PartnerNameTaken, PartnerRepository
 
 
 class PartnerNameConflict(Conflict):
@@ -47,8 +48,8 @@ class PartnerService:
         self._outbox = outbox or OutboxRepository()
         self._clock = clock
 
-    async def create(self, name: str) -> tuple[Partner, IssuedApiKey]:
-        partner, key = domain.new_partner(name, self._clock())
+    async def create(self, name: str, profile: SendingProfile | None = None) -> tuple[Partner, IssuedApiKey]:
+        partner, key = domain.new_partner(name, self._clock(), profile)
         async with self._pool.acquire() as conn, conn.transaction():
             try:
                 await self._partners.insert(conn, partner)
@@ -67,19 +68,27 @@ class PartnerService:
             await self._outbox.enqueue(conn, SUBSCRIPTION_EVENTS, PartnerKeyRotated(payload=partner.state()))
         return partner, key
 
-    async def set_status(self, partner_id: UUID, status: PartnerStatus) -> Partner:
+    async def update(
+        self, partner_id: UUID, status: PartnerStatus | None, profile: SendingProfile | None
+    ) -> Partner:
+        """Change status and/or sending profile; one event per kind of change."""
         async with self._pool.acquire() as conn, conn.transaction():
-            current = await self._partners.get(conn, partner_id, for_update=True)
-            if current is None:
+            partner = await self._partners.get(conn, partner_id, for_update=True)
+            if partner is None:
                 raise PartnerNotFound(f"partner {partner_id} does not exist")
-            changed = domain.change_status(current, status, self._clock())
-            if changed is None:
-                return current
-            await self._partners.update(conn, changed)
-            await self._outbox.enqueue(
-                conn, SUBSCRIPTION_EVENTS, PartnerStatusChanged(payload=changed.state())
-            )
-        return changed
+            now = self._clock()
+            events: list[PartnerStatusChanged | PartnerProfileChanged] = []
+            if status is not None and (changed := domain.change_status(partner, status, now)) is not None:
+                partner = changed
+                events.append(PartnerStatusChanged(payload=partner.state()))
+            if profile is not None and (changed := domain.change_profile(partner, profile, now)) is not None:
+                partner = changed
+                events.append(PartnerProfileChanged(payload=partner.state()))
+            if events:
+                await self._partners.update(conn, partner)
+            for event in events:
+                await self._outbox.enqueue(conn, SUBSCRIPTION_EVENTS, event)
+        return partner
 
     async def get(self, partner_id: UUID) -> Partner:
         async with self._pool.acquire() as conn:

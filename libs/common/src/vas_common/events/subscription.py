@@ -18,6 +18,11 @@ class PartnerStatus(StrEnum):
     SUSPENDED = "suspended"
 
 
+class SignaturePlacement(StrEnum):
+    PREPEND = "prepend"  # the sms-sender puts the signature in front when it is missing
+    REQUIRE = "require"  # content without the signature is refused
+
+
 class PartnerState(Payload):
     """The whole current state of a partner (event-carried state transfer).
 
@@ -32,6 +37,11 @@ class PartnerState(Payload):
     api_key_sha256: str
     revision: int
     updated_at: AwareDatetime
+    # Sending profile (optional so that older events still read):
+    signature: str | None = None  # the approved 【…】 signature
+    signature_placement: SignaturePlacement = SignaturePlacement.PREPEND
+    access_number: str | None = None  # the partner's SP access number; None: the provider default
+    rate_limit_per_s: int | None = None  # messages per second; None: the sms-sender default
 
 
 class _PartnerEvent(Event):
@@ -54,4 +64,9 @@ class PartnerStatusChanged(_PartnerEvent):
     type: Literal["partner.status_changed"] = "partner.status_changed"
 
 
-EVENTS = (PartnerCreated, PartnerKeyRotated, PartnerStatusChanged)
+class PartnerProfileChanged(_PartnerEvent):
+    type: Literal["partner.profile_changed"] = "partner.profile_changed"
+
+
+PARTNER_EVENTS = (PartnerCreated, PartnerKeyRotated, PartnerStatusChanged, PartnerProfileChanged)
+EVENTS = PARTNER_EVENTS

@@ -15,6 +15,8 @@ class Topic:
 
 
 SMS_SUBMIT = Topic("sms.submit")
+# Verification codes and notices: their own lane, so bulk content never delays them.
+SMS_SUBMIT_PRIORITY = Topic("sms.submit.priority")
 SMS_SEND_REQUESTS = Topic("sms.send-requests")
 SMS_STATUS = Topic("sms.status")
 SMS_MO = Topic("sms.mo")
@@ -24,6 +26,7 @@ INCIDENT_EVENTS = Topic("incident.events")
 
 ALL_TOPICS: tuple[Topic, ...] = (
     SMS_SUBMIT,
+    SMS_SUBMIT_PRIORITY,
     SMS_SEND_REQUESTS,
     SMS_STATUS,
     SMS_MO,

@@ -1,0 +1,109 @@
+"""Events produced by the sms-sender: accepted MT work (`sms.submit`, `sms.submit.priority`),
+status changes (`sms.status`) and user-originated messages (`sms.mo`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime
+
+from vas_common.events.envelope import Event, Payload
+
+PRODUCER = "sms-sender"
+
+
+class Category(StrEnum):
+    VERIFICATION = "verification"
+    NOTICE = "notice"
+    CONTENT = "content"
+
+    @property
+    def is_priority(self) -> bool:
+        """Verification codes and notices never wait behind bulk content."""
+        return self is not Category.CONTENT
+
+
+class MessageStatus(StrEnum):
+    ACCEPTED = "accepted"
+    SUBMITTED = "submitted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class SubmitWork(Payload):
+    """Everything a dispatcher needs to send one message to one recipient."""
+
+    message_id: UUID
+    partner_id: UUID | None  # None: the provider's own system message
+    recipient: str  # E.164 without '+', e.g. 8613812345678
+    source_addr: str  # access number + ext code
+    text: str
+    category: Category
+    segments: int
+    accepted_at: AwareDatetime
+    product_code: str | None = None
+
+
+class SubmitRequested(Event):
+    producer: str = PRODUCER
+    type: Literal["sms.submit_requested"] = "sms.submit_requested"
+    payload: SubmitWork
+
+    def key(self) -> str:
+        return self.payload.recipient
+
+
+class SegmentState(Payload):
+    seq: int
+    status: MessageStatus
+    smsc_message_id: str | None = None
+    error: str | None = None
+
+
+class MessageState(Payload):
+    message_id: UUID
+    partner_id: UUID | None
+    recipient: str
+    status: MessageStatus
+    segments_total: int
+    segments: list[SegmentState]
+    accepted_at: AwareDatetime
+    submitted_at: AwareDatetime | None = None
+    done_at: AwareDatetime | None = None
+    error: str | None = None
+    product_code: str | None = None
+    client_ref: str | None = None
+
+
+class MessageStatusChanged(Event):
+    """A message changed status; `payload.segments` carries every segment's status."""
+
+    producer: str = PRODUCER
+    type: Literal["sms.message_status"] = "sms.message_status"
+    payload: MessageState
+
+    def key(self) -> str:
+        return str(self.payload.message_id)
+
+
+class MoMessage(Payload):
+    mo_id: UUID
+    msisdn: str  # the user, E.164 without '+'
+    destination: str  # the number the user wrote to: access number + ext code
+    text: str
+    received_at: AwareDatetime
+    parts: int = 1
+
+
+class MoReceived(Event):
+    producer: str = PRODUCER
+    type: Literal["sms.mo_received"] = "sms.mo_received"
+    payload: MoMessage
+
+    def key(self) -> str:
+        return self.payload.msisdn
+
+
+EVENTS = (SubmitRequested, MessageStatusChanged, MoReceived)

@@ -1,0 +1,57 @@
+"""How the sms-sender reaches an operator's SMS centre. SMPP 3.4 today; CMPP comes next behind
+the same interface."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutboundSegment:
+    message_id: str
+    seq: int
+    source_addr: str
+    destination_addr: str
+    short_message: bytes
+    data_coding: int
+    esm_class: int
+    priority: bool = False
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    accepted: bool
+    smsc_message_id: str | None
+    status: int  # the protocol's status code of the final answer
+    status_name: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A deliver_sm from the SMSC: a delivery receipt or a user's (MO) message."""
+
+    source_addr: str
+    destination_addr: str
+    short_message: bytes
+    data_coding: int
+    esm_class: int
+    receipted_message_id: bytes | None
+
+
+InboundHandler = Callable[[list[Inbound]], Awaitable[None]]
+
+
+class SmscConnector(Protocol):
+    async def start(self, on_inbound: InboundHandler) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, segment: OutboundSegment) -> SubmitResult:
+        """Send one segment; transient refusals (throttling, queue full, lost binds) are retried
+        inside, so the result is final: accepted, or refused for good."""
+        ...
+
+    def connected_binds(self) -> int: ...

@@ -1,0 +1,314 @@
+"""SMPP 3.4 ESME connector: B binds (bind_transceiver), each with a window of W outstanding
+submit_sm and the operator's TPS cap T; enquire_link keep-alive; reconnect with back-off;
+ESME_RTHROTTLED / ESME_RMSGQFUL slow down and resend the same PDU."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Gauge
+
+from sms_sender.connectors import Inbound, InboundHandler, OutboundSegment, SubmitResult
+from vas_common.smpp.pdu import (
+    ESM_CLASS_DELIVERY_RECEIPT,
+    TLV_RECEIPTED_MESSAGE_ID,
+    TRANSIENT_STATUSES,
+    Command,
+    Pdu,
+    ShortMessage,
+    Status,
+    response_to,
+    status_name,
+)
+from vas_common.smpp.session import SessionClosed, SmppSession
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SmppBindConfig:
+    host: str
+    port: int
+    system_id: str
+    password: str
+    binds: int = 2
+    window: int = 32
+    tps: float = 100.0  # per bind; 0 = no cap
+    priority_reserve: int = 4  # window slots bulk content may not take
+    response_timeout_s: float = 10.0
+    enquire_link_interval_s: float = 10.0
+    reconnect_max_s: float = 5.0
+    give_up_after_s: float = 600.0  # transient refusals retried this long before a segment fails
+
+
+class _Pacer:
+    """Spaces sends 1/T apart (the operator counts submits per second per bind)."""
+
+    def __init__(self, tps: float) -> None:
+        self._interval = 1.0 / tps if tps > 0 else 0.0
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        if not self._interval:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        slot = max(now, self._next)
+        self._next = slot + self._interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def slow_down(self, seconds: float) -> None:
+        """After a throttling answer: no send on this bind before `seconds` from now."""
+        loop = asyncio.get_running_loop()
+        self._next = max(self._next, loop.time() + seconds)
+
+
+class _Bind:
+    def __init__(self, index: int, config: SmppBindConfig, connector: SmppConnector) -> None:
+        self.index = index
+        self.config = config
+        self.connector = connector
+        self.session: SmppSession | None = None
+        self.ready = asyncio.Event()
+        self.window = asyncio.Semaphore(config.window)
+        self.bulk_window = asyncio.Semaphore(max(1, config.window - config.priority_reserve))
+        self.pacer = _Pacer(config.tps)
+        self.in_flight = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._maintain(), name=f"smpp-bind-{self.index}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.session is not None:
+            await self.session.unbind_and_close()
+        self.ready.clear()
+
+    async def _maintain(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._connect()
+                delay = 0.1
+                assert self.session is not None
+                await self.session.closed.wait()
+                logger.warning(
+                    "bind %d to %s:%d lost; reconnecting", self.index, self.config.host, self.config.port
+                )
+            except (OSError, TimeoutError, SessionClosed, BindRefused) as exc:
+                logger.warning("bind %d failed (%s); retrying in %.1fs", self.index, exc, delay)
+            self.ready.clear()
+            self.connector.binds_connected.set(self.connector.connected_binds())
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self.config.reconnect_max_s)
+
+    async def _connect(self) -> None:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.config.host, self.config.port), self.config.response_timeout_s
+        )
+        session = SmppSession(
+            reader,
+            writer,
+            self.connector.on_request,
+            name=f"esme-bind-{self.index}",
+            enquire_link_interval_s=self.config.enquire_link_interval_s,
+            response_timeout_s=self.config.response_timeout_s,
+        )
+        session.start()
+        answer = await session.request(
+            Pdu(Command.BIND_TRANSCEIVER, 0, system_id=self.config.system_id, password=self.config.password)
+        )
+        if answer.status != Status.ESME_ROK:
+            await session.abort()
+            raise BindRefused(status_name(answer.status))
+        self.session = session
+        self.ready.set()
+        self.connector.binds_connected.set(self.connector.connected_binds())
+        logger.info(
+            "bind %d up (%s@%s:%d)", self.index, self.config.system_id, self.config.host, self.config.port
+        )
+
+
+class BindRefused(ConnectionError):
+    pass
+
+
+class SmppConnector:
+    def __init__(self, config: SmppBindConfig) -> None:
+        self.config = config
+        self._binds = [_Bind(i, config, self) for i in range(config.binds)]
+        self._rotation = itertools.cycle(range(config.binds))
+        self._on_inbound: InboundHandler | None = None
+        self._inbound: asyncio.Queue[tuple[SmppSession, Pdu]] = asyncio.Queue()
+        self._inbound_task: asyncio.Task[None] | None = None
+        self.binds_connected = Gauge("smpp_binds_connected", "SMPP binds up", registry=None)
+        self.window_in_use = Gauge("smpp_window_in_use", "Outstanding submit_sm", registry=None)
+        self.throttled = Counter(
+            "smpp_throttled_total", "submit_sm answered THROTTLED/MSGQFUL", registry=None
+        )
+        self.resent = Counter(
+            "smpp_resent_total", "submit_sm sent again after a transient failure", registry=None
+        )
+
+    def metrics(self) -> list[Gauge | Counter]:
+        return [self.binds_connected, self.window_in_use, self.throttled, self.resent]
+
+    async def start(self, on_inbound: InboundHandler) -> None:
+        self._on_inbound = on_inbound
+        self._inbound_task = asyncio.create_task(self._inbound_loop(), name="smpp-inbound")
+        for bind in self._binds:
+            bind.start()
+
+    async def stop(self) -> None:
+        for bind in self._binds:
+            await bind.stop()
+        if self._inbound_task is not None:
+            self._inbound_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._inbound_task
+
+    def connected_binds(self) -> int:
+        return sum(1 for b in self._binds if b.ready.is_set())
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        await asyncio.wait_for(asyncio.gather(*(b.ready.wait() for b in self._binds)), timeout_s)
+
+    async def _pick_bind(self, deadline: float) -> _Bind:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = next(self._rotation)
+            candidates = self._binds[start:] + self._binds[:start]
+            ready = [b for b in candidates if b.ready.is_set()]
+            if ready:
+                return min(ready, key=lambda b: b.in_flight)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError("no SMPP bind available")
+            waits = [asyncio.ensure_future(b.ready.wait()) for b in self._binds]
+            try:
+                await asyncio.wait(waits, timeout=min(remaining, 1.0), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+
+    async def submit(self, segment: OutboundSegment) -> SubmitResult:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.give_up_after_s
+        attempts = 0
+        backoff = 0.05
+        last_status = Status.ESME_RSYSERR
+        sm = ShortMessage(
+            source_addr=segment.source_addr,
+            destination_addr=segment.destination_addr,
+            short_message=segment.short_message,
+            esm_class=segment.esm_class,
+            data_coding=segment.data_coding,
+            registered_delivery=1,
+        )
+        while loop.time() < deadline:
+            bind = await self._pick_bind(deadline)
+            window = bind.window if segment.priority else bind.bulk_window
+            async with window, bind.window if not segment.priority else _null():
+                await bind.pacer.wait()
+                session = bind.session
+                if session is None or not bind.ready.is_set():
+                    continue
+                attempts += 1
+                if attempts > 1:
+                    self.resent.inc()
+                bind.in_flight += 1
+                self.window_in_use.inc()
+                try:
+                    answer = await session.request(Pdu(Command.SUBMIT_SM, 0, sm=sm))
+                except (TimeoutError, SessionClosed, ConnectionError):
+                    # Unknown whether the SMSC took it: send again (a possible duplicate, counted).
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                finally:
+                    bind.in_flight -= 1
+                    self.window_in_use.dec()
+            if answer.status == Status.ESME_ROK:
+                return SubmitResult(True, answer.message_id, 0, "ESME_ROK", attempts)
+            last_status = Status(answer.status) if answer.status in Status._value2member_map_ else last_status
+            if answer.status in TRANSIENT_STATUSES:
+                self.throttled.inc()
+                bind.pacer.slow_down(backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            return SubmitResult(False, None, answer.status, status_name(answer.status), attempts)
+        return SubmitResult(False, None, last_status, f"gave up: {last_status.name}", attempts)
+
+    # -- inbound -------------------------------------------------------------------------
+
+    def on_request(self, session: SmppSession, pdu: Pdu) -> None:
+        if pdu.command == Command.DELIVER_SM and pdu.sm is not None:
+            self._inbound.put_nowait((session, pdu))
+        else:
+            self._inbound.put_nowait((session, response_to(pdu, Status.ESME_RINVCMDID)))
+
+    async def _inbound_loop(self) -> None:
+        """Hand deliver_sm to the owner in batches; answer each only once it is stored."""
+        while True:
+            first = await self._inbound.get()
+            batch = [first]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.02):
+                    while len(batch) < 500:
+                        batch.append(await self._inbound.get())
+            while not self._inbound.empty() and len(batch) < 500:
+                batch.append(self._inbound.get_nowait())
+            refusals = [(s, p) for s, p in batch if p.is_response]
+            batch = [(s, p) for s, p in batch if not p.is_response]
+            for session, refusal in refusals:
+                await _answer(session, refusal)
+            if not batch:
+                continue
+            items = [
+                Inbound(
+                    source_addr=pdu.sm.source_addr,
+                    destination_addr=pdu.sm.destination_addr,
+                    short_message=pdu.sm.short_message,
+                    data_coding=pdu.sm.data_coding,
+                    esm_class=pdu.sm.esm_class,
+                    receipted_message_id=pdu.sm.tlv(TLV_RECEIPTED_MESSAGE_ID),
+                )
+                for _session, pdu in batch
+                if pdu.sm is not None
+            ]
+            status = Status.ESME_ROK
+            try:
+                assert self._on_inbound is not None
+                await self._on_inbound(items)
+            except Exception:
+                logger.exception(
+                    "storing %d inbound messages failed; the SMSC will send them again", len(items)
+                )
+                status = Status.ESME_RSYSERR
+            for session, pdu in batch:
+                await _answer(session, response_to(pdu, status))
+
+
+def is_receipt(item: Inbound) -> bool:
+    return bool(item.esm_class & ESM_CLASS_DELIVERY_RECEIPT)
+
+
+async def _answer(session: SmppSession, pdu: Pdu) -> None:
+    with contextlib.suppress(SessionClosed, ConnectionError):
+        await session.send(pdu)
+
+
+@contextlib.asynccontextmanager
+async def _null():  # type: ignore[no-untyped-def]
+    yield

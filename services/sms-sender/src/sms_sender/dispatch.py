@@ -1,0 +1,244 @@
+"""Dispatch use cases: send accepted work to the SMSC and record what came of it; store delivery
+receipts and user-originated (MO) messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from sms_sender import domain
+from sms_sender.connectors import Inbound, OutboundSegment, SmscConnector
+from sms_sender.connectors.smpp import is_receipt
+from sms_sender.repository import MessageRepository, MoRepository, ReceiptRow, SegmentOutcome
+from sms_sender.service import StatusRecorder
+from vas_common.db import DbConnection
+from vas_common.events import UnknownEvent, decode_event
+from vas_common.events.envelope import utcnow
+from vas_common.events.sms_sender import MoMessage, MoReceived, SubmitRequested
+from vas_common.events.topics import SMS_MO
+from vas_common.outbox import OutboxRepository
+from vas_common.smpp.text import decode_payload, encode_message, parse_receipt, split_udh
+
+logger = logging.getLogger(__name__)
+
+
+class DispatchMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.submitted = Counter(
+            "sms_segments_submitted_total", "Segments accepted by the SMSC", registry=registry
+        )
+        self.refused = Counter(
+            "sms_segments_refused_total",
+            "Segments finally refused by the SMSC",
+            ["status"],
+            registry=registry,
+        )
+        self.replayed = Counter(
+            "sms_submit_replays_total",
+            "Submit records seen again after a crash or rebalance and skipped (outcome already recorded)",
+            registry=registry,
+        )
+        self.receipts = Counter("sms_receipts_total", "Delivery receipts", ["stat"], registry=registry)
+        self.mo = Counter("sms_mo_total", "User-originated messages published", registry=registry)
+        self.accept_to_submit = Histogram(
+            "sms_accept_to_submit_resp_seconds",
+            "From the API's 202 to the SMSC's submit_sm_resp of the last segment",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 60),
+            registry=registry,
+        )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        connector: SmscConnector,
+        metrics: DispatchMetrics,
+        *,
+        messages: MessageRepository | None = None,
+        mo: MoRepository | None = None,
+        outbox: OutboxRepository | None = None,
+        recorder: StatusRecorder | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._pool = pool
+        self._connector = connector
+        self._metrics = metrics
+        self._messages = messages or MessageRepository()
+        self._mo = mo or MoRepository()
+        self._outbox = outbox or OutboxRepository()
+        self._recorder = recorder or StatusRecorder(self._messages)
+        self._clock = clock
+
+    # -- MT ------------------------------------------------------------------------------
+
+    async def dispatch(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> list[tuple[ConsumerRecord[bytes, bytes], Exception]]:
+        """Send a batch of submit records; return the undecodable ones (for the dead-letter topic).
+        Returns only after every outcome is recorded, so the caller may then commit the offsets."""
+        poison: list[tuple[ConsumerRecord[bytes, bytes], Exception]] = []
+        work: dict[uuid.UUID, SubmitRequested] = {}
+        for record in records:
+            try:
+                event = decode_event(record.value or b"")
+            except UnknownEvent as exc:
+                poison.append((record, exc))
+                continue
+            if isinstance(event, SubmitRequested):
+                work[event.payload.message_id] = event
+        if not work:
+            return poison
+        async with self._pool.acquire() as conn:
+            done = await self._messages.already_submitted(conn, list(work))
+        if done:
+            self._metrics.replayed.inc(len(done))
+            for message_id in done:
+                del work[message_id]
+        by_recipient: dict[str, list[SubmitRequested]] = defaultdict(list)
+        for event in work.values():
+            by_recipient[event.payload.recipient].append(event)
+        results = await asyncio.gather(*(self._send_in_order(events) for events in by_recipient.values()))
+        outcomes = [o for group in results for o in group]
+        await self._record(outcomes, list(work))
+        return poison
+
+    async def _send_in_order(self, events: list[SubmitRequested]) -> list[SegmentOutcome]:
+        """Messages to one recipient go one after the other; the segments of one message in order."""
+        outcomes: list[SegmentOutcome] = []
+        for event in events:
+            outcomes += await self._send_message(event)
+        return outcomes
+
+    async def _send_message(self, event: SubmitRequested) -> list[SegmentOutcome]:
+        work = event.payload
+        encoded = encode_message(work.text, domain.udh_reference(work.message_id.bytes))
+        outcomes: list[SegmentOutcome] = []
+        for seq, short_message in enumerate(encoded.segments, start=1):
+            result = await self._connector.submit(
+                OutboundSegment(
+                    message_id=str(work.message_id),
+                    seq=seq,
+                    source_addr=work.source_addr,
+                    destination_addr=work.recipient,
+                    short_message=short_message,
+                    data_coding=encoded.data_coding,
+                    esm_class=encoded.esm_class,
+                    priority=work.category.is_priority,
+                )
+            )
+            outcomes.append(
+                SegmentOutcome(
+                    message_id=work.message_id,
+                    accepted_at=work.accepted_at,
+                    seq=seq,
+                    status="submitted" if result.accepted else "failed",
+                    smsc_message_id=result.smsc_message_id,
+                    smpp_status=result.status,
+                    attempts=result.attempts,
+                    at=self._clock(),
+                )
+            )
+            if not result.accepted:
+                self._metrics.refused.labels(result.status_name).inc()
+                logger.warning("message %s segment %d refused: %s", work.message_id, seq, result.status_name)
+                break  # the message has failed; its later segments are not sent
+            self._metrics.submitted.inc()
+        self._metrics.accept_to_submit.observe(max(0.0, time.time() - work.accepted_at.timestamp()))
+        return outcomes
+
+    async def _record(self, outcomes: list[SegmentOutcome], message_ids: list[uuid.UUID]) -> None:
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._messages.record_segments(conn, outcomes)
+            early = await self._messages.take_early_receipts(
+                conn, [o.smsc_message_id for o in outcomes if o.smsc_message_id]
+            )
+            await self._messages.apply_receipts(conn, early, now)
+            await self._recorder.refresh(conn, message_ids, now)
+
+    # -- inbound: receipts and MO ------------------------------------------------------------
+
+    async def inbound(self, items: list[Inbound]) -> None:
+        receipts: list[ReceiptRow] = []
+        mo: list[Inbound] = []
+        for item in items:
+            if not is_receipt(item):
+                mo.append(item)
+                continue
+            receipt = parse_receipt(item.short_message, item.receipted_message_id)
+            if receipt is None:
+                logger.warning("unreadable delivery receipt from %s ignored", item.source_addr)
+                continue
+            self._metrics.receipts.labels(receipt.stat).inc()
+            receipts.append(
+                ReceiptRow(
+                    receipt.message_id,
+                    receipt.stat,
+                    receipt.err,
+                    "delivered" if receipt.delivered else "failed",
+                )
+            )
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            if receipts:
+                affected = await self._messages.apply_receipts(conn, receipts, now)
+                await self._recorder.refresh(conn, list(affected), now)
+            events: list[MoReceived] = []
+            for item in mo:
+                event = await self._mo_event(conn, item, now)
+                if event is not None:
+                    events.append(event)
+            await self._outbox.enqueue_many(conn, [(SMS_MO, e) for e in events])
+        self._metrics.mo.inc(len(events))
+
+    async def _mo_event(self, conn: DbConnection, item: Inbound, now: datetime) -> MoReceived | None:
+        segment = split_udh(item.short_message, item.esm_class)
+        msisdn = item.source_addr.lstrip("+")
+        if segment.reference is None or segment.total <= 1:
+            text = decode_payload(segment.payload, item.data_coding)
+            parts = 1
+        else:
+            stored = await self._mo.add_part(
+                conn,
+                msisdn,
+                item.destination_addr,
+                segment.reference,
+                segment.total,
+                segment.sequence,
+                item.data_coding,
+                segment.payload,
+            )
+            if stored is None:
+                return None  # more parts to come
+            text = "".join(decode_payload(p["payload"], p["data_coding"]) for p in stored)
+            parts = segment.total
+        return MoReceived(
+            payload=MoMessage(
+                mo_id=uuid.uuid4(),
+                msisdn=msisdn,
+                destination=item.destination_addr,
+                text=text,
+                received_at=now,
+                parts=parts,
+            )
+        )
+
+    async def resolve_early_receipts(self) -> int:
+        """Receipts stored as 'early' whose segment has been recorded since (a race between the
+        receipt and the dispatcher's own transaction): apply them now."""
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            receipts = await self._messages.take_resolvable_early_receipts(conn)
+            affected = await self._messages.apply_receipts(conn, receipts, now)
+            await self._recorder.refresh(conn, list(affected), now)
+        return len(receipts)

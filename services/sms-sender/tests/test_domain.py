@@ -1,0 +1,77 @@
+"""Pure rules of the sms-sender."""
+
+from __future__ import annotations
+
+import pytest
+
+from sms_sender.domain import (
+    ContentReviewer,
+    RejectReason,
+    SignatureMissing,
+    TokenBucket,
+    message_status,
+    normalize_recipient,
+    parse_word_list,
+    signed_content,
+)
+from vas_common.events.sms_sender import MessageStatus as S
+from vas_common.events.subscription import SignaturePlacement
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("13812345678", "8613812345678"),
+        ("+8613812345678", "8613812345678"),
+        ("8613812345678", "8613812345678"),
+        ("008613812345678", "8613812345678"),
+        (" 138 1234 5678 ", "8613812345678"),
+        ("19912345678", "8619912345678"),
+        ("12345678901", RejectReason.NOT_CHINESE_MOBILE),
+        ("1381234567", RejectReason.NOT_CHINESE_MOBILE),
+        ("+14155552671", RejectReason.NOT_CHINESE_MOBILE),
+        ("01012345678", RejectReason.NOT_CHINESE_MOBILE),  # Beijing landline
+        ("hello", RejectReason.INVALID_NUMBER),
+        ("", RejectReason.INVALID_NUMBER),
+    ],
+)
+def test_normalize_recipient(raw: str, expected: object) -> None:
+    assert normalize_recipient(raw) == expected
+
+
+def test_signature_prepended_or_required() -> None:
+    assert signed_content("验证码 1234", "【测试】", SignaturePlacement.PREPEND) == "【测试】验证码 1234"
+    assert signed_content("验证码 1234【测试】", "【测试】", SignaturePlacement.REQUIRE) == "验证码 1234【测试】"
+    assert signed_content("【测试】hi", "【测试】", SignaturePlacement.PREPEND) == "【测试】hi"
+    with pytest.raises(SignatureMissing):
+        signed_content("验证码 1234", "【测试】", SignaturePlacement.REQUIRE)
+
+
+def test_reviewer_names_category_and_term() -> None:
+    reviewer = ContentReviewer(parse_word_list(["# comment", "gambling\t赌博", "fraud\t刷单", "spam\tFREE MONEY", ""]))
+    assert reviewer.size == 3
+    hit = reviewer.review("【测试】欢迎参加网上刷单活动")
+    assert hit is not None
+    assert (hit.category, hit.term) == ("fraud", "刷单")
+    assert reviewer.review("Get free money now") is not None  # case-insensitive
+    assert reviewer.review("【测试】您的验证码是 1234") is None
+    assert ContentReviewer([]).review("anything") is None
+
+
+def test_token_bucket_grants_a_second_and_says_how_long_to_wait() -> None:
+    now = [0.0]
+    bucket = TokenBucket(10, clock=lambda: now[0])
+    assert bucket.take(10) == 0
+    assert bucket.take(1) == pytest.approx(0.1)
+    now[0] = 0.5
+    assert bucket.take(5) == 0
+    assert bucket.take(25) > 1.0  # more than a second's budget
+
+
+def test_message_status_from_segments() -> None:
+    assert message_status([S.SUBMITTED, S.SUBMITTED], 2) is S.SUBMITTED
+    assert message_status([S.SUBMITTED], 2) is S.ACCEPTED
+    assert message_status([S.DELIVERED, S.SUBMITTED], 2) is S.SUBMITTED
+    assert message_status([S.DELIVERED, S.DELIVERED], 2) is S.DELIVERED
+    assert message_status([S.DELIVERED, S.FAILED], 2) is S.FAILED
+    assert message_status([S.FAILED], 3) is S.FAILED

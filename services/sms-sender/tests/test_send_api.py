@@ -1,0 +1,181 @@
+"""The CP send API against the real broker and PostgreSQL (API role: nothing is dispatched here)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from vas_common.events import UnknownEvent, decode_event
+from vas_common.events.sms_sender import SubmitRequested
+from vas_common.events.subscription import SignaturePlacement
+from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY
+from vas_devstack.pytest_plugin import eventually
+
+CHINESE_300 = ("移动增值业务服务质量承诺" * 30)[:297]  # + the 3-character signature = 300
+
+
+async def submitted(kafka: Any, topic: str, message_ids: set[str]) -> dict[str, SubmitRequested]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    found: dict[str, SubmitRequested] = {}
+    try:
+        async def all_there() -> bool:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    try:
+                        event = decode_event(record.value or b"")
+                    except UnknownEvent:
+                        continue
+                    if isinstance(event, SubmitRequested) and str(event.payload.message_id) in message_ids:
+                        found[str(event.payload.message_id)] = event
+                        assert record.key == event.payload.recipient.encode()
+            return set(found) == message_ids
+
+        await eventually(all_there)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_accepts_valid_recipients_and_reports_the_rest(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any, kafka: Any
+) -> None:
+    partner = await make_partner(sms_sender_client)()
+    response = await sms_sender_client.post(
+        "/v1/messages",
+        headers=partner.headers,
+        json={
+            "recipients": ["13812345678", "+8613912345678", "12345", "+14155552671", "13812345678"],
+            "content": CHINESE_300,
+            "ext_code": "88",
+            "client_ref": "order-1",
+        },
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert [a["recipient"] for a in body["accepted"]] == ["8613812345678", "8613912345678"]
+    assert {(r["recipient"], r["code"]) for r in body["rejected"]} == {
+        ("12345", "not_chinese_mobile"),
+        ("+14155552671", "not_chinese_mobile"),
+        ("13812345678", "duplicate_recipient"),
+    }
+    assert body["segments"] == 5
+    assert body["encoding"] == "ucs2"
+    assert body["content"] == "【测试】" + CHINESE_300
+
+    ids = {a["message_id"] for a in body["accepted"]}
+    events = await submitted(kafka, SMS_SUBMIT.name, ids)
+    work = events[body["accepted"][0]["message_id"]].payload
+    assert work.source_addr == "106900188"
+    assert work.text == "【测试】" + CHINESE_300
+    assert work.segments == 5
+
+    status = await sms_sender_client.get(f"/v1/messages/{body['accepted'][0]['message_id']}", headers=partner.headers)
+    assert status.status_code == 200
+    assert status.json()["status"] == "accepted"
+    listed = await sms_sender_client.get("/v1/messages", params={"client_ref": "order-1"}, headers=partner.headers)
+    assert {m["id"] for m in listed.json()["items"]} == ids
+
+
+async def test_verification_codes_take_the_priority_lane(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any, kafka: Any
+) -> None:
+    partner = await make_partner(sms_sender_client)()
+    response = await sms_sender_client.post(
+        "/v1/messages",
+        headers=partner.headers,
+        json={"recipients": ["13700000001"], "content": "您的验证码是 123456", "category": "verification"},
+    )
+    assert response.status_code == 202
+    message_id = response.json()["accepted"][0]["message_id"]
+    await submitted(kafka, SMS_SUBMIT_PRIORITY.name, {message_id})
+
+
+async def test_idempotency_key_replays_and_conflicts(sms_sender_client: httpx.AsyncClient, make_partner: Any) -> None:
+    partner = await make_partner(sms_sender_client)()
+    key = {**partner.headers, "Idempotency-Key": str(uuid.uuid4())}
+    request = {"recipients": ["13812345678"], "content": "hello", "client_ref": "idem"}
+    first = await sms_sender_client.post("/v1/messages", headers=key, json=request)
+    again = await sms_sender_client.post("/v1/messages", headers=key, json=request)
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    listed = await sms_sender_client.get("/v1/messages", params={"client_ref": "idem"}, headers=partner.headers)
+    assert len(listed.json()["items"]) == 1  # the replay created nothing
+    different = await sms_sender_client.post("/v1/messages", headers=key, json={**request, "content": "bye"})
+    assert different.status_code == 409
+    assert different.json()["code"] == "idempotency_key_reused"
+
+
+async def test_partners_see_only_their_own_messages(sms_sender_client: httpx.AsyncClient, make_partner: Any) -> None:
+    make = make_partner(sms_sender_client)
+    a, b = await make(), await make()
+    sent = await sms_sender_client.post(
+        "/v1/messages", headers=a.headers, json={"recipients": ["13812345678"], "content": "hi", "client_ref": "a"}
+    )
+    message_id = sent.json()["accepted"][0]["message_id"]
+    assert (await sms_sender_client.get(f"/v1/messages/{message_id}", headers=a.headers)).status_code == 200
+    other = await sms_sender_client.get(f"/v1/messages/{message_id}", headers=b.headers)
+    assert other.status_code == 404
+    assert other.json()["code"] == "message_not_found"
+    assert (await sms_sender_client.get("/v1/messages", params={"client_ref": "a"}, headers=b.headers)).json() == {
+        "items": []
+    }
+    wrong = await sms_sender_client.post(
+        "/v1/messages", headers={"X-API-Key": "vask_nope"}, json={"recipients": ["13812345678"], "content": "x"}
+    )
+    assert wrong.status_code == 401
+
+
+async def test_review_signature_and_subscription_rules(sms_sender_client: httpx.AsyncClient, make_partner: Any) -> None:
+    make = make_partner(sms_sender_client)
+    partner = await make()
+    bad = await sms_sender_client.post(
+        "/v1/messages", headers=partner.headers, json={"recipients": ["13812345678"], "content": "加入网上刷单赚钱"}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "content_rejected"
+    assert (bad.json()["category"], bad.json()["term"]) == ("fraud", "刷单")
+
+    strict = await make(placement=SignaturePlacement.REQUIRE)
+    unsigned = await sms_sender_client.post(
+        "/v1/messages", headers=strict.headers, json={"recipients": ["13812345678"], "content": "hello"}
+    )
+    assert unsigned.status_code == 422
+    assert unsigned.json()["code"] == "signature_missing"
+
+    product = await sms_sender_client.post(
+        "/v1/messages",
+        headers=partner.headers,
+        json={"recipients": ["13812345678"], "content": "今日新闻", "product_code": "NEWS"},
+    )
+    assert product.status_code == 422
+    assert product.json()["code"] == "no_valid_recipients"
+    assert product.json()["rejected"][0]["code"] == "not_subscribed"
+
+    invalid = await sms_sender_client.post("/v1/messages", headers=partner.headers, json={"recipients": [], "content": "x"})
+    assert invalid.status_code == 422
+    assert invalid.json()["code"] == "validation_failed"
+
+    callback = await sms_sender_client.post(
+        "/v1/messages",
+        headers=partner.headers,
+        json={"recipients": ["13812345678"], "content": "x", "callback_url": "http://127.0.0.1:1/cb"},
+    )
+    assert callback.status_code == 422
+    assert callback.json()["code"] == "callback_secret_missing"
+
+
+async def test_rate_limit_answers_429_with_retry_after(sms_sender_client: httpx.AsyncClient, make_partner: Any) -> None:
+    partner = await make_partner(sms_sender_client)(rate_limit_per_s=3)
+    recipients = [f"1381234{i:04d}" for i in range(3)]
+    ok = await sms_sender_client.post("/v1/messages", headers=partner.headers, json={"recipients": recipients, "content": "a"})
+    assert ok.status_code == 202
+    limited = await sms_sender_client.post(
+        "/v1/messages", headers=partner.headers, json={"recipients": recipients, "content": "b"}
+    )
+    assert limited.status_code == 429
+    assert limited.json()["code"] == "rate_limited"
+    assert int(limited.headers["retry-after"]) >= 1
