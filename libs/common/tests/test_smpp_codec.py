@@ -24,7 +24,11 @@ def reassemble(text: str, reference: int = 9) -> tuple[Encoding, list[bytes], st
     assert [p.sequence for p in parts] == list(range(1, len(parts) + 1))
     assert all(p.total == len(parts) for p in parts)
     assert len({p.reference for p in parts}) == 1
-    return message.encoding, list(message.segments), "".join(decode_payload(p.payload, message.data_coding) for p in parts)
+    return (
+        message.encoding,
+        list(message.segments),
+        "".join(decode_payload(p.payload, message.data_coding) for p in parts),
+    )
 
 
 def test_300_chinese_characters_are_5_ucs2_segments_that_reassemble() -> None:
@@ -80,10 +84,20 @@ def test_receipt_round_trip_and_tlv_id_wins() -> None:
         Pdu(
             Command.SUBMIT_SM,
             5,
-            sm=ShortMessage("1069001", "8613812345678", b"\x05\x00\x03\x01\x02\x01hi", esm_class=0x40, data_coding=8,
-                            registered_delivery=1),
+            sm=ShortMessage(
+                "1069001",
+                "8613812345678",
+                b"\x05\x00\x03\x01\x02\x01hi",
+                esm_class=0x40,
+                data_coding=8,
+                registered_delivery=1,
+            ),
         ),
-        Pdu(Command.DELIVER_SM, 6, sm=ShortMessage("8613812345678", "10690011", b"TD", tlvs=((0x001E, b"x\x00"),))),
+        Pdu(
+            Command.DELIVER_SM,
+            6,
+            sm=ShortMessage("8613812345678", "10690011", b"TD", tlvs=((0x001E, b"x\x00"),)),
+        ),
     ],
 )
 def test_pdu_round_trip(pdu: Pdu) -> None:

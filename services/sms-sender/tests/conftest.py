@@ -31,7 +31,9 @@ class TestPartner:
 
 
 def sms_settings(database: str, kafka: Any, **overrides: Any) -> SmsSenderSettings:
-    return SmsSenderSettings(**{**service_settings_kwargs(database, kafka.bootstrap), "role": "api", **overrides})
+    return SmsSenderSettings(
+        **{**service_settings_kwargs(database, kafka.bootstrap), "role": "api", **overrides}
+    )
 
 
 @pytest.fixture
@@ -66,9 +68,16 @@ def make_partner(publisher: EventPublisher) -> Callable[[httpx.AsyncClient], Par
             partner_id = uuid.uuid4()
             key = issue_api_key()
             state = PartnerState(
-                partner_id=partner_id, name=f"cp-{partner_id.hex[:8]}", status=PartnerStatus.ACTIVE,
-                api_key_id=key.key_id, api_key_sha256=key.sha256, revision=1, updated_at=datetime.now(UTC),
-                signature=signature, signature_placement=placement, access_number=access_number,
+                partner_id=partner_id,
+                name=f"cp-{partner_id.hex[:8]}",
+                status=PartnerStatus.ACTIVE,
+                api_key_id=key.key_id,
+                api_key_sha256=key.sha256,
+                revision=1,
+                updated_at=datetime.now(UTC),
+                signature=signature,
+                signature_placement=placement,
+                access_number=access_number,
                 rate_limit_per_s=rate_limit_per_s,
             )
             await publisher.publish(SUBSCRIPTION_EVENTS, PartnerCreated(payload=state))

@@ -41,14 +41,18 @@ def test_normalize_recipient(raw: str, expected: object) -> None:
 
 def test_signature_prepended_or_required() -> None:
     assert signed_content("验证码 1234", "【测试】", SignaturePlacement.PREPEND) == "【测试】验证码 1234"
-    assert signed_content("验证码 1234【测试】", "【测试】", SignaturePlacement.REQUIRE) == "验证码 1234【测试】"
+    assert (
+        signed_content("验证码 1234【测试】", "【测试】", SignaturePlacement.REQUIRE) == "验证码 1234【测试】"
+    )
     assert signed_content("【测试】hi", "【测试】", SignaturePlacement.PREPEND) == "【测试】hi"
     with pytest.raises(SignatureMissing):
         signed_content("验证码 1234", "【测试】", SignaturePlacement.REQUIRE)
 
 
 def test_reviewer_names_category_and_term() -> None:
-    reviewer = ContentReviewer(parse_word_list(["# comment", "gambling\t赌博", "fraud\t刷单", "spam\tFREE MONEY", ""]))
+    reviewer = ContentReviewer(
+        parse_word_list(["# comment", "gambling\t赌博", "fraud\t刷单", "spam\tFREE MONEY", ""])
+    )
     assert reviewer.size == 3
     hit = reviewer.review("【测试】欢迎参加网上刷单活动")
     assert hit is not None

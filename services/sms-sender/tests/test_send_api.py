@@ -22,6 +22,7 @@ async def submitted(kafka: Any, topic: str, message_ids: set[str]) -> dict[str, 
     await consumer.start()
     found: dict[str, SubmitRequested] = {}
     try:
+
         async def all_there() -> bool:
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
@@ -73,10 +74,14 @@ async def test_accepts_valid_recipients_and_reports_the_rest(
     assert work.text == "【测试】" + CHINESE_300
     assert work.segments == 5
 
-    status = await sms_sender_client.get(f"/v1/messages/{body['accepted'][0]['message_id']}", headers=partner.headers)
+    status = await sms_sender_client.get(
+        f"/v1/messages/{body['accepted'][0]['message_id']}", headers=partner.headers
+    )
     assert status.status_code == 200
     assert status.json()["status"] == "accepted"
-    listed = await sms_sender_client.get("/v1/messages", params={"client_ref": "order-1"}, headers=partner.headers)
+    listed = await sms_sender_client.get(
+        "/v1/messages", params={"client_ref": "order-1"}, headers=partner.headers
+    )
     assert {m["id"] for m in listed.json()["items"]} == ids
 
 
@@ -94,7 +99,9 @@ async def test_verification_codes_take_the_priority_lane(
     await submitted(kafka, SMS_SUBMIT_PRIORITY.name, {message_id})
 
 
-async def test_idempotency_key_replays_and_conflicts(sms_sender_client: httpx.AsyncClient, make_partner: Any) -> None:
+async def test_idempotency_key_replays_and_conflicts(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any
+) -> None:
     partner = await make_partner(sms_sender_client)()
     key = {**partner.headers, "Idempotency-Key": str(uuid.uuid4())}
     request = {"recipients": ["13812345678"], "content": "hello", "client_ref": "idem"}
@@ -102,38 +109,50 @@ async def test_idempotency_key_replays_and_conflicts(sms_sender_client: httpx.As
     again = await sms_sender_client.post("/v1/messages", headers=key, json=request)
     assert first.status_code == again.status_code == 202
     assert again.json() == first.json()
-    listed = await sms_sender_client.get("/v1/messages", params={"client_ref": "idem"}, headers=partner.headers)
+    listed = await sms_sender_client.get(
+        "/v1/messages", params={"client_ref": "idem"}, headers=partner.headers
+    )
     assert len(listed.json()["items"]) == 1  # the replay created nothing
     different = await sms_sender_client.post("/v1/messages", headers=key, json={**request, "content": "bye"})
     assert different.status_code == 409
     assert different.json()["code"] == "idempotency_key_reused"
 
 
-async def test_partners_see_only_their_own_messages(sms_sender_client: httpx.AsyncClient, make_partner: Any) -> None:
+async def test_partners_see_only_their_own_messages(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any
+) -> None:
     make = make_partner(sms_sender_client)
     a, b = await make(), await make()
     sent = await sms_sender_client.post(
-        "/v1/messages", headers=a.headers, json={"recipients": ["13812345678"], "content": "hi", "client_ref": "a"}
+        "/v1/messages",
+        headers=a.headers,
+        json={"recipients": ["13812345678"], "content": "hi", "client_ref": "a"},
     )
     message_id = sent.json()["accepted"][0]["message_id"]
     assert (await sms_sender_client.get(f"/v1/messages/{message_id}", headers=a.headers)).status_code == 200
     other = await sms_sender_client.get(f"/v1/messages/{message_id}", headers=b.headers)
     assert other.status_code == 404
     assert other.json()["code"] == "message_not_found"
-    assert (await sms_sender_client.get("/v1/messages", params={"client_ref": "a"}, headers=b.headers)).json() == {
-        "items": []
-    }
+    assert (
+        await sms_sender_client.get("/v1/messages", params={"client_ref": "a"}, headers=b.headers)
+    ).json() == {"items": []}
     wrong = await sms_sender_client.post(
-        "/v1/messages", headers={"X-API-Key": "vask_nope"}, json={"recipients": ["13812345678"], "content": "x"}
+        "/v1/messages",
+        headers={"X-API-Key": "vask_nope"},
+        json={"recipients": ["13812345678"], "content": "x"},
     )
     assert wrong.status_code == 401
 
 
-async def test_review_signature_and_subscription_rules(sms_sender_client: httpx.AsyncClient, make_partner: Any) -> None:
+async def test_review_signature_and_subscription_rules(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any
+) -> None:
     make = make_partner(sms_sender_client)
     partner = await make()
     bad = await sms_sender_client.post(
-        "/v1/messages", headers=partner.headers, json={"recipients": ["13812345678"], "content": "加入网上刷单赚钱"}
+        "/v1/messages",
+        headers=partner.headers,
+        json={"recipients": ["13812345678"], "content": "加入网上刷单赚钱"},
     )
     assert bad.status_code == 422
     assert bad.json()["code"] == "content_rejected"
@@ -155,7 +174,9 @@ async def test_review_signature_and_subscription_rules(sms_sender_client: httpx.
     assert product.json()["code"] == "no_valid_recipients"
     assert product.json()["rejected"][0]["code"] == "not_subscribed"
 
-    invalid = await sms_sender_client.post("/v1/messages", headers=partner.headers, json={"recipients": [], "content": "x"})
+    invalid = await sms_sender_client.post(
+        "/v1/messages", headers=partner.headers, json={"recipients": [], "content": "x"}
+    )
     assert invalid.status_code == 422
     assert invalid.json()["code"] == "validation_failed"
 
@@ -168,10 +189,14 @@ async def test_review_signature_and_subscription_rules(sms_sender_client: httpx.
     assert callback.json()["code"] == "callback_secret_missing"
 
 
-async def test_rate_limit_answers_429_with_retry_after(sms_sender_client: httpx.AsyncClient, make_partner: Any) -> None:
+async def test_rate_limit_answers_429_with_retry_after(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any
+) -> None:
     partner = await make_partner(sms_sender_client)(rate_limit_per_s=3)
     recipients = [f"1381234{i:04d}" for i in range(3)]
-    ok = await sms_sender_client.post("/v1/messages", headers=partner.headers, json={"recipients": recipients, "content": "a"})
+    ok = await sms_sender_client.post(
+        "/v1/messages", headers=partner.headers, json={"recipients": recipients, "content": "a"}
+    )
     assert ok.status_code == 202
     limited = await sms_sender_client.post(
         "/v1/messages", headers=partner.headers, json={"recipients": recipients, "content": "b"}

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+
 from vas_devstack.net import free_port, port_is_free
 from vas_devstack.pytest_plugin import repo_root
 from vas_devstack.stack import SERVICES
@@ -50,6 +51,8 @@ def test_make_run_ready_within_two_minutes_and_ctrl_c_stops_everything(tmp_path:
         "VAS_PORT_BASE": str(base),
         "VAS_BROKER_PORT": str(free_port()),
         "VAS_POSTGRES_PORT": str(free_port()),
+        "VAS_SMSC_PORT": str(free_port()),
+        "VAS_SMSC_HTTP_PORT": str(free_port()),
     }
     env.pop("DATABASE_URL", None)
     started = time.monotonic()
@@ -84,6 +87,7 @@ def test_make_run_ready_within_two_minutes_and_ctrl_c_stops_everything(tmp_path:
                 assert (
                     client.get(f"http://127.0.0.1:{base + svc.port_offset}/openapi.json").status_code == 200
                 )
+            assert client.get(f"http://127.0.0.1:{env['VAS_SMSC_HTTP_PORT']}/healthz").status_code == 200
 
         recorded = json.loads((state / "stack.json").read_text())
         pids = {entry["pid"] for entry in recorded["processes"]}

@@ -76,3 +76,5 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         uvicorn_logger.propagate = True
     # aiokafka is chatty at INFO about group membership; keep it at WARNING unless asked.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # one line per outgoing request (callbacks, probes) is noise at INFO
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

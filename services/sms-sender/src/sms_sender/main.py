@@ -69,16 +69,21 @@ async def _every(interval_s: float, work: object) -> None:
 def create_app(settings: SmsSenderSettings | None = None) -> FastAPI:
     settings = settings or SmsSenderSettings()
     dispatcher: Dispatcher | None = None
+    send_service: SendService | None = None
+
+    def runtime_send_service(_runtime: Runtime) -> SendService:
+        assert send_service is not None, "wired at start-up"
+        return send_service
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
-        nonlocal dispatcher
+        nonlocal dispatcher, send_service
         pool = runtime.db()
         async with pool.acquire() as conn:
             await MessageRepository().ensure_partitions(conn, utcnow())
         app.state.partner_directory = PartnerDirectory(pool)
         app.state.status_queries = StatusQueries(pool)
         app.state.callback_secrets = CallbackSecrets(pool)
-        app.state.send_service = SendService(
+        send_service = app.state.send_service = SendService(
             pool,
             load_reviewer(settings),
             default_access_number=settings.default_access_number,
@@ -118,7 +123,7 @@ def create_app(settings: SmsSenderSettings | None = None) -> FastAPI:
         runtime.on_shutdown.append(stop_resolver)
 
     def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
-        return consumers.subscriptions(runtime, settings, dispatcher)
+        return consumers.subscriptions(runtime, runtime_send_service(runtime), dispatcher)
 
     return create_service_app(
         settings,

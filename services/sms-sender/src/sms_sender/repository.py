@@ -159,6 +159,16 @@ class MessageRepository:
             columns=list(_MESSAGE_COLUMNS),
         )
 
+    async def insert_message_once(self, conn: DbConnection, message: NewMessage) -> bool:
+        """Insert unless stored already (a redelivered request). True if inserted."""
+        columns = ", ".join(_MESSAGE_COLUMNS)
+        placeholders = ", ".join(f"${i}" for i in range(1, len(_MESSAGE_COLUMNS) + 1))
+        inserted = await conn.fetchval(
+            f"INSERT INTO messages ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING true",
+            *(getattr(message, c) for c in _MESSAGE_COLUMNS),
+        )
+        return bool(inserted)
+
     async def opted_out(self, conn: DbConnection, msisdns: list[str]) -> set[str]:
         rows = await conn.fetch("SELECT msisdn FROM opt_outs WHERE msisdn = ANY($1::text[])", msisdns)
         return {r["msisdn"] for r in rows}
@@ -220,7 +230,7 @@ class MessageRepository:
             """
             INSERT INTO segments (message_id, accepted_at, seq, status, smsc_message_id, smpp_status, attempts,
                                   submitted_at, done_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $4 = 'failed' THEN $8 END)
+            VALUES ($1, $2, $3, $4::text, $5, $6, $7, $8::timestamptz, CASE WHEN $4::text = 'failed' THEN $8::timestamptz END)
             ON CONFLICT (message_id, seq, accepted_at) DO NOTHING
             """,
             [

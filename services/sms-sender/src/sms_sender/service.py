@@ -30,6 +30,7 @@ from vas_common.auth import AuthenticatedPartner
 from vas_common.db import DbConnection
 from vas_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from vas_common.events.envelope import utcnow
+from vas_common.events.sms_requests import SystemMessage
 from vas_common.events.sms_sender import (
     Category,
     MessageState,
@@ -271,6 +272,39 @@ class SendService:
                 "the message store is unavailable; nothing was accepted", retry_after_s=2
             ) from exc
         return response
+
+    async def send_system(self, request: SystemMessage) -> bool:
+        """A system message from another service, under the provider's own access number.
+        Idempotent: the request id is the message id. False if it was stored before or the
+        recipient is not a Chinese mobile number (logged; a retry cannot help)."""
+        number = domain.normalize_recipient(request.recipient)
+        if isinstance(number, RejectReason):
+            logger.warning(
+                "system message %s to an invalid recipient dropped: %s", request.request_id, number
+            )
+            return False
+        encoding, segments = count_segments(request.text)
+        message = NewMessage(
+            id=request.request_id,
+            accepted_at=request.requested_at,
+            partner_id=None,
+            recipient=number,
+            source_addr=self._default_access_number + (request.ext_code or ""),
+            content=request.text,
+            category=request.category.value,
+            product_code=None,
+            client_ref=request.reason,
+            callback_url=None,
+            notify_submitted=False,
+            encoding=encoding.value,
+            segments_total=segments,
+        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._messages.insert_message_once(conn, message):
+                return False
+            topic = SMS_SUBMIT_PRIORITY if request.category.is_priority else SMS_SUBMIT
+            await self._outbox.enqueue_many(conn, [(topic, _submit_event(message, request.category))])
+        return True
 
     async def _replay(self, sender: Sender, key: str, fingerprint: str) -> SendResponse | None:
         async with self._pool.acquire() as conn:

@@ -58,15 +58,19 @@ class EmbeddedPostgres:
         return str(POSTGRES_BIN_PATH / name)
 
     def _run(self, args: list[str], timeout: float = 120) -> None:
-        subprocess.run(
+        result = subprocess.run(
             args,
-            check=True,
+            check=False,
             user=self.user,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{Path(args[0]).name} failed ({result.returncode}): {result.stderr.decode().strip()}"
+            )
 
     def init(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():

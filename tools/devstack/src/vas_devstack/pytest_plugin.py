@@ -7,6 +7,8 @@ DATABASE_URL names a server to use instead; every test that asks gets a fresh da
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -18,6 +20,7 @@ import pytest
 from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.databases import ensure_database
 from vas_devstack.postgres import EmbeddedPostgres
+from vas_devstack.smsc import SmscConfig, SmscSimulator
 
 
 class PostgresHandle:
@@ -30,17 +33,21 @@ class PostgresHandle:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresHandle]:
+def postgres() -> Iterator[PostgresHandle]:
     external = os.environ.get("DATABASE_URL")
     if external:
         yield PostgresHandle(external, None)
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", fast_unsafe=True)
+    # Not under pytest's basetemp: pytest prunes old basetemps, also those of a session
+    # still running next to this one, and the server must outlive nothing but this session.
+    root = Path(tempfile.mkdtemp(prefix="vas-test-pg-"))
+    server = EmbeddedPostgres(root / "data", fast_unsafe=True)
     server.start()
     try:
         yield PostgresHandle(server.dsn(), server)
     finally:
         server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +98,17 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+async def smsc() -> AsyncIterator[SmscSimulator]:
+    """A started SMSC simulator of the test's own, in-process, on free ports (account vas / vas-pass)."""
+    simulator = SmscSimulator(SmscConfig(smpp_port=0, http_port=0))
+    await simulator.start()
+    try:
+        yield simulator
+    finally:
+        await simulator.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """`make run`: the whole suite on this machine, no docker, no system services.
 
 Starts PostgreSQL (embedded unless DATABASE_URL is set) and the broker, creates one
-database per service, starts the four services as processes, waits until each answers
-/readyz, prints their URLs and then waits for Ctrl-C (SIGINT) or SIGTERM to stop
-everything in reverse order. What it started is written to <state>/stack.json so that
-`make down` can stop a stack whose supervisor was killed.
+database per service, starts the SMSC simulator and the four services as processes, waits
+until the simulator answers /healthz and each service /readyz, prints their URLs and then
+waits for Ctrl-C (SIGINT) or SIGTERM to stop everything in reverse order. What it started
+is written to <state>/stack.json so that `make down` can stop a stack whose supervisor was
+killed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -57,6 +58,8 @@ class StackConfig:
     broker_port: int = 19092
     postgres_port: int = 55432
     ready_timeout_s: float = 120.0
+    smsc_port: int = field(default_factory=lambda: int(os.environ.get("VAS_SMSC_PORT", "2775")))
+    smsc_http_port: int = field(default_factory=lambda: int(os.environ.get("VAS_SMSC_HTTP_PORT", "8025")))
 
 
 class StackError(RuntimeError):
@@ -79,7 +82,11 @@ class Stack:
     # -- start ---------------------------------------------------------------------------
 
     def _check_ports(self) -> None:
-        wanted = {"broker": self.config.broker_port}
+        wanted = {
+            "broker": self.config.broker_port,
+            "smsc": self.config.smsc_port,
+            "smsc control": self.config.smsc_http_port,
+        }
         if not os.environ.get("DATABASE_URL"):
             wanted["postgres"] = self.config.postgres_port
         for svc in SERVICES:
@@ -89,7 +96,8 @@ class Stack:
             raise StackError(
                 "ports in use: "
                 + ", ".join(busy)
-                + " (is another stack running? `make down` stops it; VAS_PORT_BASE moves the services)"
+                + " (is another stack running? `make down` stops it; VAS_PORT_BASE moves the services,"
+                " VAS_SMSC_PORT / VAS_SMSC_HTTP_PORT the SMSC simulator)"
             )
 
     def operator_token(self) -> str:
@@ -116,12 +124,39 @@ class Stack:
         self.broker.start()
         self._record()
         _say(f"Broker (Kafka protocol, memory-only): {self.broker.bootstrap}")
+        self._start_smsc()
+        self._record()
         token = self.operator_token()
         for svc in SERVICES:
             dsn = asyncio.run(ensure_database(admin_dsn, svc.database))
             self._start_service(svc, dsn, token)
         self._record()
         self._wait_ready()
+
+    @property
+    def smsc_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.smsc_http_port}"
+
+    def _start_smsc(self) -> None:
+        """The SMSC simulator (SMPP 3.4 on 127.0.0.1:smsc_port, control API on smsc_http_port)."""
+        with (self.logs / "smsc.log").open("ab") as log:
+            self.processes["smsc"] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "vas_devstack.smsc",
+                    "--smpp-port",
+                    str(self.config.smsc_port),
+                    "--http-port",
+                    str(self.config.smsc_http_port),
+                    "--log-level",
+                    "INFO",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def _start_service(self, svc: ServiceProcess, dsn: str, token: str) -> None:
         assert self.broker is not None
@@ -136,6 +171,9 @@ class Stack:
                 f"{svc.env_prefix}KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             }
         )
+        if svc.name == "sms-sender":  # binds to the SMSC simulator (its default account vas / vas-pass)
+            env[f"{svc.env_prefix}SMSC_HOST"] = "127.0.0.1"
+            env[f"{svc.env_prefix}SMSC_PORT"] = str(self.config.smsc_port)
         with (self.logs / f"{svc.name}.log").open("ab") as log:
             self.processes[svc.name] = subprocess.Popen(
                 [
@@ -162,15 +200,17 @@ class Stack:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.config.ready_timeout_s
         pending = {
-            svc.name: f"http://127.0.0.1:{self.config.port_base + svc.port_offset}" for svc in SERVICES
+            svc.name: f"http://127.0.0.1:{self.config.port_base + svc.port_offset}/readyz" for svc in SERVICES
         }
+        if "smsc" in self.processes:
+            pending["smsc"] = self.smsc_url + "/healthz"
         with httpx.Client(timeout=2.0) as client:
             while pending:
                 for name, url in list(pending.items()):
                     if self.processes[name].poll() is not None:
                         raise StackError(f"{name} exited during start-up; see {self.logs / (name + '.log')}")
                     try:
-                        if client.get(url + "/readyz").status_code == 200:
+                        if client.get(url).status_code == 200:
                             del pending[name]
                     except httpx.HTTPError:
                         pass
@@ -206,6 +246,8 @@ class Stack:
             lines.append(f"  {svc.name:<13} {base}   docs {base}/docs   metrics {base}/metrics")
         assert self.broker is not None
         lines += [
+            f"  smsc          smpp 127.0.0.1:{self.config.smsc_port} (system_id vas, password vas-pass)"
+            f"   control {self.smsc_url}/stats",
             f"  broker        {self.broker.bootstrap}",
             f"  postgres      {self.postgres.dsn() if self.postgres else 'DATABASE_URL'}",
             f"  logs          {self.logs}",

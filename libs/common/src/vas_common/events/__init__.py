@@ -7,10 +7,10 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
-from vas_common.events import sms_sender, subscription
+from vas_common.events import sms_requests, sms_sender, subscription
 from vas_common.events.envelope import Event, Payload, utcnow
 
-_ALL_EVENT_TYPES: tuple[type[Event], ...] = (*subscription.EVENTS, *sms_sender.EVENTS)
+_ALL_EVENT_TYPES: tuple[type[Event], ...] = (*subscription.EVENTS, *sms_sender.EVENTS, *sms_requests.EVENTS)
 
 AnyEvent = Annotated[Union[_ALL_EVENT_TYPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 
