@@ -1,5 +1,9 @@
 """Crash tests with real processes and SIGKILL: a 202 is never lost, and a dispatcher killed
-mid-run loses nothing (the replica that takes over resends at most what was in flight)."""
+mid-run loses nothing (the replica that takes over resends at most what was in flight).
+
+Each test has a broker of its own: the dev broker (Tansu) can leave a consumer group stuck in
+a rebalance after a member is SIGKILLed, which must not leak into other tests. (Production
+Kafka expires the dead member after its session timeout.)"""
 
 from __future__ import annotations
 
@@ -11,6 +15,10 @@ import httpx
 import pytest
 
 from sms_sender.main import create_app
+from vas_common.kafka import EventPublisher
+from vas_common.settings import ServiceSettings
+from vas_common.telemetry import Metrics
+from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.procs import ServiceProcess
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve
 from vas_devstack.smsc import SmscSimulator
@@ -33,6 +41,20 @@ def process_env(database: str, kafka: Any, smsc: SmscSimulator, role: str) -> di
         "SMS_SENDER_OUTBOX_POLL_INTERVAL_S": "0.2",
         "SMS_SENDER_LOG_JSON": "false",
     }
+
+
+@pytest.fixture
+def kafka(own_broker: EmbeddedBroker) -> EmbeddedBroker:
+    """This module's tests use a broker of their own (see the module docstring)."""
+    return own_broker
+
+
+@pytest.fixture
+async def publisher(own_broker: EmbeddedBroker) -> AsyncIterator[EventPublisher]:
+    pub = EventPublisher(ServiceSettings(kafka_bootstrap=own_broker.bootstrap), Metrics("test"))
+    await pub.start()
+    yield pub
+    await pub.stop()
 
 
 @pytest.fixture
@@ -115,11 +137,13 @@ async def test_api_killed_right_after_202_loses_nothing(
 ) -> None:
     env = process_env(database, kafka, smsc, "api")
     api_process = ServiceProcess("sms_sender.main:create_app", env, tmp_path / "api.log")
-    await api_process.start()
-    async with httpx.AsyncClient(base_url=api_process.url, timeout=10) as client:
-        partner = await make_partner(client)()
-        sent = await send_batch(client, partner, "1357777", 300, "接受即持久")
-    await api_process.kill()  # at once: its outbox relay may not have published everything
+    try:
+        await api_process.start()
+        async with httpx.AsyncClient(base_url=api_process.url, timeout=10) as client:
+            partner = await make_partner(client)()
+            sent = await send_batch(client, partner, "1357777", 300, "接受即持久")
+    finally:
+        await api_process.kill()  # at once: its outbox relay may not have published everything
 
     dispatcher = ServiceProcess(
         "sms_sender.main:create_app", process_env(database, kafka, smsc, "all"), tmp_path / "all.log"

@@ -109,6 +109,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
                 if applied:
                     logger.info("migrations applied: %s", ", ".join(applied))
             await _until_ready("broker", lambda: ensure_topics(settings, ALL_TOPICS))
+            logger.info("topics ready")
             await _until_ready("broker producer", runtime.publisher.start)
             stack.push_async_callback(runtime.publisher.stop)
             if spec.on_startup is not None:
@@ -121,6 +122,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
                 stack.push_async_callback(runtime.relay.stop)
             for sub in spec.subscriptions(runtime):
                 runner = ConsumerRunner(settings, sub, runtime.publisher, metrics)
+                logger.info("starting consumer group %s", sub.group_id)
                 await runner.start()
                 stack.push_async_callback(runner.stop)
                 runtime.consumers.append(runner)
