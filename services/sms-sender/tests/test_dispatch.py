@@ -297,3 +297,44 @@ async def test_system_messages_are_sent_once_under_the_provider_identity(
 
 async def _seen_once(smsc: SmscSimulator, destination: str) -> bool:
     return len(seen(smsc, destination)) == 1
+
+
+async def test_one_trace_from_the_http_request_to_the_submit_sm(
+    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any, span_exporter: Any
+) -> None:
+    partner = await make_partner(sender)()
+    [message_id] = await send(sender, partner, ["13400000001"], "trace me")
+    await eventually(lambda: _span_named(span_exporter, "submit_sm", message_id))
+    spans = span_exporter.get_finished_spans()
+    dispatch = next(
+        s
+        for s in spans
+        if s.name == "sms.submit dispatch" and s.attributes.get("vas.message_id") == message_id
+    )
+    requests = [
+        s
+        for s in spans
+        if s.kind.name == "SERVER"
+        and s.attributes.get("http.route") == "/v1/messages"
+        and s.context.trace_id == dispatch.context.trace_id
+    ]
+    assert requests, "the dispatch span is not in the trace of the POST /v1/messages request"
+    submit = [
+        s
+        for s in spans
+        if s.name == "submit_sm" and s.parent and s.parent.span_id == dispatch.context.span_id
+    ]
+    assert submit
+    assert submit[0].attributes["smpp.command_status"] == 0
+
+
+async def _span_named(exporter: Any, name: str, message_id: str) -> bool:
+    spans = exporter.get_finished_spans()
+    dispatch = [
+        s
+        for s in spans
+        if s.name == "sms.submit dispatch" and s.attributes.get("vas.message_id") == message_id
+    ]
+    return bool(dispatch) and any(
+        s.name == name and s.context.trace_id == dispatch[0].context.trace_id for s in spans
+    )

@@ -27,6 +27,7 @@ from vas_common.events.sms_sender import MoMessage, MoReceived, SubmitRequested
 from vas_common.events.topics import SMS_MO
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import decode_payload, encode_message, parse_receipt, split_udh
+from vas_common.telemetry import consumer_span, tracer
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class Dispatcher:
         Returns only after every outcome is recorded, so the caller may then commit the offsets."""
         poison: list[tuple[ConsumerRecord[bytes, bytes], Exception]] = []
         work: dict[uuid.UUID, SubmitRequested] = {}
+        headers: dict[uuid.UUID, list[tuple[str, bytes]]] = {}
         for record in records:
             try:
                 event = decode_event(record.value or b"")
@@ -96,6 +98,7 @@ class Dispatcher:
                 continue
             if isinstance(event, SubmitRequested):
                 work[event.payload.message_id] = event
+                headers[event.payload.message_id] = list(record.headers or ())
         if not work:
             return poison
         async with self._pool.acquire() as conn:
@@ -107,16 +110,26 @@ class Dispatcher:
         by_recipient: dict[str, list[SubmitRequested]] = defaultdict(list)
         for event in work.values():
             by_recipient[event.payload.recipient].append(event)
-        results = await asyncio.gather(*(self._send_in_order(events) for events in by_recipient.values()))
+        results = await asyncio.gather(
+            *(self._send_in_order(events, headers) for events in by_recipient.values())
+        )
         outcomes = [o for group in results for o in group]
         await self._record(outcomes, list(work))
         return poison
 
-    async def _send_in_order(self, events: list[SubmitRequested]) -> list[SegmentOutcome]:
+    async def _send_in_order(
+        self, events: list[SubmitRequested], headers: dict[uuid.UUID, list[tuple[str, bytes]]]
+    ) -> list[SegmentOutcome]:
         """Messages to one recipient go one after the other; the segments of one message in order."""
         outcomes: list[SegmentOutcome] = []
         for event in events:
-            outcomes += await self._send_message(event)
+            # The trace of the HTTP request that accepted the message continues here.
+            with consumer_span(
+                "sms.submit dispatch",
+                headers.get(event.payload.message_id),
+                **{"messaging.system": "kafka", "vas.message_id": str(event.payload.message_id)},
+            ):
+                outcomes += await self._send_message(event)
         return outcomes
 
     async def _send_message(self, event: SubmitRequested) -> list[SegmentOutcome]:
@@ -124,18 +137,22 @@ class Dispatcher:
         encoded = encode_message(work.text, domain.udh_reference(work.message_id.bytes))
         outcomes: list[SegmentOutcome] = []
         for seq, short_message in enumerate(encoded.segments, start=1):
-            result = await self._connector.submit(
-                OutboundSegment(
-                    message_id=str(work.message_id),
-                    seq=seq,
-                    source_addr=work.source_addr,
-                    destination_addr=work.recipient,
-                    short_message=short_message,
-                    data_coding=encoded.data_coding,
-                    esm_class=encoded.esm_class,
-                    priority=work.category.is_priority,
+            with tracer(__name__).start_as_current_span("submit_sm") as span:
+                span.set_attribute("vas.segment", seq)
+                result = await self._connector.submit(
+                    OutboundSegment(
+                        message_id=str(work.message_id),
+                        seq=seq,
+                        source_addr=work.source_addr,
+                        destination_addr=work.recipient,
+                        short_message=short_message,
+                        data_coding=encoded.data_coding,
+                        esm_class=encoded.esm_class,
+                        priority=work.category.is_priority,
+                    )
                 )
-            )
+                span.set_attribute("smpp.command_status", result.status)
+                span.set_attribute("smpp.attempts", result.attempts)
             outcomes.append(
                 SegmentOutcome(
                     message_id=work.message_id,

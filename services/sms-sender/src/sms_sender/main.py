@@ -21,7 +21,7 @@ from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
 from sms_sender.dispatch import Dispatcher, DispatchMetrics
 from sms_sender.domain import ContentReviewer, parse_word_list
 from sms_sender.repository import MessageRepository
-from sms_sender.service import CallbackSecrets, PartnerDirectory, SendService, StatusQueries
+from sms_sender.service import CallbackSecrets, PartnerDirectory, SendMetrics, SendService, StatusQueries
 from sms_sender.settings import SmsSenderSettings
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.events.envelope import utcnow
@@ -88,6 +88,7 @@ def create_app(settings: SmsSenderSettings | None = None) -> FastAPI:
             load_reviewer(settings),
             default_access_number=settings.default_access_number,
             default_rate_per_s=settings.default_rate_per_s,
+            metrics=SendMetrics(runtime.metrics.registry),
         )
         if not settings.runs_dispatcher:
             return

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from prometheus_client import CollectorRegistry, Counter
 
 from sms_sender import domain
 from sms_sender.domain import ContentReviewer, RejectReason, SignatureMissing, TokenBucket
@@ -150,12 +151,23 @@ def request_fingerprint(body: SendRequest) -> str:
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
+class SendMetrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.accepted = Counter(
+            "sms_accepted_total", "Messages accepted (202)", ["category"], registry=registry
+        )
+        self.rejected = Counter(
+            "sms_rejected_total", "Recipients or requests refused, by reason", ["reason"], registry=registry
+        )
+
+
 class SendService:
     def __init__(
         self,
         pool: asyncpg.Pool,
         reviewer: ContentReviewer,
         *,
+        metrics: SendMetrics | None = None,
         default_access_number: str,
         default_rate_per_s: int,
         messages: MessageRepository | None = None,
@@ -172,6 +184,7 @@ class SendService:
         self._outbox = outbox or OutboxRepository()
         self._clock = clock
         self._buckets: dict[UUID, TokenBucket] = {}
+        self._metrics = metrics or SendMetrics(None)
 
     def _check_rate(self, sender: Sender, count: int) -> None:
         rate = sender.rate_limit_per_s or self._default_rate
@@ -188,11 +201,22 @@ class SendService:
             )
 
     async def send(self, sender: Sender, body: SendRequest, idempotency_key: str | None) -> SendResponse:
-        fingerprint = request_fingerprint(body)
         if idempotency_key:
-            replay = await self._replay(sender, idempotency_key, fingerprint)
+            replay = await self._replay(sender, idempotency_key, request_fingerprint(body))
             if replay is not None:
-                return replay
+                return replay  # answered before: not counted again
+        try:
+            response = await self._send(sender, body, idempotency_key)
+        except AppError as exc:
+            self._metrics.rejected.labels(exc.code).inc()
+            raise
+        self._metrics.accepted.labels(body.category.value).inc(len(response.accepted))
+        for rejection in response.rejected:
+            self._metrics.rejected.labels(rejection.code).inc()
+        return response
+
+    async def _send(self, sender: Sender, body: SendRequest, idempotency_key: str | None) -> SendResponse:
+        fingerprint = request_fingerprint(body)
         try:
             content = domain.signed_content(body.content, sender.signature, sender.signature_placement)
         except SignatureMissing as exc:
