@@ -200,6 +200,27 @@ async def test_throttled_smsc_still_gets_everything_in_order_once(
         assert message["duplicates"] == 0
 
 
+async def test_receipts_that_overtake_the_submit_resp_are_still_applied(
+    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any
+) -> None:
+    partner = await make_partner(sender)()
+    smsc.update_config(receipt_before_resp=True, outcomes={"DELIVRD": 0.7, "UNDELIV": 0.3})
+    ids = await send(sender, partner, [f"1330000{i:04d}" for i in range(40)], "回执先到")
+    await eventually(lambda: _all_final(sender, partner, ids))
+    final = await statuses(sender, partner, ids)
+    assert set(final.values()) == {"delivered", "failed"}  # both outcomes came through
+    failed = next(i for i, status in final.items() if status == "failed")
+    detail = (await sender.get(f"/v1/messages/{failed}", headers=partner.headers)).json()
+    assert detail["segments"][0]["receipt_stat"] == "UNDELIV"
+    assert detail["error"] == "segment 1: UNDELIV"
+
+
+async def _all_final(client: httpx.AsyncClient, partner: Any, ids: list[str]) -> bool:
+    counts = Counter((await statuses(client, partner, ids)).values())
+    assert set(counts) <= {"delivered", "failed"}, f"statuses: {dict(counts)}"
+    return True
+
+
 async def test_dropped_binds_reconnect_and_nothing_is_lost(
     sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any
 ) -> None:

@@ -256,6 +256,8 @@ class MessageRepository:
         return [_receipt_row(r) for r in rows]
 
     async def take_resolvable_early_receipts(self, conn: DbConnection) -> list[ReceiptRow]:
+        # receipts for ids we never recorded (an unanswered submit that we sent again) expire
+        await conn.execute("DELETE FROM early_receipts WHERE received_at < now() - interval '1 day'")
         rows = await conn.fetch(
             """
             DELETE FROM early_receipts e USING segments s
@@ -285,12 +287,10 @@ class MessageRepository:
             [r.status for r in receipts],
             at,
         )
+        # Whatever matched nothing is kept: its segment may be committed a moment from now (a
+        # receipt can overtake our own record of the submit_sm_resp). The sweeper applies it
+        # then, or drops it if it was a duplicate of a receipt applied already.
         matched = {r["smsc_message_id"] for r in rows}
-        known = await conn.fetch(
-            "SELECT smsc_message_id FROM segments WHERE smsc_message_id = ANY($1::text[])",
-            [r.smsc_message_id for r in receipts if r.smsc_message_id not in matched],
-        )
-        matched |= {r["smsc_message_id"] for r in known}  # duplicates of receipts already applied
         early = [r for r in receipts if r.smsc_message_id not in matched]
         if early:
             await conn.executemany(
@@ -331,7 +331,7 @@ class MessageRepository:
                    done_at = CASE WHEN $3 IN ('delivered', 'failed') THEN $5 ELSE done_at END
              WHERE id = $1 AND accepted_at = $2
             """,
-            changes,
+            sorted(changes, key=lambda change: change[0]),  # one lock order: no deadlocks
         )
 
     async def insert_status_events(
