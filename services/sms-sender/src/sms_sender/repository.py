@@ -331,7 +331,7 @@ class MessageRepository:
                    done_at = CASE WHEN $3 IN ('delivered', 'failed') THEN $5 ELSE done_at END
              WHERE id = $1 AND accepted_at = $2
             """,
-            sorted(changes, key=lambda change: change[0]),  # one lock order: no deadlocks
+            sorted(changes, key=lambda change: str(change[0])),  # one lock order: no deadlocks
         )
 
     async def insert_status_events(
