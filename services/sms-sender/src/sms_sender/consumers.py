@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from aiokafka import ConsumerRecord
 
 from sms_sender.dispatch import Dispatcher
-from sms_sender.service import PartnerDirectory, SendService
+from sms_sender.service import Eligibility, PartnerDirectory, SendService
 from vas_common.app import Runtime
 from vas_common.events import Event
 from vas_common.events.sms_requests import SendRequested
@@ -21,6 +21,7 @@ def subscriptions(
     runtime: Runtime, send_service: SendService, dispatcher: Dispatcher | None
 ) -> Sequence[Subscription]:
     directory = PartnerDirectory(runtime.db())
+    eligibility = Eligibility(runtime.db())
 
     async def on_send_request(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
         if isinstance(event, SendRequested):
@@ -29,6 +30,8 @@ def subscriptions(
     async def on_subscription_event(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
         if isinstance(event, PARTNER_EVENTS):
             await directory.apply(event.payload)
+        else:
+            await eligibility.apply(event)
 
     subs = [
         Subscription(

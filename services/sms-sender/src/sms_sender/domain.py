@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import ahocorasick
-import phonenumbers
 
 from vas_common.events.sms_sender import MessageStatus
 from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
+from vas_common.msisdn import NotMsisdn, parse_msisdn
 
 
 def partner_may_send(state: PartnerState) -> bool:
@@ -27,29 +27,10 @@ class RejectReason(StrEnum):
     NOT_SUBSCRIBED = "not_subscribed"
 
 
-_MOBILE_TYPES = frozenset(
-    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
-)
-
-
 def normalize_recipient(raw: str) -> str | RejectReason:
     """A Chinese mobile number as 86XXXXXXXXXXX, with or without +86 given; else why not."""
-    text = raw.strip().replace(" ", "").replace("-", "")
-    if not text or len(text) > 20:
-        return RejectReason.INVALID_NUMBER
-    if text.startswith("86") and len(text) == 13:
-        text = "+" + text
-    elif text.startswith("0086"):
-        text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, "CN")
-    except phonenumbers.NumberParseException:
-        return RejectReason.INVALID_NUMBER
-    if number.country_code != 86:
-        return RejectReason.NOT_CHINESE_MOBILE
-    if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in _MOBILE_TYPES:
-        return RejectReason.NOT_CHINESE_MOBILE
-    return f"86{number.national_number}"
+    parsed = parse_msisdn(raw)
+    return RejectReason(parsed.value) if isinstance(parsed, NotMsisdn) else parsed
 
 
 class SignatureMissing(ValueError):

@@ -396,6 +396,49 @@ class MessageRepository:
         )
 
 
+class EligibilityRepository:
+    """Who may receive what, as the subscription service tells it (event-carried state)."""
+
+    async def set_subscription(
+        self, conn: DbConnection, msisdn: str, product_code: str, active: bool
+    ) -> None:
+        if active:
+            await conn.execute(
+                "INSERT INTO active_subscriptions (msisdn, product_code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                msisdn,
+                product_code,
+            )
+        else:
+            await conn.execute(
+                "DELETE FROM active_subscriptions WHERE msisdn = $1 AND product_code = $2",
+                msisdn,
+                product_code,
+            )
+
+    async def set_opted_out(self, conn: DbConnection, msisdn: str, opted_out: bool, at: datetime) -> None:
+        if opted_out:
+            await conn.execute(
+                """
+                INSERT INTO opt_outs (msisdn, updated_at) VALUES ($1, $2)
+                ON CONFLICT (msisdn) DO UPDATE SET updated_at = greatest(opt_outs.updated_at, EXCLUDED.updated_at)
+                """,
+                msisdn,
+                at,
+            )
+        else:
+            await conn.execute("DELETE FROM opt_outs WHERE msisdn = $1 AND updated_at <= $2", msisdn, at)
+
+    async def set_legal_hold(self, conn: DbConnection, msisdn: str, held: bool, at: datetime) -> None:
+        if held:
+            await conn.execute(
+                "INSERT INTO legal_holds (msisdn, updated_at) VALUES ($1, $2) ON CONFLICT (msisdn) DO UPDATE SET updated_at = $2",
+                msisdn,
+                at,
+            )
+        else:
+            await conn.execute("DELETE FROM legal_holds WHERE msisdn = $1", msisdn)
+
+
 class CallbackRepository:
     async def set_secret(self, conn: DbConnection, partner_id: UUID, secret: str) -> None:
         await conn.execute(

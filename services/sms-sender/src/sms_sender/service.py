@@ -21,6 +21,7 @@ from sms_sender import domain
 from sms_sender.domain import ContentReviewer, RejectReason, SignatureMissing, TokenBucket
 from sms_sender.repository import (
     CallbackRepository,
+    EligibilityRepository,
     MessageRepository,
     NewMessage,
     PartnerCopyRepository,
@@ -30,6 +31,7 @@ from sms_sender.schemas import AcceptedRecipient, RejectedRecipient, SendRequest
 from vas_common.auth import AuthenticatedPartner
 from vas_common.db import DbConnection
 from vas_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from vas_common.events import Event
 from vas_common.events.envelope import utcnow
 from vas_common.events.sms_requests import SystemMessage
 from vas_common.events.sms_sender import (
@@ -41,7 +43,17 @@ from vas_common.events.sms_sender import (
     SubmitRequested,
     SubmitWork,
 )
-from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
+from vas_common.events.subscription import (
+    SUBSCRIPTION_EVENTS as SUBSCRIPTION_STATE_EVENTS,
+)
+from vas_common.events.subscription import (
+    LegalHoldChanged,
+    PartnerState,
+    PartnerStatus,
+    SignaturePlacement,
+    UserOptedIn,
+    UserOptedOut,
+)
 from vas_common.events.topics import SMS_STATUS, SMS_SUBMIT, SMS_SUBMIT_PRIORITY
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import count_segments
@@ -145,6 +157,31 @@ class PartnerDirectory:
     async def authenticate(self, key_sha256: str) -> AuthenticatedPartner | None:
         sender = await self.sender(key_sha256)
         return sender.principal() if sender else None
+
+
+class Eligibility:
+    """Applies subscription.events to the sms-sender's own tables: active subscriptions (product
+    content goes only to them), opt-outs (00000: no content at all), legal holds."""
+
+    def __init__(self, pool: asyncpg.Pool, repo: EligibilityRepository | None = None) -> None:
+        self._pool = pool
+        self._repo = repo or EligibilityRepository()
+
+    async def apply(self, event: Event) -> None:
+        async with self._pool.acquire() as conn:
+            if isinstance(event, SUBSCRIPTION_STATE_EVENTS):
+                state = event.payload
+                await self._repo.set_subscription(
+                    conn, state.msisdn, state.product_code, state.status == "active"
+                )
+            elif isinstance(event, UserOptedOut | UserOptedIn):
+                await self._repo.set_opted_out(
+                    conn, event.payload.msisdn, isinstance(event, UserOptedOut), event.payload.occurred_at
+                )
+            elif isinstance(event, LegalHoldChanged):
+                await self._repo.set_legal_hold(
+                    conn, event.payload.msisdn, event.payload.held, event.payload.occurred_at
+                )
 
 
 def request_fingerprint(body: SendRequest) -> str:

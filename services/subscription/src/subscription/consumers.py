@@ -1,12 +1,39 @@
-"""Kafka consumers of the subscription service (sms.mo and sms.status arrive with later issues)."""
+"""Kafka consumers of the subscription service: user-originated SMS (commands) and delivery
+statuses (which product's content a user got last; per-message billing)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from vas_common.app import Runtime
-from vas_common.kafka import Subscription
+from aiokafka import ConsumerRecord
+
+from subscription.service.subscriptions import SubscriptionService
+from vas_common.events import Event
+from vas_common.events.sms_sender import MessageState, MessageStatus, MessageStatusChanged, MoReceived
+from vas_common.events.topics import SMS_MO, SMS_STATUS
+from vas_common.kafka import Subscription, event_handler
+
+DeliveredHandler = Callable[[MessageState], Awaitable[None]]
 
 
-def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
-    return ()
+def subscriptions(
+    service: SubscriptionService, on_delivered: Sequence[DeliveredHandler] = ()
+) -> Sequence[Subscription]:
+    async def on_mo(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
+        if isinstance(event, MoReceived):
+            await service.handle_mo(event.payload)
+
+    async def on_status(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
+        if not isinstance(event, MessageStatusChanged):
+            return
+        state = event.payload
+        if state.status is not MessageStatus.DELIVERED or state.product_code is None:
+            return
+        await service.note_content(state.recipient, state.product_code, state.done_at or event.occurred_at)
+        for handler in on_delivered:
+            await handler(state)
+
+    return (
+        Subscription("subscription.sms-mo", (SMS_MO,), handler=event_handler(on_mo)),
+        Subscription("subscription.sms-status", (SMS_STATUS,), handler=event_handler(on_status)),
+    )

@@ -1,10 +1,14 @@
-"""Partner rules: creation, key rotation and status changes. Pure: no I/O."""
+"""Rules of the subscription service: partners, products and tariffs, subscriptions, MO commands,
+the texts users get, billing periods. Pure: no I/O."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 from vas_common.auth import IssuedApiKey, issue_api_key
 from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
@@ -88,3 +92,250 @@ def change_profile(partner: Partner, profile: SendingProfile, now: datetime) -> 
     if partner.profile == profile:
         return None
     return replace(partner, profile=profile, revision=partner.revision + 1, updated_at=now)
+
+
+# -- products and tariffs -------------------------------------------------------------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class BillingType(StrEnum):
+    MONTHLY = "monthly"
+    PER_MESSAGE = "per_message"
+
+
+class ProductStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    DISCONTINUING = "discontinuing"
+    DISCONTINUED = "discontinued"
+
+
+# What a user must be told before signing up; a product missing any of them cannot be published.
+REQUIRED_DISCLOSURES = (
+    "description",
+    "availability",
+    "how_to_cancel",
+    "charge_rule",
+    "fault_hotline",
+    "consult_hotline",
+)
+
+
+@dataclass(frozen=True)
+class Product:
+    id: UUID
+    partner_id: UUID
+    code: str
+    name: str
+    billing_type: BillingType
+    price_fen: int
+    description: str
+    availability: str
+    how_to_cancel: str
+    charge_rule: str
+    fault_hotline: str
+    consult_hotline: str
+    first_month: str  # full | free
+    last_month: str  # full | none
+    status: ProductStatus
+    discontinue_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    def missing_disclosures(self) -> list[str]:
+        return [name for name in REQUIRED_DISCLOSURES if not str(getattr(self, name)).strip()]
+
+    @property
+    def price_text(self) -> str:
+        return price_text(self.price_fen, self.billing_type)
+
+
+def price_text(price_fen: int, billing_type: BillingType) -> str:
+    yuan = f"{price_fen / 100:.2f}".rstrip("0").rstrip(".")
+    return f"{yuan}元/月" if billing_type is BillingType.MONTHLY else f"{yuan}元/条"
+
+
+# -- subscriptions --------------------------------------------------------------------------
+
+CONFIRMATION_WINDOW = timedelta(hours=24)
+DISCONTINUE_NOTICE = timedelta(days=30)
+SUSPEND_NOTICE = timedelta(hours=24)
+
+
+class SubscriptionStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
+    ENDED = "ended"
+
+
+OPEN_STATUSES = (SubscriptionStatus.PENDING, SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: UUID
+    msisdn: str
+    product_id: UUID
+    product_code: str
+    product_name: str
+    price_fen: int
+    billing_type: BillingType
+    partner_id: UUID
+    status: SubscriptionStatus
+    channel: str
+    requested_at: datetime
+    confirm_by: datetime
+    confirmed_at: datetime | None
+    ended_at: datetime | None
+    end_channel: str | None
+    last_content_at: datetime | None
+
+
+# -- MO commands ----------------------------------------------------------------------------
+
+
+class MoKind(StrEnum):
+    CONFIRM = "confirm"  # Y, y, 是
+    UNSUBSCRIBE = "unsubscribe"  # TD or TD<code>
+    LIST = "list"  # 0000
+    UNSUBSCRIBE_ALL = "unsubscribe_all"  # 00000
+    MENU_CHOICE = "menu_choice"  # a number after a 0000 list
+    SUBSCRIBE = "subscribe"  # a product code
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class MoCommand:
+    kind: MoKind
+    argument: str | None = None
+
+
+_CODE = re.compile(r"^[A-Z0-9]{1,20}$")
+
+
+def parse_mo(text: str) -> MoCommand:
+    word = text.strip().upper().replace(" ", "")
+    if word in ("Y", "是", "YES"):
+        return MoCommand(MoKind.CONFIRM)
+    if word == "TD":
+        return MoCommand(MoKind.UNSUBSCRIBE)
+    if word.startswith("TD") and _CODE.match(word[2:]):
+        return MoCommand(MoKind.UNSUBSCRIBE, word[2:])
+    if word == "0000":
+        return MoCommand(MoKind.LIST)
+    if word == "00000":
+        return MoCommand(MoKind.UNSUBSCRIBE_ALL)
+    if word.isdigit() and 1 <= int(word) <= 99:
+        return MoCommand(MoKind.MENU_CHOICE, str(int(word)))
+    if _CODE.match(word):
+        return MoCommand(MoKind.SUBSCRIBE, word)
+    return MoCommand(MoKind.UNKNOWN)
+
+
+def pick_td_target(active: list[Subscription]) -> Subscription | None:
+    """'TD' alone: the product whose content the user got most recently; None when unclear."""
+    if len(active) == 1:
+        return active[0]
+    with_content = [s for s in active if s.last_content_at is not None]
+    if not with_content:
+        return None
+    with_content.sort(key=lambda s: s.last_content_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    if len(with_content) > 1 and with_content[0].last_content_at == with_content[1].last_content_at:
+        return None
+    return with_content[0]
+
+
+# -- texts the user gets ---------------------------------------------------------------------
+
+
+def confirmation_request(provider: str, product: Product, partner_name: str) -> str:
+    return (
+        f"【{provider}】您正在订购{partner_name}的“{product.name}”业务，资费{product.price_text}，"
+        f"{product.charge_rule}。回复Y确认订购（24小时内有效），不回复则不订购、不收费。"
+        f"退订回复TD{product.code}。客服电话{product.consult_hotline}。"
+    )
+
+
+def confirmed_text(provider: str, sub: Subscription) -> str:
+    return (
+        f"【{provider}】您已成功订购“{sub.product_name}”，资费{price_text(sub.price_fen, sub.billing_type)}。"
+        f"退订请回复TD{sub.product_code}，退订免费。"
+    )
+
+
+def cancelled_text(provider: str, subs: list[Subscription]) -> str:
+    names = "、".join(f"“{s.product_name}”" for s in subs)
+    return f"【{provider}】您已成功退订{names}，退订立即生效，不再收费。"
+
+
+def list_text(provider: str, subs: list[Subscription]) -> str:
+    if not subs:
+        return f"【{provider}】您当前没有订购任何业务。"
+    items = "；".join(
+        f"{i}.{s.product_name} {price_text(s.price_fen, s.billing_type)}" for i, s in enumerate(subs, start=1)
+    )
+    return f"【{provider}】您已订购：{items}。回复序号退订对应业务，回复00000退订全部。"
+
+
+def help_text(provider: str) -> str:
+    return f"【{provider}】回复业务代码订购，回复0000查询并退订已订购业务，回复TD退订，回复00000退订全部。"
+
+
+def no_pending_text(provider: str) -> str:
+    return f"【{provider}】您没有待确认的订购，或确认已超过24小时。"
+
+
+def discontinue_notice(provider: str, product_name: str, effective_at: datetime) -> str:
+    day = effective_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日")
+    return f"【{provider}】您订购的“{product_name}”将于{day}停止服务，届时自动退订并停止收费。"
+
+
+def suspend_notice(provider: str, effective_at: datetime, reason: str) -> str:
+    when = effective_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日%H:%M")
+    return f"【{provider}】您的业务将于{when}暂停（{reason}），暂停期间不收费。如有疑问请联系客服。"
+
+
+# -- billing ---------------------------------------------------------------------------------
+
+
+def period_bounds(period: str) -> tuple[datetime, datetime]:
+    """A 'YYYY-MM' month in Asia/Shanghai as [start, end) instants."""
+    year, month = (int(part) for part in period.split("-"))
+    start = datetime(year, month, 1, tzinfo=SHANGHAI)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=SHANGHAI)
+    return start, end
+
+
+def period_of(moment: datetime) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m")
+
+
+def monthly_charge(
+    confirmed_at: datetime | None,
+    ended_at: datetime | None,
+    price_fen: int,
+    first_month: str,
+    last_month: str,
+    period: str,
+) -> int | None:
+    """What a monthly subscription owes for `period`, or None when nothing is due.
+    The first and last month rules are product settings stated in the catalogue."""
+    if confirmed_at is None:
+        return None
+    start, end = period_bounds(period)
+    if confirmed_at >= end or (ended_at is not None and ended_at <= start):
+        return None
+    if start <= confirmed_at < end and first_month == "free":
+        return None
+    if (
+        ended_at is not None
+        and start <= ended_at < end
+        and last_month == "none"
+        and not start <= confirmed_at
+    ):
+        return None
+    return price_fen

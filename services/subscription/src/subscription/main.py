@@ -2,32 +2,86 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from subscription import api, consumers
-from subscription.service import PartnerService
+from subscription import consumers
+from subscription.api import jobs as jobs_api
+from subscription.api import partners as partner_api
+from subscription.api import products as product_api
+from subscription.api import subscriptions as subscription_api
+from subscription.service.partners import PartnerService
+from subscription.service.products import ProductService
+from subscription.service.subscriptions import RegistrationMetrics, SubscriptionService
 from subscription.settings import SubscriptionSettings
 from vas_common.app import Runtime, ServiceSpec, create_service_app
+from vas_common.clock import Clock, SystemClock
+from vas_common.kafka import Subscription
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
-
-async def _wire(app: FastAPI, runtime: Runtime) -> None:
-    app.state.partner_service = PartnerService(runtime.db())
+logger = logging.getLogger(__name__)
 
 
-def create_app(settings: SubscriptionSettings | None = None) -> FastAPI:
+def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or SubscriptionSettings()
+    clock = clock or SystemClock()
+    services: dict[str, SubscriptionService] = {}
+
+    async def wire(app: FastAPI, runtime: Runtime) -> None:
+        pool = runtime.db()
+        app.state.partner_service = PartnerService(pool, clock=clock.now)
+        products = app.state.product_service = ProductService(pool, clock, settings.provider_name)
+        subs = app.state.subscription_service = SubscriptionService(
+            pool, clock, settings.provider_name, RegistrationMetrics(runtime.metrics.registry)
+        )
+        services["subscriptions"] = subs
+
+        async def run_jobs() -> None:
+            while True:
+                await asyncio.sleep(settings.jobs_interval_s)
+                try:
+                    await subs.expire_pending()
+                    await products.apply_due_changes()
+                except Exception:
+                    logger.exception(
+                        "periodic jobs failed; they run again in %.0fs", settings.jobs_interval_s
+                    )
+
+        task = asyncio.create_task(run_jobs(), name="subscription-jobs")
+
+        async def stop_jobs() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        runtime.on_shutdown.append(stop_jobs)
+
+    def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
+        return consumers.subscriptions(services["subscriptions"])
+
     return create_service_app(
         settings,
         ServiceSpec(
             title="VAS subscription service",
             version="0.1.0",
             migrations_dir=MIGRATIONS,
-            routers=(api.operator_router, api.partner_router),
-            subscriptions=consumers.subscriptions,
-            on_startup=_wire,
+            routers=(
+                partner_api.operator_router,
+                partner_api.partner_router,
+                product_api.router,
+                product_api.operator_router,
+                product_api.catalogue_router,
+                subscription_api.router,
+                subscription_api.operator_router,
+                jobs_api.router,
+            ),
+            subscriptions=subscriptions,
+            on_startup=wire,
         ),
     )

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from subscription.domain import Partner, SendingProfile
+from subscription.domain import (
+    BillingType,
+    Partner,
+    Product,
+    ProductStatus,
+    SendingProfile,
+    Subscription,
+    SubscriptionStatus,
+    price_text,
+)
 from vas_common.events.subscription import PartnerStatus, SignaturePlacement
 
 
@@ -69,3 +79,129 @@ class PartnerPage(BaseModel):
 class WhoAmI(BaseModel):
     partner_id: str
     name: str
+
+
+# -- products --------------------------------------------------------------------------------
+
+
+class ProductIn(BaseModel):
+    code: str = Field(pattern=r"^[A-Za-z0-9]{1,20}$", description="The SMS keyword users send to subscribe")
+    name: str = Field(min_length=1, max_length=60)
+    billing_type: BillingType
+    price_fen: int = Field(ge=0, le=100_000, description="Price in fen (0.01 CNY) per month or per message")
+    description: str = Field(default="", max_length=500, description="What the product does")
+    availability: str = Field(default="", max_length=200, description="Where it is available")
+    how_to_cancel: str = Field(default="", max_length=200)
+    charge_rule: str = Field(default="", max_length=200, description="The fee and when it is charged")
+    fault_hotline: str = Field(default="", max_length=40)
+    consult_hotline: str = Field(default="", max_length=40)
+    first_month: Literal["full", "free"] = Field(
+        default="full", description="Charge for the month of sign-up"
+    )
+    last_month: Literal["full", "none"] = Field(
+        default="full", description="Charge for the month of cancellation"
+    )
+
+
+class ProductOut(ProductIn):
+    id: UUID
+    partner_id: UUID
+    status: ProductStatus
+    price: str = Field(description="The price as users are told it, e.g. 5元/月")
+    discontinue_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, p: Product) -> ProductOut:
+        return cls(
+            id=p.id,
+            partner_id=p.partner_id,
+            code=p.code,
+            name=p.name,
+            billing_type=p.billing_type,
+            price_fen=p.price_fen,
+            description=p.description,
+            availability=p.availability,
+            how_to_cancel=p.how_to_cancel,
+            charge_rule=p.charge_rule,
+            fault_hotline=p.fault_hotline,
+            consult_hotline=p.consult_hotline,
+            first_month=p.first_month,
+            last_month=p.last_month,
+            status=p.status,
+            price=p.price_text,
+            discontinue_at=p.discontinue_at,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+        )
+
+
+class DiscontinuationIn(BaseModel):
+    effective_at: datetime = Field(description="At least 30 days from now")
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class DiscontinuationOut(BaseModel):
+    product: ProductOut
+    subscribers_notified: int
+
+
+# -- subscriptions ---------------------------------------------------------------------------
+
+
+class SubscriptionIn(BaseModel):
+    msisdn: str = Field(description="The user's mobile number, +86 optional")
+    product_code: str
+
+
+class SubscriptionOut(BaseModel):
+    id: UUID
+    msisdn: str
+    product_code: str
+    product_name: str
+    price: str
+    status: SubscriptionStatus
+    channel: str
+    requested_at: datetime
+    confirm_by: datetime
+    confirmed_at: datetime | None
+    ended_at: datetime | None
+    end_channel: str | None
+
+    @classmethod
+    def of(cls, s: Subscription) -> SubscriptionOut:
+        return cls(
+            id=s.id,
+            msisdn=s.msisdn,
+            product_code=s.product_code,
+            product_name=s.product_name,
+            price=price_text(s.price_fen, s.billing_type),
+            status=s.status,
+            channel=s.channel,
+            requested_at=s.requested_at,
+            confirm_by=s.confirm_by,
+            confirmed_at=s.confirmed_at,
+            ended_at=s.ended_at,
+            end_channel=s.end_channel,
+        )
+
+
+class SuspensionIn(BaseModel):
+    effective_at: datetime = Field(description="At least 24 hours from now")
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class RegistrationSuccessOut(BaseModel):
+    since: datetime
+    until: datetime
+    confirmations_given: int
+    confirmed: int
+    rate: float
+    promise: float = 0.999
+    met: bool
+
+
+class JobResult(BaseModel):
+    job: str
+    affected: int

@@ -69,4 +69,168 @@ class PartnerProfileChanged(_PartnerEvent):
 
 
 PARTNER_EVENTS = (PartnerCreated, PartnerKeyRotated, PartnerStatusChanged, PartnerProfileChanged)
-EVENTS = PARTNER_EVENTS
+
+
+class SubscriptionState(Payload):
+    """A subscription as it is now; `status` says whether the user may get the product's content."""
+
+    subscription_id: UUID
+    msisdn: str
+    product_code: str
+    partner_id: UUID
+    status: str  # pending | active | expired | cancelled | suspended | ended
+    channel: str
+    occurred_at: AwareDatetime
+
+
+class _SubscriptionEvent(Event):
+    producer: str = PRODUCER
+    payload: SubscriptionState
+
+    def key(self) -> str:
+        return self.payload.msisdn
+
+
+class SubscriptionRequested(_SubscriptionEvent):
+    type: Literal["subscription.requested"] = "subscription.requested"
+
+
+class SubscriptionConfirmed(_SubscriptionEvent):
+    type: Literal["subscription.confirmed"] = "subscription.confirmed"
+
+
+class SubscriptionExpired(_SubscriptionEvent):
+    type: Literal["subscription.expired"] = "subscription.expired"
+
+
+class SubscriptionCancelled(_SubscriptionEvent):
+    type: Literal["subscription.cancelled"] = "subscription.cancelled"
+
+
+class SubscriptionSuspended(_SubscriptionEvent):
+    type: Literal["subscription.suspended"] = "subscription.suspended"
+
+
+class SubscriptionEnded(_SubscriptionEvent):
+    """Ended by the provider: the product was discontinued."""
+
+    type: Literal["subscription.ended"] = "subscription.ended"
+
+
+class UserPreference(Payload):
+    msisdn: str
+    occurred_at: AwareDatetime
+
+
+class UserOptedOut(Event):
+    """The user sent 00000: no content of any kind until they subscribe again."""
+
+    producer: str = PRODUCER
+    type: Literal["user.opted_out"] = "user.opted_out"
+    payload: UserPreference
+
+    def key(self) -> str:
+        return self.payload.msisdn
+
+
+class UserOptedIn(Event):
+    producer: str = PRODUCER
+    type: Literal["user.opted_in"] = "user.opted_in"
+    payload: UserPreference
+
+    def key(self) -> str:
+        return self.payload.msisdn
+
+
+class LegalHold(Payload):
+    msisdn: str
+    held: bool
+    reason: str | None = None
+    occurred_at: AwareDatetime
+
+
+class LegalHoldChanged(Event):
+    """Records of a held user are kept past the 6-month retention (every service that keeps them)."""
+
+    producer: str = PRODUCER
+    type: Literal["user.legal_hold_changed"] = "user.legal_hold_changed"
+    payload: LegalHold
+
+    def key(self) -> str:
+        return self.payload.msisdn
+
+
+class Charge(Payload):
+    charge_id: UUID
+    msisdn: str
+    subscription_id: UUID
+    product_code: str
+    amount_fen: int  # negative for a refund
+    period: str | None = None
+    message_id: UUID | None = None
+    reason: str
+    charged_at: AwareDatetime
+
+
+class Charged(Event):
+    producer: str = PRODUCER
+    type: Literal["billing.charged"] = "billing.charged"
+    payload: Charge
+
+    def key(self) -> str:
+        return self.payload.msisdn
+
+
+class Refunded(Event):
+    producer: str = PRODUCER
+    type: Literal["billing.refunded"] = "billing.refunded"
+    payload: Charge
+
+    def key(self) -> str:
+        return self.payload.msisdn
+
+
+class ProductNotice(Payload):
+    product_id: UUID
+    product_code: str
+    effective_at: AwareDatetime
+    reason: str
+
+
+class ProductDiscontinuationScheduled(Event):
+    producer: str = PRODUCER
+    type: Literal["product.discontinuation_scheduled"] = "product.discontinuation_scheduled"
+    payload: ProductNotice
+
+    def key(self) -> str:
+        return str(self.payload.product_id)
+
+
+class ProductDiscontinued(Event):
+    producer: str = PRODUCER
+    type: Literal["product.discontinued"] = "product.discontinued"
+    payload: ProductNotice
+
+    def key(self) -> str:
+        return str(self.payload.product_id)
+
+
+SUBSCRIPTION_EVENTS = (
+    SubscriptionRequested,
+    SubscriptionConfirmed,
+    SubscriptionExpired,
+    SubscriptionCancelled,
+    SubscriptionSuspended,
+    SubscriptionEnded,
+)
+EVENTS = (
+    *PARTNER_EVENTS,
+    *SUBSCRIPTION_EVENTS,
+    UserOptedOut,
+    UserOptedIn,
+    LegalHoldChanged,
+    Charged,
+    Refunded,
+    ProductDiscontinuationScheduled,
+    ProductDiscontinued,
+)

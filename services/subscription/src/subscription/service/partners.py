@@ -1,4 +1,4 @@
-"""Use cases of the subscription service. Each one owns its transaction; events go out through the outbox."""
+"""Partner use cases: creation, key rotation, status and profile changes; events via the outbox."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import asyncpg
 
 from subscription import domain
 from subscription.domain import Partner, SendingProfile
-from subscription.repository import PartnerNameTaken, PartnerRepository
+from subscription.repository.partners import PartnerNameTaken, PartnerRepository
 from vas_common.auth import AuthenticatedPartner, IssuedApiKey
 from vas_common.errors import Conflict, NotFound
 from vas_common.events.envelope import utcnow

@@ -1,4 +1,4 @@
-"""SQL of the subscription service. Functions take a connection; the service owns transactions."""
+"""Partner (CP) SQL. Functions take a connection; the service owns transactions."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
-"""HTTP endpoints of the subscription service. Thin: parse, call a use case, shape the answer."""
+"""Partner endpoints: operator management and partner self-service."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
+from subscription.api.deps import Partners, current_partner, require_operator
 from subscription.schemas import (
     PartnerCreate,
     PartnerOut,
@@ -15,26 +16,7 @@ from subscription.schemas import (
     PartnerWithKeyOut,
     WhoAmI,
 )
-from subscription.service import PartnerService
-from vas_common.auth import AuthenticatedPartner, authenticate_partner, check_operator_token
-
-
-def partner_service(request: Request) -> PartnerService:
-    service: PartnerService = request.app.state.partner_service
-    return service
-
-
-async def require_operator(request: Request) -> None:
-    check_operator_token(request, request.app.state.runtime.settings.operator_token)
-
-
-async def current_partner(
-    request: Request, service: Annotated[PartnerService, Depends(partner_service)]
-) -> AuthenticatedPartner:
-    return await authenticate_partner(request, service.authenticate)
-
-
-Partners = Annotated[PartnerService, Depends(partner_service)]
+from vas_common.auth import AuthenticatedPartner
 
 operator_router = APIRouter(
     prefix="/v1/partners", tags=["partners (operator)"], dependencies=[Depends(require_operator)]

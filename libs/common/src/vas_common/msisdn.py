@@ -1,0 +1,41 @@
+"""Mainland China mobile numbers (MSISDN), as every service stores them: 86XXXXXXXXXXX."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import phonenumbers
+
+_MOBILE_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+class NotMsisdn(StrEnum):
+    INVALID_NUMBER = "invalid_number"
+    NOT_CHINESE_MOBILE = "not_chinese_mobile"
+
+
+def parse_msisdn(raw: str) -> str | NotMsisdn:
+    """The number as 86XXXXXXXXXXX (with or without +86/0086 given), or why it is not one."""
+    text = raw.strip().replace(" ", "").replace("-", "")
+    if not text or len(text) > 20:
+        return NotMsisdn.INVALID_NUMBER
+    if text.startswith("86") and len(text) == 13:
+        text = "+" + text
+    elif text.startswith("0086"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return NotMsisdn.INVALID_NUMBER
+    if number.country_code != 86:
+        return NotMsisdn.NOT_CHINESE_MOBILE
+    if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        return NotMsisdn.NOT_CHINESE_MOBILE
+    return f"86{number.national_number}"
+
+
+def normalize_msisdn(raw: str) -> str | None:
+    parsed = parse_msisdn(raw)
+    return None if isinstance(parsed, NotMsisdn) else parsed

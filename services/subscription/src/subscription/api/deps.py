@@ -1,0 +1,53 @@
+"""Dependencies shared by the endpoints: who is calling, and the use cases from app.state."""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeVar
+from uuid import UUID
+
+from fastapi import Depends, Request
+
+from subscription.service.partners import PartnerService
+from subscription.service.products import ProductService
+from subscription.service.subscriptions import SubscriptionService
+from vas_common.auth import AuthenticatedPartner, authenticate_partner, check_operator_token
+
+T = TypeVar("T")
+
+
+def _state(request: Request, name: str, kind: type[T]) -> T:
+    value = getattr(request.app.state, name)
+    assert isinstance(value, kind)
+    return value
+
+
+def partner_service(request: Request) -> PartnerService:
+    return _state(request, "partner_service", PartnerService)
+
+
+def product_service(request: Request) -> ProductService:
+    return _state(request, "product_service", ProductService)
+
+
+def subscription_service(request: Request) -> SubscriptionService:
+    return _state(request, "subscription_service", SubscriptionService)
+
+
+async def require_operator(request: Request) -> None:
+    check_operator_token(request, request.app.state.runtime.settings.operator_token)
+
+
+async def current_partner(
+    request: Request, service: Annotated[PartnerService, Depends(partner_service)]
+) -> AuthenticatedPartner:
+    return await authenticate_partner(request, service.authenticate)
+
+
+async def current_partner_id(partner: Annotated[AuthenticatedPartner, Depends(current_partner)]) -> UUID:
+    return UUID(partner.partner_id)
+
+
+Partners = Annotated[PartnerService, Depends(partner_service)]
+Products = Annotated[ProductService, Depends(product_service)]
+Subscriptions = Annotated[SubscriptionService, Depends(subscription_service)]
+PartnerId = Annotated[UUID, Depends(current_partner_id)]

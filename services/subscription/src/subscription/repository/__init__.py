@@ -1,0 +1,1 @@
+"""SQL of the subscription service, one module per aggregate. Functions take a connection; services own transactions."""

@@ -1,0 +1,54 @@
+"""Raw order records (原始数据) SQL: every order action and every SMS exchanged, with its time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from vas_common.db import DbConnection
+
+
+class RecordRepository:
+    async def add(
+        self,
+        conn: DbConnection,
+        occurred_at: datetime,
+        msisdn: str,
+        kind: str,
+        *,
+        subscription_id: UUID | None = None,
+        product_code: str | None = None,
+        channel: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        await conn.execute(
+            """
+            INSERT INTO order_records (occurred_at, msisdn, kind, subscription_id, product_code, channel, detail)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            """,
+            occurred_at,
+            msisdn,
+            kind,
+            subscription_id,
+            product_code,
+            channel,
+            detail or {},
+        )
+
+    async def confirmation_counts(
+        self, conn: DbConnection, since: datetime, until: datetime
+    ) -> tuple[int, int]:
+        """(Y replies that found a pending order, orders confirmed) in [since, until)."""
+        row = await conn.fetchrow(
+            """
+            SELECT count(*) FILTER (WHERE kind = 'sms_in' AND detail->>'command' = 'confirm') AS replies,
+                   count(*) FILTER (WHERE kind = 'sms_out' AND detail->>'purpose' = 'no_pending') AS unmatched,
+                   count(*) FILTER (WHERE kind = 'confirmed') AS confirmed
+              FROM order_records WHERE occurred_at >= $1 AND occurred_at < $2
+            """,
+            since,
+            until,
+        )
+        assert row is not None
+        return max(0, row["replies"] - row["unmatched"]), row["confirmed"]

@@ -1,0 +1,172 @@
+"""Subscription SQL, with the MO bookkeeping (0000 menus, handled MO ids)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from subscription.domain import BillingType, Subscription, SubscriptionStatus
+from vas_common.db import DbConnection
+
+_SELECT = """
+SELECT s.id, s.msisdn, s.product_id, p.code AS product_code, p.name AS product_name, p.price_fen,
+       p.billing_type, p.partner_id, s.status, s.channel, s.requested_at, s.confirm_by, s.confirmed_at,
+       s.ended_at, s.end_channel, s.last_content_at
+  FROM subscriptions s JOIN products p ON p.id = s.product_id
+"""
+
+
+def _subscription(row: asyncpg.Record) -> Subscription:
+    values = dict(row)
+    values["status"] = SubscriptionStatus(values["status"])
+    values["billing_type"] = BillingType(values["billing_type"])
+    return Subscription(**values)
+
+
+class AlreadySubscribed(Exception):
+    pass
+
+
+class SubscriptionRepository:
+    async def insert_pending(
+        self,
+        conn: DbConnection,
+        sub_id: UUID,
+        msisdn: str,
+        product_id: UUID,
+        channel: str,
+        requested_at: datetime,
+        confirm_by: datetime,
+    ) -> None:
+        try:
+            await conn.execute(
+                """
+                INSERT INTO subscriptions (id, msisdn, product_id, status, channel, requested_at, confirm_by, updated_at)
+                VALUES ($1, $2, $3, 'pending', $4, $5, $6, $5)
+                """,
+                sub_id,
+                msisdn,
+                product_id,
+                channel,
+                requested_at,
+                confirm_by,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise AlreadySubscribed(msisdn) from exc
+
+    async def get(self, conn: DbConnection, sub_id: UUID) -> Subscription | None:
+        row = await conn.fetchrow(_SELECT + " WHERE s.id = $1", sub_id)
+        return _subscription(row) if row else None
+
+    async def of_user(
+        self, conn: DbConnection, msisdn: str, statuses: Sequence[SubscriptionStatus], *, lock: bool = False
+    ) -> list[Subscription]:
+        rows = await conn.fetch(
+            _SELECT
+            + " WHERE s.msisdn = $1 AND s.status = ANY($2::text[]) ORDER BY s.requested_at"
+            + (" FOR UPDATE OF s" if lock else ""),
+            msisdn,
+            [s.value for s in statuses],
+        )
+        return [_subscription(r) for r in rows]
+
+    async def of_product(
+        self, conn: DbConnection, product_id: UUID, statuses: Sequence[SubscriptionStatus]
+    ) -> list[Subscription]:
+        rows = await conn.fetch(
+            _SELECT + " WHERE s.product_id = $1 AND s.status = ANY($2::text[]) ORDER BY s.msisdn",
+            product_id,
+            [s.value for s in statuses],
+        )
+        return [_subscription(r) for r in rows]
+
+    async def newest_pending(self, conn: DbConnection, msisdn: str, now: datetime) -> Subscription | None:
+        row = await conn.fetchrow(
+            _SELECT + " WHERE s.msisdn = $1 AND s.status = 'pending' AND s.confirm_by > $2"
+            " ORDER BY s.requested_at DESC LIMIT 1 FOR UPDATE OF s",
+            msisdn,
+            now,
+        )
+        return _subscription(row) if row else None
+
+    async def set_status(
+        self,
+        conn: DbConnection,
+        sub_id: UUID,
+        status: SubscriptionStatus,
+        at: datetime,
+        end_channel: str | None = None,
+    ) -> None:
+        await conn.execute(
+            """
+            UPDATE subscriptions
+               SET status = $2, updated_at = $3,
+                   confirmed_at = CASE WHEN $2 = 'active' AND confirmed_at IS NULL THEN $3 ELSE confirmed_at END,
+                   ended_at = CASE WHEN $2 IN ('expired', 'cancelled', 'ended') THEN $3 ELSE ended_at END,
+                   end_channel = coalesce($4, end_channel)
+             WHERE id = $1
+            """,
+            sub_id,
+            status.value,
+            at,
+            end_channel,
+        )
+
+    async def due_for_expiry(self, conn: DbConnection, now: datetime, limit: int = 500) -> list[Subscription]:
+        rows = await conn.fetch(
+            _SELECT + " WHERE s.status = 'pending' AND s.confirm_by <= $1 ORDER BY s.confirm_by LIMIT $2"
+            " FOR UPDATE OF s SKIP LOCKED",
+            now,
+            limit,
+        )
+        return [_subscription(r) for r in rows]
+
+    async def note_content(self, conn: DbConnection, msisdn: str, product_code: str, at: datetime) -> None:
+        await conn.execute(
+            """
+            UPDATE subscriptions s SET last_content_at = greatest(coalesce(s.last_content_at, $3), $3)
+              FROM products p
+             WHERE p.id = s.product_id AND p.code = $2 AND s.msisdn = $1 AND s.status = 'active'
+            """,
+            msisdn,
+            product_code,
+            at,
+        )
+
+    async def active_with_code(
+        self, conn: DbConnection, msisdn: str, product_code: str
+    ) -> Subscription | None:
+        row = await conn.fetchrow(
+            _SELECT + " WHERE s.msisdn = $1 AND p.code = $2 AND s.status = 'active'", msisdn, product_code
+        )
+        return _subscription(row) if row else None
+
+    # -- MO bookkeeping ---------------------------------------------------------------------
+
+    async def first_time_seen(self, conn: DbConnection, mo_id: UUID) -> bool:
+        inserted = await conn.fetchval(
+            "INSERT INTO processed_mo (mo_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING true", mo_id
+        )
+        return bool(inserted)
+
+    async def save_menu(
+        self, conn: DbConnection, msisdn: str, items: list[UUID], expires_at: datetime
+    ) -> None:
+        await conn.execute(
+            """
+            INSERT INTO mo_menus (msisdn, items, expires_at) VALUES ($1, $2, $3)
+            ON CONFLICT (msisdn) DO UPDATE SET items = EXCLUDED.items, expires_at = EXCLUDED.expires_at
+            """,
+            msisdn,
+            items,
+            expires_at,
+        )
+
+    async def menu(self, conn: DbConnection, msisdn: str, now: datetime) -> list[UUID]:
+        items = await conn.fetchval(
+            "SELECT items FROM mo_menus WHERE msisdn = $1 AND expires_at > $2", msisdn, now
+        )
+        return list(items or [])

@@ -1,0 +1,249 @@
+"""Products with clear tariffs, the public catalogue, and the dated notices: discontinuing a
+product (≥ 30 days) and suspending a user (≥ 24 h), applied when their date comes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from subscription import domain
+from subscription.domain import BillingType, Product, ProductStatus, SubscriptionStatus
+from subscription.repository.notices import ScheduledChange, ScheduledChangeRepository
+from subscription.repository.products import ProductCodeTaken, ProductRepository
+from subscription.repository.subscriptions import SubscriptionRepository
+from subscription.service.messaging import Messaging, subscription_state
+from subscription.service.subscriptions import ProductNotFound
+from vas_common.clock import Clock
+from vas_common.db import DbConnection
+from vas_common.errors import Conflict, ValidationFailed
+from vas_common.events.subscription import (
+    ProductDiscontinuationScheduled,
+    ProductDiscontinued,
+    ProductNotice,
+    SubscriptionEnded,
+    SubscriptionSuspended,
+)
+
+
+class ProductCodeConflict(Conflict):
+    code = "product_code_taken"
+    title = "The product code (SMS keyword) is in use"
+
+
+class ProductIncomplete(ValidationFailed):
+    code = "product_incomplete"
+    title = "A product needs every disclosure before it can be published"
+
+
+class NoticeTooShort(ValidationFailed):
+    code = "notice_too_short"
+    title = "Not enough notice"
+
+
+class ProductNotDiscontinuable(Conflict):
+    code = "product_not_discontinuable"
+    title = "Only a published product can be discontinued"
+
+
+class ProductService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        provider_name: str,
+        products: ProductRepository | None = None,
+        subscriptions: SubscriptionRepository | None = None,
+        changes: ScheduledChangeRepository | None = None,
+        messaging: Messaging | None = None,
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._provider = provider_name
+        self._products = products or ProductRepository()
+        self._subs = subscriptions or SubscriptionRepository()
+        self._changes = changes or ScheduledChangeRepository()
+        self._messaging = messaging or Messaging()
+
+    async def create(self, partner_id: UUID, fields: dict[str, object]) -> Product:
+        now = self._clock.now()
+        product = Product(
+            id=uuid.uuid4(),
+            partner_id=partner_id,
+            status=ProductStatus.DRAFT,
+            discontinue_at=None,
+            created_at=now,
+            updated_at=now,
+            **{
+                **fields,
+                "code": str(fields["code"]).upper(),
+                "billing_type": BillingType(str(fields["billing_type"])),
+            },  # type: ignore[arg-type]
+        )
+        async with self._pool.acquire() as conn:
+            try:
+                await self._products.insert(conn, product)
+            except ProductCodeTaken as exc:
+                raise ProductCodeConflict(f"code {product.code} is used by another product") from exc
+        return product
+
+    async def get(self, product_id: UUID, partner_id: UUID | None = None) -> Product:
+        async with self._pool.acquire() as conn:
+            product = await self._products.get(conn, product_id)
+        if product is None or (partner_id is not None and product.partner_id != partner_id):
+            raise ProductNotFound(f"product {product_id} does not exist")
+        return product
+
+    async def publish(self, product_id: UUID, partner_id: UUID | None) -> Product:
+        product = await self.get(product_id, partner_id)
+        missing = product.missing_disclosures()
+        if missing:
+            raise ProductIncomplete(
+                "a user must be told all of this before signing up: " + ", ".join(missing),
+                extra={"missing": missing},
+            )
+        if product.status is ProductStatus.DRAFT:
+            now = self._clock.now()
+            async with self._pool.acquire() as conn:
+                await self._products.set_status(conn, product.id, ProductStatus.PUBLISHED, now)
+            product = replace(product, status=ProductStatus.PUBLISHED, updated_at=now)
+        return product
+
+    async def catalogue(self) -> list[Product]:
+        async with self._pool.acquire() as conn:
+            return await self._products.published(conn)
+
+    async def of_partner(self, partner_id: UUID) -> list[Product]:
+        async with self._pool.acquire() as conn:
+            return await self._products.of_partner(conn, partner_id)
+
+    # -- notices -------------------------------------------------------------------------
+
+    async def schedule_discontinuation(
+        self, product_id: UUID, effective_at: datetime, reason: str, partner_id: UUID | None
+    ) -> tuple[Product, int]:
+        """≥ 30 days' notice: every active subscriber is told now; the product ends on the date."""
+        now = self._clock.now()
+        if effective_at - now < domain.DISCONTINUE_NOTICE:
+            raise NoticeTooShort(
+                f"a product can be discontinued only with at least {domain.DISCONTINUE_NOTICE.days} days' notice",
+                extra={"earliest": (now + domain.DISCONTINUE_NOTICE).isoformat()},
+            )
+        async with self._pool.acquire() as conn, conn.transaction():
+            product = await self._products.get(conn, product_id, for_update=True)
+            if product is None or (partner_id is not None and product.partner_id != partner_id):
+                raise ProductNotFound(f"product {product_id} does not exist")
+            if product.status is not ProductStatus.PUBLISHED:
+                raise ProductNotDiscontinuable(f"product {product.code} is {product.status}")
+            await self._products.set_status(conn, product.id, ProductStatus.DISCONTINUING, now, effective_at)
+            await self._changes.add(
+                conn,
+                ScheduledChange(
+                    uuid.uuid4(), "discontinue_product", product.id, None, effective_at, reason, now
+                ),
+            )
+            subscribers = await self._subs.of_product(
+                conn, product.id, [SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED]
+            )
+            text = domain.discontinue_notice(self._provider, product.name, effective_at)
+            for sub in subscribers:
+                await self._messaging.sms(
+                    conn,
+                    sub.msisdn,
+                    text,
+                    now,
+                    purpose="discontinue_notice",
+                    subscription_id=sub.id,
+                    product_code=product.code,
+                )
+                await self._messaging.record(
+                    conn, now, sub.msisdn, "notice_sent", sub, effective_at=effective_at.isoformat()
+                )
+            await self._messaging.publish(
+                conn,
+                ProductDiscontinuationScheduled(
+                    payload=ProductNotice(
+                        product_id=product.id,
+                        product_code=product.code,
+                        effective_at=effective_at,
+                        reason=reason,
+                    )
+                ),
+            )
+        return replace(product, status=ProductStatus.DISCONTINUING, discontinue_at=effective_at), len(
+            subscribers
+        )
+
+    async def schedule_suspension(self, msisdn: str, effective_at: datetime, reason: str) -> int:
+        """≥ 24 h notice by SMS before a user's subscriptions are suspended."""
+        now = self._clock.now()
+        if effective_at - now < domain.SUSPEND_NOTICE:
+            raise NoticeTooShort(
+                "a user can be suspended only with at least 24 hours' notice",
+                extra={"earliest": (now + domain.SUSPEND_NOTICE).isoformat()},
+            )
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._changes.add(
+                conn, ScheduledChange(uuid.uuid4(), "suspend_user", None, msisdn, effective_at, reason, now)
+            )
+            active = await self._subs.of_user(conn, msisdn, [SubscriptionStatus.ACTIVE])
+            await self._messaging.sms(
+                conn,
+                msisdn,
+                domain.suspend_notice(self._provider, effective_at, reason),
+                now,
+                purpose="suspend_notice",
+            )
+            await self._messaging.record(
+                conn, now, msisdn, "notice_sent", None, reason=reason, effective_at=effective_at.isoformat()
+            )
+        return len(active)
+
+    async def apply_due_changes(self) -> int:
+        """Carry out the notices whose date has come (a job; safe to run from many replicas)."""
+        now = self._clock.now()
+        applied = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            for change in await self._changes.due(conn, now):
+                if change.kind == "discontinue_product" and change.product_id is not None:
+                    await self._discontinue_now(conn, change, now)
+                elif change.kind == "suspend_user" and change.msisdn is not None:
+                    for sub in await self._subs.of_user(
+                        conn, change.msisdn, [SubscriptionStatus.ACTIVE], lock=True
+                    ):
+                        await self._subs.set_status(conn, sub.id, SubscriptionStatus.SUSPENDED, now)
+                        await self._messaging.record(
+                            conn, now, sub.msisdn, "suspended", sub, reason=change.reason
+                        )
+                        await self._messaging.publish(
+                            conn, SubscriptionSuspended(payload=subscription_state(sub, "suspended", now))
+                        )
+                await self._changes.mark_applied(conn, change.id, now)
+                applied += 1
+        return applied
+
+    async def _discontinue_now(self, conn: DbConnection, change: ScheduledChange, now: datetime) -> None:
+        assert change.product_id is not None
+        product = await self._products.get(conn, change.product_id, for_update=True)
+        if product is None:
+            return
+        for sub in await self._subs.of_product(conn, product.id, list(domain.OPEN_STATUSES)):
+            await self._subs.set_status(
+                conn, sub.id, SubscriptionStatus.ENDED, now, end_channel="discontinued"
+            )
+            await self._messaging.record(conn, now, sub.msisdn, "ended", sub, reason=change.reason)
+            await self._messaging.publish(
+                conn, SubscriptionEnded(payload=subscription_state(sub, "ended", now))
+            )
+        await self._products.set_status(conn, product.id, ProductStatus.DISCONTINUED, now)
+        await self._messaging.publish(
+            conn,
+            ProductDiscontinued(
+                payload=ProductNotice(
+                    product_id=product.id, product_code=product.code, effective_at=now, reason=change.reason
+                )
+            ),
+        )

@@ -1,0 +1,99 @@
+"""The suite as one system for cross-service tests: subscription (on a clock the test moves),
+sms-sender (API and dispatcher) and the SMSC simulator, on the session's broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from sms_sender.main import create_app as create_sms_sender
+from sms_sender.settings import SmsSenderSettings
+from subscription.main import create_app as create_subscription
+from subscription.settings import SubscriptionSettings
+from vas_common.clock import ManualClock
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve, service_settings_kwargs
+from vas_devstack.smsc import SmscSimulator
+
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
+@dataclass
+class Suite:
+    subscription: httpx.AsyncClient
+    sms_sender: httpx.AsyncClient
+    smsc: SmscSimulator
+    clock: ManualClock
+    subscription_db: str
+    sms_sender_db: str
+
+    async def partner(self, **profile: Any) -> dict[str, Any]:
+        """A partner created the real way; returns once the sms-sender accepts its key."""
+        body = {"name": f"cp-{uuid.uuid4().hex[:8]}", "profile": {"signature": "【测试】", **profile}}
+        created = await self.subscription.post("/v1/partners", json=body, headers=OPERATOR)
+        assert created.status_code == 201, created.text
+        partner = created.json()
+        partner["headers"] = {"X-API-Key": partner["api_key"]}
+
+        async def known() -> bool:
+            return (await self.sms_sender.get("/v1/me", headers=partner["headers"])).status_code == 200
+
+        await eventually(known)
+        return partner
+
+    async def product(self, partner: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        body = {
+            "code": "P" + uuid.uuid4().hex[:6].upper(),
+            "name": "新闻早报",
+            "billing_type": "monthly",
+            "price_fen": 500,
+            "description": "每天早上一条新闻",
+            "availability": "全国",
+            "how_to_cancel": "回复TD加业务代码，或回复0000按序号退订，免费",
+            "charge_rule": "按月收费，订购成功当月收取",
+            "fault_hotline": "10086",
+            "consult_hotline": "4001234567",
+            **fields,
+        }
+        created = await self.subscription.post("/v1/products", json=body, headers=partner["headers"])
+        assert created.status_code == 201, created.text
+        product = created.json()
+        published = await self.subscription.post(
+            f"/v1/products/{product['id']}/publication", headers=partner["headers"]
+        )
+        assert published.status_code == 200, published.text
+        return dict(published.json())
+
+    def texts_to(self, msisdn: str) -> list[str]:
+        return [m["text"] for m in self.smsc.messages(destination=msisdn)["messages"] if m["complete"]]
+
+    async def mo(self, msisdn: str, text: str, destination: str = "106900001") -> None:
+        assert self.smsc.inject_mo(msisdn, destination, text) >= 1
+
+
+@pytest.fixture
+async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator[Suite]:
+    clock = ManualClock()
+    sub_db = await postgres.new_database("sub")
+    sms_db = await postgres.new_database("sms")
+    sub_settings = SubscriptionSettings(
+        **service_settings_kwargs(sub_db, kafka.bootstrap), provider_name="VAS"
+    )
+    sms_settings = SmsSenderSettings(
+        **{
+            **service_settings_kwargs(sms_db, kafka.bootstrap),
+            "role": "all",
+            "smsc_port": smsc.smpp_port,
+            "smsc_tps": 0,
+            "default_access_number": "106900001",
+        }
+    )
+    async with (
+        serve(create_subscription(sub_settings, clock=clock)) as sub,
+        serve(create_sms_sender(sms_settings)) as sms,
+    ):
+        yield Suite(sub, sms, smsc, clock, sub_db, sms_db)

@@ -1,0 +1,223 @@
+"""Subscriptions end to end through the SMSC simulator: double confirmation by SMS, expiry,
+one-step unsubscription (TD, 0000 + number, 00000), notices; the sms-sender follows every change."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from vas_devstack.pytest_plugin import eventually
+
+from .conftest import OPERATOR, Suite
+
+
+async def content_status(suite: Suite, partner: dict[str, Any], msisdn: str, product_code: str) -> int:
+    response = await suite.sms_sender.post(
+        "/v1/messages",
+        headers=partner["headers"],
+        json={"recipients": [msisdn], "content": f"{product_code} 今日内容", "product_code": product_code},
+    )
+    return response.status_code
+
+
+async def content_is(suite: Suite, partner: dict[str, Any], msisdn: str, code: str, status: int) -> bool:
+    got = await content_status(suite, partner, msisdn, code)
+    assert got == status, f"content for {code} to {msisdn}: {got}, waiting for {status}"
+    return True
+
+
+async def sms_containing(suite: Suite, msisdn: str, *parts: str) -> str:
+    async def found() -> str | None:
+        for text in suite.texts_to(msisdn):
+            if all(p in text for p in parts):
+                return text
+        return None
+
+    text: str = await eventually(found)
+    return text
+
+
+async def subscription_status(suite: Suite, msisdn: str, code: str) -> str:
+    subs = (await suite.subscription.get(f"/v1/users/{msisdn}/subscriptions", headers=OPERATOR)).json()
+    mine = [s for s in subs if s["product_code"] == code]
+    return str(mine[-1]["status"]) if mine else "none"
+
+
+async def status_is(suite: Suite, msisdn: str, code: str, wanted: str) -> bool:
+    got = await subscription_status(suite, msisdn, code)
+    assert got == wanted, f"{code} for {msisdn} is {got}, waiting for {wanted}"
+    return True
+
+
+async def test_double_confirmation_by_sms_and_expiry(suite: Suite) -> None:
+    partner = await suite.partner()
+    product = await suite.product(partner, name="天气预报", price_fen=300)
+    code = product["code"]
+    user, late = "8613710000001", "8613710000002"
+
+    await suite.mo(user, code)
+    confirmation = await sms_containing(suite, user, "回复Y")
+    assert "【VAS】" in confirmation  # the provider
+    assert "天气预报" in confirmation  # the product
+    assert "3元/月" in confirmation  # the price
+    assert await subscription_status(suite, user, code) == "pending"
+    assert await content_status(suite, partner, user, code) == 422  # not before the Y
+
+    await suite.mo(user, "y")
+    await eventually(lambda: status_is(suite, user, code, "active"))
+    await sms_containing(suite, user, "成功订购", "天气预报")
+    await eventually(lambda: content_is(suite, partner, user, code, 202))  # the sms-sender learnt it
+
+    # No Y for 24 hours: the order expires and content stays refused.
+    await suite.mo(late, code)
+    await sms_containing(suite, late, "回复Y")
+    suite.clock.advance(timedelta(hours=24, seconds=1))
+    expired = await suite.subscription.post("/v1/jobs/expire-pending", headers=OPERATOR)
+    assert expired.json()["affected"] == 1
+    assert await subscription_status(suite, late, code) == "expired"
+    assert await content_status(suite, partner, late, code) == 422
+    await suite.mo(late, "是")  # too late: nothing to confirm
+    await sms_containing(suite, late, "没有待确认")
+    assert await subscription_status(suite, late, code) == "expired"
+
+    success = (await suite.subscription.get("/v1/registration-success", headers=OPERATOR)).json()
+    assert success["confirmed"] >= 1
+    assert success["rate"] == 1.0
+
+
+async def subscribe(suite: Suite, msisdn: str, code: str) -> None:
+    await suite.mo(msisdn, code)
+    await eventually(lambda: status_is(suite, msisdn, code, "pending"))
+    await suite.mo(msisdn, "Y")
+    await eventually(lambda: status_is(suite, msisdn, code, "active"))
+
+
+async def test_0000_list_then_number_then_00000(suite: Suite) -> None:
+    partner = await suite.partner()
+    products = [
+        await suite.product(partner, name=name, price_fen=price)
+        for name, price in (("新闻早报", 500), ("笑话大全", 200), ("星座运势", 100))
+    ]
+    codes = [p["code"] for p in products]
+    user = "8613720000001"
+    for code in codes:
+        await subscribe(suite, user, code)
+    for code in codes:
+        await eventually(lambda code=code: content_is(suite, partner, user, code, 202))
+
+    await suite.mo(user, "0000")
+    listing = await sms_containing(suite, user, "1.", "2.", "3.", "回复序号")
+    assert "1.新闻早报 5元/月" in listing
+    assert "2.笑话大全 2元/月" in listing
+    assert "3.星座运势 1元/月" in listing
+
+    await suite.mo(user, "2")
+    await eventually(lambda: status_is(suite, user, codes[1], "cancelled"))
+    await sms_containing(suite, user, "退订", "笑话大全")
+    await eventually(lambda: content_is(suite, partner, user, codes[1], 422))
+    assert await content_status(suite, partner, user, codes[0]) == 202
+
+    await suite.mo(user, "00000")
+    for code in (codes[0], codes[2]):
+        await eventually(lambda code=code: status_is(suite, user, code, "cancelled"))
+        await eventually(lambda code=code: content_is(suite, partner, user, code, 422))
+    # 00000 is an opt-out: no content at all, also without a product
+    plain = await suite.sms_sender.post(
+        "/v1/messages", headers=partner["headers"], json={"recipients": [user], "content": "促销"}
+    )
+    assert plain.status_code == 422
+    assert plain.json()["rejected"][0]["code"] == "opted_out"
+
+
+async def test_td_alone_cancels_the_only_product_and_td_code_cancels_that_one(suite: Suite) -> None:
+    partner = await suite.partner()
+    first, second = (
+        (await suite.product(partner, name="甲"))["code"],
+        (await suite.product(partner, name="乙"))["code"],
+    )
+    user = "8613730000001"
+    await subscribe(suite, user, first)
+    await suite.mo(user, "TD")
+    await eventually(lambda: status_is(suite, user, first, "cancelled"))
+    await subscribe(suite, user, first)
+    await subscribe(suite, user, second)
+    await suite.mo(user, f"TD{second}")
+    await eventually(lambda: status_is(suite, user, second, "cancelled"))
+    assert await subscription_status(suite, user, first) == "active"
+
+
+async def test_discontinuation_needs_30_days_and_tells_every_subscriber(suite: Suite) -> None:
+    partner = await suite.partner()
+    product = await suite.product(partner, name="老业务")
+    users = ["8613740000001", "8613740000002"]
+    for user in users:
+        await subscribe(suite, user, product["code"])
+    path = f"/v1/products/{product['id']}/discontinuation"
+
+    short = await suite.subscription.post(
+        path,
+        headers=partner["headers"],
+        json={"effective_at": (suite.clock.now() + timedelta(days=29)).isoformat(), "reason": "业务调整"},
+    )
+    assert short.status_code == 422
+    assert short.json()["code"] == "notice_too_short"
+
+    effective = suite.clock.now() + timedelta(days=30, minutes=1)  # 30 days, as the request arrives
+    ok = await suite.subscription.post(
+        path, headers=partner["headers"], json={"effective_at": effective.isoformat(), "reason": "业务调整"}
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["subscribers_notified"] == 2
+    for user in users:
+        await sms_containing(suite, user, "老业务", "停止服务")
+    catalogue = (await suite.subscription.get("/v1/catalogue")).json()
+    assert [p["discontinue_at"] for p in catalogue if p["code"] == product["code"]] != [None]
+
+    suite.clock.advance(timedelta(days=30, minutes=2))
+    applied = await suite.subscription.post("/v1/jobs/scheduled-changes", headers=OPERATOR)
+    assert applied.json()["affected"] == 1
+    for user in users:
+        assert await subscription_status(suite, user, product["code"]) == "ended"
+        await eventually(lambda user=user: content_is(suite, partner, user, product["code"], 422))
+
+
+async def test_suspension_needs_24_hours_notice(suite: Suite) -> None:
+    user = "8613750000001"
+    too_soon = await suite.subscription.post(
+        f"/v1/users/{user}/suspensions",
+        headers=OPERATOR,
+        json={"effective_at": (suite.clock.now() + timedelta(hours=23)).isoformat(), "reason": "欠费"},
+    )
+    assert too_soon.status_code == 422
+    assert too_soon.json()["code"] == "notice_too_short"
+    ok = await suite.subscription.post(
+        f"/v1/users/{user}/suspensions",
+        headers=OPERATOR,
+        json={"effective_at": (suite.clock.now() + timedelta(hours=24, minutes=1)).isoformat(), "reason": "欠费"},
+    )
+    assert ok.status_code == 202
+    await sms_containing(suite, user, "暂停")
+
+
+async def test_catalogue_lists_only_complete_published_products(suite: Suite) -> None:
+    partner = await suite.partner()
+    draft = await suite.subscription.post(
+        "/v1/products",
+        headers=partner["headers"],
+        json={"code": "INCOMPLETE1", "name": "缺信息", "billing_type": "per_message", "price_fen": 10},
+    )
+    assert draft.status_code == 201
+    refused = await suite.subscription.post(
+        f"/v1/products/{draft.json()['id']}/publication", headers=partner["headers"]
+    )
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "product_incomplete"
+    assert "consult_hotline" in refused.json()["missing"]
+    product = await suite.product(partner, name="图片彩信", billing_type="per_message", price_fen=10)
+    listed = {p["code"]: p for p in (await suite.subscription.get("/v1/catalogue")).json()}
+    assert "INCOMPLETE1" not in listed
+    assert listed[product["code"]]["price"] == "0.1元/条"
+    page = await suite.subscription.get("/catalogue")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "图片彩信" in page.text
+    assert "4001234567" in page.text
