@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from vas_devstack.pytest_plugin import eventually
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually
 
-from .conftest import OPERATOR, Suite
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+Suite = Any  # the `suite` fixture's object (tests/conftest.py)
 
 
 async def content_status(suite: Suite, partner: dict[str, Any], msisdn: str, product_code: str) -> int:
@@ -193,7 +194,10 @@ async def test_suspension_needs_24_hours_notice(suite: Suite) -> None:
     ok = await suite.subscription.post(
         f"/v1/users/{user}/suspensions",
         headers=OPERATOR,
-        json={"effective_at": (suite.clock.now() + timedelta(hours=24, minutes=1)).isoformat(), "reason": "欠费"},
+        json={
+            "effective_at": (suite.clock.now() + timedelta(hours=24, minutes=1)).isoformat(),
+            "reason": "欠费",
+        },
     )
     assert ok.status_code == 202
     await sms_containing(suite, user, "暂停")

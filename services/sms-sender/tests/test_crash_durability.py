@@ -23,8 +23,6 @@ from vas_devstack.procs import ServiceProcess
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve
 from vas_devstack.smsc import SmscSimulator
 
-from .conftest import sms_settings
-
 pytestmark = pytest.mark.e2e
 
 
@@ -58,7 +56,7 @@ async def publisher(own_broker: EmbeddedBroker) -> AsyncIterator[EventPublisher]
 
 
 @pytest.fixture
-async def api(database: str, kafka: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def api(database: str, kafka: Any, sms_settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(create_app(sms_settings(database, kafka, role="api"))) as client:
         yield client
 

@@ -29,8 +29,6 @@ from vas_common.events.topics import SMS_MO, SMS_SEND_REQUESTS
 from vas_devstack.pytest_plugin import eventually, serve
 from vas_devstack.smsc import SmscSimulator
 
-from .conftest import sms_settings
-
 CHINESE_297 = ("移动增值业务服务质量承诺" * 30)[:297]  # the 3-character signature makes it 300
 GSM_156 = ("Your code is 1234. " * 9)[:156]  # with 【测试】 it is UCS2; this partner signs in Latin
 
@@ -79,7 +77,9 @@ async def _started(server: uvicorn.Server) -> bool:
 
 
 @pytest.fixture
-async def sender(database: str, kafka: Any, smsc: SmscSimulator) -> AsyncIterator[httpx.AsyncClient]:
+async def sender(
+    database: str, kafka: Any, smsc: SmscSimulator, sms_settings: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = sms_settings(
         database,
         kafka,

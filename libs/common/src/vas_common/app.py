@@ -120,12 +120,15 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
                 runtime.relay = OutboxRelay(runtime.db(), runtime.publisher, settings.outbox_poll_interval_s)
                 await runtime.relay.start()
                 stack.push_async_callback(runtime.relay.stop)
-            for sub in spec.subscriptions(runtime):
-                runner = ConsumerRunner(settings, sub, runtime.publisher, metrics)
-                logger.info("starting consumer group %s", sub.group_id)
-                await runner.start()
+            runners = [
+                ConsumerRunner(settings, sub, runtime.publisher, metrics)
+                for sub in spec.subscriptions(runtime)
+            ]
+            for runner in runners:
                 stack.push_async_callback(runner.stop)
-                runtime.consumers.append(runner)
+            # Groups join in parallel: each join waits on the broker for a moment.
+            await asyncio.gather(*(runner.start() for runner in runners))
+            runtime.consumers.extend(runners)
             logger.info("%s started", settings.service_name)
             yield
             logger.info("%s stopping", settings.service_name)
