@@ -30,14 +30,25 @@ class TestPartner:
         return {"X-API-Key": self.key}
 
 
-def sms_settings(database: str, kafka: Any, **overrides: Any) -> SmsSenderSettings:
-    return SmsSenderSettings(
-        **{**service_settings_kwargs(database, kafka.bootstrap), "role": "api", **overrides}
-    )
+SettingsFactory = Callable[..., SmsSenderSettings]
 
 
 @pytest.fixture
-async def sms_sender_client(database: str, kafka: Any) -> AsyncIterator[httpx.AsyncClient]:
+def sms_settings() -> SettingsFactory:
+    """sms-sender settings for a test: its database, the broker, API role unless overridden."""
+
+    def make(database: str, kafka: Any, **overrides: Any) -> SmsSenderSettings:
+        return SmsSenderSettings(
+            **{**service_settings_kwargs(database, kafka.bootstrap), "role": "api", **overrides}
+        )
+
+    return make
+
+
+@pytest.fixture
+async def sms_sender_client(
+    database: str, kafka: Any, sms_settings: SettingsFactory
+) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(create_app(sms_settings(database, kafka))) as client:
         yield client
 
