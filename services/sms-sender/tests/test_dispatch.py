@@ -200,6 +200,21 @@ async def test_throttled_smsc_still_gets_everything_in_order_once(
         assert message["duplicates"] == 0
 
 
+async def test_verification_codes_do_not_queue_behind_bulk_content(
+    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any
+) -> None:
+    partner = await make_partner(sender)()
+    smsc.update_config(tps=20)  # 2 binds x 20/s: 200 bulk messages need at least 5 s
+    bulk = await send(sender, partner, [f"1320000{i:04d}" for i in range(200)], "批量内容")
+    await eventually(lambda: _accepted_at_least(smsc, 10))  # the bulk backlog is in the binds
+    [code] = await send(sender, partner, ["13299999999"], "您的验证码是 8765", category="verification")
+    await eventually(lambda: all_status(sender, partner, [code], "delivered"))
+    bulk_done = Counter((await statuses(sender, partner, bulk)).values())["delivered"]
+    print(f"verification delivered while {200 - bulk_done} of 200 bulk messages were still waiting")
+    assert bulk_done < 200
+    await eventually(lambda: all_status(sender, partner, bulk, "delivered"), timeout_s=60)
+
+
 async def test_receipts_that_overtake_the_submit_resp_are_still_applied(
     sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any
 ) -> None:
