@@ -71,7 +71,7 @@ async def _until_ready(what: str, start: Callable[[], Awaitable[Any]]) -> Any:
     async for attempt in AsyncRetrying(
         stop=stop_after_delay(STARTUP_DEADLINE_S),
         wait=wait_exponential(multiplier=0.1, max=2.0),
-        retry=retry_if_exception_type((OSError, asyncpg.PostgresError, asyncpg.InterfaceError, Exception)),
+        retry=retry_if_exception_type(Exception),  # whatever keeps it from starting, until the deadline
         reraise=True,
     ):
         with attempt:

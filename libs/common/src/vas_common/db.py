@@ -1,4 +1,4 @@
-"""PostgreSQL plumbing: the asyncpg pool and the migrations runner.
+"""PostgreSQL plumbing: the asyncpg pool, the migrations runner and monthly range partitions.
 
 Why a runner of our own: the maintained asyncpg migration tools we looked at (asyncpg-trek,
 yoyo needs a sync driver) do not serialise two replicas starting at once. This one is small:
@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import asyncpg
@@ -123,3 +124,116 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATIONS_LOCK_KEY)
     return applied_now
+
+
+# -- monthly range partitions ---------------------------------------------------------------
+#
+# Records tables are range-partitioned by month so that retention is mostly a partition drop.
+# Partitions are named <table>_YYYYMM after the month they hold, in the time zone the service
+# counts its months in.
+
+_PARTITIONS_LOCK_KEY = 0x7A5_0003
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    lower: datetime  # inclusive
+    upper: datetime  # exclusive
+
+
+def month_start(moment: datetime, tz: tzinfo, months: int = 0) -> datetime:
+    """The first instant of the month of `moment` in `tz`, moved by `months` (negative: back)."""
+    local = moment.astimezone(tz)
+    index = local.year * 12 + local.month - 1 + months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=tz)
+
+
+def quote_ident(name: str) -> str:
+    """A table name checked to be a plain identifier, quoted for DDL (which takes no parameters)."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain table name: {name!r}")
+    return f'"{name}"'
+
+
+async def list_partitions(conn: DbConnection, table: str) -> tuple[list[Partition], str | None]:
+    """The range partitions of `table` (oldest first) and the name of its DEFAULT partition."""
+    rows = await conn.fetch(
+        r"""
+        SELECT name, bound, m[1]::timestamptz AS lower, m[2]::timestamptz AS upper
+          FROM (SELECT c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
+                  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = to_regclass($1)) AS parts,
+               regexp_match(bound, $re$^FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)$re$) AS m
+        """,
+        table,
+    )
+    default = next((r["name"] for r in rows if r["bound"] == "DEFAULT"), None)
+    ranged = [Partition(r["name"], r["lower"], r["upper"]) for r in rows if r["lower"] is not None]
+    return sorted(ranged, key=lambda p: p.lower), default
+
+
+async def ensure_monthly_partitions(
+    conn: DbConnection,
+    table: str,
+    column: str,
+    around: datetime,
+    *,
+    tz: tzinfo,
+    months_back: int = 1,
+    months_ahead: int = 2,
+) -> list[str]:
+    """Create the monthly partitions of `table` (partitioned by `column`) from `months_back`
+    before the month of `around` to `months_ahead` after it; return the names created.
+
+    Idempotent and safe from many replicas at once. Rows that already fell into the DEFAULT
+    partition for such a month (the service ran past its last partition, or a clock moved) are
+    moved into the new partition, where a plain CREATE ... PARTITION OF would fail.
+    """
+    parent, key = quote_ident(table), quote_ident(column)
+    created: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITIONS_LOCK_KEY)
+        existing, default = await list_partitions(conn, table)
+        names = {p.name for p in existing}
+        for offset in range(-months_back, months_ahead + 1):
+            lower = month_start(around, tz, offset)
+            upper = month_start(around, tz, offset + 1)
+            name = f"{table}_{lower.strftime('%Y%m')}"
+            if name in names or any(p.lower < upper and lower < p.upper for p in existing):
+                continue
+            part = quote_ident(name)
+            bounds = f"FOR VALUES FROM ('{lower.isoformat()}') TO ('{upper.isoformat()}')"
+            strays = default is not None and await conn.fetchval(
+                f"SELECT EXISTS (SELECT 1 FROM {quote_ident(default)} WHERE {key} >= $1 AND {key} < $2)",  # noqa: S608
+                lower,
+                upper,
+            )
+            if not strays:
+                await conn.execute(f"CREATE TABLE {part} PARTITION OF {parent} {bounds}")
+            else:
+                assert default is not None
+                rows = await conn.fetch(
+                    "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1)"
+                    " AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    table,
+                )
+                columns = ", ".join(quote_ident(r["attname"]) for r in rows)
+                await conn.execute(
+                    f"CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+                )
+                await conn.execute(
+                    f"WITH moved AS (DELETE FROM {quote_ident(default)} WHERE {key} >= $1 AND {key} < $2"  # noqa: S608
+                    f" RETURNING {columns}) INSERT INTO {part} ({columns}) SELECT {columns} FROM moved",
+                    lower,
+                    upper,
+                )
+                await conn.execute(f"ALTER TABLE {parent} ATTACH PARTITION {part} {bounds}")
+            created.append(name)
+    return created
+
+
+async def drop_partition(conn: DbConnection, name: str) -> None:
+    """Drop one partition (takes a short ACCESS EXCLUSIVE lock on the parent table)."""
+    await conn.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")

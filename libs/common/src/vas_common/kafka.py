@@ -100,6 +100,16 @@ class EventPublisher:
         await self.producer.send_and_wait(topic, value, key=key, headers=headers or [])
         self._metrics.events_published.labels(topic).inc()
 
+    async def publish_many(self, records: list[tuple[str, bytes | None, bytes, KafkaHeaders]]) -> None:
+        """Send (topic, key, value, headers) records together and wait until all are acknowledged."""
+        futures = [
+            await self.producer.send(topic, value, key=key, headers=headers)
+            for topic, key, value, headers in records
+        ]
+        await asyncio.gather(*futures)
+        for topic, *_ in records:
+            self._metrics.events_published.labels(topic).inc()
+
     async def check(self, timeout_s: float) -> None:
         """Raise if the broker cannot be reached within the timeout (readiness)."""
         await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout_s)

@@ -128,12 +128,8 @@ class OutboxRelay:
             rows = await self._repo.claim_batch(conn, _BATCH)
             if not rows:
                 return 0
-            sends = [
-                await self._publisher.producer.send(
-                    r["topic"], r["value"], key=r["key"], headers=carrier_to_kafka_headers(r["headers"])
-                )
-                for r in rows
-            ]
-            await asyncio.gather(*sends)
+            await self._publisher.publish_many(
+                [(r["topic"], r["key"], r["value"], carrier_to_kafka_headers(r["headers"])) for r in rows]
+            )
             await self._repo.delete(conn, [r["id"] for r in rows])
         return len(rows)
