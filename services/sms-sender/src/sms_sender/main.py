@@ -15,16 +15,17 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from sms_sender import api, consumers
+from sms_sender import api, consumers, operator_api
 from sms_sender.callbacks import CallbackWorker
 from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
 from sms_sender.dispatch import Dispatcher, DispatchMetrics
 from sms_sender.domain import ContentReviewer, parse_word_list
 from sms_sender.repository import MessageRepository
+from sms_sender.retention import Retention
 from sms_sender.service import CallbackSecrets, PartnerDirectory, SendMetrics, SendService, StatusQueries
 from sms_sender.settings import SmsSenderSettings
 from vas_common.app import Runtime, ServiceSpec, create_service_app
-from vas_common.events.envelope import utcnow
+from vas_common.clock import Clock, SystemClock
 from vas_common.kafka import Subscription
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -66,8 +67,9 @@ async def _every(interval_s: float, work: object) -> None:
             logger.exception("periodic task failed; it runs again in %.0fs", interval_s)
 
 
-def create_app(settings: SmsSenderSettings | None = None) -> FastAPI:
+def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or SmsSenderSettings()
+    clock = clock or SystemClock()
     dispatcher: Dispatcher | None = None
     send_service: SendService | None = None
 
@@ -79,7 +81,19 @@ def create_app(settings: SmsSenderSettings | None = None) -> FastAPI:
         nonlocal dispatcher, send_service
         pool = runtime.db()
         async with pool.acquire() as conn:
-            await MessageRepository().ensure_partitions(conn, utcnow())
+            await MessageRepository().ensure_partitions(conn, clock.now())
+        retention = app.state.retention = Retention(pool, clock, settings.retention_months)
+        # Every role runs it (each process keeps the coming months' partitions); runs overlap safely.
+        retention_task = asyncio.create_task(
+            _every(settings.retention_interval_s, retention.run), name="retention"
+        )
+
+        async def stop_retention() -> None:
+            retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention_task
+
+        runtime.on_shutdown.append(stop_retention)
         app.state.partner_directory = PartnerDirectory(pool)
         app.state.status_queries = StatusQueries(pool)
         app.state.callback_secrets = CallbackSecrets(pool)
@@ -132,7 +146,7 @@ def create_app(settings: SmsSenderSettings | None = None) -> FastAPI:
             title="VAS sms-sender",
             version="0.1.0",
             migrations_dir=MIGRATIONS,
-            routers=(api.router,) if settings.runs_api else (),
+            routers=(api.router, operator_api.router) if settings.runs_api else (),
             subscriptions=subscriptions,
             on_startup=wire,
         ),

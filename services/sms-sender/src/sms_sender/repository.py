@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from vas_common.db import DbConnection
+from vas_common.db import (
+    DbConnection,
+    drop_partition,
+    ensure_monthly_partitions,
+    list_partitions,
+    quote_ident,
+)
 from vas_common.events.subscription import PartnerState
 
-PARTITIONED_TABLES = ("messages", "segments", "status_events")
+# Each records table and the column it is range-partitioned by, month by month.
+PARTITIONED_TABLES = {"messages": "accepted_at", "segments": "accepted_at", "status_events": "occurred_at"}
+# The months of these partitions are UTC months, as they have been from the start: partitions
+# by Asia/Shanghai months would overlap the UTC ones that exist. Retention still counts its
+# horizon in Asia/Shanghai months and deletes what a straddling partition holds before it.
+PARTITION_TZ = UTC
 
 
 @dataclass(frozen=True)
@@ -128,29 +139,13 @@ _MESSAGE_COLUMNS = (
 )
 
 
-def month_start(moment: datetime) -> datetime:
-    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def next_month(moment: datetime) -> datetime:
-    return month_start(month_start(moment) + timedelta(days=32))
-
-
 class MessageRepository:
     async def ensure_partitions(self, conn: DbConnection, around: datetime, months_ahead: int = 2) -> None:
         """Monthly partitions from last month to `months_ahead` ahead (idempotent)."""
-        start = month_start(month_start(around) - timedelta(days=1))
-        for _ in range(months_ahead + 2):
-            end = next_month(start)
-            suffix = start.strftime("%Y%m")
-            for table in PARTITIONED_TABLES:
-                exists = await conn.fetchval("SELECT to_regclass($1)", f"{table}_{suffix}")
-                if exists is None:
-                    await conn.execute(
-                        f"CREATE TABLE IF NOT EXISTS {table}_{suffix} PARTITION OF {table} "
-                        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
-                    )
-            start = end
+        for table, column in PARTITIONED_TABLES.items():
+            await ensure_monthly_partitions(
+                conn, table, column, around, tz=PARTITION_TZ, months_ahead=months_ahead
+            )
 
     async def insert_messages(self, conn: DbConnection, messages: Sequence[NewMessage]) -> None:
         await conn.copy_records_to_table(
@@ -437,6 +432,53 @@ class EligibilityRepository:
             )
         else:
             await conn.execute("DELETE FROM legal_holds WHERE msisdn = $1", msisdn)
+
+
+# Whether a row of each records table belongs to a user under a legal hold (alias t).
+_HELD = {
+    "messages": "EXISTS (SELECT 1 FROM legal_holds h WHERE h.msisdn = t.recipient)",
+    "segments": (
+        "EXISTS (SELECT 1 FROM messages m JOIN legal_holds h ON h.msisdn = m.recipient"
+        " WHERE m.id = t.message_id AND m.accepted_at = t.accepted_at)"
+    ),
+    "status_events": (
+        "EXISTS (SELECT 1 FROM messages m JOIN legal_holds h ON h.msisdn = m.recipient WHERE m.id = t.message_id)"
+    ),
+}
+
+
+class RetentionRepository:
+    """Removing records older than the retention horizon except those of users under a legal hold
+    (the recipient of the message, or of the message a segment or status event belongs to)."""
+
+    async def lock_holds(self, conn: DbConnection) -> None:
+        """Until the caller's transaction ends no hold can be stored, so nothing is removed from a
+        user who became held between looking for held users' rows and removing the rest."""
+        await conn.execute("LOCK TABLE legal_holds IN SHARE MODE")
+
+    async def partitions_before(self, conn: DbConnection, table: str, cutoff: datetime) -> list[str]:
+        """The monthly partitions of `table` that hold nothing from `cutoff` on."""
+        partitions, _default = await list_partitions(conn, table)
+        return [p.name for p in partitions if p.upper <= cutoff]
+
+    async def partition_holds_held_rows(self, conn: DbConnection, table: str, partition: str) -> bool:
+        held: bool = await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {quote_ident(partition)} t WHERE {_HELD[table]})"
+        )
+        return held
+
+    async def drop_partition(self, conn: DbConnection, partition: str) -> None:
+        await drop_partition(conn, partition)
+
+    async def delete_older(self, conn: DbConnection, table: str, cutoff: datetime) -> int:
+        """Rows of `table` older than `cutoff`, held users' excepted; partition pruning keeps this
+        to the old partitions and the DEFAULT one."""
+        status = await conn.execute(
+            f"DELETE FROM {quote_ident(table)} t WHERE t.{quote_ident(PARTITIONED_TABLES[table])} < $1"
+            f" AND NOT {_HELD[table]}",
+            cutoff,
+        )
+        return int(status.rsplit(" ", 1)[-1])
 
 
 class CallbackRepository:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from vas_common.settings import ServiceSettings
@@ -39,6 +39,11 @@ class SmsSenderSettings(ServiceSettings):
     callback_retry_max_s: float = 3600.0
     callback_give_up_after_s: float = 86_400.0
     callback_timeout_s: float = 5.0
+
+    # Messages, segments and status events are kept this many Asia/Shanghai months, longer for a
+    # user under a legal hold; the retention job runs this often (and on POST /v1/jobs/retention).
+    retention_months: int = Field(default=6, ge=1)
+    retention_interval_s: float = 86_400.0
 
     @property
     def runs_api(self) -> bool:

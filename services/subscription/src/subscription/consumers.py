@@ -13,7 +13,7 @@ from vas_common.events.sms_sender import MessageState, MessageStatus, MessageSta
 from vas_common.events.topics import SMS_MO, SMS_STATUS
 from vas_common.kafka import Subscription, event_handler
 
-DeliveredHandler = Callable[[MessageState], Awaitable[None]]
+DeliveredHandler = Callable[[MessageState], Awaitable[object]]  # what it returns is not used
 
 
 def subscriptions(

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from vas_common.auth import IssuedApiKey, issue_api_key
+from vas_common.events.subscription import Charge as ChargePayload
 from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
 
 
@@ -314,6 +315,13 @@ def period_of(moment: datetime) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m")
 
 
+def shift_period(period: str, months: int) -> str:
+    """The 'YYYY-MM' month `months` after `period` (before it when negative)."""
+    year, month = (int(part) for part in period.split("-"))
+    index = year * 12 + month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def monthly_charge(
     confirmed_at: datetime | None,
     ended_at: datetime | None,
@@ -324,7 +332,7 @@ def monthly_charge(
 ) -> int | None:
     """What a monthly subscription owes for `period`, or None when nothing is due.
     The first and last month rules are product settings stated in the catalogue."""
-    if confirmed_at is None:
+    if confirmed_at is None or price_fen <= 0:
         return None
     start, end = period_bounds(period)
     if confirmed_at >= end or (ended_at is not None and ended_at <= start):
@@ -339,3 +347,56 @@ def monthly_charge(
     ):
         return None
     return price_fen
+
+
+def message_charge(billing_type: BillingType, price_fen: int) -> int | None:
+    """What one delivered message of the product costs, or None when it is not billed per message."""
+    if billing_type is not BillingType.PER_MESSAGE or price_fen <= 0:
+        return None
+    return price_fen
+
+
+def refundable(charged_fen: int, refunded_fen: int) -> int:
+    """What may still be refunded of a charge, given what its refunds (positive fen) returned."""
+    return max(0, charged_fen - refunded_fen)
+
+
+@dataclass(frozen=True)
+class Charge:
+    """Money taken from (or, negative, returned to) a user; a refund names the charge it refunds."""
+
+    id: UUID
+    msisdn: str
+    subscription_id: UUID
+    product_id: UUID
+    product_code: str
+    amount_fen: int
+    reason: str
+    charged_at: datetime
+    period: str | None = None
+    message_id: UUID | None = None
+    refund_of: UUID | None = None
+
+    def payload(self) -> ChargePayload:
+        return ChargePayload(
+            charge_id=self.id,
+            msisdn=self.msisdn,
+            subscription_id=self.subscription_id,
+            product_code=self.product_code,
+            amount_fen=self.amount_fen,
+            period=self.period,
+            message_id=self.message_id,
+            reason=self.reason,
+            charged_at=self.charged_at,
+        )
+
+
+# -- records ---------------------------------------------------------------------------------
+
+
+def retention_cutoff(now: datetime, months: int) -> datetime:
+    """Records from before this instant are removed (unless the user is under a legal hold): the
+    start of the Asia/Shanghai month `months` months before the current one, so at least `months`
+    whole months are always kept."""
+    start, _ = period_bounds(shift_period(period_of(now), -months))
+    return start

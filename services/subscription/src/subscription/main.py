@@ -11,12 +11,16 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from subscription import consumers
+from subscription.api import billing as billing_api
 from subscription.api import jobs as jobs_api
 from subscription.api import partners as partner_api
 from subscription.api import products as product_api
+from subscription.api import records as records_api
 from subscription.api import subscriptions as subscription_api
+from subscription.service.billing import BillingService
 from subscription.service.partners import PartnerService
 from subscription.service.products import ProductService
+from subscription.service.records import RecordsService
 from subscription.service.subscriptions import RegistrationMetrics, SubscriptionService
 from subscription.settings import SubscriptionSettings
 from vas_common.app import Runtime, ServiceSpec, create_service_app
@@ -32,6 +36,7 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
     settings = settings or SubscriptionSettings()
     clock = clock or SystemClock()
     services: dict[str, SubscriptionService] = {}
+    billing_services: dict[str, BillingService] = {}
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
@@ -40,14 +45,24 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         subs = app.state.subscription_service = SubscriptionService(
             pool, clock, settings.provider_name, RegistrationMetrics(runtime.metrics.registry)
         )
+        billing = app.state.billing_service = BillingService(pool, clock)
+        records = app.state.records_service = RecordsService(pool, clock, settings.retention_months)
+        await records.ensure_partitions()
         services["subscriptions"] = subs
+        billing_services["billing"] = billing
 
         async def run_jobs() -> None:
+            loop = asyncio.get_running_loop()
+            retention_due = loop.time()
             while True:
                 await asyncio.sleep(settings.jobs_interval_s)
                 try:
                     await subs.expire_pending()
                     await products.apply_due_changes()
+                    if loop.time() >= retention_due:
+                        # also creates the coming months' partitions of order_records
+                        await records.apply_retention()
+                        retention_due = loop.time() + settings.retention_interval_s
                 except Exception:
                     logger.exception(
                         "periodic jobs failed; they run again in %.0fs", settings.jobs_interval_s
@@ -63,7 +78,9 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         runtime.on_shutdown.append(stop_jobs)
 
     def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
-        return consumers.subscriptions(services["subscriptions"])
+        return consumers.subscriptions(
+            services["subscriptions"], on_delivered=[billing_services["billing"].charge_delivered]
+        )
 
     return create_service_app(
         settings,
@@ -80,6 +97,9 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
                 subscription_api.router,
                 subscription_api.operator_router,
                 jobs_api.router,
+                billing_api.router,
+                records_api.router,
+                records_api.jobs_router,
             ),
             subscriptions=subscriptions,
             on_startup=wire,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from subscription.domain import (
     BillingType,
+    Charge,
     Partner,
     Product,
     ProductStatus,
@@ -205,3 +206,98 @@ class RegistrationSuccessOut(BaseModel):
 class JobResult(BaseModel):
     job: str
     affected: int
+
+
+# -- billing ---------------------------------------------------------------------------------
+
+PERIOD_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
+Period = Annotated[str, Field(pattern=PERIOD_PATTERN, description="A month, YYYY-MM (Asia/Shanghai)")]
+
+
+class BillingRunIn(BaseModel):
+    period: Period
+
+
+class BillingRunOut(BaseModel):
+    period: str
+    charged: int = Field(description="Charges this run made")
+    amount_fen: int = Field(description="Their sum")
+    already_charged: int = Field(description="Subscriptions due for the period that were charged before")
+
+
+class RefundIn(BaseModel):
+    amount_fen: int = Field(gt=0, le=10_000_000)
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class ChargeOut(BaseModel):
+    id: UUID
+    msisdn: str
+    subscription_id: UUID
+    product_code: str
+    amount_fen: int = Field(description="Negative for a refund")
+    reason: str
+    charged_at: datetime
+    period: str | None = Field(description="The month a monthly fee is for")
+    message_id: UUID | None = Field(description="The delivered message a per-message fee is for")
+    refund_of: UUID | None = Field(description="The charge a refund returns money of")
+
+    @classmethod
+    def of(cls, c: Charge) -> ChargeOut:
+        return cls(
+            id=c.id,
+            msisdn=c.msisdn,
+            subscription_id=c.subscription_id,
+            product_code=c.product_code,
+            amount_fen=c.amount_fen,
+            reason=c.reason,
+            charged_at=c.charged_at,
+            period=c.period,
+            message_id=c.message_id,
+            refund_of=c.refund_of,
+        )
+
+
+class UserChargesOut(BaseModel):
+    msisdn: str
+    month: str
+    charges: list[ChargeOut]
+    total_fen: int = Field(description="What the user paid in the month: charges less refunds")
+
+
+# -- records and legal holds -----------------------------------------------------------------
+
+
+class OrderRecordOut(BaseModel):
+    occurred_at: datetime
+    kind: str
+    product_code: str | None
+    channel: str | None
+    subscription_id: UUID | None
+    detail: dict[str, Any]
+
+
+class UserRecordsOut(BaseModel):
+    msisdn: str
+    since: datetime | None = Field(serialization_alias="from")
+    until: datetime | None = Field(serialization_alias="to")
+    records: list[OrderRecordOut]
+
+
+class LegalHoldIn(BaseModel):
+    msisdn: str = Field(description="The user's mobile number, +86 optional")
+    reason: str = Field(min_length=1, max_length=200, description="e.g. the complaint or case it is for")
+
+
+class LegalHoldOut(BaseModel):
+    msisdn: str
+    reason: str
+    placed_at: datetime
+
+
+class RetentionOut(JobResult):
+    cutoff: datetime = Field(description="Records older than this are gone, unless their user is held")
+    partitions_created: list[str]
+    partitions_dropped: list[str]
+    records_deleted: int
+    charges_deleted: int

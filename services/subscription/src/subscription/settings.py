@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from vas_common.settings import ServiceSettings
@@ -11,3 +12,7 @@ class SubscriptionSettings(ServiceSettings):
     service_name: str = "subscription"
     provider_name: str = "VAS"  # how the provider signs the SMS it sends users
     jobs_interval_s: float = 60.0  # expiry of unconfirmed orders, scheduled notices
+    # Raw records (order_records, charges) are kept this many Asia/Shanghai months, longer under a
+    # legal hold; the retention job runs this often (and on POST /v1/jobs/retention).
+    retention_months: int = Field(default=6, ge=1)
+    retention_interval_s: float = 86_400.0

@@ -7,8 +7,10 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 
+from subscription.service.billing import BillingService
 from subscription.service.partners import PartnerService
 from subscription.service.products import ProductService
+from subscription.service.records import RecordsService
 from subscription.service.subscriptions import SubscriptionService
 from vas_common.auth import AuthenticatedPartner, authenticate_partner, check_operator_token
 
@@ -33,6 +35,14 @@ def subscription_service(request: Request) -> SubscriptionService:
     return _state(request, "subscription_service", SubscriptionService)
 
 
+def billing_service(request: Request) -> BillingService:
+    return _state(request, "billing_service", BillingService)
+
+
+def records_service(request: Request) -> RecordsService:
+    return _state(request, "records_service", RecordsService)
+
+
 async def require_operator(request: Request) -> None:
     check_operator_token(request, request.app.state.runtime.settings.operator_token)
 
@@ -50,4 +60,6 @@ async def current_partner_id(partner: Annotated[AuthenticatedPartner, Depends(cu
 Partners = Annotated[PartnerService, Depends(partner_service)]
 Products = Annotated[ProductService, Depends(product_service)]
 Subscriptions = Annotated[SubscriptionService, Depends(subscription_service)]
+Billing = Annotated[BillingService, Depends(billing_service)]
+Records = Annotated[RecordsService, Depends(records_service)]
 PartnerId = Annotated[UUID, Depends(current_partner_id)]

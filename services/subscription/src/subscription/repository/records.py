@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from vas_common.db import DbConnection
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    occurred_at: datetime
+    msisdn: str
+    kind: str
+    subscription_id: UUID | None
+    product_code: str | None
+    channel: str | None
+    detail: dict[str, Any]
 
 
 class RecordRepository:
@@ -52,3 +64,21 @@ class RecordRepository:
         )
         assert row is not None
         return max(0, row["replies"] - row["unmatched"]), row["confirmed"]
+
+    async def of_user(
+        self, conn: DbConnection, msisdn: str, since: datetime | None, until: datetime | None
+    ) -> list[OrderRecord]:
+        """The user's raw records in [since, until), oldest first (either bound may be open)."""
+        rows = await conn.fetch(
+            """
+            SELECT occurred_at, msisdn, kind, subscription_id, product_code, channel, detail
+              FROM order_records
+             WHERE msisdn = $1 AND ($2::timestamptz IS NULL OR occurred_at >= $2)
+               AND ($3::timestamptz IS NULL OR occurred_at < $3)
+             ORDER BY occurred_at, id
+            """,
+            msisdn,
+            since,
+            until,
+        )
+        return [OrderRecord(**dict(r)) for r in rows]

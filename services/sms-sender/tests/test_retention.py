@@ -1,0 +1,159 @@
+"""Retention in the sms-sender against the real database: messages, segments and status events
+older than 6 Asia/Shanghai months are gone after the job, except those of a user under a legal
+hold (learnt from subscription.events); the job takes "now" from the service clock."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from sms_sender.main import create_app
+from sms_sender.repository import MessageRepository, NewMessage, SegmentOutcome
+from sms_sender.retention import RETENTION_TZ, retention_cutoff
+from sms_sender.settings import SmsSenderSettings
+from vas_common.clock import ManualClock
+from vas_common.events.subscription import LegalHold, LegalHoldChanged
+from vas_common.events.topics import SUBSCRIPTION_EVENTS
+from vas_common.kafka import EventPublisher
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve, service_settings_kwargs
+
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
+@dataclass
+class Env:
+    client: httpx.AsyncClient
+    pool: asyncpg.Pool
+    clock: ManualClock
+
+
+@pytest.fixture
+async def env(database: str, kafka: Any) -> AsyncIterator[Env]:
+    clock = ManualClock()
+    settings = SmsSenderSettings(**{**service_settings_kwargs(database, kafka.bootstrap), "role": "api"})
+    app = create_app(settings, clock=clock)
+    async with serve(app) as client:
+        yield Env(client, app.state.runtime.db(), clock)
+
+
+def msisdn() -> str:
+    return f"86135{uuid.uuid4().int % 10**8:08d}"
+
+
+async def seed_message(env: Env, recipient: str, accepted_at: datetime) -> uuid.UUID:
+    """A delivered message with its segment and status event, as the send path writes them."""
+    message_id = uuid.uuid4()
+    repo = MessageRepository()
+    async with env.pool.acquire() as conn:
+        await repo.insert_messages(
+            conn,
+            [
+                NewMessage(
+                    id=message_id,
+                    accepted_at=accepted_at,
+                    partner_id=None,
+                    recipient=recipient,
+                    source_addr="106900001",
+                    content="内容",
+                    category="notice",
+                    product_code=None,
+                    client_ref=None,
+                    callback_url=None,
+                    notify_submitted=False,
+                    encoding="ucs2",
+                    segments_total=1,
+                )
+            ],
+        )
+        await repo.record_segments(
+            conn,
+            [
+                SegmentOutcome(
+                    message_id, accepted_at, 1, "submitted", f"smsc-{message_id}", 0, 1, accepted_at
+                )
+            ],
+        )
+        await repo.insert_status_events(
+            conn, [(accepted_at, None, message_id, "delivered", {"id": str(message_id)})]
+        )
+    return message_id
+
+
+async def hold(publisher: EventPublisher, env: Env, user: str, held: bool) -> None:
+    """Announce a legal hold as the subscription service does, and wait until it is stored."""
+    event = LegalHoldChanged(
+        payload=LegalHold(msisdn=user, held=held, reason="投诉", occurred_at=env.clock.now())
+    )
+    await publisher.publish(SUBSCRIPTION_EVENTS, event)
+
+    async def stored() -> bool:
+        found = await env.pool.fetchval("SELECT count(*) FROM legal_holds WHERE msisdn = $1", user)
+        return bool(found) is held
+
+    await eventually(stored)
+
+
+async def remaining(env: Env, table: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    column = "id" if table == "messages" else "message_id"
+    rows = await env.pool.fetch(f"SELECT {column} FROM {table} WHERE {column} = ANY($1::uuid[])", ids)  # noqa: S608
+    return {r[column] for r in rows}
+
+
+async def test_records_older_than_six_months_go_except_held_users(
+    env: Env, publisher: EventPublisher
+) -> None:
+    now = env.clock.now()
+    cutoff = retention_cutoff(now, 6)
+    plain, held = msisdn(), msisdn()
+    await hold(publisher, env, held, True)
+
+    months_8 = cutoff - timedelta(days=45)
+    months_9 = cutoff - timedelta(days=75)
+    async with env.pool.acquire() as conn:
+        await MessageRepository().ensure_partitions(conn, months_8, months_ahead=1)  # three old months
+    old_partition = f"{months_8.astimezone(RETENTION_TZ):%Y%m}"  # UTC and Shanghai month agree here
+    ids = {
+        "plain_8": await seed_message(env, plain, months_8),  # alone in its month: partitions dropped
+        "held_9": await seed_message(env, held, months_9),  # its month's partitions are kept
+        "plain_9": await seed_message(env, plain, months_9 + timedelta(hours=1)),  # deleted from them
+        "plain_default": await seed_message(env, plain, cutoff - timedelta(days=300)),  # DEFAULT partition
+        "held_default": await seed_message(env, held, cutoff - timedelta(days=300)),
+        "plain_before": await seed_message(env, plain, cutoff - timedelta(minutes=1)),  # just too old
+        "plain_at": await seed_message(env, plain, cutoff),  # exactly 6 months: kept
+        "plain_now": await seed_message(env, plain, now),
+    }
+    everything = list(ids.values())
+
+    refused = await env.client.post("/v1/jobs/retention")
+    assert refused.status_code == 401
+    job = await env.client.post("/v1/jobs/retention", headers=OPERATOR)
+    assert job.status_code == 200, job.text
+    result = job.json()
+    assert datetime.fromisoformat(result["cutoff"]) == cutoff
+    for table in ("messages", "segments", "status_events"):
+        assert f"{table}_{old_partition}" in result["partitions_dropped"]
+        assert await env.pool.fetchval("SELECT to_regclass($1)", f"{table}_{old_partition}") is None
+    assert result["rows_deleted"]["messages"] == 3  # plain_9, plain_default, plain_before
+
+    kept = {ids[name] for name in ("held_9", "held_default", "plain_at", "plain_now")}
+    for table in ("messages", "segments", "status_events"):
+        assert await remaining(env, table, everything) == kept, table
+
+    again = (await env.client.post("/v1/jobs/retention", headers=OPERATOR)).json()
+    assert again["affected"] == 0
+    assert again["partitions_dropped"] == []
+
+    # The hold is released and seven months pass on the service's clock: the rest goes too.
+    await hold(publisher, env, held, False)
+    env.clock.advance(timedelta(days=7 * 31))
+    later = (await env.client.post("/v1/jobs/retention", headers=OPERATOR)).json()
+    assert datetime.fromisoformat(later["cutoff"]) > now
+    for table in ("messages", "segments", "status_events"):
+        assert await remaining(env, table, everything) == set(), table

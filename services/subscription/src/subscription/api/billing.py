@@ -1,0 +1,55 @@
+"""Billing (operator): the monthly fee run, refunds, and a user's charges for fee queries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from subscription.api.deps import Billing, require_operator
+from subscription.api.subscriptions import _msisdn
+from subscription.schemas import (
+    PERIOD_PATTERN,
+    BillingRunIn,
+    BillingRunOut,
+    ChargeOut,
+    RefundIn,
+    UserChargesOut,
+)
+
+router = APIRouter(prefix="/v1", tags=["billing (operator)"], dependencies=[Depends(require_operator)])
+
+
+@router.post("/billing/runs", response_model=BillingRunOut)
+async def run_billing(body: BillingRunIn, billing: Billing) -> BillingRunOut:
+    """Charge every monthly subscription its fee for the month. Re-running it, or running it on
+    two replicas at once, never charges a subscription twice for one month."""
+    run = await billing.run_monthly(body.period)
+    return BillingRunOut(
+        period=run.period, charged=run.charged, amount_fen=run.amount_fen, already_charged=run.already_charged
+    )
+
+
+@router.post("/charges/{charge_id}/refunds", status_code=201, response_model=ChargeOut)
+async def refund_charge(charge_id: UUID, body: RefundIn, billing: Billing) -> ChargeOut:
+    """A refund is a negative charge; the refunds of a charge may not exceed it."""
+    return ChargeOut.of(await billing.refund(charge_id, body.amount_fen, body.reason))
+
+
+@router.get("/users/{msisdn}/charges", response_model=UserChargesOut)
+async def user_charges(
+    msisdn: str,
+    billing: Billing,
+    month: Annotated[
+        str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM; default: this month")
+    ] = None,
+) -> UserChargesOut:
+    """What the user was charged (and refunded) in a month, with the total."""
+    found = await billing.charges_of(_msisdn(msisdn), month)
+    return UserChargesOut(
+        msisdn=found.msisdn,
+        month=found.month,
+        charges=[ChargeOut.of(c) for c in found.charges],
+        total_fen=found.total_fen,
+    )

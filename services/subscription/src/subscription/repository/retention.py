@@ -1,0 +1,107 @@
+"""Legal holds and retention SQL: monthly partitions of order_records, and removing records and
+charges older than the horizon unless their user is held."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from subscription.domain import SHANGHAI
+from vas_common.db import (
+    DbConnection,
+    drop_partition,
+    ensure_monthly_partitions,
+    list_partitions,
+    quote_ident,
+)
+
+RECORDS_TABLE = "order_records"
+
+
+@dataclass(frozen=True)
+class Hold:
+    msisdn: str
+    reason: str
+    placed_at: datetime
+
+
+def _count(status: str) -> int:
+    """Rows affected, from a command status such as 'DELETE 42'."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class LegalHoldRepository:
+    async def place(self, conn: DbConnection, msisdn: str, reason: str, at: datetime) -> Hold:
+        """Place a hold, or give an existing one the new reason (it keeps its first placed_at)."""
+        row = await conn.fetchrow(
+            """
+            INSERT INTO legal_holds (msisdn, reason, placed_at) VALUES ($1, $2, $3)
+            ON CONFLICT (msisdn) DO UPDATE SET reason = EXCLUDED.reason
+            RETURNING msisdn, reason, placed_at
+            """,
+            msisdn,
+            reason,
+            at,
+        )
+        assert row is not None
+        return Hold(**dict(row))
+
+    async def release(self, conn: DbConnection, msisdn: str) -> bool:
+        return _count(await conn.execute("DELETE FROM legal_holds WHERE msisdn = $1", msisdn)) > 0
+
+    async def all(self, conn: DbConnection) -> list[Hold]:
+        rows = await conn.fetch(
+            "SELECT msisdn, reason, placed_at FROM legal_holds ORDER BY placed_at, msisdn"
+        )
+        return [Hold(**dict(r)) for r in rows]
+
+
+class RetentionRepository:
+    async def ensure_partitions(self, conn: DbConnection, around: datetime) -> list[str]:
+        """Monthly (Asia/Shanghai) partitions of order_records from last month to two months ahead."""
+        return await ensure_monthly_partitions(conn, RECORDS_TABLE, "occurred_at", around, tz=SHANGHAI)
+
+    async def lock_holds(self, conn: DbConnection) -> None:
+        """Until the caller's transaction ends no hold can be placed, so nothing is removed from a
+        user who became held between looking for held users' records and removing the rest."""
+        await conn.execute("LOCK TABLE legal_holds IN SHARE MODE")
+
+    async def partitions_before(self, conn: DbConnection, cutoff: datetime) -> list[str]:
+        """The monthly partitions of order_records that hold nothing from `cutoff` on."""
+        partitions, _default = await list_partitions(conn, RECORDS_TABLE)
+        return [p.name for p in partitions if p.upper <= cutoff]
+
+    async def partition_holds_held_records(self, conn: DbConnection, partition: str) -> bool:
+        held: bool = await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {quote_ident(partition)} r JOIN legal_holds h ON h.msisdn = r.msisdn)"
+        )
+        return held
+
+    async def drop_partition(self, conn: DbConnection, partition: str) -> None:
+        await drop_partition(conn, partition)
+
+    async def delete_records(self, conn: DbConnection, cutoff: datetime) -> int:
+        """Records older than `cutoff` of users not held (the DEFAULT partition's and whatever a
+        kept partition has left); partition pruning keeps this to the old partitions."""
+        status = await conn.execute(
+            """
+            DELETE FROM order_records r
+             WHERE r.occurred_at < $1 AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.msisdn = r.msisdn)
+            """,
+            cutoff,
+        )
+        return _count(status)
+
+    async def delete_charges(self, conn: DbConnection, cutoff: datetime) -> int:
+        """Charges older than `cutoff` of users not held. A charge whose refund is younger stays
+        until the refund goes too (the refund points at it)."""
+        status = await conn.execute(
+            """
+            DELETE FROM charges c
+             WHERE c.charged_at < $1
+               AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.msisdn = c.msisdn)
+               AND NOT EXISTS (SELECT 1 FROM charges r WHERE r.refund_of = c.id AND r.charged_at >= $1)
+            """,
+            cutoff,
+        )
+        return _count(status)

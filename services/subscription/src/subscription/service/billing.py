@@ -1,0 +1,229 @@
+"""Billing: the monthly fee run, per-message fees from delivery statuses, refunds and the fee
+query. Each new charge is written with its raw record and its event in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from subscription import domain
+from subscription.domain import Charge
+from subscription.repository.billing import BillingRepository
+from subscription.repository.subscriptions import SubscriptionRepository
+from subscription.service.messaging import Messaging
+from vas_common.clock import Clock
+from vas_common.db import DbConnection
+from vas_common.errors import NotFound, ValidationFailed
+from vas_common.events.sms_sender import MessageState
+from vas_common.events.subscription import Charged, Refunded
+
+MONTHLY_REASON = "monthly_fee"
+MESSAGE_REASON = "message_fee"
+
+
+class PeriodInFuture(ValidationFailed):
+    code = "period_in_future"
+    title = "A month can be billed only once it has begun"
+
+
+class ChargeNotFound(NotFound):
+    code = "charge_not_found"
+    title = "No such charge"
+
+
+class ChargeNotRefundable(ValidationFailed):
+    code = "charge_not_refundable"
+    title = "Only a charge of money taken can be refunded, not a refund"
+
+
+class RefundExceedsCharge(ValidationFailed):
+    code = "refund_exceeds_charge"
+    title = "The refunds of a charge may not exceed it"
+
+
+@dataclass(frozen=True)
+class BillingRun:
+    period: str
+    charged: int  # new charges made by this run
+    amount_fen: int  # their sum
+    already_charged: int  # subscriptions due for the period that had been charged before
+
+
+@dataclass(frozen=True)
+class UserCharges:
+    msisdn: str
+    month: str
+    charges: list[Charge]
+
+    @property
+    def total_fen(self) -> int:
+        return sum(c.amount_fen for c in self.charges)
+
+
+class BillingService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        billing: BillingRepository | None = None,
+        subscriptions: SubscriptionRepository | None = None,
+        messaging: Messaging | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._billing = billing or BillingRepository()
+        self._subs = subscriptions or SubscriptionRepository()
+        self._messaging = messaging or Messaging()
+        self._batch_size = batch_size
+
+    async def run_monthly(self, period: str) -> BillingRun:
+        """Charge every monthly subscription what it owes for `period`. Safe to re-run and to run
+        from several replicas at once: charges_monthly_once lets one charge per subscription and
+        period in, whoever comes second finds it there."""
+        now = self._clock.now()
+        if period > domain.period_of(now):
+            raise PeriodInFuture(f"{period} has not begun (it is {domain.period_of(now)} in Asia/Shanghai)")
+        start, end = domain.period_bounds(period)
+        charged = amount = already = 0
+        after: UUID | None = None
+        while True:
+            # One transaction per page: a charge, its record and its event commit together.
+            async with self._pool.acquire() as conn, conn.transaction():
+                page = await self._billing.monthly_candidates(conn, start, end, after, self._batch_size)
+                for candidate in page:
+                    fee = domain.monthly_charge(
+                        candidate.confirmed_at,
+                        candidate.ended_at,
+                        candidate.price_fen,
+                        candidate.first_month,
+                        candidate.last_month,
+                        period,
+                    )
+                    if fee is None:
+                        continue
+                    charge = Charge(
+                        id=uuid.uuid4(),
+                        msisdn=candidate.msisdn,
+                        subscription_id=candidate.subscription_id,
+                        product_id=candidate.product_id,
+                        product_code=candidate.product_code,
+                        amount_fen=fee,
+                        reason=MONTHLY_REASON,
+                        charged_at=now,
+                        period=period,
+                    )
+                    if await self._charge(conn, charge):
+                        charged += 1
+                        amount += fee
+                    else:
+                        already += 1
+            if len(page) < self._batch_size:
+                return BillingRun(period, charged, amount, already)
+            after = page[-1].subscription_id
+
+    async def charge_delivered(self, state: MessageState) -> bool:
+        """A delivered message of a per-message product costs its price once (charges_message_once:
+        a status event delivered twice charges nothing more). True if a charge was made."""
+        if state.product_code is None:
+            return False
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            sub = await self._subs.active_with_code(conn, state.recipient, state.product_code)
+            if sub is None:
+                return False
+            fee = domain.message_charge(sub.billing_type, sub.price_fen)
+            if fee is None:
+                return False
+            charge = Charge(
+                id=uuid.uuid4(),
+                msisdn=sub.msisdn,
+                subscription_id=sub.id,
+                product_id=sub.product_id,
+                product_code=sub.product_code,
+                amount_fen=fee,
+                reason=MESSAGE_REASON,
+                # the fee belongs to the month the message was delivered in
+                charged_at=state.done_at or now,
+                message_id=state.message_id,
+            )
+            return await self._charge(conn, charge)
+
+    async def _charge(self, conn: DbConnection, charge: Charge) -> bool:
+        if not await self._billing.insert_once(conn, charge):
+            return False
+        await self._record(conn, "charged", charge)
+        await self._messaging.publish(conn, Charged(payload=charge.payload()))
+        return True
+
+    async def refund(self, charge_id: UUID, amount_fen: int, reason: str) -> Charge:
+        """A negative charge naming the one it refunds; all refunds of a charge stay within it."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The row lock makes concurrent refunds of one charge take turns.
+            original = await self._billing.get(conn, charge_id, for_update=True)
+            if original is None:
+                raise ChargeNotFound(f"charge {charge_id} does not exist")
+            if original.refund_of is not None or original.amount_fen <= 0:
+                raise ChargeNotRefundable(f"charge {charge_id} is a refund")
+            refunded = await self._billing.refunded(conn, charge_id)
+            left = domain.refundable(original.amount_fen, refunded)
+            if amount_fen > left:
+                raise RefundExceedsCharge(
+                    f"{amount_fen} fen asked, {left} fen of charge {charge_id} is left to refund",
+                    extra={
+                        "charged_fen": original.amount_fen,
+                        "refunded_fen": refunded,
+                        "refundable_fen": left,
+                    },
+                )
+            refund = Charge(
+                id=uuid.uuid4(),
+                msisdn=original.msisdn,
+                subscription_id=original.subscription_id,
+                product_id=original.product_id,
+                product_code=original.product_code,
+                amount_fen=-amount_fen,
+                reason=reason,
+                charged_at=now,
+                period=original.period,
+                message_id=original.message_id,
+                refund_of=original.id,
+            )
+            await self._billing.insert_once(conn, refund)
+            await self._record(conn, "refunded", refund)
+            await self._messaging.publish(conn, Refunded(payload=refund.payload()))
+        return refund
+
+    async def charges_of(self, msisdn: str, month: str | None) -> UserCharges:
+        """The user's charges and refunds made in a month (Asia/Shanghai; default: this month)."""
+        month = month or domain.period_of(self._clock.now())
+        start, end = domain.period_bounds(month)
+        async with self._pool.acquire() as conn:
+            charges = await self._billing.of_user(conn, msisdn, start, end)
+        return UserCharges(msisdn, month, charges)
+
+    async def _record(self, conn: DbConnection, kind: str, charge: Charge) -> None:
+        detail: dict[str, object] = {
+            "charge_id": str(charge.id),
+            "amount_fen": charge.amount_fen,
+            "reason": charge.reason,
+        }
+        if charge.period is not None:
+            detail["period"] = charge.period
+        if charge.message_id is not None:
+            detail["message_id"] = str(charge.message_id)
+        if charge.refund_of is not None:
+            detail["refund_of"] = str(charge.refund_of)
+        await self._messaging.records.add(
+            conn,
+            charge.charged_at,
+            charge.msisdn,
+            kind,
+            subscription_id=charge.subscription_id,
+            product_code=charge.product_code,
+            detail=detail,
+        )

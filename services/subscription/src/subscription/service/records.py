@@ -1,0 +1,128 @@
+"""Raw records (原始数据): a user's list on request, legal holds, and retention — records and
+charges are kept `retention_months` Asia/Shanghai months, a held user's for as long as the hold."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from subscription import domain
+from subscription.repository.records import OrderRecord, RecordRepository
+from subscription.repository.retention import Hold, LegalHoldRepository, RetentionRepository
+from subscription.service.messaging import Messaging
+from vas_common.clock import Clock
+from vas_common.errors import NotFound, ValidationFailed
+from vas_common.events.subscription import LegalHold, LegalHoldChanged
+
+logger = logging.getLogger(__name__)
+
+
+class LegalHoldNotFound(NotFound):
+    code = "legal_hold_not_found"
+    title = "The user is not under a legal hold"
+
+
+class InvalidRange(ValidationFailed):
+    code = "invalid_range"
+    title = "'from' must be before 'to'"
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    cutoff: datetime  # what is older than this is gone, unless held
+    partitions_created: list[str]
+    partitions_dropped: list[str]
+    records_deleted: int
+    charges_deleted: int
+
+
+class RecordsService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        retention_months: int,
+        records: RecordRepository | None = None,
+        holds: LegalHoldRepository | None = None,
+        retention: RetentionRepository | None = None,
+        messaging: Messaging | None = None,
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._months = retention_months
+        self._records = records or RecordRepository()
+        self._holds = holds or LegalHoldRepository()
+        self._retention = retention or RetentionRepository()
+        self._messaging = messaging or Messaging()
+
+    async def of_user(self, msisdn: str, since: datetime | None, until: datetime | None) -> list[OrderRecord]:
+        if since is not None and until is not None and since >= until:
+            raise InvalidRange(f"from {since.isoformat()} is not before to {until.isoformat()}")
+        async with self._pool.acquire() as conn:
+            return await self._records.of_user(conn, msisdn, since, until)
+
+    # -- legal holds -----------------------------------------------------------------------
+
+    async def place_hold(self, msisdn: str, reason: str) -> Hold:
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            hold = await self._holds.place(conn, msisdn, reason, now)
+            await self._messaging.publish(
+                conn,
+                LegalHoldChanged(payload=LegalHold(msisdn=msisdn, held=True, reason=reason, occurred_at=now)),
+            )
+        return hold
+
+    async def release_hold(self, msisdn: str) -> None:
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._holds.release(conn, msisdn):
+                raise LegalHoldNotFound(f"{msisdn} is not under a legal hold")
+            await self._messaging.publish(
+                conn, LegalHoldChanged(payload=LegalHold(msisdn=msisdn, held=False, occurred_at=now))
+            )
+
+    async def holds(self) -> list[Hold]:
+        async with self._pool.acquire() as conn:
+            return await self._holds.all(conn)
+
+    # -- retention -------------------------------------------------------------------------
+
+    async def ensure_partitions(self) -> list[str]:
+        async with self._pool.acquire() as conn:
+            return await self._retention.ensure_partitions(conn, self._clock.now())
+
+    async def apply_retention(self) -> RetentionResult:
+        """Partitions ahead, then what is older than the horizon goes: a monthly partition wholly
+        older is dropped when it holds no held user's record, and the rows left older than the
+        horizon (kept partitions, the DEFAULT partition, charges) are deleted but the held users'.
+        Safe to run from several replicas at once."""
+        now = self._clock.now()
+        cutoff = domain.retention_cutoff(now, self._months)
+        dropped: list[str] = []
+        async with self._pool.acquire() as conn:
+            created = await self._retention.ensure_partitions(conn, now)
+            for partition in await self._retention.partitions_before(conn, cutoff):
+                # One short transaction per drop: a drop locks order_records, which every use case writes.
+                async with conn.transaction():
+                    await self._retention.lock_holds(conn)
+                    if await self._retention.partition_holds_held_records(conn, partition):
+                        continue
+                    await self._retention.drop_partition(conn, partition)
+                dropped.append(partition)
+            async with conn.transaction():
+                await self._retention.lock_holds(conn)
+                records = await self._retention.delete_records(conn, cutoff)
+                charges = await self._retention.delete_charges(conn, cutoff)
+        result = RetentionResult(cutoff, created, dropped, records, charges)
+        logger.info(
+            "retention: records before %s removed; partitions dropped %s, records deleted %d, charges deleted %d",
+            cutoff.isoformat(),
+            dropped or "none",
+            records,
+            charges,
+        )
+        return result

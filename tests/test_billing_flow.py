@@ -1,0 +1,255 @@
+"""Billing and records end to end: per-message fees from real deliveries through the SMSC
+simulator (once, even when the status event comes twice), the monthly run on subscriptions made
+by SMS, refunds, the user's raw records, and a legal hold that keeps a user's records in both
+services past the 6-month retention."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from sms_sender.repository import MessageRepository, NewMessage
+from subscription import domain
+from subscription.repository.records import RecordRepository
+from vas_common.db import create_pool
+from vas_common.events import encode_event
+from vas_common.events.sms_sender import MessageState, MessageStatus, MessageStatusChanged
+from vas_common.events.topics import SMS_STATUS
+from vas_common.kafka import EventPublisher
+from vas_common.settings import ServiceSettings
+from vas_common.telemetry import Metrics
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually
+
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+Suite = Any  # the `suite` fixture's object (tests/conftest.py)
+
+
+@pytest.fixture
+async def publisher(kafka: Any) -> AsyncIterator[EventPublisher]:
+    pub = EventPublisher(ServiceSettings(kafka_bootstrap=kafka.bootstrap), Metrics("test"))
+    await pub.start()
+    yield pub
+    await pub.stop()
+
+
+async def status_is(suite: Suite, msisdn: str, code: str, wanted: str) -> bool:
+    subs = (await suite.subscription.get(f"/v1/users/{msisdn}/subscriptions", headers=OPERATOR)).json()
+    got = [s["status"] for s in subs if s["product_code"] == code][-1:]
+    assert got == [wanted], f"{code} for {msisdn}: {got}, waiting for {wanted}"
+    return True
+
+
+async def subscribe(suite: Suite, partner: dict[str, Any], msisdn: str, code: str) -> None:
+    await suite.mo(msisdn, code)
+    await eventually(lambda: status_is(suite, msisdn, code, "pending"))
+    await suite.mo(msisdn, "Y")
+    await eventually(lambda: status_is(suite, msisdn, code, "active"))
+
+    async def sms_sender_knows() -> bool:  # it learns the subscription from subscription.events
+        sent = await send_content(suite, partner, msisdn, code, probe=True)
+        return sent is not None
+
+    await eventually(sms_sender_knows)
+
+
+async def send_content(
+    suite: Suite, partner: dict[str, Any], msisdn: str, code: str, probe: bool = False
+) -> str | None:
+    response = await suite.sms_sender.post(
+        "/v1/messages",
+        headers=partner["headers"],
+        json={
+            "recipients": [msisdn],
+            "content": "今日笑话一则" if not probe else "欢迎",
+            "product_code": code,
+        },
+    )
+    if response.status_code != 202:
+        return None
+    message_id: str = response.json()["accepted"][0]["message_id"]
+    return message_id
+
+
+async def charges(suite: Suite, msisdn: str) -> dict[str, Any]:
+    response = await suite.subscription.get(f"/v1/users/{msisdn}/charges", headers=OPERATOR)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_per_message_fee_once_per_delivered_message(suite: Suite, publisher: EventPublisher) -> None:
+    partner = await suite.partner()
+    product = await suite.product(partner, name="每日笑话", billing_type="per_message", price_fen=10)
+    code, user = product["code"], "8613760000001"
+    await subscribe(suite, partner, user, code)  # the probe message is the first billed one
+
+    message_id = await send_content(suite, partner, user, code)
+    assert message_id is not None
+
+    async def two_charges() -> list[dict[str, Any]]:
+        found = (await charges(suite, user))["charges"]
+        assert len(found) >= 2, found
+        return list(found)
+
+    billed = await eventually(two_charges)
+    assert message_id in {c["message_id"] for c in billed}
+    assert all(c["amount_fen"] == 10 and c["product_code"] == code for c in billed)
+
+    # The status event of that message comes again (at-least-once). Behind it, in the same
+    # partition, a delivery of another message: once that one is billed, the repeat was handled.
+    now = datetime.now(UTC)
+    repeat = MessageStatusChanged(
+        producer="sms-sender",
+        payload=MessageState(
+            message_id=uuid.UUID(message_id),
+            partner_id=uuid.UUID(partner["id"]),
+            recipient=user,
+            status=MessageStatus.DELIVERED,
+            segments_total=1,
+            segments=[],
+            accepted_at=now,
+            done_at=now,
+            product_code=code,
+        ),
+    )
+    marker = repeat.model_copy(
+        update={
+            "event_id": uuid.uuid4(),
+            "payload": repeat.payload.model_copy(update={"message_id": uuid.uuid4()}),
+        }
+    )
+    await publisher.publish(SMS_STATUS, repeat)
+    await publisher.publish(SMS_STATUS, repeat)
+    await publisher.publish_raw(SMS_STATUS.name, repeat.key().encode(), encode_event(marker))
+
+    async def marker_billed() -> list[dict[str, Any]]:
+        found = (await charges(suite, user))["charges"]
+        assert str(marker.payload.message_id) in {c["message_id"] for c in found}
+        return list(found)
+
+    after = await eventually(marker_billed)
+    assert len(after) == len(billed) + 1
+    assert [c["message_id"] for c in after].count(message_id) == 1
+    assert (await charges(suite, user))["total_fen"] == 10 * len(after)
+
+
+async def test_monthly_run_refund_and_the_users_raw_records(suite: Suite) -> None:
+    partner = await suite.partner()
+    product = await suite.product(partner, name="新闻早报", price_fen=500)
+    code, stays, leaves = product["code"], "8613760000011", "8613760000012"
+    await subscribe(suite, partner, stays, code)
+    await subscribe(suite, partner, leaves, code)
+    await suite.mo(leaves, f"TD{code}")
+    await eventually(lambda: status_is(suite, leaves, code, "cancelled"))
+
+    period = domain.period_of(suite.clock.now())
+    run = await suite.subscription.post("/v1/billing/runs", json={"period": period}, headers=OPERATOR)
+    assert run.status_code == 200, run.text
+    # the product's last month is charged in full: the one who left this month pays it too
+    assert run.json() == {"period": period, "charged": 2, "amount_fen": 1000, "already_charged": 0}
+    rerun = await suite.subscription.post("/v1/billing/runs", json={"period": period}, headers=OPERATOR)
+    assert rerun.json() == {"period": period, "charged": 0, "amount_fen": 0, "already_charged": 2}
+
+    (charge,) = (await charges(suite, leaves))["charges"]
+    assert (charge["period"], charge["amount_fen"]) == (period, 500)
+    refund = await suite.subscription.post(
+        f"/v1/charges/{charge['id']}/refunds",
+        json={"amount_fen": 500, "reason": "用户投诉"},
+        headers=OPERATOR,
+    )
+    assert refund.status_code == 201, refund.text
+    assert (await charges(suite, leaves))["total_fen"] == 0
+    more = await suite.subscription.post(
+        f"/v1/charges/{charge['id']}/refunds", json={"amount_fen": 1, "reason": "x"}, headers=OPERATOR
+    )
+    assert more.json()["code"] == "refund_exceeds_charge"
+
+    records = (await suite.subscription.get(f"/v1/users/{leaves}/records", headers=OPERATOR)).json()[
+        "records"
+    ]
+    kinds = [r["kind"] for r in records]
+    for kind in ("sms_in", "requested", "confirmation_sent", "confirmed", "cancelled", "charged", "refunded"):
+        assert kind in kinds, kinds
+    assert (
+        kinds.index("requested")
+        < kinds.index("confirmed")
+        < kinds.index("cancelled")
+        < kinds.index("charged")
+    )
+    assert any(r["kind"] == "sms_out" and "成功订购" in r["detail"]["text"] for r in records)
+    cancelled = next(r for r in records if r["kind"] == "cancelled")
+    assert cancelled["channel"] == "sms_td"
+
+
+async def old_message(conn: asyncpg.Connection, recipient: str, at: datetime) -> uuid.UUID:
+    message_id = uuid.uuid4()
+    await MessageRepository().insert_messages(
+        conn,
+        [
+            NewMessage(
+                id=message_id,
+                accepted_at=at,
+                partner_id=None,
+                recipient=recipient,
+                source_addr="106900001",
+                content="旧消息",
+                category="notice",
+                product_code=None,
+                client_ref=None,
+                callback_url=None,
+                notify_submitted=False,
+                encoding="ucs2",
+                segments_total=1,
+            )
+        ],
+    )
+    return message_id
+
+
+async def test_a_legal_hold_keeps_a_users_records_in_both_services(suite: Suite) -> None:
+    held, plain = "8613760000021", "8613760000022"
+    placed = await suite.subscription.post(
+        "/v1/legal-holds", json={"msisdn": held, "reason": "投诉 C-42 处理中"}, headers=OPERATOR
+    )
+    assert placed.status_code == 201, placed.text
+    sms_pool = await create_pool(suite.sms_sender_db)
+    sub_pool = await create_pool(suite.subscription_db)
+    try:
+
+        async def sms_sender_holds() -> bool:
+            return bool(await sms_pool.fetchval("SELECT count(*) FROM legal_holds WHERE msisdn = $1", held))
+
+        await eventually(sms_sender_holds)  # learnt from user.legal_hold_changed
+
+        old = datetime.now(UTC) - timedelta(days=250)  # older than 6 months, whatever today is
+        async with sms_pool.acquire() as conn:
+            held_message = await old_message(conn, held, old)
+            plain_message = await old_message(conn, plain, old)
+        async with sub_pool.acquire() as conn:
+            for user in (held, plain):
+                await RecordRepository().add(conn, old, user, "sms_in", channel="sms", detail={"text": "TD"})
+
+        sms_job = await suite.sms_sender.post("/v1/jobs/retention", headers=OPERATOR)
+        assert sms_job.status_code == 200, sms_job.text
+        left = await sms_pool.fetch(
+            "SELECT id FROM messages WHERE id = ANY($1::uuid[])", [held_message, plain_message]
+        )
+        assert [r["id"] for r in left] == [held_message]
+
+        sub_job = await suite.subscription.post("/v1/jobs/retention", headers=OPERATOR)
+        assert sub_job.status_code == 200, sub_job.text
+        for user, wanted in ((held, 1), (plain, 0)):
+            listed = await suite.subscription.get(
+                f"/v1/users/{user}/records",
+                params={"to": (old + timedelta(seconds=1)).isoformat()},
+                headers=OPERATOR,
+            )
+            assert len(listed.json()["records"]) == wanted, user
+    finally:
+        await sms_pool.close()
+        await sub_pool.close()
