@@ -360,3 +360,27 @@ async def test_refunds_are_negative_charges_within_the_charge(env: Env, kafka: A
         f"/v1/users/{user}/charges", params={"month": "11-2026"}, headers=OPERATOR
     )
     assert bad_month.status_code == 422
+
+
+async def test_the_jobs_loop_takes_this_months_fees_without_anyone_calling(database: str, kafka: Any) -> None:
+    clock = ManualClock()
+    settings = SubscriptionSettings(
+        **service_settings_kwargs(database, kafka.bootstrap), jobs_interval_s=0.2, billing_interval_s=0.2
+    )
+    app = create_app(settings, clock=clock)
+    async with serve(app) as client:
+        env = Env(client, app.state.runtime.db(), clock, app.state.billing_service, settings)
+        product = await seed_product(env, price_fen=800)
+        sub_id = await seed_subscription(env, product, msisdn(), confirmed_at=clock.now(), ended_at=None)
+
+        async def charged() -> bool:
+            rows = await charges_of_subscription(env, sub_id)
+            assert [r["amount_fen"] for r in rows] == [800], rows
+            return True
+
+        await eventually(charged)
+        rerun = await client.post(
+            "/v1/billing/runs", json={"period": domain.period_of(clock.now())}, headers=OPERATOR
+        )
+        assert rerun.json()["charged"] == 0  # the loop's runs and this one charge the month once
+        await charged()

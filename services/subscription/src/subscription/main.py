@@ -17,6 +17,7 @@ from subscription.api import partners as partner_api
 from subscription.api import products as product_api
 from subscription.api import records as records_api
 from subscription.api import subscriptions as subscription_api
+from subscription.domain import period_of
 from subscription.service.billing import BillingService
 from subscription.service.partners import PartnerService
 from subscription.service.products import ProductService
@@ -53,7 +54,7 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
 
         async def run_jobs() -> None:
             loop = asyncio.get_running_loop()
-            retention_due = loop.time()
+            retention_due = billing_due = loop.time()
             while True:
                 await asyncio.sleep(settings.jobs_interval_s)
                 try:
@@ -63,6 +64,11 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
                         # also creates the coming months' partitions of order_records
                         await records.apply_retention()
                         retention_due = loop.time() + settings.retention_interval_s
+                    if loop.time() >= billing_due:
+                        # the current month, again and again: a run charges only what is not charged
+                        # yet (new subscriptions), so monthly fees are taken without anyone calling it
+                        await billing.run_monthly(period_of(clock.now()))
+                        billing_due = loop.time() + settings.billing_interval_s
                 except Exception:
                     logger.exception(
                         "periodic jobs failed; they run again in %.0fs", settings.jobs_interval_s

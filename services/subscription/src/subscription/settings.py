@@ -16,3 +16,4 @@ class SubscriptionSettings(ServiceSettings):
     # legal hold; the retention job runs this often (and on POST /v1/jobs/retention).
     retention_months: int = Field(default=6, ge=1)
     retention_interval_s: float = 86_400.0
+    billing_interval_s: float = 3600.0  # the current month's run repeats this often (idempotent)
