@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run down test test-fast lint snapshots clean
+.PHONY: help install run down test test-fast lint snapshots clean bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,12 @@ lint: install ## ruff, mypy and the import contracts
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+bench: install ## benchmark the whole stack (~30 min; BENCH_ARGS="--busy-hour", "--quick", "--help" ...)
+	$(VENV)/bin/vas-bench run $(BENCH_ARGS)
+
+bench-smoke: install ## 30 s benchmark run (CI): fails if a message is lost or a process crashes
+	$(VENV)/bin/vas-bench smoke
 
 snapshots: install ## refresh the event-contract schema snapshot after a compatible change
 	UPDATE_SNAPSHOTS=1 $(VENV)/bin/pytest -q libs/common/tests/test_event_contracts.py

@@ -1,0 +1,3 @@
+from vas_bench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,369 @@
+"""The whole stack for a benchmark, every part a process of its own, on free ports.
+
+Reuses vas_devstack: `EmbeddedPostgres`, `EmbeddedBroker`, `ensure_database`, the simulator's
+CLI (`python -m vas_devstack.smsc`) and `procs.ServiceProcess` for the services. What runs is
+recorded in `<state>/stack.json` in the format `vas_devstack.stack.down` reads, and a reaper
+process (`vas_bench.reaper`, in a session of its own) stops it all if this process dies
+without cleaning up (SIGKILL included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from vas_devstack.broker import EmbeddedBroker
+from vas_devstack.databases import ensure_database
+from vas_devstack.net import free_port
+from vas_devstack.postgres import EmbeddedPostgres
+from vas_devstack.procs import ServiceProcess
+
+SMS_SENDER = "sms_sender.main:create_app"
+SUBSCRIPTION = "subscription.main:create_app"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    """How the sms-sender dispatchers bind to the SMSC, and what the SMSC allows."""
+
+    replicas: int = 1
+    binds: int = 2  # per replica
+    sender_tps: float = 0.0  # SMS_SENDER_SMSC_TPS per bind; 0 = no pacing
+    window: int = 32
+    smsc_tps: float = 0.0  # the simulator's cap per bind; 0 = none
+
+    def describe(self) -> str:
+        tps = f"{self.sender_tps:g}/s" if self.sender_tps else "unpaced"
+        cap = f"{self.smsc_tps:g}/s" if self.smsc_tps else "none"
+        return (
+            f"{self.replicas} dispatcher(s) x {self.binds} binds, window {self.window}, "
+            f"sender TPS per bind {tps}, SMSC cap per bind {cap}"
+        )
+
+
+@dataclass
+class StackOptions:
+    api_procs: int = 1
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    receipt_delay_ms: float = 50.0
+    pg_fast_unsafe: bool = False
+    log_level: str = "INFO"
+    kafka_session_timeout_ms: int = 3000
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+class BenchStack:
+    def __init__(self, options: StackOptions, logs: Path) -> None:
+        self.options = options
+        self.logs = logs
+        self.state_dir = Path(tempfile.mkdtemp(prefix="vas-bench-"))
+        self.operator_token = secrets.token_urlsafe(24)
+        self.postgres: EmbeddedPostgres | None = None
+        self.broker: EmbeddedBroker | None = None
+        self.smsc: asyncio.subprocess.Process | None = None
+        self.smsc_smpp_port = 0
+        self.smsc_http_port = 0
+        self.subscription: ServiceProcess | None = None
+        self.apis: list[ServiceProcess] = []
+        self.dispatchers: list[ServiceProcess] = []
+        self.extra: dict[str, int] = {}  # other processes to record (the load generator)
+        self.sender_dsn = ""
+        self.subscription_dsn = ""
+        self.dispatch = options.dispatch
+        self._reaper: subprocess.Popen[bytes] | None = None
+        self._dispatcher_seq = 0
+
+    # -- addresses -----------------------------------------------------------------------------
+
+    @property
+    def smsc_url(self) -> str:
+        return f"http://127.0.0.1:{self.smsc_http_port}"
+
+    @property
+    def api_urls(self) -> list[str]:
+        return [p.url for p in self.apis]
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        assert self.broker is not None
+        return self.broker.bootstrap
+
+    # -- start ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._start_reaper()
+        started = time.monotonic()
+        self.postgres = EmbeddedPostgres(self.state_dir / "pgdata", fast_unsafe=self.options.pg_fast_unsafe)
+        await asyncio.to_thread(self.postgres.start)
+        self._record()
+        _say(
+            f"  postgres 127.0.0.1:{self.postgres.port} (fsync {'off' if self.options.pg_fast_unsafe else 'on'})"
+        )
+        self.broker = EmbeddedBroker(self.logs / "broker.log")
+        await asyncio.to_thread(self.broker.start)
+        self._record()
+        _say(f"  broker   {self.broker.bootstrap}")
+        await self._start_smsc()
+        self._record()
+        _say(f"  smsc     smpp 127.0.0.1:{self.smsc_smpp_port}, control {self.smsc_url}")
+        admin = self.postgres.dsn()
+        self.sender_dsn = await ensure_database(admin, "vas_sms_sender")
+        self.subscription_dsn = await ensure_database(admin, "vas_subscription")
+        # Migrations run at start-up under an advisory lock: let one process create the schema
+        # first so the others do not queue behind it.
+        self.subscription = ServiceProcess(
+            SUBSCRIPTION, self._subscription_env(), self.logs / "subscription.log"
+        )
+        first_api = ServiceProcess(SMS_SENDER, self._sender_env("api"), self.logs / "sms-sender-api-1.log")
+        self.apis.append(first_api)
+        await asyncio.gather(self.subscription.start(), first_api.start())
+        for i in range(2, self.options.api_procs + 1):
+            self.apis.append(
+                ServiceProcess(SMS_SENDER, self._sender_env("api"), self.logs / f"sms-sender-api-{i}.log")
+            )
+        await asyncio.gather(*(p.start() for p in self.apis[1:]))
+        self._record()
+        _say(f"  subscription {self.subscription.url}; sms-sender API {', '.join(self.api_urls)}")
+        await self.set_dispatch(self.dispatch)
+        _say(f"stack up in {time.monotonic() - started:.1f}s")
+
+    async def _start_smsc(self) -> None:
+        self.smsc_smpp_port = free_port()
+        self.smsc_http_port = free_port()
+        with (self.logs / "smsc.log").open("ab") as log:
+            self.smsc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "vas_devstack.smsc",
+                "--smpp-port",
+                str(self.smsc_smpp_port),
+                "--http-port",
+                str(self.smsc_http_port),
+                "--receipt-delay-ms",
+                str(self.options.receipt_delay_ms),
+                "--log-level",
+                "WARNING",
+                stdout=log,
+                stderr=log,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while True:
+                if self.smsc.returncode is not None:
+                    raise StackError(f"the SMSC simulator exited at start-up; see {self.logs / 'smsc.log'}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(self.smsc_url + "/healthz")).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise StackError("the SMSC simulator did not answer /healthz in 30 s")
+                await asyncio.sleep(0.1)
+
+    def _common_env(self, prefix: str, dsn: str) -> dict[str, str]:
+        return {
+            f"{prefix}DATABASE_URL": dsn,
+            f"{prefix}KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            f"{prefix}OPERATOR_TOKEN": self.operator_token,
+            f"{prefix}KAFKA_SESSION_TIMEOUT_MS": str(self.options.kafka_session_timeout_ms),
+            f"{prefix}KAFKA_HEARTBEAT_INTERVAL_MS": str(max(300, self.options.kafka_session_timeout_ms // 3)),
+            f"{prefix}LOG_LEVEL": self.options.log_level,
+        }
+
+    def _subscription_env(self) -> dict[str, str]:
+        return self._common_env("SUBSCRIPTION_", self.subscription_dsn)
+
+    def _sender_env(self, role: str, dispatch: DispatchConfig | None = None) -> dict[str, str]:
+        dispatch = dispatch or self.dispatch
+        env = self._common_env("SMS_SENDER_", self.sender_dsn)
+        env |= {
+            "SMS_SENDER_ROLE": role,
+            "SMS_SENDER_SMSC_HOST": "127.0.0.1",
+            "SMS_SENDER_SMSC_PORT": str(self.smsc_smpp_port),
+            "SMS_SENDER_SMSC_BINDS": str(dispatch.binds),
+            "SMS_SENDER_SMSC_TPS": str(dispatch.sender_tps),
+            "SMS_SENDER_SMSC_WINDOW": str(dispatch.window),
+        }
+        return env
+
+    async def set_dispatch(self, dispatch: DispatchConfig) -> None:
+        """(Re)start the dispatchers with this configuration and set the simulator's TPS cap."""
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            (await client.put(self.smsc_url + "/config", json={"tps": dispatch.smsc_tps})).raise_for_status()
+        same_env = dispatch.binds == self.dispatch.binds and dispatch.sender_tps == self.dispatch.sender_tps
+        same_env = same_env and dispatch.window == self.dispatch.window
+        if not same_env:
+            await self.stop_dispatchers()
+        self.dispatch = dispatch
+        while len(self.dispatchers) > dispatch.replicas:
+            await self.dispatchers.pop().stop()
+        new: list[ServiceProcess] = []
+        while len(self.dispatchers) + len(new) < dispatch.replicas:
+            self._dispatcher_seq += 1
+            new.append(
+                ServiceProcess(
+                    SMS_SENDER,
+                    self._sender_env("dispatcher", dispatch),
+                    self.logs / f"sms-sender-dispatcher-{self._dispatcher_seq}.log",
+                )
+            )
+        await asyncio.gather(*(p.start() for p in new))
+        self.dispatchers += new
+        self._record()
+        _say(f"  dispatch: {dispatch.describe()}")
+
+    async def stop_dispatchers(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.dispatchers))
+        self.dispatchers.clear()
+        self._record()
+
+    # -- what runs ---------------------------------------------------------------------------
+
+    def named_pids(self) -> dict[str, list[int]]:
+        """Process name -> pids (PostgreSQL: the postmaster and its children)."""
+        out: dict[str, list[int]] = {}
+        if self.postgres is not None:
+            pid_file = self.postgres.data_dir / "postmaster.pid"
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                postmaster = int(pid_file.read_text().splitlines()[0])
+                with contextlib.suppress(psutil.Error):
+                    out["postgres"] = [postmaster, *(c.pid for c in psutil.Process(postmaster).children())]
+        if self.broker is not None and self.broker.process is not None:
+            out["broker"] = [self.broker.process.pid]
+        if self.smsc is not None:
+            out["smsc"] = [self.smsc.pid]
+        if self.subscription is not None and self.subscription.process is not None:
+            out["subscription"] = [self.subscription.process.pid]
+        for i, api in enumerate(self.apis, start=1):
+            if api.process is not None:
+                out[f"api-{i}" if len(self.apis) > 1 else "api"] = [api.process.pid]
+        for i, disp in enumerate(self.dispatchers, start=1):
+            if disp.process is not None:
+                out[f"dispatcher-{i}"] = [disp.process.pid]
+        for name, pid in self.extra.items():
+            out[name] = [pid]
+        return out
+
+    def crashed(self) -> list[str]:
+        """Services that exited on their own."""
+        dead = []
+        procs: list[tuple[str, asyncio.subprocess.Process | None]] = [("smsc", self.smsc)]
+        if self.subscription is not None:
+            procs.append(("subscription", self.subscription.process))
+        procs += [(f"api-{i}", p.process) for i, p in enumerate(self.apis, 1)]
+        procs += [(f"dispatcher-{i}", p.process) for i, p in enumerate(self.dispatchers, 1)]
+        for name, proc in procs:
+            if proc is not None and proc.returncode is not None:
+                dead.append(f"{name} (exit {proc.returncode})")
+        if (
+            self.broker is not None
+            and self.broker.process is not None
+            and self.broker.process.poll() is not None
+        ):
+            dead.append(f"broker (exit {self.broker.process.returncode})")
+        return dead
+
+    def _record(self) -> None:
+        """stack.json in the format `vas_devstack.stack.down` reads."""
+        entries: list[dict[str, Any]] = []
+        # `down` stops them in this order: the reverse of the start (the broker last but one,
+        # PostgreSQL last, with pg_ctl: postgres_data)
+        for name, pids in reversed(self.named_pids().items()):
+            if name == "postgres":
+                continue
+            for pid in pids:
+                with contextlib.suppress(psutil.Error):
+                    entries.append({"name": name, "pid": pid, "started": psutil.Process(pid).create_time()})
+        state = {
+            "supervisor": os.getpid(),
+            "processes": entries,
+            "postgres_data": str(self.postgres.data_dir) if self.postgres else None,
+        }
+        (self.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
+
+    def track(self, name: str, pid: int) -> None:
+        self.extra[name] = pid
+        self._record()
+
+    def untrack(self, name: str) -> None:
+        self.extra.pop(name, None)
+        self._record()
+
+    def _start_reaper(self) -> None:
+        self._record()
+        self._reaper = subprocess.Popen(
+            [sys.executable, "-m", "vas_bench.reaper", str(os.getpid()), str(self.state_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=(self.logs / "reaper.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the terminal's Ctrl-C, so it can clean up after us
+        )
+
+    # -- stop ------------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop everything, in reverse order; every step is tried whatever failed before it."""
+        steps: list[tuple[str, Any]] = [("dispatchers", self.stop_dispatchers)]
+        steps += [(f"api-{i}", p.stop) for i, p in enumerate(self.apis, 1)]
+        if self.subscription is not None:
+            steps.append(("subscription", self.subscription.stop))
+        steps.append(("smsc", self._stop_smsc))
+        for name, stop in steps:
+            try:
+                await stop()
+            except Exception as exc:
+                _say(f"  stopping {name} failed: {exc}")
+        if self.broker is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.broker.stop)
+            self.broker = None
+        if self.postgres is not None:
+            try:
+                await asyncio.to_thread(self.postgres.stop, "fast")
+            except Exception as exc:
+                _say(f"  stopping postgres failed: {exc}")
+            self.postgres = None
+        # Anything of ours still alive (a stuck child): kill it.
+        for child in psutil.Process().children(recursive=True):
+            if self._reaper is not None and child.pid == self._reaper.pid:
+                continue
+            with contextlib.suppress(psutil.Error):
+                _say(f"  killing leftover process {child.pid} ({child.name()})")
+                child.kill()
+        (self.state_dir / "stack.json").unlink(missing_ok=True)
+        if self._reaper is not None:
+            self._reaper.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._reaper.wait(5)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    async def _stop_smsc(self) -> None:
+        if self.smsc is None or self.smsc.returncode is not None:
+            return
+        self.smsc.terminate()
+        try:
+            await asyncio.wait_for(self.smsc.wait(), 10)
+        except TimeoutError:
+            self.smsc.kill()
+            await self.smsc.wait()
