@@ -344,8 +344,9 @@ class Bench:
             if best < middle < failed:
                 await attempt(middle)
             return
+        first_failed = failed
         for factor in (0.6, 0.4, 0.2):
-            rate = max(10.0, round(failed * factor / 10) * 10)
+            rate = max(10.0, round(first_failed * factor / 10) * 10)
             if await attempt(rate):
                 middle = round((rate + failed) / 2 / 10) * 10
                 if rate < middle < failed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,11 @@ class Monitor:
         self._pids = pids
         self.interval_s = interval_s
         self.stats: dict[str, ProcessStats] = {}
-        self.machine: list[tuple[float, float]] = []  # (t, busy % of all cores)
+        # (t, busy % of all cores, CPU % of one core used by processes not ours)
+        self.machine: list[tuple[float, float, float]] = []
+        self._others: dict[int, float] = {}
+        self._others_next: dict[int, float] = {}
+        self.other_by_process: defaultdict[str, float] = defaultdict(float)  # CPU s of other processes
         self._procs: dict[int, psutil.Process] = {}
         self._cpu: dict[int, float] = {}  # pid -> CPU seconds at the last sample
         self._last_sample = time.time()
@@ -40,6 +45,7 @@ class Monitor:
         """Start a new window (a run)."""
         self.stats = {}
         self.machine = []
+        self.other_by_process = defaultdict(float)
         self.t0 = time.monotonic()
         psutil.cpu_percent(None)
         self.sample()
@@ -90,9 +96,40 @@ class Monitor:
                 dt = max(t - st.series[-1][0], 1e-3)
                 st.series.append((t, used / dt * 100.0, rss))
             st.peak_rss = max(st.peak_rss, rss)
+        # Everything else on the machine, process by process (another test run, an editor...):
+        # the machine-wide busy figure also holds kernel time no process is charged with
+        # (interrupts, softirq), so "other" is counted, not derived.
+        other = 0.0
+        for proc in psutil.process_iter(["ppid"]):
+            pid = proc.pid
+            if pid in seen or pid == 2 or proc.info["ppid"] == 2:
+                continue  # ours, or a kernel thread (counted with the kernel below)
+            try:
+                times = proc.cpu_times()
+                created = proc.create_time()
+            except psutil.Error:
+                continue
+            cpu = times.user + times.system
+            used = 0.0
+            if pid in self._others:
+                used = max(0.0, cpu - self._others[pid])
+            elif created >= self._last_sample:
+                used = cpu
+            if used > 0.0:
+                other += used
+                try:
+                    label = " ".join(proc.cmdline())[:80] or proc.name()
+                except psutil.Error:
+                    label = str(pid)
+                self.other_by_process[label] += used
+            self._others_next[pid] = cpu
+        self._others, self._others_next = self._others_next, {}
+        dt_machine = max(t - self.machine[-1][0], 1e-3) if self.machine else 1.0
         self._cpu = seen
         self._last_sample = wall
-        self.machine.append((t, psutil.cpu_percent(None)))
+        self.machine.append(
+            (t, psutil.cpu_percent(None), other / dt_machine * 100.0 if self.machine else 0.0)
+        )
 
     async def run(self) -> None:
         while True:
@@ -124,25 +161,28 @@ class Monitor:
                 "cpu_peak_pct": round(peak, 1),
                 "peak_rss_mib": round(st.peak_rss / 2**20, 1),
             }
-        busy = [b for t, b in self.machine[1:] if t >= since and (until is None or t <= until)]
+        window = [m for m in self.machine[1:] if m[0] >= since and (until is None or m[0] <= until)]
         cores = psutil.cpu_count() or 1
-        busy_mean = sum(busy) / len(busy) if busy else 0.0
+        busy_mean = sum(m[1] for m in window) / len(window) if window else 0.0
+        other = sum(m[2] for m in window) / len(window) if window else 0.0
         ours = sum(v["cpu_mean_pct"] for v in out.values())
         out["machine"] = {
             "busy_mean_pct_of_all_cores": round(busy_mean, 1),
             "cores": cores,
-            # what ran on the machine besides the stack and the load generator (% of one core):
-            # anything large makes the run's figures doubtful
-            "other_processes_cpu_pct": round(max(0.0, busy_mean * cores - ours), 1),
+            # CPU of processes besides the stack, the harness and the load generator (% of one
+            # core): anything large makes the run's figures doubtful
+            "other_processes_cpu_pct": round(other, 1),
+            # machine busy minus every process: interrupts and softirq (loopback TCP) mostly
+            "kernel_unattributed_cpu_pct": round(max(0.0, busy_mean * cores - ours - other), 1),
+            "other_processes_top_cpu_s": {
+                k: round(v, 1) for k, v in sorted(self.other_by_process.items(), key=lambda kv: -kv[1])[:3]
+            },
         }
         return out
 
     def other_load(self) -> float:
         """% of one core used by processes not ours over the last sample."""
-        if len(self.machine) < 2:
-            return 0.0
-        cores = psutil.cpu_count() or 1
-        return max(0.0, self.machine[-1][1] * cores - sum(self.latest().values()))
+        return self.machine[-1][2] if self.machine else 0.0
 
     def series(self) -> dict[str, list[tuple[float, float, int]]]:
         return {name: st.series for name, st in self.stats.items()}

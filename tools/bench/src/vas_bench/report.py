@@ -167,7 +167,8 @@ def print_table(results: dict[str, Any]) -> str:
         m = cpu["machine"]
         lines.append(
             f"  {name:<12} {text}; machine busy {m['busy_mean_pct_of_all_cores']:.0f}% of {m['cores']} cores,"
-            f" other processes {m.get('other_processes_cpu_pct', 0):.0f}%"
+            f" other processes {m.get('other_processes_cpu_pct', 0):.0f}%,"
+            f" kernel unattributed {m.get('kernel_unattributed_cpu_pct', 0):.0f}%"
         )
     lines.append("")
     lines.append("Promises:")

@@ -306,7 +306,7 @@ class Runner:
             )
         parts.append(f"| cpu {_fmt_cpu(self.monitor.latest())}")
         other = self.monitor.other_load()
-        if other > 50:  # the kernel's own share (loopback TCP, journaling) reaches 20-35 % at 1000 msg/s
+        if other > 25:
             parts.append(f"| OTHER LOAD on the machine {other:.0f}%")
         _say(" ".join(parts))
 
