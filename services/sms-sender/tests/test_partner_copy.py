@@ -3,13 +3,16 @@ CP requests with it: newest revision wins, replays and reordering change nothing
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from sms_sender.main import create_app
 from vas_common.auth import issue_api_key
 from vas_common.events.subscription import (
     PartnerCreated,
@@ -22,7 +25,7 @@ from vas_common.events.topics import SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
 from vas_common.settings import ServiceSettings
 from vas_common.telemetry import Metrics
-from vas_devstack.pytest_plugin import eventually
+from vas_devstack.pytest_plugin import eventually, serve
 
 
 @pytest.fixture
@@ -51,9 +54,17 @@ async def status_for(client: httpx.AsyncClient, key: str) -> int:
     return (await client.get("/v1/me", headers={"X-API-Key": key})).status_code
 
 
+@pytest.fixture
+async def uncached_client(database: str, kafka: Any, sms_settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The API without its key cache: every request asks the partner copy."""
+    async with serve(create_app(sms_settings(database, kafka, partner_cache_ttl_s=0))) as client:
+        yield client
+
+
 async def test_partner_events_drive_authentication(
-    sms_sender_client: httpx.AsyncClient, publisher: EventPublisher
+    uncached_client: httpx.AsyncClient, publisher: EventPublisher
 ) -> None:
+    sms_sender_client = uncached_client
     partner_id = uuid.uuid4()
     first, second = issue_api_key(), issue_api_key()
     assert await status_for(sms_sender_client, first.secret) == 401
@@ -73,6 +84,21 @@ async def test_partner_events_drive_authentication(
     await publisher.publish(SUBSCRIPTION_EVENTS, PartnerStatusChanged(payload=suspended))
     await eventually(lambda: _is(sms_sender_client, second.secret, 401))
     assert await status_for(sms_sender_client, first.secret) == 401
+
+
+async def test_a_cached_key_is_refused_within_the_cache_ttl(
+    sms_sender_client: httpx.AsyncClient, publisher: EventPublisher
+) -> None:
+    partner_id = uuid.uuid4()
+    key = issue_api_key()
+    await publisher.publish(SUBSCRIPTION_EVENTS, PartnerCreated(payload=state(partner_id, key.sha256, 1)))
+    await eventually(lambda: _is(sms_sender_client, key.secret, 200))  # now cached as valid
+    suspended = state(partner_id, key.sha256, 2, PartnerStatus.SUSPENDED)
+    await publisher.publish(SUBSCRIPTION_EVENTS, PartnerStatusChanged(payload=suspended))
+    started = time.monotonic()
+    # Event delivery (well under a second here) plus at most partner_cache_ttl_s (1 s).
+    await eventually(lambda: _is(sms_sender_client, key.secret, 401), timeout_s=5)
+    print(f"suspended key refused {time.monotonic() - started:.2f} s after the event was published")
 
 
 async def test_undecodable_record_does_not_block_partner_updates(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -116,6 +117,32 @@ async def test_idempotency_key_replays_and_conflicts(
     different = await sms_sender_client.post("/v1/messages", headers=key, json={**request, "content": "bye"})
     assert different.status_code == 409
     assert different.json()["code"] == "idempotency_key_reused"
+
+
+async def test_concurrent_requests_with_one_key_create_one_message(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any
+) -> None:
+    """Accepts of concurrent requests are committed together: two requests with the same key
+    can land in one transaction, and still only the first one creates messages."""
+    partner = await make_partner(sms_sender_client)()
+    keys = [str(uuid.uuid4()) for _ in range(10)]
+
+    async def send(key: str, recipient: str) -> httpx.Response:
+        return await sms_sender_client.post(
+            "/v1/messages",
+            headers={**partner.headers, "Idempotency-Key": key},
+            json={"recipients": [recipient], "content": "hello", "client_ref": f"c-{key}"},
+        )
+
+    answers = await asyncio.gather(*(send(k, "13812345678") for k in keys for _ in range(3)))
+    assert [a.status_code for a in answers] == [202] * 30
+    for i, key in enumerate(keys):
+        trio = [a.json() for a in answers[3 * i : 3 * i + 3]]
+        assert trio[0] == trio[1] == trio[2], f"key {key} answered differently"
+        listed = await sms_sender_client.get(
+            "/v1/messages", params={"client_ref": f"c-{key}"}, headers=partner.headers
+        )
+        assert [m["id"] for m in listed.json()["items"]] == [trio[0]["accepted"][0]["message_id"]]
 
 
 async def test_partners_see_only_their_own_messages(

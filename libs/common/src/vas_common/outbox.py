@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -39,16 +40,35 @@ class OutboxRepository:
         )
         await conn.execute(f"NOTIFY {_NOTIFY_CHANNEL}")
 
-    async def enqueue_many(self, conn: DbConnection, items: list[tuple[Topic, Event]]) -> None:
-        """Many events in one statement (hot paths write hundreds per transaction)."""
+    async def enqueue_many(self, conn: DbConnection, items: Sequence[tuple[Topic, Event]]) -> None:
+        """Many events of the current trace in one statement (hot paths write hundreds)."""
+        headers = current_trace_carrier()
+        await self.enqueue_traced(conn, [(topic, event, headers) for topic, event in items])
+
+    async def enqueue_traced(
+        self, conn: DbConnection, items: Sequence[tuple[Topic, Event, Mapping[str, str]]]
+    ) -> None:
+        """Events that each carry their own trace context (writes of many requests together)."""
         if not items:
             return
-        headers = current_trace_carrier()
-        await conn.executemany(
-            "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)",
-            [(topic.name, event.key().encode(), encode_event(event), headers) for topic, event in items],
+        await conn.execute(
+            """
+            WITH added AS (
+                INSERT INTO outbox (topic, key, value, headers)
+                SELECT t, k, v, h
+                  FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[])
+                       WITH ORDINALITY AS u(t, k, v, h, n)
+                 ORDER BY n  -- ids in the given order: events of one key stay in order
+                RETURNING 1
+            )
+            SELECT pg_notify($5, '') FROM (SELECT count(*) FROM added) AS done
+            """,
+            [topic.name for topic, _, _ in items],
+            [event.key().encode() for _, event, _ in items],
+            [encode_event(event) for _, event, _ in items],
+            [dict(headers) for _, _, headers in items],
+            _NOTIFY_CHANNEL,
         )
-        await conn.execute(f"NOTIFY {_NOTIFY_CHANNEL}")
 
     async def claim_batch(self, conn: DbConnection, limit: int) -> list[asyncpg.Record]:
         locked = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_KEY)

@@ -94,7 +94,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
                 await retention_task
 
         runtime.on_shutdown.append(stop_retention)
-        app.state.partner_directory = PartnerDirectory(pool)
+        app.state.partner_directory = PartnerDirectory(pool, cache_ttl_s=settings.partner_cache_ttl_s)
         app.state.status_queries = StatusQueries(pool)
         app.state.callback_secrets = CallbackSecrets(pool)
         send_service = app.state.send_service = SendService(
@@ -104,6 +104,8 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             default_rate_per_s=settings.default_rate_per_s,
             metrics=SendMetrics(runtime.metrics.registry),
         )
+        await send_service.start()
+        runtime.on_shutdown.append(send_service.stop)
         if not settings.runs_dispatcher:
             return
         connector = _connector(settings)

@@ -28,6 +28,22 @@ PARTITION_TZ = UTC
 
 
 @dataclass(frozen=True)
+class SendChecks:
+    replay: tuple[str, dict[str, Any]] | None  # (request fingerprint, response) stored under the key
+    opted_out: set[str]
+    subscribed: set[str]
+    has_callback_secret: bool
+
+
+@dataclass(frozen=True)
+class IdempotentAnswer:
+    partner_id: UUID
+    key: str
+    request_sha256: str
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class PartnerProfileRow:
     id: UUID
     name: str
@@ -164,52 +180,77 @@ class MessageRepository:
         )
         return bool(inserted)
 
-    async def opted_out(self, conn: DbConnection, msisdns: list[str]) -> set[str]:
-        rows = await conn.fetch("SELECT msisdn FROM opt_outs WHERE msisdn = ANY($1::text[])", msisdns)
-        return {r["msisdn"] for r in rows}
-
-    async def subscribed(self, conn: DbConnection, msisdns: list[str], product_code: str) -> set[str]:
-        rows = await conn.fetch(
-            "SELECT msisdn FROM active_subscriptions WHERE product_code = $2 AND msisdn = ANY($1::text[])",
-            msisdns,
+    async def send_checks(
+        self,
+        conn: DbConnection,
+        partner_id: UUID,
+        *,
+        idempotency_key: str | None,
+        window: timedelta,
+        screen: Sequence[str],
+        product_code: str | None,
+        callback: bool,
+    ) -> SendChecks:
+        """Everything a send request must read before it is accepted, in one round trip: the
+        answer stored under its Idempotency-Key, which of the `screen` numbers opted out or
+        (with a product) are subscribed, and whether the partner has a callback secret."""
+        row = await conn.fetchrow(
+            """
+            SELECT k.request_sha256, k.response,
+                   ARRAY(SELECT msisdn FROM opt_outs WHERE msisdn = ANY($4::text[])) AS opted_out,
+                   ARRAY(SELECT msisdn FROM active_subscriptions
+                          WHERE product_code = $5 AND msisdn = ANY($4::text[])) AS subscribed,
+                   ($6 AND EXISTS (SELECT FROM callback_secrets WHERE partner_id = $1)) AS has_secret
+              FROM (SELECT) AS one
+              LEFT JOIN idempotency_keys k
+                ON k.partner_id = $1 AND k.key = $2 AND k.created_at > now() - $3::interval
+            """,
+            partner_id,
+            idempotency_key,
+            window,
+            list(screen),
             product_code,
+            callback,
         )
-        return {r["msisdn"] for r in rows}
+        assert row is not None
+        return SendChecks(
+            replay=(row["request_sha256"], row["response"]) if row["request_sha256"] is not None else None,
+            opted_out=set(row["opted_out"]),
+            subscribed=set(row["subscribed"]),
+            has_callback_secret=bool(row["has_secret"]),
+        )
 
     # -- idempotency ---------------------------------------------------------------------
 
     async def idempotent_response(
         self, conn: DbConnection, partner_id: UUID, key: str, window: timedelta
     ) -> tuple[str, dict[str, Any]] | None:
-        row = await conn.fetchrow(
-            """
-            SELECT request_sha256, response FROM idempotency_keys
-             WHERE partner_id = $1 AND key = $2 AND created_at > now() - $3::interval
-            """,
-            partner_id,
-            key,
-            window,
+        checks = await self.send_checks(
+            conn, partner_id, idempotency_key=key, window=window, screen=(), product_code=None, callback=False
         )
-        return (row["request_sha256"], row["response"]) if row else None
+        return checks.replay
 
-    async def remember_response(
-        self, conn: DbConnection, partner_id: UUID, key: str, request_sha256: str, response: dict[str, Any]
-    ) -> bool:
-        """False if another request with this key got there first (the caller rolls back)."""
-        stored = await conn.fetchval(
+    async def remember_responses(
+        self, conn: DbConnection, answers: Sequence[IdempotentAnswer]
+    ) -> set[tuple[UUID, str]]:
+        """Store each answer under its key unless the key holds one from the last 24 hours.
+        Returns the (partner_id, key) pairs stored; the others were taken first. Keys must be
+        distinct (ON CONFLICT cannot touch one row twice in a statement)."""
+        rows = await conn.fetch(
             """
-            INSERT INTO idempotency_keys (partner_id, key, request_sha256, response) VALUES ($1, $2, $3, $4)
+            INSERT INTO idempotency_keys (partner_id, key, request_sha256, response)
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])
             ON CONFLICT (partner_id, key) DO UPDATE
                SET request_sha256 = EXCLUDED.request_sha256, response = EXCLUDED.response, created_at = now()
              WHERE idempotency_keys.created_at <= now() - interval '24 hours'
-            RETURNING true
+            RETURNING partner_id, key
             """,
-            partner_id,
-            key,
-            request_sha256,
-            response,
+            [a.partner_id for a in answers],
+            [a.key for a in answers],
+            [a.request_sha256 for a in answers],
+            [a.response for a in answers],
         )
-        return bool(stored)
+        return {(r["partner_id"], r["key"]) for r in rows}
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -490,11 +531,6 @@ class CallbackRepository:
             """,
             partner_id,
             secret,
-        )
-
-    async def has_secret(self, conn: DbConnection, partner_id: UUID) -> bool:
-        return bool(
-            await conn.fetchval("SELECT true FROM callback_secrets WHERE partner_id = $1", partner_id)
         )
 
     async def enqueue(

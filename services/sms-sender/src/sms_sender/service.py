@@ -3,6 +3,7 @@ recording outcomes and the events and callbacks that follow from them."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from cachetools import TTLCache
 from prometheus_client import CollectorRegistry, Counter
 
 from sms_sender import domain
@@ -22,10 +24,12 @@ from sms_sender.domain import ContentReviewer, RejectReason, SignatureMissing, T
 from sms_sender.repository import (
     CallbackRepository,
     EligibilityRepository,
+    IdempotentAnswer,
     MessageRepository,
     NewMessage,
     PartnerCopyRepository,
     PartnerProfileRow,
+    SendChecks,
 )
 from sms_sender.schemas import AcceptedRecipient, RejectedRecipient, SendRequest, SendResponse
 from vas_common.auth import AuthenticatedPartner
@@ -54,9 +58,11 @@ from vas_common.events.subscription import (
     UserOptedIn,
     UserOptedOut,
 )
-from vas_common.events.topics import SMS_STATUS, SMS_SUBMIT, SMS_SUBMIT_PRIORITY
+from vas_common.events.topics import SMS_STATUS, SMS_SUBMIT, SMS_SUBMIT_PRIORITY, Topic
+from vas_common.group_commit import GroupCommit
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import count_segments
+from vas_common.telemetry import current_trace_carrier
 
 logger = logging.getLogger(__name__)
 
@@ -136,9 +142,17 @@ class Sender:
 class PartnerDirectory:
     """sms-sender's own view of the partners, fed by subscription.events."""
 
-    def __init__(self, pool: asyncpg.Pool, partners: PartnerCopyRepository | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, partners: PartnerCopyRepository | None = None, *, cache_ttl_s: float = 0.0
+    ) -> None:
         self._pool = pool
         self._partners = partners or PartnerCopyRepository()
+        # Key lookups (found or not) are kept this long: every API request asks, and the answer
+        # changes only when a key is rotated or a partner suspended. The cost: such a change
+        # takes effect up to cache_ttl_s later in each API process.
+        self._cache: TTLCache[str, Sender | None] | None = (
+            TTLCache(maxsize=10_000, ttl=cache_ttl_s) if cache_ttl_s > 0 else None
+        )
 
     async def apply(self, state: PartnerState) -> bool:
         async with self._pool.acquire() as conn:
@@ -148,11 +162,15 @@ class PartnerDirectory:
         return stored
 
     async def sender(self, key_sha256: str) -> Sender | None:
+        if self._cache is not None:
+            with contextlib.suppress(KeyError):
+                return self._cache[key_sha256]
         async with self._pool.acquire() as conn:
             row = await self._partners.find_by_key_hash(conn, key_sha256)
-        if row is None or row.status != PartnerStatus.ACTIVE.value:
-            return None
-        return Sender.of(row)
+        sender = Sender.of(row) if row is not None and row.status == PartnerStatus.ACTIVE.value else None
+        if self._cache is not None:
+            self._cache[key_sha256] = sender
+        return sender
 
     async def authenticate(self, key_sha256: str) -> AuthenticatedPartner | None:
         sender = await self.sender(key_sha256)
@@ -198,6 +216,17 @@ class SendMetrics:
         )
 
 
+@dataclass(frozen=True)
+class _AcceptWrite:
+    """What one accepted request writes: its messages, their submit events (with the request's
+    trace context) and, under an Idempotency-Key, the answer to give a replay."""
+
+    messages: list[NewMessage]
+    events: list[tuple[Topic, Event]]
+    trace: dict[str, str]
+    answer: IdempotentAnswer | None
+
+
 class SendService:
     def __init__(
         self,
@@ -208,7 +237,6 @@ class SendService:
         default_access_number: str,
         default_rate_per_s: int,
         messages: MessageRepository | None = None,
-        callbacks: CallbackRepository | None = None,
         outbox: OutboxRepository | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -217,11 +245,18 @@ class SendService:
         self._default_access_number = default_access_number
         self._default_rate = default_rate_per_s
         self._messages = messages or MessageRepository()
-        self._callbacks = callbacks or CallbackRepository()
         self._outbox = outbox or OutboxRepository()
         self._clock = clock
         self._buckets: dict[UUID, TokenBucket] = {}
         self._metrics = metrics or SendMetrics(None)
+        # Accepts of concurrent requests are committed together; each 202 still waits for its COMMIT.
+        self._writes: GroupCommit[_AcceptWrite, bool] = GroupCommit(pool, self._write_accepts, name="accept")
+
+    async def start(self) -> None:
+        await self._writes.start()
+
+    async def stop(self) -> None:
+        await self._writes.stop()
 
     def _check_rate(self, sender: Sender, count: int) -> None:
         rate = sender.rate_limit_per_s or self._default_rate
@@ -238,22 +273,53 @@ class SendService:
             )
 
     async def send(self, sender: Sender, body: SendRequest, idempotency_key: str | None) -> SendResponse:
-        if idempotency_key:
-            replay = await self._replay(sender, idempotency_key, request_fingerprint(body))
-            if replay is not None:
-                return replay  # answered before: not counted again
+        fingerprint = request_fingerprint(body)
         try:
-            response = await self._send(sender, body, idempotency_key)
+            numbers, rejected = self._validate_recipients(body.recipients)
+            checks = await self._checks(sender, body, idempotency_key, numbers)
+            if checks is not None and checks.replay is not None:
+                return _replayed(checks.replay, fingerprint)  # answered before: not counted again
+            response = await self._send(sender, body, idempotency_key, fingerprint, numbers, rejected, checks)
         except AppError as exc:
             self._metrics.rejected.labels(exc.code).inc()
             raise
+        except _DB_UNAVAILABLE as exc:
+            raise ServiceUnavailable(
+                "the message store is unavailable; nothing was accepted", retry_after_s=2
+            ) from exc
         self._metrics.accepted.labels(body.category.value).inc(len(response.accepted))
         for rejection in response.rejected:
             self._metrics.rejected.labels(rejection.code).inc()
         return response
 
-    async def _send(self, sender: Sender, body: SendRequest, idempotency_key: str | None) -> SendResponse:
-        fingerprint = request_fingerprint(body)
+    async def _checks(
+        self, sender: Sender, body: SendRequest, idempotency_key: str | None, numbers: list[str]
+    ) -> SendChecks | None:
+        """One read for what the request depends on; None when it depends on nothing stored."""
+        screen = numbers if _needs_eligibility(body) else []
+        if not (idempotency_key or screen or body.callback_url is not None):
+            return None
+        async with self._pool.acquire() as conn:
+            return await self._messages.send_checks(
+                conn,
+                sender.partner_id,
+                idempotency_key=idempotency_key,
+                window=IDEMPOTENCY_WINDOW,
+                screen=screen,
+                product_code=body.product_code,
+                callback=body.callback_url is not None,
+            )
+
+    async def _send(
+        self,
+        sender: Sender,
+        body: SendRequest,
+        idempotency_key: str | None,
+        fingerprint: str,
+        accepted_numbers: list[str],
+        rejected: list[RejectedRecipient],
+        checks: SendChecks | None,
+    ) -> SendResponse:
         try:
             content = domain.signed_content(body.content, sender.signature, sender.signature_placement)
         except SignatureMissing as exc:
@@ -265,74 +331,88 @@ class SendService:
                 extra={"category": hit.category, "term": hit.term},
             )
         encoding, segments = count_segments(content)
-        accepted_numbers, rejected = self._validate_recipients(body.recipients)
-        try:
-            async with self._pool.acquire() as conn:
-                if body.callback_url is not None and not await self._callbacks.has_secret(
-                    conn, sender.partner_id
-                ):
-                    raise CallbackSecretMissing(
-                        "POST /v1/callback-secrets first; callbacks are signed with it"
-                    )
-                accepted_numbers, more_rejected = await self._eligible(conn, accepted_numbers, body)
-                rejected += more_rejected
-                if not accepted_numbers:
-                    raise NoValidRecipients(
-                        "every recipient was rejected",
-                        extra={"rejected": [r.model_dump() for r in rejected]},
-                    )
-                self._check_rate(sender, len(accepted_numbers))
-                now = self._clock()
-                source = (sender.access_number or self._default_access_number) + (body.ext_code or "")
-                messages = [
-                    NewMessage(
-                        id=uuid.uuid4(),
-                        accepted_at=now,
-                        partner_id=sender.partner_id,
-                        recipient=number,
-                        source_addr=source,
-                        content=content,
-                        category=body.category.value,
-                        product_code=body.product_code,
-                        client_ref=body.client_ref,
-                        callback_url=str(body.callback_url) if body.callback_url else None,
-                        notify_submitted=body.notify_submitted,
-                        encoding=encoding.value,
-                        segments_total=segments,
-                    )
-                    for number in accepted_numbers
-                ]
-                response = SendResponse(
-                    accepted=[AcceptedRecipient(recipient=m.recipient, message_id=m.id) for m in messages],
-                    rejected=rejected,
-                    segments=segments,
-                    encoding=encoding.value,
-                    content=content,
-                )
-                async with conn.transaction():
-                    await self._messages.insert_messages(conn, messages)
-                    topic = SMS_SUBMIT_PRIORITY if body.category.is_priority else SMS_SUBMIT
-                    await self._outbox.enqueue_many(
-                        conn, [(topic, _submit_event(m, body.category)) for m in messages]
-                    )
-                    if idempotency_key and not await self._messages.remember_response(
-                        conn,
-                        sender.partner_id,
-                        idempotency_key,
-                        fingerprint,
-                        response.model_dump(mode="json"),
-                    ):
-                        raise _ConcurrentDuplicate
-        except _ConcurrentDuplicate:
-            # A concurrent request with the same key won; answer what it answered.
-            replay = await self._replay(sender, idempotency_key or "", fingerprint)
-            assert replay is not None
-            return replay
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError) as exc:
-            raise ServiceUnavailable(
-                "the message store is unavailable; nothing was accepted", retry_after_s=2
-            ) from exc
-        return response
+        if body.callback_url is not None and not (checks and checks.has_callback_secret):
+            raise CallbackSecretMissing("POST /v1/callback-secrets first; callbacks are signed with it")
+        if checks is not None and _needs_eligibility(body):
+            accepted_numbers, more_rejected = _eligible(accepted_numbers, body, checks)
+            rejected = rejected + more_rejected
+        if not accepted_numbers:
+            raise NoValidRecipients(
+                "every recipient was rejected",
+                extra={"rejected": [r.model_dump() for r in rejected]},
+            )
+        self._check_rate(sender, len(accepted_numbers))
+        now = self._clock()
+        source = (sender.access_number or self._default_access_number) + (body.ext_code or "")
+        messages = [
+            NewMessage(
+                id=uuid.uuid4(),
+                accepted_at=now,
+                partner_id=sender.partner_id,
+                recipient=number,
+                source_addr=source,
+                content=content,
+                category=body.category.value,
+                product_code=body.product_code,
+                client_ref=body.client_ref,
+                callback_url=str(body.callback_url) if body.callback_url else None,
+                notify_submitted=body.notify_submitted,
+                encoding=encoding.value,
+                segments_total=segments,
+            )
+            for number in accepted_numbers
+        ]
+        response = SendResponse(
+            accepted=[AcceptedRecipient(recipient=m.recipient, message_id=m.id) for m in messages],
+            rejected=rejected,
+            segments=segments,
+            encoding=encoding.value,
+            content=content,
+        )
+        topic = SMS_SUBMIT_PRIORITY if body.category.is_priority else SMS_SUBMIT
+        answer = (
+            IdempotentAnswer(
+                sender.partner_id, idempotency_key, fingerprint, response.model_dump(mode="json")
+            )
+            if idempotency_key
+            else None
+        )
+        write = _AcceptWrite(
+            messages=messages,
+            events=[(topic, _submit_event(m, body.category)) for m in messages],
+            trace=current_trace_carrier(),
+            answer=answer,
+        )
+        if await self._writes.submit(write):
+            return response
+        # A concurrent request with the same key won; answer what it answered.
+        replay = await self._replay(sender, idempotency_key or "", fingerprint)
+        assert replay is not None
+        return replay
+
+    async def _write_accepts(self, conn: DbConnection, writes: Sequence[_AcceptWrite]) -> list[bool]:
+        """Inside the group-commit transaction: claim the idempotency keys, then write the
+        messages and submit events of the requests that claimed theirs (or sent none)."""
+        claimed = [True] * len(writes)
+        answers: dict[tuple[UUID, str], IdempotentAnswer] = {}
+        for i, write in enumerate(writes):
+            if write.answer is not None:
+                ident = (write.answer.partner_id, write.answer.key)
+                if ident in answers:
+                    claimed[i] = False  # the same key twice in one batch: the first one wins
+                else:
+                    answers[ident] = write.answer
+        if answers:
+            stored = await self._messages.remember_responses(conn, list(answers.values()))
+            for i, write in enumerate(writes):
+                if write.answer is not None and (write.answer.partner_id, write.answer.key) not in stored:
+                    claimed[i] = False
+        winners = [w for w, ok in zip(writes, claimed, strict=True) if ok]
+        await self._messages.insert_messages(conn, [m for w in winners for m in w.messages])
+        await self._outbox.enqueue_traced(
+            conn, [(topic, event, w.trace) for w in winners for topic, event in w.events]
+        )
+        return claimed
 
     async def send_system(self, request: SystemMessage) -> bool:
         """A system message from another service, under the provider's own access number.
@@ -372,14 +452,7 @@ class SendService:
             stored = await self._messages.idempotent_response(
                 conn, sender.partner_id, key, IDEMPOTENCY_WINDOW
             )
-        if stored is None:
-            return None
-        stored_fingerprint, response = stored
-        if stored_fingerprint != fingerprint:
-            raise IdempotencyConflict(
-                "this Idempotency-Key was used for a different request in the last 24 h"
-            )
-        return SendResponse.model_validate(response)
+        return _replayed(stored, fingerprint) if stored is not None else None
 
     def _validate_recipients(self, raw: list[str]) -> tuple[list[str], list[RejectedRecipient]]:
         accepted: list[str] = []
@@ -396,27 +469,32 @@ class SendService:
                 accepted.append(number)
         return accepted, rejected
 
-    async def _eligible(
-        self, conn: DbConnection, numbers: list[str], body: SendRequest
-    ) -> tuple[list[str], list[RejectedRecipient]]:
-        if not numbers or (body.category is not Category.CONTENT and body.product_code is None):
-            return numbers, []
-        rejected: list[RejectedRecipient] = []
-        blocked: dict[str, RejectReason] = {}
-        if body.category is Category.CONTENT or body.product_code is not None:
-            for number in await self._messages.opted_out(conn, numbers):
-                blocked[number] = RejectReason.OPTED_OUT
-        if body.product_code is not None:
-            subscribed = await self._messages.subscribed(conn, numbers, body.product_code)
-            for number in numbers:
-                if number not in subscribed and number not in blocked:
-                    blocked[number] = RejectReason.NOT_SUBSCRIBED
-        rejected = [_rejection(n, reason) for n, reason in blocked.items()]
-        return [n for n in numbers if n not in blocked], rejected
+
+_DB_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
 
 
-class _ConcurrentDuplicate(Exception):
-    pass
+def _needs_eligibility(body: SendRequest) -> bool:
+    """Content goes only to users who did not opt out, product messages only to subscribers."""
+    return body.category is Category.CONTENT or body.product_code is not None
+
+
+def _eligible(
+    numbers: list[str], body: SendRequest, checks: SendChecks
+) -> tuple[list[str], list[RejectedRecipient]]:
+    blocked: dict[str, RejectReason] = {n: RejectReason.OPTED_OUT for n in numbers if n in checks.opted_out}
+    if body.product_code is not None:
+        for number in numbers:
+            if number not in checks.subscribed and number not in blocked:
+                blocked[number] = RejectReason.NOT_SUBSCRIBED
+    rejected = [_rejection(n, reason) for n, reason in blocked.items()]
+    return [n for n in numbers if n not in blocked], rejected
+
+
+def _replayed(stored: tuple[str, dict[str, Any]], fingerprint: str) -> SendResponse:
+    stored_fingerprint, response = stored
+    if stored_fingerprint != fingerprint:
+        raise IdempotencyConflict("this Idempotency-Key was used for a different request in the last 24 h")
+    return SendResponse.model_validate(response)
 
 
 def _rejection(recipient: str, reason: RejectReason) -> RejectedRecipient:

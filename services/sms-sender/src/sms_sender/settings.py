@@ -22,6 +22,9 @@ class SmsSenderSettings(ServiceSettings):
     role: Role = Role.ALL
     default_access_number: str = "10690000"
     default_rate_per_s: int = 1000
+    # An API process keeps what it learnt about an API key this long: a rotated key or a
+    # suspended partner is refused at most this much later than the change arrives.
+    partner_cache_ttl_s: float = Field(default=1.0, ge=0)
     sensitive_words_path: Path | None = None  # None: the list shipped in the package
 
     smsc_host: str = "127.0.0.1"

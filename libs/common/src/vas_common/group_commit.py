@@ -1,0 +1,135 @@
+"""Group commit: the writes of concurrent callers share one transaction.
+
+With `fsync` on, every commit waits for the WAL to reach the disk, and every small transaction
+costs its BEGIN, statements and COMMIT as separate round trips. Under load many requests want
+to write at the same moment; `GroupCommit.submit` queues the caller's job, a worker takes every
+job queued by then (up to `max_jobs`) and writes them with one call of `write` in one
+transaction, and each caller gets its own result only after the COMMIT. The batches size
+themselves: an idle service commits a lone job at once, a busy one commits many per flush.
+
+A batch that fails with anything but a lost connection is retried one job at a time, so a job
+that cannot be written fails alone and never takes its neighbours with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import asyncpg
+
+from vas_common.db import DbConnection
+
+logger = logging.getLogger(__name__)
+
+JobT = TypeVar("JobT")
+ResultT = TypeVar("ResultT")
+
+# Called inside the open transaction with the batch; returns one result per job, in order.
+BatchWriter = Callable[[DbConnection, Sequence[JobT]], Awaitable[Sequence[ResultT]]]
+
+_DRAIN_TIMEOUT_S = 10.0
+_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+@dataclass
+class _Pending(Generic[JobT, ResultT]):
+    job: JobT
+    done: asyncio.Future[ResultT] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class GroupCommit(Generic[JobT, ResultT]):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        write: BatchWriter[JobT, ResultT],
+        *,
+        name: str,
+        max_jobs: int = 256,
+        workers: int = 2,
+    ) -> None:
+        self._pool = pool
+        self._write = write
+        self._name = name
+        self._max_jobs = max_jobs
+        self._workers = workers
+        self._queue: asyncio.Queue[_Pending[JobT, ResultT]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.batches = 0  # flushed transactions, for tests and metrics
+        self.jobs = 0
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"group-commit:{self._name}:{i}")
+            for i in range(self._workers)
+        ]
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop the workers."""
+        if self._tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), _DRAIN_TIMEOUT_S)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def submit(self, job: JobT) -> ResultT:
+        """Returns once the job is committed (or raises what writing it raised)."""
+        if not self._tasks:
+            raise RuntimeError(f"group commit {self._name} is not running")
+        pending: _Pending[JobT, ResultT] = _Pending(job)
+        self._queue.put_nowait(pending)
+        return await pending.done
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_jobs and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            live = [p for p in batch if not p.done.done()]  # a cancelled caller is not written
+            try:
+                if live:
+                    await self._flush(live)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _flush(self, batch: list[_Pending[JobT, ResultT]]) -> None:
+        try:
+            results = await self._transaction([p.job for p in batch])
+        except _CONNECTION_ERRORS as exc:
+            _fail(batch, exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            logger.warning(
+                "group commit %s: batch of %d failed (%r); writing one by one", self._name, len(batch), exc
+            )
+            for pending in batch:
+                await self._flush([pending])
+            return
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.done.done():
+                pending.done.set_result(result)
+
+    async def _transaction(self, jobs: list[JobT]) -> Sequence[ResultT]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            results = await self._write(conn, jobs)
+        self.batches += 1
+        self.jobs += len(jobs)
+        return results
+
+
+def _fail(batch: Sequence[_Pending[JobT, ResultT]], exc: BaseException) -> None:
+    for pending in batch:
+        if not pending.done.done():
+            pending.done.set_exception(exc)
