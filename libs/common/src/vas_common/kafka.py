@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from tenacity import (
@@ -36,6 +43,9 @@ from vas_common.telemetry import (
 )
 
 logger = logging.getLogger(__name__)
+
+_BUSY_POLL_MS = 20
+_DRAIN_TIMEOUT_S = 10.0
 
 
 class PoisonRecord(Exception):
@@ -151,6 +161,22 @@ class Subscription:
     batch_handler: BatchHandler | None = None
 
 
+class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A partition taken away in a rebalance first finishes the batch in hand and commits it,
+    so its next owner does not handle the same records at the same time."""
+
+    def __init__(self, busy: dict[TopicPartition, asyncio.Task[None]]) -> None:
+        self._busy = busy
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        tasks = [self._busy[tp] for tp in revoked if tp in self._busy]
+        if tasks:
+            await asyncio.wait(tasks, timeout=_DRAIN_TIMEOUT_S)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        pass
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -165,11 +191,11 @@ class ConsumerRunner:
         self._metrics = metrics
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._busy: dict[TopicPartition, asyncio.Task[None]] = {}
         self.assigned = asyncio.Event()
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            *[t.name for t in self._sub.topics],
             bootstrap_servers=self._settings.kafka_bootstrap,
             client_id=self._settings.client_id(),
             group_id=self._sub.group_id,
@@ -179,40 +205,77 @@ class ConsumerRunner:
             session_timeout_ms=self._settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self._settings.kafka_heartbeat_interval_ms,
         )
+        self._consumer.subscribe([t.name for t in self._sub.topics], listener=_FinishBeforeRevoke(self._busy))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self._sub.group_id}")
 
     async def stop(self) -> None:
+        """Stop fetching, let the batches in hand finish (bounded), then leave the group."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._busy:
+            _, late = await asyncio.wait(self._busy.values(), timeout=_DRAIN_TIMEOUT_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
 
     async def _run(self) -> None:
+        """Each partition's records are handled by a task of their own, in order; the
+        partition is paused meanwhile, so the others go on being fetched and handled (a
+        partition whose batch is being recorded does not hold up those being sent)."""
         consumer = self._consumer
         assert consumer is not None
         while True:
             try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                # While partitions are busy, look back soon: a finished one has more to fetch.
+                timeout_ms = _BUSY_POLL_MS if self._busy else 500
+                batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=500)
             except KafkaError:
                 logger.exception("fetch failed for group %s; retrying", self._sub.group_id)
                 await asyncio.sleep(1.0)
                 continue
             if consumer.assignment():
                 self.assigned.set()
-            if self._sub.batch_handler is not None:
-                await asyncio.gather(
-                    *(self._process_batch(consumer, tp, recs) for tp, recs in batches.items())
-                )
-                continue
             for tp, records in batches.items():
-                for record in records:
-                    await self._process(record)
-                await self._commit(consumer, tp, records[-1].offset + 1)
+                if not records:
+                    continue
+                consumer.pause(tp)
+                work = (
+                    self._process_batch(consumer, tp, records)
+                    if self._sub.batch_handler is not None
+                    else self._process_partition(consumer, tp, records)
+                )
+                task = asyncio.create_task(work, name=f"consumer:{self._sub.group_id}:{tp.partition}")
+                self._busy[tp] = task
+                task.add_done_callback(
+                    functools.partial(self._partition_done, consumer, tp, records[0].offset)
+                )
+
+    def _partition_done(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, first_offset: int, task: asyncio.Task[None]
+    ) -> None:
+        self._busy.pop(tp, None)
+        if tp not in consumer.assignment():
+            return  # moved to another member meanwhile
+        if task.cancelled() or task.exception() is not None:
+            # Not handled (nor committed): fetch these records again rather than skip them.
+            if not task.cancelled():
+                logger.error("handling %s failed; fetching it again", tp, exc_info=task.exception())
+            consumer.seek(tp, first_offset)
+        consumer.resume(tp)
+
+    async def _process_partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        for record in records:
+            await self._process(record)
+        await self._commit(consumer, tp, records[-1].offset + 1)
 
     async def _process_batch(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
@@ -246,7 +309,6 @@ class ConsumerRunner:
             logger.warning("commit lost in rebalance for %s; records will be redelivered", tp)
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        attempts = 0
         with consumer_span(
             f"{record.topic} process",
             record.headers,
@@ -258,25 +320,44 @@ class ConsumerRunner:
                 "messaging.consumer.group.name": self._sub.group_id,
             },
         ) as span:
-            try:
-                async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(self._settings.consumer_max_attempts),
-                    wait=wait_exponential_jitter(
-                        multiplier=self._settings.consumer_retry_initial_s,
-                        max=self._settings.consumer_retry_max_s,
-                    ),
-                    retry=retry_if_not_exception_type((PoisonRecord, asyncio.CancelledError)),
-                ):
-                    with attempt:
-                        attempts += 1
-                        assert self._sub.handler is not None
-                        await self._sub.handler(record)
-            except (PoisonRecord, RetryError) as exc:
-                cause = exc.last_attempt.exception() if isinstance(exc, RetryError) else exc
-                span.set_attribute("vas.dead_lettered", True)
-                await self._dead_letter(record, cause or exc, attempts)
+            error, attempts = await self._handle(record)
+            if error is None:
+                self._metrics.events_consumed.labels(record.topic, "ok").inc()
                 return
-            self._metrics.events_consumed.labels(record.topic, "ok").inc()
+            span.set_attribute("vas.dead_lettered", True)
+            await self._dead_letter(record, error, attempts)
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> tuple[BaseException | None, int]:
+        """Run the handler once and, if that fails, again with back-off up to the limit.
+        Returns the error that stands (None: handled) and the number of attempts."""
+        handler = self._sub.handler
+        assert handler is not None
+        try:
+            await handler(record)  # the usual case, without building a retry policy
+            return None, 1
+        except PoisonRecord as exc:
+            return exc, 1
+        except Exception as exc:
+            if self._settings.consumer_max_attempts <= 1:
+                return exc, 1
+        attempts = 1
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._settings.consumer_max_attempts - 1),
+                wait=wait_exponential_jitter(
+                    multiplier=self._settings.consumer_retry_initial_s,
+                    max=self._settings.consumer_retry_max_s,
+                ),
+                retry=retry_if_not_exception_type((PoisonRecord, asyncio.CancelledError)),
+            ):
+                with attempt:
+                    attempts += 1
+                    await handler(record)
+        except PoisonRecord as exc:
+            return exc, attempts
+        except RetryError as exc:
+            return exc.last_attempt.exception() or exc, attempts
+        return None, attempts
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], error: BaseException, attempts: int

@@ -30,7 +30,7 @@ def _state(request: Request, name: str) -> object:
     return getattr(request.app.state, name)
 
 
-def partner_directory(request: Request) -> PartnerDirectory:
+async def partner_directory(request: Request) -> PartnerDirectory:
     directory = _state(request, "partner_directory")
     assert isinstance(directory, PartnerDirectory)
     return directory
@@ -48,19 +48,19 @@ async def current_sender(
     return sender
 
 
-def send_service(request: Request) -> SendService:
+async def send_service(request: Request) -> SendService:
     service = _state(request, "send_service")
     assert isinstance(service, SendService)
     return service
 
 
-def status_queries(request: Request) -> StatusQueries:
+async def status_queries(request: Request) -> StatusQueries:
     queries = _state(request, "status_queries")
     assert isinstance(queries, StatusQueries)
     return queries
 
 
-def callback_secrets(request: Request) -> CallbackSecrets:
+async def callback_secrets(request: Request) -> CallbackSecrets:
     secrets = _state(request, "callback_secrets")
     assert isinstance(secrets, CallbackSecrets)
     return secrets

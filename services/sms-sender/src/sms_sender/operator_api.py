@@ -16,7 +16,7 @@ async def require_operator(request: Request) -> None:
     check_operator_token(request, request.app.state.runtime.settings.operator_token)
 
 
-def retention_job(request: Request) -> Retention:
+async def retention_job(request: Request) -> Retention:
     job = request.app.state.retention
     assert isinstance(job, Retention)
     return job

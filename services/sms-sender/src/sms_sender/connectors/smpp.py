@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import itertools
 import logging
 import random
@@ -47,26 +48,54 @@ class SmppBindConfig:
 
 
 class _Pacer:
-    """Spaces sends 1/T apart (the operator counts submits per second per bind)."""
+    """Spaces sends 1/T apart (the operator counts submits per second per bind), and a
+    priority send takes the next free slot ahead of every bulk send already waiting: a
+    verification code never queues behind a backlog. (aiolimiter and the like have no
+    priority classes, hence this.)"""
 
     def __init__(self, tps: float) -> None:
         self._interval = 1.0 / tps if tps > 0 else 0.0
         self._next = 0.0
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # heap: (class, arrival, waiter)
+        self._arrivals = itertools.count()
+        self._releaser: asyncio.Task[None] | None = None
 
-    async def wait(self) -> None:
+    async def wait(self, priority: bool = False) -> None:
         if not self._interval:
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
-        slot = max(now, self._next)
-        self._next = slot + self._interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        if not self._waiting and now >= self._next:
+            self._next = now + self._interval
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._waiting, (0 if priority else 1, next(self._arrivals), waiter))
+        if self._releaser is None or self._releaser.done():
+            self._releaser = asyncio.create_task(self._release_in_turn(), name="smpp-pacer")
+        await waiter
+
+    async def _release_in_turn(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            delay = self._next - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue  # slow_down may have moved the next slot meanwhile
+            _, _, waiter = heapq.heappop(self._waiting)
+            if not waiter.done():  # a cancelled sender gives its turn away
+                waiter.set_result(None)
+                self._next = loop.time() + self._interval
 
     def slow_down(self, seconds: float) -> None:
         """After a throttling answer: no send on this bind before `seconds` from now."""
         loop = asyncio.get_running_loop()
         self._next = max(self._next, loop.time() + seconds)
+
+    async def close(self) -> None:
+        if self._releaser is not None:
+            self._releaser.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._releaser
 
 
 class _Bind:
@@ -93,6 +122,7 @@ class _Bind:
         if self.session is not None:
             await self.session.unbind_and_close()
         self.ready.clear()
+        await self.pacer.close()
 
     async def _maintain(self) -> None:
         delay = 0.1
@@ -219,7 +249,7 @@ class SmppConnector:
             bind = await self._pick_bind(deadline)
             window = bind.window if segment.priority else bind.bulk_window
             async with window, bind.window if not segment.priority else _null():
-                await bind.pacer.wait()
+                await bind.pacer.wait(segment.priority)
                 session = bind.session
                 if session is None or not bind.ready.is_set():
                     continue

@@ -23,23 +23,23 @@ def _state(request: Request, name: str, kind: type[T]) -> T:
     return value
 
 
-def partner_service(request: Request) -> PartnerService:
+async def partner_service(request: Request) -> PartnerService:
     return _state(request, "partner_service", PartnerService)
 
 
-def product_service(request: Request) -> ProductService:
+async def product_service(request: Request) -> ProductService:
     return _state(request, "product_service", ProductService)
 
 
-def subscription_service(request: Request) -> SubscriptionService:
+async def subscription_service(request: Request) -> SubscriptionService:
     return _state(request, "subscription_service", SubscriptionService)
 
 
-def billing_service(request: Request) -> BillingService:
+async def billing_service(request: Request) -> BillingService:
     return _state(request, "billing_service", BillingService)
 
 
-def records_service(request: Request) -> RecordsService:
+async def records_service(request: Request) -> RecordsService:
     return _state(request, "records_service", RecordsService)
 
 

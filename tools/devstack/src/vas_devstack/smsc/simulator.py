@@ -394,7 +394,7 @@ class SmscSimulator:
                     spawned = False
                     await asyncio.sleep(0)
                 if isinstance(item, _Close):
-                    bind.writer.close()
+                    session.close()
                     return
                 await session.send(item)
         except (SessionClosed, ConnectionError, OSError):
