@@ -204,6 +204,7 @@ class ConsumerRunner:
             max_poll_records=500,
             session_timeout_ms=self._settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self._settings.kafka_heartbeat_interval_ms,
+            fetch_max_wait_ms=self._settings.kafka_fetch_max_wait_ms,
         )
         self._consumer.subscribe([t.name for t in self._sub.topics], listener=_FinishBeforeRevoke(self._busy))
         await self._consumer.start()

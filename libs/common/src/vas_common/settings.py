@@ -32,6 +32,8 @@ class ServiceSettings(BaseSettings):
     # the local stack and tests lower it, production keeps Kafka's usual values.
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    # How long the broker may hold a fetch that finds nothing new (Kafka's default, 500 ms).
+    kafka_fetch_max_wait_ms: int = 500
     # How often a consumer retries a failing record before it goes to the dead-letter topic.
     consumer_max_attempts: int = 5
     consumer_retry_initial_s: float = 0.05

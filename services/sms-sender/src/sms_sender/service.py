@@ -538,6 +538,7 @@ class StatusRecorder:
             return []
         changed: list[MessageState] = []
         updates: list[tuple[UUID, datetime, str, str | None, datetime]] = []
+        callback_targets: dict[UUID, tuple[str, bool]] = {}
         for row in await self._messages.load_for_status(conn, message_ids):
             segments = row["segments"] if isinstance(row["segments"], list) else json.loads(row["segments"])
             statuses = [MessageStatus(s["status"]) for s in segments]
@@ -578,11 +579,8 @@ class StatusRecorder:
                     client_ref=row["client_ref"],
                 )
             )
-            if row["callback_url"] and (
-                new_status in (MessageStatus.DELIVERED, MessageStatus.FAILED)
-                or (new_status is MessageStatus.SUBMITTED and row["notify_submitted"])
-            ):
-                pass  # callbacks are queued below with the event id
+            if row["callback_url"]:
+                callback_targets[row["id"]] = (row["callback_url"], row["notify_submitted"])
         if not changed:
             return []
         await self._messages.update_statuses(conn, updates)
@@ -601,35 +599,32 @@ class StatusRecorder:
             ],
         )
         await self._outbox.enqueue_many(conn, [(SMS_STATUS, e) for e in events])
-        callback_rows = await self._callback_rows(conn, events)
+        callback_rows = _callback_rows(events, callback_targets)
         if callback_rows:
             await self._callbacks.enqueue(conn, callback_rows)
         return changed
 
-    async def _callback_rows(
-        self, conn: DbConnection, events: list[MessageStatusChanged]
-    ) -> list[tuple[UUID, UUID, UUID, str, dict[str, Any]]]:
-        wanted = await conn.fetch(
-            "SELECT id, callback_url, notify_submitted FROM messages WHERE id = ANY($1::uuid[]) AND callback_url IS NOT NULL",
-            [e.payload.message_id for e in events],
-        )
-        targets = {r["id"]: (r["callback_url"], r["notify_submitted"]) for r in wanted}
-        rows: list[tuple[UUID, UUID, UUID, str, dict[str, Any]]] = []
-        for event in events:
-            state = event.payload
-            target = targets.get(state.message_id)
-            if target is None or state.partner_id is None:
-                continue
-            url, notify_submitted = target
-            final = state.status in (MessageStatus.DELIVERED, MessageStatus.FAILED)
-            if final or (state.status is MessageStatus.SUBMITTED and notify_submitted):
-                body = {
-                    "event_id": str(event.event_id),
-                    "occurred_at": event.occurred_at.isoformat(),
-                    "message": state.model_dump(mode="json"),
-                }
-                rows.append((event.event_id, state.partner_id, state.message_id, url, body))
-        return rows
+
+def _callback_rows(
+    events: list[MessageStatusChanged], targets: dict[UUID, tuple[str, bool]]
+) -> list[tuple[UUID, UUID, UUID, str, dict[str, Any]]]:
+    """The callbacks these status changes call for: final statuses, and `submitted` when asked."""
+    rows: list[tuple[UUID, UUID, UUID, str, dict[str, Any]]] = []
+    for event in events:
+        state = event.payload
+        target = targets.get(state.message_id)
+        if target is None or state.partner_id is None:
+            continue
+        url, notify_submitted = target
+        final = state.status in (MessageStatus.DELIVERED, MessageStatus.FAILED)
+        if final or (state.status is MessageStatus.SUBMITTED and notify_submitted):
+            body = {
+                "event_id": str(event.event_id),
+                "occurred_at": event.occurred_at.isoformat(),
+                "message": state.model_dump(mode="json"),
+            }
+            rows.append((event.event_id, state.partner_id, state.message_id, url, body))
+    return rows
 
 
 class StatusQueries:

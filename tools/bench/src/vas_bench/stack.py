@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import psutil
 
-from vas_devstack.broker import EmbeddedBroker
+from vas_devstack.broker import FETCH_MAX_WAIT_MS, EmbeddedBroker
 from vas_devstack.databases import ensure_database
 from vas_devstack.net import free_port
 from vas_devstack.postgres import EmbeddedPostgres
@@ -188,6 +188,7 @@ class BenchStack:
             f"{prefix}OPERATOR_TOKEN": self.operator_token,
             f"{prefix}KAFKA_SESSION_TIMEOUT_MS": str(self.options.kafka_session_timeout_ms),
             f"{prefix}KAFKA_HEARTBEAT_INTERVAL_MS": str(max(300, self.options.kafka_session_timeout_ms // 3)),
+            f"{prefix}KAFKA_FETCH_MAX_WAIT_MS": str(FETCH_MAX_WAIT_MS),
             f"{prefix}LOG_LEVEL": self.options.log_level,
         }
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from vas_devstack.broker import EmbeddedBroker
+from vas_devstack.broker import FETCH_MAX_WAIT_MS, EmbeddedBroker
 from vas_devstack.databases import ensure_database
 from vas_devstack.postgres import EmbeddedPostgres
 from vas_devstack.smsc import SmscConfig, SmscSimulator
@@ -67,6 +67,7 @@ def service_settings_kwargs(database_url: str, kafka_bootstrap: str) -> dict[str
         "kafka_bootstrap": kafka_bootstrap,
         "kafka_session_timeout_ms": 2000,
         "kafka_heartbeat_interval_ms": 500,
+        "kafka_fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
         "operator_token": OPERATOR_TOKEN,
         "log_json": False,
         "outbox_poll_interval_s": 0.2,

@@ -25,7 +25,7 @@ from types import FrameType
 import httpx
 import psutil
 
-from vas_devstack.broker import EmbeddedBroker
+from vas_devstack.broker import FETCH_MAX_WAIT_MS, EmbeddedBroker
 from vas_devstack.databases import ensure_database
 from vas_devstack.net import port_is_free
 from vas_devstack.postgres import EmbeddedPostgres
@@ -169,6 +169,7 @@ class Stack:
                 f"{svc.env_prefix}OPERATOR_TOKEN": token,
                 f"{svc.env_prefix}KAFKA_SESSION_TIMEOUT_MS": "3000",
                 f"{svc.env_prefix}KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+                f"{svc.env_prefix}KAFKA_FETCH_MAX_WAIT_MS": str(FETCH_MAX_WAIT_MS),
             }
         )
         if svc.name == "sms-sender":  # binds to the SMSC simulator (its default account vas / vas-pass)
