@@ -10,22 +10,38 @@ from aiokafka import ConsumerRecord
 from sms_sender.dispatch import Dispatcher
 from sms_sender.service import Eligibility, PartnerDirectory, SendService
 from vas_common.app import Runtime
-from vas_common.events import Event
+from vas_common.events import Event, UnknownEvent, decode_event
 from vas_common.events.sms_requests import SendRequested
 from vas_common.events.subscription import PARTNER_EVENTS
 from vas_common.events.topics import SMS_SEND_REQUESTS, SMS_SUBMIT, SMS_SUBMIT_PRIORITY, SUBSCRIPTION_EVENTS
-from vas_common.kafka import Subscription, event_handler
+from vas_common.kafka import PoisonList, Subscription, event_handler
+from vas_common.telemetry import kafka_headers_to_carrier
 
 
 def subscriptions(
-    runtime: Runtime, send_service: SendService, dispatcher: Dispatcher | None
+    runtime: Runtime,
+    send_service: SendService,
+    dispatcher: Dispatcher | None,
+    dispatch_fetch_max_wait_ms: int | None = None,
 ) -> Sequence[Subscription]:
     directory = PartnerDirectory(runtime.db())
     eligibility = Eligibility(runtime.db())
 
-    async def on_send_request(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
-        if isinstance(event, SendRequested):
-            await send_service.send_system(event.payload)
+    async def on_send_requests(records: list[ConsumerRecord[bytes, bytes]]) -> PoisonList:
+        """A batch of system messages is stored in one transaction (MO replies come by the
+        hundred a second)."""
+        poison: PoisonList = []
+        requests = []
+        for record in records:
+            try:
+                event = decode_event(record.value or b"")
+            except UnknownEvent as exc:
+                poison.append((record, exc))
+                continue
+            if isinstance(event, SendRequested):
+                requests.append((event.payload, kafka_headers_to_carrier(record.headers)))
+        await send_service.send_system(requests)
+        return poison
 
     async def on_subscription_event(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
         if isinstance(event, PARTNER_EVENTS):
@@ -42,15 +58,24 @@ def subscriptions(
         Subscription(
             group_id="sms-sender.send-requests",
             topics=(SMS_SEND_REQUESTS,),
-            handler=event_handler(on_send_request),
+            batch_handler=on_send_requests,
         ),
     ]
     if dispatcher is not None:
         # Two groups, two lanes: verification codes and notices never wait behind bulk content.
+        fetch_wait = dispatch_fetch_max_wait_ms
         subs += [
             Subscription(
-                "sms-sender.dispatch-priority", (SMS_SUBMIT_PRIORITY,), batch_handler=dispatcher.dispatch
+                "sms-sender.dispatch-priority",
+                (SMS_SUBMIT_PRIORITY,),
+                batch_handler=dispatcher.dispatch,
+                fetch_max_wait_ms=fetch_wait,
             ),
-            Subscription("sms-sender.dispatch", (SMS_SUBMIT,), batch_handler=dispatcher.dispatch),
+            Subscription(
+                "sms-sender.dispatch",
+                (SMS_SUBMIT,),
+                batch_handler=dispatcher.dispatch,
+                fetch_max_wait_ms=fetch_wait,
+            ),
         ]
     return subs

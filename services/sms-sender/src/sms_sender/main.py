@@ -140,7 +140,9 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         runtime.on_shutdown.append(stop_resolver)
 
     def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
-        return consumers.subscriptions(runtime, runtime_send_service(runtime), dispatcher)
+        return consumers.subscriptions(
+            runtime, runtime_send_service(runtime), dispatcher, settings.dispatch_fetch_max_wait_ms
+        )
 
     return create_service_app(
         settings,

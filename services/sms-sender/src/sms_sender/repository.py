@@ -170,15 +170,21 @@ class MessageRepository:
             columns=list(_MESSAGE_COLUMNS),
         )
 
-    async def insert_message_once(self, conn: DbConnection, message: NewMessage) -> bool:
-        """Insert unless stored already (a redelivered request). True if inserted."""
-        columns = ", ".join(_MESSAGE_COLUMNS)
-        placeholders = ", ".join(f"${i}" for i in range(1, len(_MESSAGE_COLUMNS) + 1))
-        inserted = await conn.fetchval(
-            f"INSERT INTO messages ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING true",
-            *(getattr(message, c) for c in _MESSAGE_COLUMNS),
+    async def insert_messages_once(self, conn: DbConnection, messages: Sequence[NewMessage]) -> set[UUID]:
+        """Insert those not stored already (redelivered requests); returns the ids inserted.
+        Ids must be distinct."""
+        rows = await conn.fetch(
+            f"""
+            INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS)})
+            SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                                 $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[],
+                                 $13::smallint[])
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """,
+            *([getattr(m, column) for m in messages] for column in _MESSAGE_COLUMNS),
         )
-        return bool(inserted)
+        return {r["id"] for r in rows}
 
     async def send_checks(
         self,

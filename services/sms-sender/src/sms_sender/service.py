@@ -9,7 +9,7 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -414,38 +414,53 @@ class SendService:
         )
         return claimed
 
-    async def send_system(self, request: SystemMessage) -> bool:
-        """A system message from another service, under the provider's own access number.
-        Idempotent: the request id is the message id. False if it was stored before or the
-        recipient is not a Chinese mobile number (logged; a retry cannot help)."""
-        number = domain.normalize_recipient(request.recipient)
-        if isinstance(number, RejectReason):
-            logger.warning(
-                "system message %s to an invalid recipient dropped: %s", request.request_id, number
+    async def send_system(self, requests: Sequence[tuple[SystemMessage, Mapping[str, str]]]) -> int:
+        """System messages from other services (each with the trace it came with), under the
+        provider's own access number, in one transaction. Idempotent: the request id is the
+        message id. Returns how many were stored now: not those stored before, nor those to a
+        recipient that is not a Chinese mobile number (logged; a retry cannot help)."""
+        pending: dict[UUID, tuple[NewMessage, Category, Mapping[str, str]]] = {}
+        for request, trace in requests:
+            number = domain.normalize_recipient(request.recipient)
+            if isinstance(number, RejectReason):
+                logger.warning(
+                    "system message %s to an invalid recipient dropped: %s", request.request_id, number
+                )
+                continue
+            encoding, segments = count_segments(request.text)
+            message = NewMessage(
+                id=request.request_id,
+                accepted_at=request.requested_at,
+                partner_id=None,
+                recipient=number,
+                source_addr=self._default_access_number + (request.ext_code or ""),
+                content=request.text,
+                category=request.category.value,
+                product_code=None,
+                client_ref=request.reason,
+                callback_url=None,
+                notify_submitted=False,
+                encoding=encoding.value,
+                segments_total=segments,
             )
-            return False
-        encoding, segments = count_segments(request.text)
-        message = NewMessage(
-            id=request.request_id,
-            accepted_at=request.requested_at,
-            partner_id=None,
-            recipient=number,
-            source_addr=self._default_access_number + (request.ext_code or ""),
-            content=request.text,
-            category=request.category.value,
-            product_code=None,
-            client_ref=request.reason,
-            callback_url=None,
-            notify_submitted=False,
-            encoding=encoding.value,
-            segments_total=segments,
-        )
+            pending.setdefault(message.id, (message, request.category, trace))  # the same request twice
+        if not pending:
+            return 0
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._messages.insert_message_once(conn, message):
-                return False
-            topic = SMS_SUBMIT_PRIORITY if request.category.is_priority else SMS_SUBMIT
-            await self._outbox.enqueue_many(conn, [(topic, _submit_event(message, request.category))])
-        return True
+            stored = await self._messages.insert_messages_once(conn, [m for m, _, _ in pending.values()])
+            await self._outbox.enqueue_traced(
+                conn,
+                [
+                    (
+                        SMS_SUBMIT_PRIORITY if category.is_priority else SMS_SUBMIT,
+                        _submit_event(message, category),
+                        trace,
+                    )
+                    for message, category, trace in pending.values()
+                    if message.id in stored
+                ],
+            )
+        return len(stored)
 
     async def _replay(self, sender: Sender, key: str, fingerprint: str) -> SendResponse | None:
         async with self._pool.acquire() as conn:

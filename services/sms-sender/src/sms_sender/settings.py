@@ -27,6 +27,11 @@ class SmsSenderSettings(ServiceSettings):
     partner_cache_ttl_s: float = Field(default=1.0, ge=0)
     sensitive_words_path: Path | None = None  # None: the list shipped in the package
 
+    # The submit lanes' fetch wait (None: kafka_fetch_max_wait_ms, as every other group). On a
+    # broker that holds a fetch for all of it although records arrived (Tansu) the send delay
+    # includes it; Kafka answers at once. The dev stack sets 100 here and leaves the rest.
+    dispatch_fetch_max_wait_ms: int | None = Field(default=None, gt=0)
+
     smsc_host: str = "127.0.0.1"
     smsc_port: int = 2775
     smsc_system_id: str = "vas"

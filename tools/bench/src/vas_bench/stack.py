@@ -188,7 +188,6 @@ class BenchStack:
             f"{prefix}OPERATOR_TOKEN": self.operator_token,
             f"{prefix}KAFKA_SESSION_TIMEOUT_MS": str(self.options.kafka_session_timeout_ms),
             f"{prefix}KAFKA_HEARTBEAT_INTERVAL_MS": str(max(300, self.options.kafka_session_timeout_ms // 3)),
-            f"{prefix}KAFKA_FETCH_MAX_WAIT_MS": str(FETCH_MAX_WAIT_MS),
             f"{prefix}LOG_LEVEL": self.options.log_level,
         }
 
@@ -205,6 +204,7 @@ class BenchStack:
             "SMS_SENDER_SMSC_BINDS": str(dispatch.binds),
             "SMS_SENDER_SMSC_TPS": str(dispatch.sender_tps),
             "SMS_SENDER_SMSC_WINDOW": str(dispatch.window),
+            "SMS_SENDER_DISPATCH_FETCH_MAX_WAIT_MS": str(FETCH_MAX_WAIT_MS),
         }
         return env
 

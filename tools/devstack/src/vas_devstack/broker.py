@@ -12,7 +12,8 @@ from vas_devstack.net import free_port, wait_for_port
 # The dev broker (Tansu) answers a fetch that found nothing only when fetch.max.wait.ms is
 # over, even if records arrive meanwhile (Kafka answers at once). At Kafka's 500 ms that was
 # most of the send delay: p50 142 ms at 500 msg/s, 30 ms with 100 ms (24 ms with 50 ms, for
-# twice the broker CPU). Services on it use this.
+# twice the broker CPU). The submit lanes on it use this; other groups keep 500, as every
+# group polling that often cost the broker 10 % of a core more.
 FETCH_MAX_WAIT_MS = 100
 
 

@@ -169,11 +169,11 @@ class Stack:
                 f"{svc.env_prefix}OPERATOR_TOKEN": token,
                 f"{svc.env_prefix}KAFKA_SESSION_TIMEOUT_MS": "3000",
                 f"{svc.env_prefix}KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
-                f"{svc.env_prefix}KAFKA_FETCH_MAX_WAIT_MS": str(FETCH_MAX_WAIT_MS),
             }
         )
         if svc.name == "sms-sender":  # binds to the SMSC simulator (its default account vas / vas-pass)
             env[f"{svc.env_prefix}SMSC_HOST"] = "127.0.0.1"
+            env[f"{svc.env_prefix}DISPATCH_FETCH_MAX_WAIT_MS"] = str(FETCH_MAX_WAIT_MS)
             env[f"{svc.env_prefix}SMSC_PORT"] = str(self.config.smsc_port)
         with (self.logs / f"{svc.name}.log").open("ab") as log:
             self.processes[svc.name] = subprocess.Popen(
