@@ -8,10 +8,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import ConsumerRecord
 
 from subscription.service.subscriptions import SubscriptionService
-from vas_common.events import Event
-from vas_common.events.sms_sender import MessageState, MessageStatus, MessageStatusChanged, MoReceived
+from vas_common.events import Event, UnknownEvent, decode_event
+from vas_common.events.sms_sender import (
+    MessageState,
+    MessageStatus,
+    MessageStatusChanged,
+    MoMessage,
+    MoReceived,
+)
 from vas_common.events.topics import SMS_MO, SMS_STATUS
-from vas_common.kafka import Subscription, event_handler
+from vas_common.kafka import PoisonList, Subscription, event_handler
 
 DeliveredHandler = Callable[[MessageState], Awaitable[object]]  # what it returns is not used
 
@@ -19,9 +25,22 @@ DeliveredHandler = Callable[[MessageState], Awaitable[object]]  # what it return
 def subscriptions(
     service: SubscriptionService, on_delivered: Sequence[DeliveredHandler] = ()
 ) -> Sequence[Subscription]:
-    async def on_mo(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
-        if isinstance(event, MoReceived):
-            await service.handle_mo(event.payload)
+    async def on_mo(records: list[ConsumerRecord[bytes, bytes]]) -> PoisonList:
+        """A partition's batch of MO in one transaction; an MO that fails on its own, or
+        cannot be read, goes to the dead-letter topic."""
+        poison: PoisonList = []
+        mos: list[tuple[MoMessage, ConsumerRecord[bytes, bytes]]] = []
+        for record in records:
+            try:
+                event = decode_event(record.value or b"")
+            except UnknownEvent as exc:
+                poison.append((record, exc))
+                continue
+            if isinstance(event, MoReceived):
+                mos.append((event.payload, record))
+        failed = await service.handle_mo_batch([mo for mo, _ in mos])
+        by_id = {mo.mo_id: record for mo, record in mos}
+        return poison + [(by_id[mo.mo_id], error) for mo, error in failed]
 
     async def on_status(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
         if not isinstance(event, MessageStatusChanged):
@@ -34,6 +53,6 @@ def subscriptions(
             await handler(state)
 
     return (
-        Subscription("subscription.sms-mo", (SMS_MO,), handler=event_handler(on_mo)),
+        Subscription("subscription.sms-mo", (SMS_MO,), batch_handler=on_mo),
         Subscription("subscription.sms-status", (SMS_STATUS,), handler=event_handler(on_status)),
     )
