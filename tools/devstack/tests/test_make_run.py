@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import random
 import signal
 import subprocess
 import threading
@@ -23,9 +24,13 @@ pytestmark = pytest.mark.e2e
 
 
 def free_port_base() -> int:
+    """Service ports below the kernel's ephemeral range: a port inside it, free when chosen,
+    was once taken by an outgoing connection (to the broker or PostgreSQL) before the
+    service could bind it."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(50):
-        base = free_port() // 10 * 10
-        if base + 10 < 65000 and all(port_is_free(base + s.port_offset) for s in SERVICES):
+        base = random.randrange(10_000, ephemeral_low - 10, 10)
+        if all(port_is_free(base + s.port_offset) for s in SERVICES):
             return base
     raise RuntimeError("no free port range")
 

@@ -146,6 +146,21 @@ PoisonList = list[tuple[ConsumerRecord[bytes, bytes], Exception]]
 BatchHandler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[PoisonList]]
 
 
+def decode_batch(
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+) -> tuple[list[tuple[Event, ConsumerRecord[bytes, bytes]]], PoisonList]:
+    """For batch handlers: the decoded events with their records, and the records that are
+    not a known event (poison, for the dead-letter topic)."""
+    events: list[tuple[Event, ConsumerRecord[bytes, bytes]]] = []
+    poison: PoisonList = []
+    for record in records:
+        try:
+            events.append((decode_event(record.value or b""), record))
+        except UnknownEvent as exc:
+            poison.append((record, exc))
+    return events, poison
+
+
 @dataclass(frozen=True)
 class Subscription:
     """Which topics a consumer group reads and what it does with their records.

@@ -10,11 +10,11 @@ from aiokafka import ConsumerRecord
 from sms_sender.dispatch import Dispatcher
 from sms_sender.service import Eligibility, PartnerDirectory, SendService
 from vas_common.app import Runtime
-from vas_common.events import Event, UnknownEvent, decode_event
+from vas_common.events import Event
 from vas_common.events.sms_requests import SendRequested
 from vas_common.events.subscription import PARTNER_EVENTS
 from vas_common.events.topics import SMS_SEND_REQUESTS, SMS_SUBMIT, SMS_SUBMIT_PRIORITY, SUBSCRIPTION_EVENTS
-from vas_common.kafka import PoisonList, Subscription, event_handler
+from vas_common.kafka import PoisonList, Subscription, decode_batch, event_handler
 from vas_common.telemetry import kafka_headers_to_carrier
 
 
@@ -30,17 +30,14 @@ def subscriptions(
     async def on_send_requests(records: list[ConsumerRecord[bytes, bytes]]) -> PoisonList:
         """A batch of system messages is stored in one transaction (MO replies come by the
         hundred a second)."""
-        poison: PoisonList = []
-        requests = []
-        for record in records:
-            try:
-                event = decode_event(record.value or b"")
-            except UnknownEvent as exc:
-                poison.append((record, exc))
-                continue
-            if isinstance(event, SendRequested):
-                requests.append((event.payload, kafka_headers_to_carrier(record.headers)))
-        await send_service.send_system(requests)
+        decoded, poison = decode_batch(records)
+        await send_service.send_system(
+            [
+                (event.payload, kafka_headers_to_carrier(record.headers))
+                for event, record in decoded
+                if isinstance(event, SendRequested)
+            ]
+        )
         return poison
 
     async def on_subscription_event(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:

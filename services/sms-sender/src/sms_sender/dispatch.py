@@ -21,10 +21,10 @@ from sms_sender.connectors.smpp import is_receipt
 from sms_sender.repository import MessageRepository, MoRepository, ReceiptRow, SegmentOutcome
 from sms_sender.service import StatusRecorder
 from vas_common.db import DbConnection
-from vas_common.events import UnknownEvent, decode_event
 from vas_common.events.envelope import utcnow
 from vas_common.events.sms_sender import MoMessage, MoReceived, SubmitRequested
 from vas_common.events.topics import SMS_MO
+from vas_common.kafka import decode_batch
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import decode_payload, encode_message, parse_receipt, split_udh
 from vas_common.telemetry import consumer_span, tracer
@@ -87,15 +87,10 @@ class Dispatcher:
     ) -> list[tuple[ConsumerRecord[bytes, bytes], Exception]]:
         """Send a batch of submit records; return the undecodable ones (for the dead-letter topic).
         Returns only after every outcome is recorded, so the caller may then commit the offsets."""
-        poison: list[tuple[ConsumerRecord[bytes, bytes], Exception]] = []
+        decoded, poison = decode_batch(records)
         work: dict[uuid.UUID, SubmitRequested] = {}
         headers: dict[uuid.UUID, list[tuple[str, bytes]]] = {}
-        for record in records:
-            try:
-                event = decode_event(record.value or b"")
-            except UnknownEvent as exc:
-                poison.append((record, exc))
-                continue
+        for event, record in decoded:
             if isinstance(event, SubmitRequested):
                 work[event.payload.message_id] = event
                 headers[event.payload.message_id] = list(record.headers or ())

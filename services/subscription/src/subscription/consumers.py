@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import ConsumerRecord
 
 from subscription.service.subscriptions import SubscriptionService
-from vas_common.events import Event, UnknownEvent, decode_event
+from vas_common.events import Event
 from vas_common.events.sms_sender import (
     MessageState,
     MessageStatus,
@@ -17,7 +17,7 @@ from vas_common.events.sms_sender import (
     MoReceived,
 )
 from vas_common.events.topics import SMS_MO, SMS_STATUS
-from vas_common.kafka import PoisonList, Subscription, event_handler
+from vas_common.kafka import PoisonList, Subscription, decode_batch, event_handler
 
 DeliveredHandler = Callable[[MessageState], Awaitable[object]]  # what it returns is not used
 
@@ -28,16 +28,10 @@ def subscriptions(
     async def on_mo(records: list[ConsumerRecord[bytes, bytes]]) -> PoisonList:
         """A partition's batch of MO in one transaction; an MO that fails on its own, or
         cannot be read, goes to the dead-letter topic."""
-        poison: PoisonList = []
-        mos: list[tuple[MoMessage, ConsumerRecord[bytes, bytes]]] = []
-        for record in records:
-            try:
-                event = decode_event(record.value or b"")
-            except UnknownEvent as exc:
-                poison.append((record, exc))
-                continue
-            if isinstance(event, MoReceived):
-                mos.append((event.payload, record))
+        decoded, poison = decode_batch(records)
+        mos: list[tuple[MoMessage, ConsumerRecord[bytes, bytes]]] = [
+            (event.payload, record) for event, record in decoded if isinstance(event, MoReceived)
+        ]
         failed = await service.handle_mo_batch([mo for mo, _ in mos])
         by_id = {mo.mo_id: record for mo, record in mos}
         return poison + [(by_id[mo.mo_id], error) for mo, error in failed]

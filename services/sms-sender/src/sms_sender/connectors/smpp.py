@@ -275,7 +275,10 @@ class SmppConnector:
                 self.throttled.inc()
                 bind.pacer.slow_down(backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                if not segment.priority:
+                    # A priority submit keeps the short back-off: it takes the pacer's next
+                    # slot ahead of the bulk ones, and does not fall behind their growing waits.
+                    backoff = min(backoff * 2, 2.0)
                 continue
             return SubmitResult(False, None, answer.status, status_name(answer.status), attempts)
         return SubmitResult(False, None, last_status, f"gave up: {last_status.name}", attempts)
