@@ -31,14 +31,7 @@ _BATCH = 500
 class OutboxRepository:
     async def enqueue(self, conn: DbConnection, topic: Topic, event: Event) -> None:
         """Call inside the caller's transaction; the trace context of the caller goes along."""
-        await conn.execute(
-            "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)",
-            topic.name,
-            event.key().encode(),
-            encode_event(event),
-            current_trace_carrier(),
-        )
-        await conn.execute(f"NOTIFY {_NOTIFY_CHANNEL}")
+        await self.enqueue_many(conn, [(topic, event)])
 
     async def enqueue_many(self, conn: DbConnection, items: Sequence[tuple[Topic, Event]]) -> None:
         """Many events of the current trace in one statement (hot paths write hundreds)."""

@@ -273,7 +273,8 @@ class SendService:
             )
 
     async def send(self, sender: Sender, body: SendRequest, idempotency_key: str | None) -> SendResponse:
-        fingerprint = request_fingerprint(body)
+        # Only a request with a key is compared with an earlier one.
+        fingerprint = request_fingerprint(body) if idempotency_key else ""
         try:
             numbers, rejected = self._validate_recipients(body.recipients)
             checks = await self._checks(sender, body, idempotency_key, numbers)

@@ -273,18 +273,19 @@ class Bench:
 
     async def scenario_mt_batch(self) -> None:
         a = self.args
-        runner = await self.stack_for("mt-batch")
         spec = MtSpec("batch", a.rate, a.duration, batch_size=a.batch_size)
-        r = await runner.run("mt-batch", spec, None, during=self._profiler("mt-batch", a.duration))
-        self._save("mt-batch", r, f"MT batch {a.rate:g} msg/s ({a.batch_size}/request), {a.duration:g} s")
-        self._show_profile(r)
+        await self._fixed_rate("mt-batch", spec, f"MT batch {a.rate:g} msg/s ({a.batch_size}/request)")
 
     async def scenario_mt_single(self) -> None:
         a = self.args
-        runner = await self.stack_for("mt-single")
-        spec = MtSpec("single", a.rate, a.duration)
-        r = await runner.run("mt-single", spec, None, during=self._profiler("mt-single", a.duration))
-        self._save("mt-single", r, f"MT single {a.rate:g} req/s, {a.duration:g} s")
+        await self._fixed_rate(
+            "mt-single", MtSpec("single", a.rate, a.duration), f"MT single {a.rate:g} req/s"
+        )
+
+    async def _fixed_rate(self, name: str, spec: MtSpec, label: str) -> None:
+        runner = await self.stack_for(name)
+        r = await runner.run(name, spec, None, during=self._profiler(name, self.args.duration))
+        self._save(name, r, f"{label}, {self.args.duration:g} s")
         self._show_profile(r)
 
     async def scenario_both_ways(self) -> None:
