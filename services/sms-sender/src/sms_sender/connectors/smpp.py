@@ -51,10 +51,16 @@ class _Pacer:
     """Spaces sends 1/T apart (the operator counts submits per second per bind), and a
     priority send takes the next free slot ahead of every bulk send already waiting: a
     verification code never queues behind a backlog. (aiolimiter and the like have no
-    priority classes, hence this.)"""
+    priority classes, hence this.)
 
-    def __init__(self, tps: float) -> None:
+    Slots lie on a fixed grid: a slot granted late (a busy event loop wakes the releaser a
+    little after its time) does not push the later ones back, so the bind keeps T per second
+    on average. Catching up is bounded by `catch_up_s` of slots, well inside what an
+    operator's per-second count allows; an idle bind does not catch up at all."""
+
+    def __init__(self, tps: float, catch_up_s: float = 0.05) -> None:
         self._interval = 1.0 / tps if tps > 0 else 0.0
+        self._catch_up_s = catch_up_s
         self._next = 0.0
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # heap: (class, arrival, waiter)
         self._arrivals = itertools.count()
@@ -66,7 +72,7 @@ class _Pacer:
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._waiting and now >= self._next:
-            self._next = now + self._interval
+            self.take_slot(now)
             return
         waiter: asyncio.Future[None] = loop.create_future()
         heapq.heappush(self._waiting, (0 if priority else 1, next(self._arrivals), waiter))
@@ -84,7 +90,15 @@ class _Pacer:
             _, _, waiter = heapq.heappop(self._waiting)
             if not waiter.done():  # a cancelled sender gives its turn away
                 waiter.set_result(None)
-                self._next = loop.time() + self._interval
+                self.take_slot(loop.time())
+
+    def take_slot(self, now: float) -> None:
+        """A send goes at `now` (at or after the next slot): the next slot is one interval on
+        from this one's place on the grid, not from `now`. A bind idle for longer than the
+        catch-up starts a new grid instead of sending a burst."""
+        if now - self._next > self._catch_up_s:
+            self._next = now
+        self._next += self._interval
 
     def slow_down(self, seconds: float) -> None:
         """After a throttling answer: no send on this bind before `seconds` from now."""
