@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from opentelemetry import trace
 
 from vas_common.events.topics import Topic
-from vas_common.kafka import ConsumerRunner, EventPublisher, PoisonRecord, Subscription, ensure_topics
+from vas_common.kafka import (
+    ConsumerRunner,
+    EventPublisher,
+    HandledBatch,
+    PoisonRecord,
+    Subscription,
+    ensure_topics,
+)
 from vas_common.settings import ServiceSettings
 from vas_common.telemetry import Metrics
 from vas_devstack.pytest_plugin import eventually
@@ -148,3 +155,68 @@ async def test_consumer_span_continues_the_producers_trace(
     assert spans[0].context.trace_id == trace_id
     assert spans[0].parent is not None
     assert spans[0].parent.span_id == parent.get_span_context().span_id
+
+
+async def test_a_partition_sends_its_next_batch_while_the_last_one_settles(
+    settings: ServiceSettings, publisher: EventPublisher
+) -> None:
+    """A handler that returns HandledBatch: the next batch is handed over before the last one
+    has settled, but an offset is committed only once its batch (and every earlier one) has."""
+    topic = Topic(f"t.{uuid.uuid4().hex[:8]}")
+    await ensure_topics(settings, [topic])
+    group = f"g.{topic.name}"
+    sent: list[list[bytes]] = []
+    gates: list[asyncio.Event] = []
+    settled: list[int] = []
+
+    async def handler(records: list[ConsumerRecord[bytes, bytes]]) -> HandledBatch:
+        sent.append([r.value or b"" for r in records])
+        index, gate = len(gates), asyncio.Event()
+        gates.append(gate)
+
+        async def settle() -> None:
+            await gate.wait()
+            settled.append(index)
+
+        return HandledBatch([], settle)
+
+    # A member that never joins the group, only reads its committed offsets.
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group)
+    await reader.start()
+
+    async def committed() -> int | None:
+        offset: int | None = await reader.committed(TopicPartition(topic.name, 0))
+        return offset
+
+    await publisher.publish_raw(topic.name, b"k", b"first")
+    runner = ConsumerRunner(
+        settings, Subscription(group, (topic,), batch_handler=handler), publisher, Metrics("test")
+    )
+    await runner.start()
+    try:
+        await eventually(lambda: _true(len(sent) == 1))
+        await publisher.publish_raw(topic.name, b"k", b"second")
+        await eventually(lambda: _true(len(sent) == 2))  # handed over while "first" is still settling
+        assert sent == [[b"first"], [b"second"]]
+        assert settled == []
+        assert await committed() is None
+
+        gates[0].set()
+        await eventually(lambda: _is(committed, 1))
+        assert settled == [0]
+        gates[1].set()
+        await eventually(lambda: _is(committed, 2))
+        assert settled == [0, 1]
+    finally:
+        for gate in gates:
+            gate.set()
+        await runner.stop()
+        await reader.stop()
+
+
+async def _is(read: Callable[[], Awaitable[int | None]], expected: int) -> bool:
+    return await read() == expected
+
+
+async def _true(condition: bool) -> bool:
+    return condition

@@ -143,7 +143,21 @@ def event_handler(handle: EventHandler) -> RecordHandler:
 
 
 PoisonList = list[tuple[ConsumerRecord[bytes, bytes], Exception]]
-BatchHandler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[PoisonList]]
+
+
+@dataclass(frozen=True)
+class HandledBatch:
+    """What a batch handler may return when its work has two steps: the part whose pace is set
+    elsewhere (sending to an SMSC) is done, and `settle` (recording the outcome) remains.
+    The runner starts the partition's next batch while `settle` runs, then commits; so a
+    partition's pipeline does not run dry at every batch boundary. Offsets are committed in
+    order, and at most one batch per partition is settling at a time."""
+
+    poison: PoisonList
+    settle: Callable[[], Awaitable[None]]
+
+
+BatchHandler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[PoisonList | HandledBatch]]
 
 
 def decode_batch(
@@ -179,20 +193,27 @@ class Subscription:
     fetch_max_wait_ms: int | None = None
 
 
+class _EarlierBatchUnsettled(Exception):
+    """The partition's previous batch was not settled (cut short by a stop or a rebalance):
+    this one may not be committed either."""
+
+
 class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """A partition taken away in a rebalance first finishes the batch in hand and commits it,
     so its next owner does not handle the same records at the same time."""
 
-    def __init__(self, busy: dict[TopicPartition, asyncio.Task[None]]) -> None:
+    def __init__(self, *busy: dict[TopicPartition, asyncio.Task[None]]) -> None:
         self._busy = busy
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        tasks = [self._busy[tp] for tp in revoked if tp in self._busy]
+        tasks = [tasks[tp] for tasks in self._busy for tp in revoked if tp in tasks]
         if tasks:
             await asyncio.wait(tasks, timeout=_DRAIN_TIMEOUT_S)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        pass
+        logger.info(
+            "assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned)) or "nothing"
+        )
 
 
 class ConsumerRunner:
@@ -210,6 +231,7 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._busy: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._settling: dict[TopicPartition, asyncio.Task[None]] = {}  # see HandledBatch
         self.assigned = asyncio.Event()
 
     async def start(self) -> None:
@@ -224,7 +246,9 @@ class ConsumerRunner:
             heartbeat_interval_ms=self._settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=self._sub.fetch_max_wait_ms or self._settings.kafka_fetch_max_wait_ms,
         )
-        self._consumer.subscribe([t.name for t in self._sub.topics], listener=_FinishBeforeRevoke(self._busy))
+        self._consumer.subscribe(
+            [t.name for t in self._sub.topics], listener=_FinishBeforeRevoke(self._busy, self._settling)
+        )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self._sub.group_id}")
 
@@ -235,8 +259,9 @@ class ConsumerRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._busy:
-            _, late = await asyncio.wait(self._busy.values(), timeout=_DRAIN_TIMEOUT_S)
+        in_hand = [*self._busy.values(), *self._settling.values()]
+        if in_hand:
+            _, late = await asyncio.wait(in_hand, timeout=_DRAIN_TIMEOUT_S)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -282,7 +307,9 @@ class ConsumerRunner:
         self._busy.pop(tp, None)
         if tp not in consumer.assignment():
             return  # moved to another member meanwhile
-        if task.cancelled() or task.exception() is not None:
+        if not task.cancelled() and isinstance(task.exception(), _EarlierBatchUnsettled):
+            pass  # the earlier batch's own rewind covers this one
+        elif task.cancelled() or task.exception() is not None:
             # Not handled (nor committed): fetch these records again rather than skip them.
             if not task.cancelled():
                 logger.error("handling %s failed; fetching it again", tp, exc_info=task.exception())
@@ -313,7 +340,60 @@ class ConsumerRunner:
             ),
         ):
             with attempt:
-                poison = await handler(records)
+                outcome = await handler(records)
+        if isinstance(outcome, HandledBatch):
+            earlier = self._settling.get(tp)
+            if earlier is not None:
+                await asyncio.wait([earlier])  # one settling batch at a time, offsets in order
+                if earlier.cancelled() or earlier.exception() is not None:
+                    raise _EarlierBatchUnsettled(tp)
+            settling = asyncio.create_task(
+                self._settle(consumer, tp, records, outcome), name=f"settle:{self._sub.group_id}:{tp}"
+            )
+            self._settling[tp] = settling
+            settling.add_done_callback(functools.partial(self._settled, consumer, tp, records[0].offset))
+            return  # the partition is resumed and its next batch fetched while this one settles
+        await self._finish_batch(consumer, tp, records, outcome)
+
+    async def _settle(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        outcome: HandledBatch,
+    ) -> None:
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(multiplier=self._settings.consumer_retry_initial_s, max=5.0),
+            retry=retry_if_not_exception_type(asyncio.CancelledError),
+            before_sleep=lambda state: logger.warning(
+                "settling a batch of %d from %s failed (attempt %d): %s; retrying",
+                len(records),
+                tp,
+                state.attempt_number,
+                state.outcome.exception() if state.outcome else None,
+            ),
+        ):
+            with attempt:
+                await outcome.settle()
+        await self._finish_batch(consumer, tp, records, outcome.poison)
+
+    def _settled(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, first_offset: int, task: asyncio.Task[None]
+    ) -> None:
+        if self._settling.get(tp) is task:
+            del self._settling[tp]
+        if (task.cancelled() or task.exception() is not None) and tp in consumer.assignment():
+            # Not committed: fetch this batch (and any sent after it) again rather than skip it.
+            logger.error("settling %s was cut short; fetching it again", tp)
+            consumer.seek(tp, first_offset)
+
+    async def _finish_batch(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        poison: PoisonList,
+    ) -> None:
         for record, error in poison:
             await self._dead_letter(record, error, 1)
         self._metrics.events_consumed.labels(tp.topic, "ok").inc(len(records) - len(poison))

@@ -4,6 +4,7 @@ receipts and user-originated (MO) messages."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -24,7 +25,7 @@ from vas_common.db import DbConnection
 from vas_common.events.envelope import utcnow
 from vas_common.events.sms_sender import MoMessage, MoReceived, SubmitRequested
 from vas_common.events.topics import SMS_MO
-from vas_common.kafka import decode_batch
+from vas_common.kafka import HandledBatch, decode_batch
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import decode_payload, encode_message, parse_receipt, split_udh
 from vas_common.telemetry import consumer_span, tracer
@@ -82,11 +83,11 @@ class Dispatcher:
 
     # -- MT ------------------------------------------------------------------------------
 
-    async def dispatch(
-        self, records: Sequence[ConsumerRecord[bytes, bytes]]
-    ) -> list[tuple[ConsumerRecord[bytes, bytes], Exception]]:
-        """Send a batch of submit records; return the undecodable ones (for the dead-letter topic).
-        Returns only after every outcome is recorded, so the caller may then commit the offsets."""
+    async def dispatch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> HandledBatch:
+        """Send a batch of submit records. Returns once the SMSC has answered every segment,
+        with the undecodable records (for the dead-letter topic) and the step that records the
+        outcomes; the offsets may be committed once that step has run. Meanwhile the next batch
+        is sent, so the binds do not idle while a batch is recorded and the next one fetched."""
         decoded, poison = decode_batch(records)
         work: dict[uuid.UUID, SubmitRequested] = {}
         headers: dict[uuid.UUID, list[tuple[str, bytes]]] = {}
@@ -95,7 +96,7 @@ class Dispatcher:
                 work[event.payload.message_id] = event
                 headers[event.payload.message_id] = list(record.headers or ())
         if not work:
-            return poison
+            return HandledBatch(poison, _nothing_to_settle)
         async with self._pool.acquire() as conn:
             done = await self._messages.already_submitted(conn, list(work))
         if done:
@@ -109,8 +110,7 @@ class Dispatcher:
             *(self._send_in_order(events, headers) for events in by_recipient.values())
         )
         outcomes = [o for group in results for o in group]
-        await self._record(outcomes, list(work))
-        return poison
+        return HandledBatch(poison, functools.partial(self._record, outcomes, list(work)))
 
     async def _send_in_order(
         self, events: list[SubmitRequested], headers: dict[uuid.UUID, list[tuple[str, bytes]]]
@@ -254,3 +254,7 @@ class Dispatcher:
             affected = await self._messages.apply_receipts(conn, receipts, now)
             await self._recorder.refresh(conn, list(affected), now)
         return len(receipts)
+
+
+async def _nothing_to_settle() -> None:
+    return None
