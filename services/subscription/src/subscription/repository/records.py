@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,18 +35,30 @@ class RecordRepository:
         channel: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        await self.add_many(
+            conn,
+            [OrderRecord(occurred_at, msisdn, kind, subscription_id, product_code, channel, detail or {})],
+        )
+
+    async def add_many(self, conn: DbConnection, records: Sequence[OrderRecord]) -> None:
+        """Many records in one statement (a batch of MO writes two for each)."""
+        if not records:
+            return
         await conn.execute(
             """
             INSERT INTO order_records (occurred_at, msisdn, kind, subscription_id, product_code, channel, detail)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            SELECT a, m, k, s, p, c, d
+              FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::uuid[], $5::text[],
+                          $6::text[], $7::jsonb[]) WITH ORDINALITY AS u(a, m, k, s, p, c, d, n)
+             ORDER BY n  -- ids in the given order: a user's records read back as they happened
             """,
-            occurred_at,
-            msisdn,
-            kind,
-            subscription_id,
-            product_code,
-            channel,
-            detail or {},
+            [r.occurred_at for r in records],
+            [r.msisdn for r in records],
+            [r.kind for r in records],
+            [r.subscription_id for r in records],
+            [r.product_code for r in records],
+            [r.channel for r in records],
+            [r.detail for r in records],
         )
 
     async def confirmation_counts(

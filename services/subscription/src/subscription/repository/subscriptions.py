@@ -146,11 +146,16 @@ class SubscriptionRepository:
 
     # -- MO bookkeeping ---------------------------------------------------------------------
 
-    async def first_time_seen(self, conn: DbConnection, mo_id: UUID) -> bool:
-        inserted = await conn.fetchval(
-            "INSERT INTO processed_mo (mo_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING true", mo_id
+    async def first_time_seen(self, conn: DbConnection, mo_ids: Sequence[UUID]) -> set[UUID]:
+        """Marks the MO as handled; returns those not marked before (a redelivered one is not)."""
+        rows = await conn.fetch(
+            """
+            INSERT INTO processed_mo (mo_id) SELECT DISTINCT unnest($1::uuid[])
+            ON CONFLICT DO NOTHING RETURNING mo_id
+            """,
+            list(mo_ids),
         )
-        return bool(inserted)
+        return {r["mo_id"] for r in rows}
 
     async def save_menu(
         self, conn: DbConnection, msisdn: str, items: list[UUID], expires_at: datetime

@@ -213,8 +213,21 @@ class SubscriptionService:
     # -- MO ------------------------------------------------------------------------------
 
     async def handle_mo(self, mo: MoMessage) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._handle_mo(conn, mo, self._clock.now())
+        await self._handle_mos([mo])
+
+    async def _handle_mos(self, mos: Sequence[MoMessage]) -> None:
+        """In one transaction, in order; an MO seen before (redelivered) is skipped."""
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(),
+            self._messaging.batched(conn),
+        ):
+            now = self._clock.now()
+            fresh = await self._subs.first_time_seen(conn, [mo.mo_id for mo in mos])
+            for mo in mos:
+                if mo.mo_id in fresh:
+                    fresh.discard(mo.mo_id)  # the same MO twice in one batch: once
+                    await self._handle_mo(conn, mo, now)
 
     async def handle_mo_batch(self, mos: Sequence[MoMessage]) -> list[tuple[MoMessage, Exception]]:
         """Many MOs in one transaction (at hundreds a second, a COMMIT each was most of the
@@ -223,10 +236,7 @@ class SubscriptionService:
         if not mos:
             return []
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                now = self._clock.now()
-                for mo in mos:
-                    await self._handle_mo(conn, mo, now)
+            await self._handle_mos(mos)
             return []
         except _DB_UNAVAILABLE:
             raise
@@ -246,8 +256,6 @@ class SubscriptionService:
 
     async def _handle_mo(self, conn: DbConnection, mo: MoMessage, now: datetime) -> None:
         command = domain.parse_mo(mo.text)
-        if not await self._subs.first_time_seen(conn, mo.mo_id):
-            return  # a redelivered MO: handled already
         await self._messaging.record(
             conn,
             now,
