@@ -406,6 +406,22 @@ async def test_mo_injection_arrives_as_deliver_sm(esme: Esme, api: httpx.AsyncCl
     await eventually(lambda: _async_json(api, "/stats", "mo_sent", 1), timeout_s=5)
 
 
+async def test_a_batch_of_mo_arrives_one_deliver_sm_each(esme: Esme, api: httpx.AsyncClient) -> None:
+    users = [f"8613900000{i:03d}" for i in range(20)]
+    resp = await api.post(
+        "/mo/batch",
+        json={"messages": [{"source": u, "destination": "10658888", "text": "0000"} for u in users]},
+    )
+    assert resp.json() == {"parts": 20, "messages": 20}
+    delivered = await until(lambda: len(esme.delivers) == 20 and esme.delivers, 5)
+    assert sorted(p.sm.source_addr for p in delivered if p.sm is not None) == users
+
+
+async def test_an_empty_mo_batch_is_refused(api: httpx.AsyncClient) -> None:
+    resp = await api.post("/mo/batch", json={"messages": []})
+    assert resp.status_code == 422
+
+
 @pytest.mark.parametrize("text", ["A" * 200, CHINESE_300])
 async def test_a_long_mo_arrives_as_concatenated_parts(esme: Esme, api: httpx.AsyncClient, text: str) -> None:
     resp = await api.post("/mo", json={"source": USER, "destination": "10658888", "text": text})

@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=500.0, help="MT msg/s of the fixed-rate runs")
     p.add_argument("--mo-rate", type=float, default=500.0, help="MO msg/s of the both-ways run")
     p.add_argument("--mo-text", default="0000", help="what the MO users write (0000: list my subscriptions)")
+    p.add_argument(
+        "--mo-batch", type=int, default=10, help="MO injected per simulator request (POST /mo/batch)"
+    )
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--ramp-step-s", type=float, default=60.0, help="seconds each ramp rate is held")
     p.add_argument("--ramp-batch", type=_rates, default=_rates("500,750,1000,1500,2000,2500,3000"))
@@ -237,7 +240,7 @@ class Bench:
         r = await runner.run(
             "smoke",
             MtSpec("batch", 100.0, 10.0, batch_size=20),
-            MoSpec(100.0, 10.0, text=self.args.mo_text),
+            MoSpec(100.0, 10.0, text=self.args.mo_text, batch_size=self.args.mo_batch),
         )
         self._save("smoke", r, "MT 100 msg/s (20/request) + MO 100 msg/s, 10 s")
 
@@ -294,7 +297,7 @@ class Bench:
         r = await runner.run(
             "both-ways",
             MtSpec("batch", a.rate, a.duration, batch_size=a.batch_size),
-            MoSpec(a.mo_rate, a.duration, text=a.mo_text),
+            MoSpec(a.mo_rate, a.duration, text=a.mo_text, batch_size=a.mo_batch),
             during=self._profiler("both-ways", a.duration),
         )
         self._save("both-ways", r, f"MT {a.rate:g} msg/s + MO {a.mo_rate:g} msg/s, {a.duration:g} s")

@@ -2,7 +2,8 @@
 
 Offers MT load open-loop at a fixed rate (a request is sent when it is due, whether or not
 earlier ones were answered; at most `max_inflight` at once, the rest are counted as not
-offered), injects MO at the SMSC simulator (POST /mo) and counts the MO events the
+offered), injects MO at the SMSC simulator (POST /mo/batch, `MoSpec.batch_size` users' messages a
+request, each counted as injected when its request is sent) and counts the MO events the
 sms-sender publishes on `sms.mo` with a group-less consumer positioned at the end of the
 topic before the first injection.
 
@@ -63,6 +64,7 @@ class MoSpec:
     source_start: int = 0
     destination: str = "10690019"
     text: str = "0000"
+    batch_size: int = 10  # MO per POST /mo/batch; each counts as injected when its request is sent
 
 
 @dataclass
@@ -206,23 +208,27 @@ class LoadGenerator:
 
     # -- MO --------------------------------------------------------------------------------------
 
-    async def _inject(self, http: aiohttp.ClientSession, source: str) -> None:
+    async def _inject(self, http: aiohttp.ClientSession, sources: list[str]) -> None:
         spec, st = self.spec, self.state
         assert spec.mo is not None
         st.mo_inflight += 1
         sent = time.monotonic()
+        body = {
+            "messages": [
+                {"source": source, "destination": spec.mo.destination, "text": spec.mo.text}
+                for source in sources
+            ]
+        }
         try:
-            async with http.post(
-                spec.smsc_url + "/mo",
-                json={"source": source, "destination": spec.mo.destination, "text": spec.mo.text},
-            ) as resp:
+            async with http.post(spec.smsc_url + "/mo/batch", json=body) as resp:
                 await resp.read()
                 if resp.status == 200:
-                    st.mo_injected.append((source, sent, time.monotonic()))
+                    answered = time.monotonic()
+                    st.mo_injected += [(source, sent, answered) for source in sources]
                 else:
-                    st.mo_errors[str(resp.status)] += 1
+                    st.mo_errors[str(resp.status)] += len(sources)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            st.mo_errors[type(exc).__name__] += 1
+            st.mo_errors[type(exc).__name__] += len(sources)
         finally:
             st.mo_inflight -= 1
 
@@ -231,17 +237,18 @@ class LoadGenerator:
         if mo is None:
             return
         st = self.state
+        per_request = max(1, mo.batch_size)
 
         def fire(i: int) -> None:
-            st.mo_due += 1
-            source = mo_source(mo.source_start + i)
+            st.mo_due += per_request
+            sources = [mo_source(mo.source_start + i * per_request + k) for k in range(per_request)]
             if st.mo_inflight >= self.spec.max_inflight:
-                st.mo_skipped += 1
+                st.mo_skipped += per_request
                 return
-            st.mo_wanted.add(source)
-            self._spawn(self._inject(http, source))
+            st.mo_wanted.update(sources)
+            self._spawn(self._inject(http, sources))
 
-        await _paced(mo.rate, mo.duration_s, self.t0, fire)
+        await _paced(mo.rate / per_request, mo.duration_s, self.t0, fire)
 
     async def start_mo_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(

@@ -258,6 +258,10 @@ class Runner:
                 k: [(round(t, 1), round(c, 1)) for t, c, _ in v] for k, v in self.monitor.series().items()
             },
         }
+        stats = (await self.http.get(self.stack.smsc_url + "/stats")).json()
+        result["smsc_counters"] = {
+            k: v for k, v in stats.items() if isinstance(v, int) and not isinstance(v, bool)
+        }
         if mt is not None:
             result["mt_spec"] = asdict(mt)
             view = await self._smsc_view(lg)

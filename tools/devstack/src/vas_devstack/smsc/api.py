@@ -29,6 +29,10 @@ class MoRequest(BaseModel):
     system_id: str | None = Field(default=None, description="only sessions of this account; default any")
 
 
+class MoBatchRequest(BaseModel):
+    messages: list[MoRequest] = Field(min_length=1, max_length=1000)
+
+
 class PauseRequest(BaseModel):
     seconds: float = Field(gt=0, le=3600)
 
@@ -77,6 +81,16 @@ def create_app(sim: SmscSimulator) -> FastAPI:
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
         return {"parts": parts}
+
+    @app.post("/mo/batch")
+    async def mo_batch(body: MoBatchRequest) -> dict[str, int]:
+        """Several users' messages in one request: a load generator injecting hundreds a
+        second would otherwise spend more on HTTP than the SMSC does on SMPP."""
+        try:
+            parts = sum(sim.inject_mo(m.source, m.destination, m.text, m.system_id) for m in body.messages)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return {"parts": parts, "messages": len(body.messages)}
 
     @app.post("/faults/drop-binds")
     async def drop_binds() -> dict[str, int]:
