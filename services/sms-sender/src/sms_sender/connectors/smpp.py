@@ -122,7 +122,7 @@ class _Bind:
         self.window = asyncio.Semaphore(config.window)
         self.bulk_window = asyncio.Semaphore(max(1, config.window - config.priority_reserve))
         self.pacer = _Pacer(config.tps)
-        self.in_flight = 0
+        self.queued = 0  # submits given to this bind and not yet answered (waiting or in flight)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -234,7 +234,9 @@ class SmppConnector:
             candidates = self._binds[start:] + self._binds[:start]
             ready = [b for b in candidates if b.ready.is_set()]
             if ready:
-                return min(ready, key=lambda b: b.in_flight)
+                # The shortest queue: a bind chosen by what it has in flight alone could be
+                # left idle while the other still had a backlog waiting for its pacer.
+                return min(ready, key=lambda b: b.queued)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError("no SMPP bind available")
@@ -262,26 +264,28 @@ class SmppConnector:
         while loop.time() < deadline:
             bind = await self._pick_bind(deadline)
             window = bind.window if segment.priority else bind.bulk_window
-            async with window, bind.window if not segment.priority else _null():
-                await bind.pacer.wait(segment.priority)
-                session = bind.session
-                if session is None or not bind.ready.is_set():
-                    continue
-                attempts += 1
-                if attempts > 1:
-                    self.resent.inc()
-                bind.in_flight += 1
-                self.window_in_use.inc()
-                try:
-                    answer = await session.request(Pdu(Command.SUBMIT_SM, 0, sm=sm))
-                except (TimeoutError, SessionClosed, ConnectionError):
-                    # Unknown whether the SMSC took it: send again (a possible duplicate, counted).
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 2.0)
-                    continue
-                finally:
-                    bind.in_flight -= 1
-                    self.window_in_use.dec()
+            bind.queued += 1
+            try:
+                async with window, bind.window if not segment.priority else _null():
+                    await bind.pacer.wait(segment.priority)
+                    session = bind.session
+                    if session is None or not bind.ready.is_set():
+                        continue
+                    attempts += 1
+                    if attempts > 1:
+                        self.resent.inc()
+                    self.window_in_use.inc()
+                    try:
+                        answer = await session.request(Pdu(Command.SUBMIT_SM, 0, sm=sm))
+                    except (TimeoutError, SessionClosed, ConnectionError):
+                        # Unknown whether the SMSC took it: send again (a possible duplicate, counted).
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 2.0)
+                        continue
+                    finally:
+                        self.window_in_use.dec()
+            finally:
+                bind.queued -= 1
             if answer.status == Status.ESME_ROK:
                 return SubmitResult(True, answer.message_id, 0, "ESME_ROK", attempts)
             last_status = Status(answer.status) if answer.status in Status._value2member_map_ else last_status
