@@ -17,6 +17,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, Tracer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -28,7 +29,11 @@ def configure_tracing(service: str, exporter: str = "none") -> None:
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    # With nowhere to export to, spans are not recorded: they still carry and pass on a trace
+    # context (log lines and Kafka headers keep their trace ids), but cost little (recording
+    # them was ~10 % of a dispatcher's CPU).
+    sampler = ALWAYS_OFF if exporter == "none" else ParentBased(ALWAYS_ON)
+    provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
     if exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
