@@ -31,6 +31,9 @@ _MIGRATIONS_LOCK_KEY = 0x7A5_0001
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 
+# The database is away (not: this statement is wrong): worth retrying the whole unit of work.
+DATABASE_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
 
 class MigrationError(RuntimeError):
     pass

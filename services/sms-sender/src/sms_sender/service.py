@@ -33,7 +33,7 @@ from sms_sender.repository import (
 )
 from sms_sender.schemas import AcceptedRecipient, RejectedRecipient, SendRequest, SendResponse
 from vas_common.auth import AuthenticatedPartner
-from vas_common.db import DbConnection
+from vas_common.db import DATABASE_UNAVAILABLE, DbConnection
 from vas_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from vas_common.events import Event
 from vas_common.events.envelope import utcnow
@@ -284,7 +284,7 @@ class SendService:
         except AppError as exc:
             self._metrics.rejected.labels(exc.code).inc()
             raise
-        except _DB_UNAVAILABLE as exc:
+        except DATABASE_UNAVAILABLE as exc:
             raise ServiceUnavailable(
                 "the message store is unavailable; nothing was accepted", retry_after_s=2
             ) from exc
@@ -484,9 +484,6 @@ class SendService:
                 seen.add(number)
                 accepted.append(number)
         return accepted, rejected
-
-
-_DB_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
 
 
 def _needs_eligibility(body: SendRequest) -> bool:

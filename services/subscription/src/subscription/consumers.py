@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import ConsumerRecord
 
 from subscription.service.subscriptions import SubscriptionService
-from vas_common.events import Event
+from vas_common.db import DATABASE_UNAVAILABLE
 from vas_common.events.sms_sender import (
     MessageState,
     MessageStatus,
@@ -17,7 +17,7 @@ from vas_common.events.sms_sender import (
     MoReceived,
 )
 from vas_common.events.topics import SMS_MO, SMS_STATUS
-from vas_common.kafka import PoisonList, Subscription, decode_batch, event_handler
+from vas_common.kafka import PoisonList, Subscription, decode_batch
 
 DeliveredHandler = Callable[[MessageState], Awaitable[object]]  # what it returns is not used
 
@@ -36,17 +36,31 @@ def subscriptions(
         by_id = {mo.mo_id: record for mo, record in mos}
         return poison + [(by_id[mo.mo_id], error) for mo, error in failed]
 
-    async def on_status(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
-        if not isinstance(event, MessageStatusChanged):
-            return
-        state = event.payload
-        if state.status is not MessageStatus.DELIVERED or state.product_code is None:
-            return
-        await service.note_content(state.recipient, state.product_code, state.done_at or event.occurred_at)
-        for handler in on_delivered:
-            await handler(state)
+    async def on_status(records: list[ConsumerRecord[bytes, bytes]]) -> PoisonList:
+        """A batch at a time: the sms-sender publishes two statuses per message, hundreds a
+        second, and only the delivered ones of a product matter here. A record whose handling
+        fails on its own goes to the dead-letter topic; the database being away fails the
+        batch, which is then retried (what was done of it is idempotent)."""
+        decoded, poison = decode_batch(records)
+        for event, record in decoded:
+            if not isinstance(event, MessageStatusChanged):
+                continue
+            state = event.payload
+            if state.status is not MessageStatus.DELIVERED or state.product_code is None:
+                continue
+            try:
+                await service.note_content(
+                    state.recipient, state.product_code, state.done_at or event.occurred_at
+                )
+                for handler in on_delivered:
+                    await handler(state)
+            except DATABASE_UNAVAILABLE:
+                raise
+            except Exception as exc:
+                poison.append((record, exc))
+        return poison
 
     return (
         Subscription("subscription.sms-mo", (SMS_MO,), batch_handler=on_mo),
-        Subscription("subscription.sms-status", (SMS_STATUS,), handler=event_handler(on_status)),
+        Subscription("subscription.sms-status", (SMS_STATUS,), batch_handler=on_status),
     )

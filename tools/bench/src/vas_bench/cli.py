@@ -245,7 +245,8 @@ class Bench:
         self._save("smoke", r, "MT 100 msg/s (20/request) + MO 100 msg/s, 10 s")
 
     def _profiler(self, name: str, duration_s: float) -> Callable[[], Coroutine[Any, Any, Any]] | None:
-        """py-spy the API and the first dispatcher during a run (`--profile SECONDS`)."""
+        """py-spy the API and the first dispatcher during a run (`--profile SECONDS`); in both ways,
+        the subscription service and the SMSC simulator too."""
         seconds = self.args.profile
         if seconds <= 0 or self.stack is None:
             return None
@@ -255,6 +256,7 @@ class Bench:
         }
         if name == "both-ways" and self.stack.subscription is not None:  # it answers the MO
             pids[f"{name}-subscription"] = self._pid(self.stack.subscription.process)
+            pids[f"{name}-smsc"] = self._pid(self.stack.smsc)  # it shares the cores it is measured on
 
         async def during() -> dict[str, Any]:
             return await profiling.profile_processes(

@@ -19,7 +19,7 @@ from subscription.repository.products import ProductRepository
 from subscription.repository.subscriptions import AlreadySubscribed, SubscriptionRepository
 from subscription.service.messaging import Messaging, reply_id, subscription_state
 from vas_common.clock import Clock
-from vas_common.db import DbConnection
+from vas_common.db import DATABASE_UNAVAILABLE, DbConnection
 from vas_common.errors import Conflict, NotFound, ValidationFailed
 from vas_common.events.sms_sender import MoMessage
 from vas_common.events.subscription import (
@@ -34,7 +34,6 @@ from vas_common.events.subscription import (
 
 logger = logging.getLogger(__name__)
 
-_DB_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 MENU_TTL = timedelta(hours=24)
 
@@ -238,7 +237,7 @@ class SubscriptionService:
         try:
             await self._handle_mos(mos)
             return []
-        except _DB_UNAVAILABLE:
+        except DATABASE_UNAVAILABLE:
             raise
         except Exception as exc:
             if len(mos) == 1:
@@ -248,7 +247,7 @@ class SubscriptionService:
         for mo in mos:
             try:
                 await self.handle_mo(mo)
-            except _DB_UNAVAILABLE:
+            except DATABASE_UNAVAILABLE:
                 raise
             except Exception as exc:
                 failed.append((mo, exc))
