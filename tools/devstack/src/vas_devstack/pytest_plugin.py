@@ -112,20 +112,29 @@ async def smsc() -> AsyncIterator[SmscSimulator]:
         await simulator.stop()
 
 
-@pytest.fixture(scope="session")
-def span_exporter() -> Any:
-    """Every finished span of the session, in memory (installed before any app is built)."""
+@pytest.fixture(scope="session", autouse=True)
+def tracer_provider() -> Any:
+    """A provider that records every span, installed before any app is built: apps keep a
+    provider installed before them, so a test may look at the spans of any app. (An app on
+    its own installs one that records nothing when it has nowhere to export.)"""
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    exporter = InMemorySpanExporter()
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+@pytest.fixture(scope="session")
+def span_exporter(tracer_provider: Any) -> Any:
+    """Every span finished from now on in the session, in memory."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     return exporter
 
 
