@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sms_sender import domain
 from sms_sender.connectors import Inbound, OutboundSegment, SmscConnector
 from sms_sender.connectors.smpp import is_receipt
-from sms_sender.repository import MessageRepository, MoRepository, ReceiptRow, SegmentOutcome
+from sms_sender.repository import MessageKey, MessageRepository, MoRepository, ReceiptRow, SegmentOutcome
 from sms_sender.service import StatusRecorder
 from vas_common.db import DbConnection
 from vas_common.events.envelope import utcnow
@@ -110,7 +110,8 @@ class Dispatcher:
             *(self._send_in_order(events, headers) for events in by_recipient.values())
         )
         outcomes = [o for group in results for o in group]
-        return HandledBatch(poison, functools.partial(self._record, outcomes, list(work)))
+        keys = [(message_id, event.payload.accepted_at) for message_id, event in work.items()]
+        return HandledBatch(poison, functools.partial(self._record, outcomes, keys))
 
     async def _send_in_order(
         self, events: list[SubmitRequested], headers: dict[uuid.UUID, list[tuple[str, bytes]]]
@@ -168,7 +169,7 @@ class Dispatcher:
         self._metrics.accept_to_submit.observe(max(0.0, time.time() - work.accepted_at.timestamp()))
         return outcomes
 
-    async def _record(self, outcomes: list[SegmentOutcome], message_ids: list[uuid.UUID]) -> None:
+    async def _record(self, outcomes: list[SegmentOutcome], keys: list[MessageKey]) -> None:
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
             await self._messages.record_segments(conn, outcomes)
@@ -176,7 +177,7 @@ class Dispatcher:
                 conn, [o.smsc_message_id for o in outcomes if o.smsc_message_id]
             )
             await self._messages.apply_receipts(conn, early, now)
-            await self._recorder.refresh(conn, message_ids, now)
+            await self._recorder.refresh(conn, keys, now)
 
     # -- inbound: receipts and MO ------------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import secrets
 import uuid
@@ -25,6 +24,7 @@ from sms_sender.repository import (
     CallbackRepository,
     EligibilityRepository,
     IdempotentAnswer,
+    MessageKey,
     MessageRepository,
     NewMessage,
     PartnerCopyRepository,
@@ -545,15 +545,31 @@ class StatusRecorder:
         self._outbox = outbox or OutboxRepository()
 
     async def refresh(
-        self, conn: DbConnection, message_ids: Sequence[UUID], now: datetime
+        self, conn: DbConnection, keys: Sequence[MessageKey], now: datetime
     ) -> list[MessageState]:
-        if not message_ids:
+        if not keys:
             return []
         changed: list[MessageState] = []
         updates: list[tuple[UUID, datetime, str, str | None, datetime]] = []
         callback_targets: dict[UUID, tuple[str, bool]] = {}
-        for row in await self._messages.load_for_status(conn, message_ids):
-            segments = row["segments"] if isinstance(row["segments"], list) else json.loads(row["segments"])
+        for row in await self._messages.load_for_status(conn, keys):
+            segments = [
+                {
+                    "seq": seq,
+                    "status": status,
+                    "smsc_message_id": smsc_id,
+                    "smpp_status": smpp,
+                    "receipt_stat": stat,
+                }
+                for seq, status, smsc_id, smpp, stat in zip(
+                    row["seqs"] or (),
+                    row["statuses"] or (),
+                    row["smsc_ids"] or (),
+                    row["smpp_statuses"] or (),
+                    row["receipt_stats"] or (),
+                    strict=True,
+                )
+            ]
             statuses = [MessageStatus(s["status"]) for s in segments]
             new_status = domain.message_status(statuses, row["segments_total"])
             if new_status.value == row["status"]:
