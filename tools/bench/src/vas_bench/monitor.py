@@ -17,6 +17,8 @@ from typing import Any
 
 import psutil
 
+_PSS_EVERY_S = 5.0
+
 
 @dataclass
 class ProcessStats:
@@ -37,6 +39,7 @@ class Monitor:
         self.other_by_process: defaultdict[str, float] = defaultdict(float)  # CPU s of other processes
         self._procs: dict[int, psutil.Process] = {}
         self._cpu: dict[int, float] = {}  # pid -> CPU seconds at the last sample
+        self._pss_cache: dict[int, tuple[float, int]] = {}  # pid -> (when read, PSS bytes)
         self._last_sample = time.time()
         self.t0 = time.monotonic()
         self._task: asyncio.Task[None] | None = None
@@ -59,6 +62,15 @@ class Monitor:
                 return None
         return proc
 
+    def _pss(self, proc: psutil.Process, now: float) -> int:
+        """PostgreSQL's processes share their buffers: PSS adds up right. Reading it parses
+        /proc/PID/smaps of every backend, so it is read every `_PSS_EVERY_S` (it was most of
+        the harness's own CPU when read every second)."""
+        last = self._pss_cache.get(proc.pid)
+        if last is None or now - last[0] >= _PSS_EVERY_S:
+            last = self._pss_cache[proc.pid] = (now, proc.memory_full_info().pss)
+        return last[1]
+
     def sample(self) -> None:
         """CPU is summed per process as the change since the previous sample, so a process
         that leaves a group (a PostgreSQL backend exits) does not disturb the others."""
@@ -76,8 +88,7 @@ class Monitor:
                 try:
                     with proc.oneshot():
                         times = proc.cpu_times()
-                        # PostgreSQL's processes share their buffers: PSS adds up right
-                        rss += proc.memory_full_info().pss if name == "postgres" else proc.memory_info().rss
+                        rss += self._pss(proc, now) if name == "postgres" else proc.memory_info().rss
                         created = proc.create_time()
                 except psutil.Error:
                     self._procs.pop(pid, None)
