@@ -32,6 +32,8 @@ from vas_common.telemetry import consumer_span, tracer
 
 logger = logging.getLogger(__name__)
 
+_RECORDING_WAIT_S = 5.0
+
 
 class DispatchMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -80,6 +82,8 @@ class Dispatcher:
         self._outbox = outbox or OutboxRepository()
         self._recorder = recorder or StatusRecorder(self._messages)
         self._clock = clock
+        # SMSC ids of segments answered but not recorded yet -> the recording of their batch.
+        self._recording: dict[str, _BatchRecording] = {}
 
     # -- MT ------------------------------------------------------------------------------
 
@@ -106,15 +110,19 @@ class Dispatcher:
         by_recipient: dict[str, list[SubmitRequested]] = defaultdict(list)
         for event in work.values():
             by_recipient[event.payload.recipient].append(event)
+        recording = _BatchRecording()
         results = await asyncio.gather(
-            *(self._send_in_order(events, headers) for events in by_recipient.values())
+            *(self._send_in_order(events, headers, recording) for events in by_recipient.values())
         )
         outcomes = [o for group in results for o in group]
         keys = [(message_id, event.payload.accepted_at) for message_id, event in work.items()]
-        return HandledBatch(poison, functools.partial(self._record, outcomes, keys))
+        return HandledBatch(poison, functools.partial(self._record, outcomes, keys, recording))
 
     async def _send_in_order(
-        self, events: list[SubmitRequested], headers: dict[uuid.UUID, list[tuple[str, bytes]]]
+        self,
+        events: list[SubmitRequested],
+        headers: dict[uuid.UUID, list[tuple[str, bytes]]],
+        recording: _BatchRecording,
     ) -> list[SegmentOutcome]:
         """Messages to one recipient go one after the other; the segments of one message in order."""
         outcomes: list[SegmentOutcome] = []
@@ -125,10 +133,10 @@ class Dispatcher:
                 headers.get(event.payload.message_id),
                 **{"messaging.system": "kafka", "vas.message_id": str(event.payload.message_id)},
             ):
-                outcomes += await self._send_message(event)
+                outcomes += await self._send_message(event, recording)
         return outcomes
 
-    async def _send_message(self, event: SubmitRequested) -> list[SegmentOutcome]:
+    async def _send_message(self, event: SubmitRequested, recording: _BatchRecording) -> list[SegmentOutcome]:
         work = event.payload
         encoded = encode_message(work.text, domain.udh_reference(work.message_id.bytes))
         outcomes: list[SegmentOutcome] = []
@@ -161,6 +169,8 @@ class Dispatcher:
                     at=self._clock(),
                 )
             )
+            if result.smsc_message_id:
+                self._recording[result.smsc_message_id] = recording
             if not result.accepted:
                 self._metrics.refused.labels(result.status_name).inc()
                 logger.warning("message %s segment %d refused: %s", work.message_id, seq, result.status_name)
@@ -169,15 +179,27 @@ class Dispatcher:
         self._metrics.accept_to_submit.observe(max(0.0, time.time() - work.accepted_at.timestamp()))
         return outcomes
 
-    async def _record(self, outcomes: list[SegmentOutcome], keys: list[MessageKey]) -> None:
+    async def _record(
+        self, outcomes: list[SegmentOutcome], keys: list[MessageKey], recording: _BatchRecording
+    ) -> None:
+        recording.started = True
         now = self._clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._messages.record_segments(conn, outcomes)
-            early = await self._messages.take_early_receipts(
-                conn, [o.smsc_message_id for o in outcomes if o.smsc_message_id]
-            )
-            await self._messages.apply_receipts(conn, early, now)
-            await self._recorder.refresh(conn, keys, now)
+        smsc_ids = [o.smsc_message_id for o in outcomes if o.smsc_message_id]
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._messages.record_segments(conn, outcomes)
+                early = await self._messages.take_early_receipts(conn, smsc_ids)
+                await self._messages.apply_receipts(conn, early, now)
+                await self._recorder.refresh(conn, keys, now)
+        except asyncio.CancelledError:
+            self._done_recording(smsc_ids, recording)
+            raise
+        self._done_recording(smsc_ids, recording)
+
+    def _done_recording(self, smsc_ids: list[str], recording: _BatchRecording) -> None:
+        for smsc_id in smsc_ids:
+            self._recording.pop(smsc_id, None)
+        recording.done.set()
 
     # -- inbound: receipts and MO ------------------------------------------------------------
 
@@ -201,6 +223,18 @@ class Dispatcher:
                     "delivered" if receipt.delivered else "failed",
                 )
             )
+        # A receipt often comes while the batch of its submit is being recorded: it would be
+        # stored as early, missed by that transaction and applied by the sweeper later (4
+        # receipts in 10 under load). Wait for such recordings; a batch still being sent takes
+        # its early receipts itself when it is recorded.
+        batches = {
+            b for r in receipts if (b := self._recording.get(r.smsc_message_id)) is not None and b.started
+        }
+        if batches:
+            waits = [asyncio.ensure_future(batch.done.wait()) for batch in batches]
+            _, late = await asyncio.wait(waits, timeout=_RECORDING_WAIT_S)
+            for wait in late:
+                wait.cancel()
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
             if receipts:
@@ -259,3 +293,13 @@ class Dispatcher:
 
 async def _nothing_to_settle() -> None:
     return None
+
+
+class _BatchRecording:
+    """Where a sent batch stands: being recorded (`started`), recorded (`done`)."""
+
+    __slots__ = ("done", "started")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.done = asyncio.Event()

@@ -307,13 +307,9 @@ class MessageRepository:
         await conn.execute("DELETE FROM early_receipts WHERE received_at < now() - interval '1 day'")
         rows = await conn.fetch(
             """
-            DELETE FROM early_receipts
-             WHERE smsc_message_id IN (
-                   -- an index probe into each partition per early receipt, never a scan of all
-                   -- segments (a join let the planner hash all of them: 29 ms a sweep at load)
-                   SELECT smsc_message_id FROM segments
-                    WHERE smsc_message_id = ANY (ARRAY(SELECT smsc_message_id FROM early_receipts)))
-            RETURNING smsc_message_id, stat, err
+            DELETE FROM early_receipts e USING segments s
+             WHERE s.smsc_message_id = e.smsc_message_id
+            RETURNING e.smsc_message_id, e.stat, e.err
             """
         )
         return [_receipt_row(r) for r in rows]
