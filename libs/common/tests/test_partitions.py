@@ -94,3 +94,16 @@ async def test_an_overlapping_partition_is_left_alone(pool: asyncpg.Pool) -> Non
             conn, "records", "at", around, tz=SHANGHAI, months_back=0, months_ahead=1
         )
     assert created == []  # November and December (Shanghai) both overlap the UTC November
+
+
+async def test_partitions_can_leave_room_for_updates(pool: asyncpg.Pool) -> None:
+    """Both ways of creating a partition (plain, and moving rows out of DEFAULT) keep the fillfactor."""
+    await pool.execute("INSERT INTO records (at, who) VALUES ('2026-12-20T00:00:00+08:00', 'stray')")
+    around = datetime(2026, 11, 15, tzinfo=SHANGHAI)
+    async with pool.acquire() as conn:
+        created = await ensure_monthly_partitions(conn, "records", "at", around, tz=SHANGHAI, fillfactor=70)
+        options = await conn.fetch(
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY($1::text[])", created
+        )
+    assert len(options) == 4
+    assert all(r["reloptions"] == ["fillfactor=70"] for r in options), options

@@ -213,15 +213,19 @@ async def ensure_monthly_partitions(
     tz: tzinfo,
     months_back: int = 1,
     months_ahead: int = 2,
+    fillfactor: int | None = None,
 ) -> list[str]:
     """Create the monthly partitions of `table` (partitioned by `column`) from `months_back`
     before the month of `around` to `months_ahead` after it; return the names created.
+    `fillfactor` leaves room in each page for rows updated after they are written (an update
+    that fits on its page touches no index).
 
     Idempotent and safe from many replicas at once. Rows that already fell into the DEFAULT
     partition for such a month (the service ran past its last partition, or a clock moved) are
     moved into the new partition, where a plain CREATE ... PARTITION OF would fail.
     """
     parent, key = quote_ident(table), quote_ident(column)
+    storage = f" WITH (fillfactor = {int(fillfactor)})" if fillfactor else ""
     created: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITIONS_LOCK_KEY)
@@ -241,7 +245,7 @@ async def ensure_monthly_partitions(
                 upper,
             )
             if not strays:
-                await conn.execute(f"CREATE TABLE {part} PARTITION OF {parent} {bounds}")
+                await conn.execute(f"CREATE TABLE {part} PARTITION OF {parent} {bounds}{storage}")
             else:
                 assert default is not None
                 rows = await conn.fetch(
@@ -251,7 +255,7 @@ async def ensure_monthly_partitions(
                 )
                 columns = ", ".join(quote_ident(r["attname"]) for r in rows)
                 await conn.execute(
-                    f"CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+                    f"CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS){storage}"
                 )
                 await conn.execute(
                     f"WITH moved AS (DELETE FROM {quote_ident(default)} WHERE {key} >= $1 AND {key} < $2"  # noqa: S608
