@@ -95,3 +95,44 @@ async def _pending(pool: object, repo: OutboxRepository) -> int:
 
 async def _pending_is(pool: object, repo: OutboxRepository, n: int) -> bool:
     return await _pending(pool, repo) == n
+
+
+async def test_the_relay_vacuums_the_outbox_as_it_empties_it(
+    database: str, kafka: object, monkeypatch: object
+) -> None:
+    """Rows of a queue table die within milliseconds; autovacuum comes at most once a minute."""
+    import vas_common.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "_VACUUM_AFTER_ROWS", 100)  # type: ignore[attr-defined]
+    settings = ServiceSettings(kafka_bootstrap=kafka.bootstrap, kafka_topic_partitions=1)  # type: ignore[attr-defined]
+    await ensure_topics(settings, [SUBSCRIPTION_EVENTS])
+    pool = await create_pool(database)
+    await migrate(pool, [("common", COMMON_MIGRATIONS)])
+    publisher = EventPublisher(settings, Metrics("t"))
+    await publisher.start()
+    relay = OutboxRelay(pool, publisher)
+    repo = OutboxRepository()
+    try:
+        before = await _vacuums(pool)
+        async with pool.acquire() as conn, conn.transaction():
+            await repo.enqueue_many(conn, [(SUBSCRIPTION_EVENTS, partner_event()) for _ in range(250)])
+        while await relay.relay_once():
+            pass
+        assert await _pending(pool, repo) == 0
+        await eventually(lambda: _more_vacuums(pool, before, 1))  # one batch of 250 rows: past 100
+    finally:
+        await publisher.stop()
+        await pool.close()
+
+
+async def _vacuums(pool: object) -> int:
+    async with pool.acquire() as conn:  # type: ignore[attr-defined]
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        count: int = await conn.fetchval(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox'"
+        )
+        return count
+
+
+async def _more_vacuums(pool: object, before: int, more: int) -> bool:
+    return await _vacuums(pool) >= before + more
