@@ -19,6 +19,7 @@ from vas_common.events.sms_sender import (
 from vas_common.events.topics import SMS_MO, SMS_STATUS
 from vas_common.kafka import PoisonList, Subscription, decode_batch
 
+_DELIVERED = b'"status":"delivered"'
 DeliveredHandler = Callable[[MessageState], Awaitable[object]]  # what it returns is not used
 
 
@@ -41,7 +42,10 @@ def subscriptions(
         second, and only the delivered ones of a product matter here. A record whose handling
         fails on its own goes to the dead-letter topic; the database being away fails the
         batch, which is then retried (what was done of it is idempotent)."""
-        decoded, poison = decode_batch(records)
+        # Most statuses are not a product's delivered content: skip them before decoding. The
+        # sms-sender writes events as compact JSON (encode_event), so a delivered one always
+        # carries this text; one that merely contains it elsewhere is decoded and skipped.
+        decoded, poison = decode_batch([r for r in records if _DELIVERED in (r.value or b"")])
         for event, record in decoded:
             if not isinstance(event, MessageStatusChanged):
                 continue
