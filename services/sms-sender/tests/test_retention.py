@@ -4,6 +4,7 @@ hold (learnt from subscription.events); the job takes "now" from the service clo
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ async def seed_message(env: Env, recipient: str, accepted_at: datetime) -> uuid.
             ],
         )
         await repo.insert_status_events(
-            conn, [(accepted_at, None, message_id, "delivered", {"id": str(message_id)})]
+            conn, [(accepted_at, None, message_id, "delivered", json.dumps({"id": str(message_id)}))]
         )
     return message_id
 

@@ -411,12 +411,14 @@ class MessageRepository:
         )
 
     async def insert_status_events(
-        self, conn: DbConnection, rows: Sequence[tuple[datetime, UUID | None, UUID, str, dict[str, Any]]]
+        self, conn: DbConnection, rows: Sequence[tuple[datetime, UUID | None, UUID, str, str]]
     ) -> None:
+        """Bodies come as JSON text (pydantic writes it in Rust; a dict would be dumped again here)."""
         await conn.execute(
             """
             INSERT INTO status_events (occurred_at, partner_id, message_id, status, body)
-            SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[])
+            SELECT o, p, m, s, b::jsonb FROM unnest($1::timestamptz[], $2::uuid[], $3::uuid[], $4::text[], $5::text[])
+                   AS u(o, p, m, s, b)
             """,
             [r[0] for r in rows],
             [r[1] for r in rows],

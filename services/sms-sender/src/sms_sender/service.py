@@ -622,7 +622,7 @@ class StatusRecorder:
                     e.payload.partner_id,
                     e.payload.message_id,
                     e.payload.status.value,
-                    e.payload.model_dump(mode="json"),
+                    e.payload.model_dump_json(),
                 )
                 for e in events
             ],
