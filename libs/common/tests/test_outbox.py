@@ -98,13 +98,14 @@ async def _pending_is(pool: object, repo: OutboxRepository, n: int) -> bool:
 
 
 async def test_the_relay_vacuums_the_outbox_as_it_empties_it(
-    database: str, kafka: object, monkeypatch: object
+    database: str, own_broker: EmbeddedBroker, monkeypatch: object
 ) -> None:
-    """Rows of a queue table die within milliseconds; autovacuum comes at most once a minute."""
+    """Rows of a queue table die within milliseconds; autovacuum comes at most once a minute.
+    (A broker of its own: these events must not reach the services tested on the shared one.)"""
     import vas_common.outbox as outbox_module
 
     monkeypatch.setattr(outbox_module, "_VACUUM_AFTER_ROWS", 100)  # type: ignore[attr-defined]
-    settings = ServiceSettings(kafka_bootstrap=kafka.bootstrap, kafka_topic_partitions=1)  # type: ignore[attr-defined]
+    settings = ServiceSettings(kafka_bootstrap=own_broker.bootstrap, kafka_topic_partitions=1)
     await ensure_topics(settings, [SUBSCRIPTION_EVENTS])
     pool = await create_pool(database)
     await migrate(pool, [("common", COMMON_MIGRATIONS)])
