@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
@@ -34,15 +35,23 @@ def partner_event(revision: int = 1) -> PartnerCreated:
     )
 
 
-async def test_only_committed_events_are_published_and_survive_a_broker_outage(
-    database: str, own_broker: EmbeddedBroker, tmp_path: Path
-) -> None:
-    settings = ServiceSettings(kafka_bootstrap=own_broker.bootstrap, kafka_topic_partitions=1)
+async def _outbox_and_publisher(
+    database: str, broker: EmbeddedBroker
+) -> tuple[ServiceSettings, asyncpg.Pool, EventPublisher]:
+    """A migrated database with the outbox, and a started publisher to the broker's subscription.events."""
+    settings = ServiceSettings(kafka_bootstrap=broker.bootstrap, kafka_topic_partitions=1)
     await ensure_topics(settings, [SUBSCRIPTION_EVENTS])
     pool = await create_pool(database)
     await migrate(pool, [("common", COMMON_MIGRATIONS)])
     publisher = EventPublisher(settings, Metrics("t"))
     await publisher.start()
+    return settings, pool, publisher
+
+
+async def test_only_committed_events_are_published_and_survive_a_broker_outage(
+    database: str, own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    settings, pool, publisher = await _outbox_and_publisher(database, own_broker)
     relay = OutboxRelay(pool, publisher, poll_interval_s=0.1)
     repo = OutboxRepository()
     kept, rolled_back, during_outage = partner_event(), partner_event(), partner_event()
@@ -105,12 +114,7 @@ async def test_the_relay_vacuums_the_outbox_as_it_empties_it(
     import vas_common.outbox as outbox_module
 
     monkeypatch.setattr(outbox_module, "_VACUUM_AFTER_ROWS", 100)  # type: ignore[attr-defined]
-    settings = ServiceSettings(kafka_bootstrap=own_broker.bootstrap, kafka_topic_partitions=1)
-    await ensure_topics(settings, [SUBSCRIPTION_EVENTS])
-    pool = await create_pool(database)
-    await migrate(pool, [("common", COMMON_MIGRATIONS)])
-    publisher = EventPublisher(settings, Metrics("t"))
-    await publisher.start()
+    _, pool, publisher = await _outbox_and_publisher(database, own_broker)
     relay = OutboxRelay(pool, publisher)
     repo = OutboxRepository()
     try:

@@ -13,6 +13,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -45,6 +46,7 @@ from vas_common.telemetry import (
 logger = logging.getLogger(__name__)
 
 _BUSY_POLL_MS = 20
+_StepResult = TypeVar("_StepResult")
 _DRAIN_TIMEOUT_S = 10.0
 
 
@@ -328,19 +330,7 @@ class ConsumerRunner:
     ) -> None:
         handler = self._sub.batch_handler
         assert handler is not None
-        async for attempt in AsyncRetrying(
-            wait=wait_exponential_jitter(multiplier=self._settings.consumer_retry_initial_s, max=5.0),
-            retry=retry_if_not_exception_type(asyncio.CancelledError),
-            before_sleep=lambda state: logger.warning(
-                "batch of %d from %s failed (attempt %d): %s; retrying",
-                len(records),
-                tp,
-                state.attempt_number,
-                state.outcome.exception() if state.outcome else None,
-            ),
-        ):
-            with attempt:
-                outcome = await handler(records)
+        outcome = await self._until_done(lambda: handler(records), "handling", len(records), tp)
         if isinstance(outcome, HandledBatch):
             earlier = self._settling.get(tp)
             if earlier is not None:
@@ -362,20 +352,28 @@ class ConsumerRunner:
         records: list[ConsumerRecord[bytes, bytes]],
         outcome: HandledBatch,
     ) -> None:
+        await self._until_done(outcome.settle, "settling", len(records), tp)
+        await self._finish_batch(consumer, tp, records, outcome.poison)
+
+    async def _until_done(
+        self, step: Callable[[], Awaitable[_StepResult]], what: str, size: int, tp: TopicPartition
+    ) -> _StepResult:
+        """A step of a batch, retried with back-off until it succeeds: a batch is never skipped."""
         async for attempt in AsyncRetrying(
             wait=wait_exponential_jitter(multiplier=self._settings.consumer_retry_initial_s, max=5.0),
             retry=retry_if_not_exception_type(asyncio.CancelledError),
             before_sleep=lambda state: logger.warning(
-                "settling a batch of %d from %s failed (attempt %d): %s; retrying",
-                len(records),
+                "%s a batch of %d from %s failed (attempt %d): %s; retrying",
+                what,
+                size,
                 tp,
                 state.attempt_number,
                 state.outcome.exception() if state.outcome else None,
             ),
         ):
             with attempt:
-                await outcome.settle()
-        await self._finish_batch(consumer, tp, records, outcome.poison)
+                return await step()
+        raise AssertionError("unreachable: retried until it succeeds")
 
     def _settled(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, first_offset: int, task: asyncio.Task[None]
