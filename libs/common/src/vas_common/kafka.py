@@ -46,8 +46,9 @@ from vas_common.telemetry import (
 logger = logging.getLogger(__name__)
 
 _BUSY_POLL_MS = 20
-_StepResult = TypeVar("_StepResult")
 _DRAIN_TIMEOUT_S = 10.0
+
+_StepResult = TypeVar("_StepResult")
 
 
 class PoisonRecord(Exception):
@@ -331,12 +332,12 @@ class ConsumerRunner:
         handler = self._sub.batch_handler
         assert handler is not None
         outcome = await self._until_done(lambda: handler(records), "handling", len(records), tp)
+        earlier = self._settling.get(tp)
+        if earlier is not None:
+            await asyncio.wait([earlier])  # one settling batch at a time, offsets in order
+            if earlier.cancelled() or earlier.exception() is not None:
+                raise _EarlierBatchUnsettled(tp)
         if isinstance(outcome, HandledBatch):
-            earlier = self._settling.get(tp)
-            if earlier is not None:
-                await asyncio.wait([earlier])  # one settling batch at a time, offsets in order
-                if earlier.cancelled() or earlier.exception() is not None:
-                    raise _EarlierBatchUnsettled(tp)
             settling = asyncio.create_task(
                 self._settle(consumer, tp, records, outcome), name=f"settle:{self._sub.group_id}:{tp}"
             )

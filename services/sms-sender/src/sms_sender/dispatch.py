@@ -25,7 +25,7 @@ from vas_common.db import DbConnection
 from vas_common.events.envelope import utcnow
 from vas_common.events.sms_sender import MoMessage, MoReceived, SubmitRequested
 from vas_common.events.topics import SMS_MO
-from vas_common.kafka import HandledBatch, decode_batch
+from vas_common.kafka import HandledBatch, PoisonList, decode_batch
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import decode_payload, encode_message, parse_receipt, split_udh
 from vas_common.telemetry import consumer_span, tracer
@@ -87,7 +87,7 @@ class Dispatcher:
 
     # -- MT ------------------------------------------------------------------------------
 
-    async def dispatch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> HandledBatch:
+    async def dispatch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> PoisonList | HandledBatch:
         """Send a batch of submit records. Returns once the SMSC has answered every segment,
         with the undecodable records (for the dead-letter topic) and the step that records the
         outcomes; the offsets may be committed once that step has run. Meanwhile the next batch
@@ -100,7 +100,7 @@ class Dispatcher:
                 work[event.payload.message_id] = event
                 headers[event.payload.message_id] = list(record.headers or ())
         if not work:
-            return HandledBatch(poison, _nothing_to_settle)
+            return poison
         async with self._pool.acquire() as conn:
             done = await self._messages.already_submitted(conn, list(work))
         if done:
@@ -289,10 +289,6 @@ class Dispatcher:
             affected = await self._messages.apply_receipts(conn, receipts, now)
             await self._recorder.refresh(conn, list(affected), now)
         return len(receipts)
-
-
-async def _nothing_to_settle() -> None:
-    return None
 
 
 class _BatchRecording:

@@ -30,6 +30,9 @@ from vas_common.smpp.session import SessionClosed, SmppSession
 
 logger = logging.getLogger(__name__)
 
+_FIRST_PAUSE_S = 0.05
+_MAX_PAUSE_S = 2.0
+
 
 @dataclass(frozen=True)
 class SmppBindConfig:
@@ -62,13 +65,12 @@ class _Pacer:
         self._interval = 1.0 / tps if tps > 0 else 0.0
         self._catch_up_s = catch_up_s
         self._next = 0.0
+        self._pause = 0.0  # after throttling answers in a row: doubles from _FIRST_PAUSE_S
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # heap: (class, arrival, waiter)
         self._arrivals = itertools.count()
         self._releaser: asyncio.Task[None] | None = None
 
     async def wait(self, priority: bool = False) -> None:
-        if not self._interval:
-            return
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._waiting and now >= self._next:
@@ -86,7 +88,7 @@ class _Pacer:
             delay = self._next - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-                continue  # slow_down may have moved the next slot meanwhile
+                continue  # a throttling answer may have moved the next slot meanwhile
             _, _, waiter = heapq.heappop(self._waiting)
             if not waiter.done():  # a cancelled sender gives its turn away
                 waiter.set_result(None)
@@ -100,10 +102,15 @@ class _Pacer:
             self._next = now
         self._next += self._interval
 
-    def slow_down(self, seconds: float) -> None:
-        """After a throttling answer: no send on this bind before `seconds` from now."""
-        loop = asyncio.get_running_loop()
-        self._next = max(self._next, loop.time() + seconds)
+    def throttled(self) -> None:
+        """The SMSC refused a send for load (THROTTLED / MSGQFUL): no send on this bind for a
+        pause that doubles with each refusal in a row, up to _MAX_PAUSE_S. The refused send
+        then waits for its turn like any other, so a priority one still goes first."""
+        self._pause = min(self._pause * 2, _MAX_PAUSE_S) if self._pause else _FIRST_PAUSE_S
+        self._next = max(self._next, asyncio.get_running_loop().time() + self._pause)
+
+    def accepted(self) -> None:
+        self._pause = 0.0
 
     async def close(self) -> None:
         if self._releaser is not None:
@@ -287,16 +294,12 @@ class SmppConnector:
             finally:
                 bind.queued -= 1
             if answer.status == Status.ESME_ROK:
+                bind.pacer.accepted()
                 return SubmitResult(True, answer.message_id, 0, "ESME_ROK", attempts)
             last_status = Status(answer.status) if answer.status in Status._value2member_map_ else last_status
             if answer.status in TRANSIENT_STATUSES:
                 self.throttled.inc()
-                bind.pacer.slow_down(backoff)
-                await asyncio.sleep(backoff)
-                if not segment.priority:
-                    # A priority submit keeps the short back-off: it takes the pacer's next
-                    # slot ahead of the bulk ones, and does not fall behind their growing waits.
-                    backoff = min(backoff * 2, 2.0)
+                bind.pacer.throttled()  # the back-off is the bind's; this submit queues again
                 continue
             return SubmitResult(False, None, answer.status, status_name(answer.status), attempts)
         return SubmitResult(False, None, last_status, f"gave up: {last_status.name}", attempts)
