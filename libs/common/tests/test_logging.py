@@ -55,3 +55,29 @@ def test_records_are_masked_for_every_handler() -> None:
         "x", logging.INFO, __file__, 1, "to %s", ("13812345678",), None
     )
     assert record.getMessage() == "to 138****5678"
+
+
+def test_uvicorn_access_log_stays_off_when_uvicorn_turned_it_off() -> None:
+    """`uvicorn --no-access-log` leaves the access logger without handlers and not propagating;
+    uvicorn then writes an access line only if the logger has handlers somewhere. Routing it to
+    our root handler would write one JSON line per request (seen at 470 requests a second)."""
+    access = logging.getLogger("uvicorn.access")
+    error = logging.getLogger("uvicorn.error")
+    saved = [(lg, list(lg.handlers), lg.propagate) for lg in (access, error)]
+    try:
+        access.handlers = []
+        access.propagate = False
+        error.handlers = [logging.StreamHandler(io.StringIO())]
+        configure_logging("test-svc", "INFO", json=True)
+        assert not access.hasHandlers()
+        assert error.handlers == []
+        assert error.propagate
+
+        access.handlers = [logging.StreamHandler(io.StringIO())]  # access log wanted
+        configure_logging("test-svc", "INFO", json=True)
+        assert access.handlers == []
+        assert access.propagate
+        assert access.hasHandlers()
+    finally:
+        for lg, handlers, propagate in saved:
+            lg.handlers, lg.propagate = handlers, propagate

@@ -70,8 +70,11 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     root.addHandler(handler)
     root.setLevel(level.upper())
     # uvicorn installs its own handlers before the app exists; send its records through ours.
+    # A logger it switched off (`--no-access-log`: no handlers, not propagating) stays off.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
+        if not uvicorn_logger.handlers and not uvicorn_logger.propagate:
+            continue
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     # aiokafka is chatty at INFO about group membership; keep it at WARNING unless asked.
