@@ -68,3 +68,28 @@ async def test_submit_before_start_is_refused(pool: asyncpg.Pool) -> None:
     commit: GroupCommit[int, str] = GroupCommit(pool, insert_items, name="t")
     with pytest.raises(RuntimeError, match="not running"):
         await commit.submit(1)
+
+
+async def test_reads_batch_without_a_transaction(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO items (id, note) SELECT n, 'note ' || n FROM generate_series(1, 50) n"
+        )
+
+    async def read_notes(conn: DbConnection, ids: Sequence[int]) -> list[str | None]:
+        assert not conn.is_in_transaction()
+        rows = await conn.fetch(
+            "SELECT i.note FROM unnest($1::int[]) WITH ORDINALITY AS u(id, n)"
+            " LEFT JOIN items i ON i.id = u.id ORDER BY u.n",
+            list(ids),
+        )
+        return [r["note"] for r in rows]
+
+    reads: GroupCommit[int, str | None] = GroupCommit(pool, read_notes, name="r", transaction=False)
+    await reads.start()
+    try:
+        results = await asyncio.gather(*(reads.submit(j) for j in range(100, 0, -1)))
+    finally:
+        await reads.stop()
+    assert results == [None] * 50 + [f"note {j}" for j in range(50, 0, -1)]
+    assert reads.batches < 100

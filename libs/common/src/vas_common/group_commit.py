@@ -9,6 +9,11 @@ themselves: an idle service commits a lone job at once, a busy one commits many 
 
 A batch that fails with anything but a lost connection is retried one job at a time, so a job
 that cannot be written fails alone and never takes its neighbours with it.
+
+Reads that every request makes before it writes batch the same way (`transaction=False`): one
+statement for all callers instead of a pool connection and a round trip each. Under load the
+requests otherwise queue for the pool's connections (seen: 160 ms waits at 470 requests a
+second with 10 connections, and no better with 30: the event loop serves every round trip).
 """
 
 from __future__ import annotations
@@ -51,12 +56,14 @@ class GroupCommit(Generic[JobT, ResultT]):
         name: str,
         max_jobs: int = 256,
         workers: int = 2,
+        transaction: bool = True,
     ) -> None:
         self._pool = pool
         self._write = write
         self._name = name
         self._max_jobs = max_jobs
         self._workers = workers
+        self._in_transaction = transaction
         self._queue: asyncio.Queue[_Pending[JobT, ResultT]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0  # flushed transactions, for tests and metrics
@@ -103,7 +110,7 @@ class GroupCommit(Generic[JobT, ResultT]):
 
     async def _flush(self, batch: list[_Pending[JobT, ResultT]]) -> None:
         try:
-            results = await self._transaction([p.job for p in batch])
+            results = await self._run_batch([p.job for p in batch])
         except _CONNECTION_ERRORS as exc:
             _fail(batch, exc)
             return
@@ -121,9 +128,13 @@ class GroupCommit(Generic[JobT, ResultT]):
             if not pending.done.done():
                 pending.done.set_result(result)
 
-    async def _transaction(self, jobs: list[JobT]) -> Sequence[ResultT]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            results = await self._write(conn, jobs)
+    async def _run_batch(self, jobs: list[JobT]) -> Sequence[ResultT]:
+        async with self._pool.acquire() as conn:
+            if self._in_transaction:
+                async with conn.transaction():
+                    results = await self._write(conn, jobs)
+            else:
+                results = await self._write(conn, jobs)
         self.batches += 1
         self.jobs += len(jobs)
         return results

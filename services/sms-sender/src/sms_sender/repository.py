@@ -31,6 +31,17 @@ PARTITION_TZ = UTC
 
 
 @dataclass(frozen=True)
+class SendCheck:
+    """What one send request must look up before it is accepted."""
+
+    partner_id: UUID
+    idempotency_key: str | None
+    screen: Sequence[str]  # recipients whose opt-out (and, with a product, subscription) counts
+    product_code: str | None
+    callback: bool
+
+
+@dataclass(frozen=True)
 class SendChecks:
     replay: tuple[str, dict[str, Any]] | None  # (request fingerprint, response) stored under the key
     opted_out: set[str]
@@ -200,52 +211,66 @@ class MessageRepository:
         return {r["id"] for r in rows}
 
     async def send_checks(
-        self,
-        conn: DbConnection,
-        partner_id: UUID,
-        *,
-        idempotency_key: str | None,
-        window: timedelta,
-        screen: Sequence[str],
-        product_code: str | None,
-        callback: bool,
-    ) -> SendChecks:
-        """Everything a send request must read before it is accepted, in one round trip: the
-        answer stored under its Idempotency-Key, which of the `screen` numbers opted out or
-        (with a product) are subscribed, and whether the partner has a callback secret."""
-        row = await conn.fetchrow(
+        self, conn: DbConnection, requests: Sequence[SendCheck], window: timedelta
+    ) -> list[SendChecks]:
+        """Everything the send requests must read before they are accepted, for many requests
+        in one round trip: the answer stored under each Idempotency-Key, which of its `screen`
+        numbers opted out or (with a product) are subscribed, and whether its partner has a
+        callback secret. One result per request, in order."""
+        screened = [(n, number) for n, r in enumerate(requests) for number in r.screen]
+        rows = await conn.fetch(
             """
-            SELECT k.request_sha256, k.response,
-                   ARRAY(SELECT msisdn FROM opt_outs WHERE msisdn = ANY($4::text[])) AS opted_out,
-                   ARRAY(SELECT msisdn FROM active_subscriptions
-                          WHERE product_code = $5 AND msisdn = ANY($4::text[])) AS subscribed,
-                   ($6 AND EXISTS (SELECT FROM callback_secrets WHERE partner_id = $1)) AS has_secret
-              FROM (SELECT) AS one
+            WITH req AS (
+                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[])
+                       WITH ORDINALITY AS r(partner_id, key, product_code, callback, n)
+            ), screen AS (
+                SELECT s.n, s.msisdn,
+                       EXISTS (SELECT FROM opt_outs o WHERE o.msisdn = s.msisdn) AS opted_out,
+                       EXISTS (SELECT FROM active_subscriptions a
+                                WHERE a.msisdn = s.msisdn AND a.product_code = r.product_code) AS subscribed
+                  FROM unnest($5::bigint[], $6::text[]) AS s(n, msisdn)
+                  JOIN req r ON r.n = s.n
+            ), hits AS (
+                SELECT n, array_agg(msisdn) FILTER (WHERE opted_out) AS opted_out,
+                          array_agg(msisdn) FILTER (WHERE subscribed) AS subscribed
+                  FROM screen GROUP BY n
+            )
+            SELECT r.n, k.request_sha256, k.response, h.opted_out, h.subscribed,
+                   (r.callback AND EXISTS (SELECT FROM callback_secrets c
+                                            WHERE c.partner_id = r.partner_id)) AS has_secret
+              FROM req r
               LEFT JOIN idempotency_keys k
-                ON k.partner_id = $1 AND k.key = $2 AND k.created_at > now() - $3::interval
+                ON k.partner_id = r.partner_id AND k.key = r.key AND k.created_at > now() - $7::interval
+              LEFT JOIN hits h ON h.n = r.n
+             ORDER BY r.n
             """,
-            partner_id,
-            idempotency_key,
+            [r.partner_id for r in requests],
+            [r.idempotency_key for r in requests],
+            [r.product_code for r in requests],
+            [r.callback for r in requests],
+            [n + 1 for n, _ in screened],  # ORDINALITY counts from 1
+            [number for _, number in screened],
             window,
-            list(screen),
-            product_code,
-            callback,
         )
-        assert row is not None
-        return SendChecks(
-            replay=(row["request_sha256"], row["response"]) if row["request_sha256"] is not None else None,
-            opted_out=set(row["opted_out"]),
-            subscribed=set(row["subscribed"]),
-            has_callback_secret=bool(row["has_secret"]),
-        )
+        return [
+            SendChecks(
+                replay=(row["request_sha256"], row["response"])
+                if row["request_sha256"] is not None
+                else None,
+                opted_out=set(row["opted_out"] or ()),
+                subscribed=set(row["subscribed"] or ()),
+                has_callback_secret=bool(row["has_secret"]),
+            )
+            for row in rows
+        ]
 
     # -- idempotency ---------------------------------------------------------------------
 
     async def idempotent_response(
         self, conn: DbConnection, partner_id: UUID, key: str, window: timedelta
     ) -> tuple[str, dict[str, Any]] | None:
-        checks = await self.send_checks(
-            conn, partner_id, idempotency_key=key, window=window, screen=(), product_code=None, callback=False
+        [checks] = await self.send_checks(
+            conn, [SendCheck(partner_id, key, screen=(), product_code=None, callback=False)], window
         )
         return checks.replay
 

@@ -29,6 +29,7 @@ from sms_sender.repository import (
     NewMessage,
     PartnerCopyRepository,
     PartnerProfileRow,
+    SendCheck,
     SendChecks,
 )
 from sms_sender.schemas import AcceptedRecipient, RejectedRecipient, SendRequest, SendResponse
@@ -251,11 +252,16 @@ class SendService:
         self._metrics = metrics or SendMetrics(None)
         # Accepts of concurrent requests are committed together; each 202 still waits for its COMMIT.
         self._writes: GroupCommit[_AcceptWrite, bool] = GroupCommit(pool, self._write_accepts, name="accept")
+        self._reads: GroupCommit[SendCheck, SendChecks] = GroupCommit(
+            pool, self._read_checks, name="send-checks", transaction=False
+        )
 
     async def start(self) -> None:
+        await self._reads.start()
         await self._writes.start()
 
     async def stop(self) -> None:
+        await self._reads.stop()
         await self._writes.stop()
 
     def _check_rate(self, sender: Sender, count: int) -> None:
@@ -296,20 +302,23 @@ class SendService:
     async def _checks(
         self, sender: Sender, body: SendRequest, idempotency_key: str | None, numbers: list[str]
     ) -> SendChecks | None:
-        """One read for what the request depends on; None when it depends on nothing stored."""
+        """What the request depends on, read together with the checks of concurrent requests;
+        None when it depends on nothing stored."""
         screen = numbers if _needs_eligibility(body) else []
         if not (idempotency_key or screen or body.callback_url is not None):
             return None
-        async with self._pool.acquire() as conn:
-            return await self._messages.send_checks(
-                conn,
-                sender.partner_id,
+        return await self._reads.submit(
+            SendCheck(
+                partner_id=sender.partner_id,
                 idempotency_key=idempotency_key,
-                window=IDEMPOTENCY_WINDOW,
                 screen=screen,
                 product_code=body.product_code,
                 callback=body.callback_url is not None,
             )
+        )
+
+    async def _read_checks(self, conn: DbConnection, checks: Sequence[SendCheck]) -> list[SendChecks]:
+        return await self._messages.send_checks(conn, checks, IDEMPOTENCY_WINDOW)
 
     async def _send(
         self,
