@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -64,14 +64,28 @@ class SubscriptionRepository:
     async def of_user(
         self, conn: DbConnection, msisdn: str, statuses: Sequence[SubscriptionStatus], *, lock: bool = False
     ) -> list[Subscription]:
+        return (await self.of_users(conn, [msisdn], statuses, lock=lock)).get(msisdn, [])
+
+    async def of_users(
+        self,
+        conn: DbConnection,
+        msisdns: Sequence[str],
+        statuses: Sequence[SubscriptionStatus],
+        *,
+        lock: bool = False,
+    ) -> dict[str, list[Subscription]]:
+        """Each user's subscriptions in these statuses, oldest first; users without any are left out."""
         rows = await conn.fetch(
             _SELECT
-            + " WHERE s.msisdn = $1 AND s.status = ANY($2::text[]) ORDER BY s.requested_at"
+            + " WHERE s.msisdn = ANY($1::text[]) AND s.status = ANY($2::text[]) ORDER BY s.msisdn, s.requested_at"
             + (" FOR UPDATE OF s" if lock else ""),
-            msisdn,
+            list(msisdns),
             [s.value for s in statuses],
         )
-        return [_subscription(r) for r in rows]
+        found: dict[str, list[Subscription]] = {}
+        for row in rows:
+            found.setdefault(row["msisdn"], []).append(_subscription(row))
+        return found
 
     async def of_product(
         self, conn: DbConnection, product_id: UUID, statuses: Sequence[SubscriptionStatus]
@@ -157,16 +171,24 @@ class SubscriptionRepository:
         )
         return {r["mo_id"] for r in rows}
 
-    async def save_menu(
-        self, conn: DbConnection, msisdn: str, items: list[UUID], expires_at: datetime
+    async def save_menus(
+        self, conn: DbConnection, menus: Mapping[str, Sequence[UUID]], expires_at: datetime
     ) -> None:
+        """The numbered 0000 menu of each user (its subscription ids in order), in one statement."""
         await conn.execute(
             """
-            INSERT INTO mo_menus (msisdn, items, expires_at) VALUES ($1, $2, $3)
+            INSERT INTO mo_menus (msisdn, items, expires_at)
+            SELECT m.msisdn,
+                   coalesce(array_agg(i.item ORDER BY i.n) FILTER (WHERE i.item IS NOT NULL), '{}'), $4
+              FROM unnest($1::text[]) AS m(msisdn)
+              LEFT JOIN unnest($2::text[], $3::uuid[]) WITH ORDINALITY AS i(msisdn, item, n)
+                ON i.msisdn = m.msisdn
+             GROUP BY m.msisdn
             ON CONFLICT (msisdn) DO UPDATE SET items = EXCLUDED.items, expires_at = EXCLUDED.expires_at
             """,
-            msisdn,
-            items,
+            list(menus),
+            [msisdn for msisdn, items in menus.items() for _ in items],
+            [item for items in menus.values() for item in items],
             expires_at,
         )
 

@@ -223,10 +223,30 @@ class SubscriptionService:
         ):
             now = self._clock.now()
             fresh = await self._subs.first_time_seen(conn, [mo.mo_id for mo in mos])
+            work: list[tuple[MoMessage, domain.MoCommand]] = []
             for mo in mos:
                 if mo.mo_id in fresh:
                     fresh.discard(mo.mo_id)  # the same MO twice in one batch: once
-                    await self._handle_mo(conn, mo, now)
+                    work.append((mo, domain.parse_mo(mo.text)))
+            # 0000 is most of the MO traffic. A user who sends nothing else in this batch gets
+            # the list read for all such users at once and the menu saved at the end; anyone
+            # else's MO are handled in order, each seeing what the ones before it changed.
+            senders = {mo.msisdn for mo, _ in work}
+            senders -= {mo.msisdn for mo, command in work if command.kind is not MoKind.LIST}
+            lists = (
+                await self._subs.of_users(conn, list(senders), [SubscriptionStatus.ACTIVE]) if senders else {}
+            )
+            menus: dict[str, list[UUID]] = {}
+            for mo, command in work:
+                if mo.msisdn in senders:
+                    active = lists.get(mo.msisdn, [])
+                    await self._record_mo(conn, mo, command, now)
+                    menus[mo.msisdn] = [s.id for s in active]
+                    await self._reply(conn, mo, domain.list_text(self._provider, active), "list", now)
+                else:
+                    await self._handle_mo(conn, mo, command, now)
+            if menus:
+                await self._subs.save_menus(conn, menus, now + MENU_TTL)
 
     async def handle_mo_batch(self, mos: Sequence[MoMessage]) -> list[tuple[MoMessage, Exception]]:
         """Many MOs in one transaction (at hundreds a second, a COMMIT each was most of the
@@ -253,8 +273,9 @@ class SubscriptionService:
                 failed.append((mo, exc))
         return failed
 
-    async def _handle_mo(self, conn: DbConnection, mo: MoMessage, now: datetime) -> None:
-        command = domain.parse_mo(mo.text)
+    async def _record_mo(
+        self, conn: DbConnection, mo: MoMessage, command: domain.MoCommand, now: datetime
+    ) -> None:
         await self._messaging.record(
             conn,
             now,
@@ -266,11 +287,16 @@ class SubscriptionService:
             destination=mo.destination,
             command=command.kind.value,
         )
+
+    async def _handle_mo(
+        self, conn: DbConnection, mo: MoMessage, command: domain.MoCommand, now: datetime
+    ) -> None:
+        await self._record_mo(conn, mo, command, now)
         if command.kind is MoKind.CONFIRM:
             await self.confirm(conn, mo.msisdn, now, mo.mo_id)
         elif command.kind is MoKind.LIST:
             active = await self._subs.of_user(conn, mo.msisdn, [SubscriptionStatus.ACTIVE])
-            await self._subs.save_menu(conn, mo.msisdn, [s.id for s in active], now + MENU_TTL)
+            await self._subs.save_menus(conn, {mo.msisdn: [s.id for s in active]}, now + MENU_TTL)
             await self._reply(conn, mo, domain.list_text(self._provider, active), "list", now)
         elif command.kind is MoKind.MENU_CHOICE:
             await self._menu_choice(conn, mo, int(command.argument or 0), now)
@@ -318,7 +344,7 @@ class SubscriptionService:
             await self._cancel(conn, targets, "sms_td", now, mo.mo_id)
             return
         # Unclear (several products, none recently received) or nothing to cancel: list them.
-        await self._subs.save_menu(conn, mo.msisdn, [s.id for s in active], now + MENU_TTL)
+        await self._subs.save_menus(conn, {mo.msisdn: [s.id for s in active]}, now + MENU_TTL)
         await self._reply(conn, mo, domain.list_text(self._provider, active), "list", now)
 
     async def _subscribe_by_sms(self, conn: DbConnection, mo: MoMessage, code: str, now: datetime) -> None:
