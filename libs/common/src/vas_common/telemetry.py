@@ -29,9 +29,9 @@ def configure_tracing(service: str, exporter: str = "none") -> None:
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return
-    # With nowhere to export to, spans are not recorded: they still carry and pass on a trace
-    # context (log lines and Kafka headers keep their trace ids), but cost little (recording
-    # them was ~10 % of a dispatcher's CPU).
+    # With nowhere to export to, spans are not recorded (recording them was ~10 % of a
+    # dispatcher's CPU); the HTTP middleware still passes a caller's trace context on to the
+    # Kafka records a request produces. Per-record spans are skipped (see `spans_recorded`).
     sampler = ALWAYS_OFF if exporter == "none" else ParentBased(ALWAYS_ON)
     provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
     if exporter == "console":
@@ -77,11 +77,32 @@ def kafka_headers_to_carrier(headers: Iterable[tuple[str, bytes]] | None) -> dic
     return out
 
 
+def spans_recorded() -> bool:
+    """False when the installed provider records no span at all (no exporter configured)."""
+    return getattr(trace.get_tracer_provider(), "sampler", None) is not ALWAYS_OFF
+
+
+@contextmanager
+def span(name: str) -> Iterator[trace.Span]:
+    """An INTERNAL span in the current trace; nothing at all when spans are not recorded (a
+    span made and dropped for every segment sent cost ~4 % of a dispatcher's CPU)."""
+    if not spans_recorded():
+        yield trace.INVALID_SPAN
+        return
+    with tracer("vas").start_as_current_span(name) as current:
+        yield current
+
+
 @contextmanager
 def consumer_span(
     name: str, headers: Iterable[tuple[str, bytes]] | None, **attributes: Any
 ) -> Iterator[trace.Span]:
-    """A CONSUMER span that continues the producer's trace found in the record headers."""
+    """A CONSUMER span that continues the producer's trace found in the record headers; when
+    spans are not recorded, nothing (extracting and attaching a context per record cost
+    ~5 % of a dispatcher's CPU at 1,800 messages a second)."""
+    if not spans_recorded():
+        yield trace.INVALID_SPAN
+        return
     parent = propagate.extract(kafka_headers_to_carrier(headers))
     token = otel_context.attach(parent)
     try:

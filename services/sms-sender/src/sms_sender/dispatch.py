@@ -28,7 +28,7 @@ from vas_common.events.topics import SMS_MO
 from vas_common.kafka import HandledBatch, PoisonList, decode_batch
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import decode_payload, encode_message, parse_receipt, split_udh
-from vas_common.telemetry import consumer_span, tracer
+from vas_common.telemetry import consumer_span, span
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +141,8 @@ class Dispatcher:
         encoded = encode_message(work.text, domain.udh_reference(work.message_id.bytes))
         outcomes: list[SegmentOutcome] = []
         for seq, short_message in enumerate(encoded.segments, start=1):
-            with tracer(__name__).start_as_current_span("submit_sm") as span:
-                span.set_attribute("vas.segment", seq)
+            with span("submit_sm") as current:
+                current.set_attribute("vas.segment", seq)
                 result = await self._connector.submit(
                     OutboundSegment(
                         message_id=str(work.message_id),
@@ -155,8 +155,8 @@ class Dispatcher:
                         priority=work.category.is_priority,
                     )
                 )
-                span.set_attribute("smpp.command_status", result.status)
-                span.set_attribute("smpp.attempts", result.attempts)
+                current.set_attribute("smpp.command_status", result.status)
+                current.set_attribute("smpp.attempts", result.attempts)
             outcomes.append(
                 SegmentOutcome(
                     message_id=work.message_id,
