@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
+from prometheus_client import CollectorRegistry
 
 from vas_common.db import DbConnection, create_pool
-from vas_common.group_commit import GroupCommit
+from vas_common.group_commit import GroupCommit, GroupCommitMetrics
 
 
 @pytest.fixture
@@ -28,7 +29,10 @@ async def insert_items(conn: DbConnection, jobs: Sequence[int]) -> list[str]:
 
 
 async def test_concurrent_jobs_share_commits_and_each_gets_its_own_result(pool: asyncpg.Pool) -> None:
-    commit: GroupCommit[int, str] = GroupCommit(pool, insert_items, name="t")
+    registry = CollectorRegistry()
+    commit: GroupCommit[int, str] = GroupCommit(
+        pool, insert_items, name="t", metrics=GroupCommitMetrics(registry)
+    )
     await commit.start()
     try:
 
@@ -45,6 +49,9 @@ async def test_concurrent_jobs_share_commits_and_each_gets_its_own_result(pool: 
     assert results == [f"stored {j}" for j in range(200)]
     assert commit.jobs == 200
     assert commit.batches < 200  # written together, not one transaction each
+    labels = {"name": "t"}
+    assert registry.get_sample_value("group_commit_batch_jobs_sum", labels) == 200
+    assert registry.get_sample_value("group_commit_batch_jobs_count", labels) == commit.batches
     print(f"200 jobs in {commit.batches} transactions")
 
 

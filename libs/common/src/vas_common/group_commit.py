@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import asyncpg
+from prometheus_client import CollectorRegistry, Histogram
 
 from vas_common.db import DbConnection
 
@@ -39,6 +40,20 @@ BatchWriter = Callable[[DbConnection, Sequence[JobT]], Awaitable[Sequence[Result
 
 _DRAIN_TIMEOUT_S = 10.0
 _CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+class GroupCommitMetrics:
+    """How many jobs each batch carried, per group commit (`name`): a service whose batches
+    stay at 1 under load is paying a round trip per job."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.batch_jobs = Histogram(
+            "group_commit_batch_jobs",
+            "Jobs written (or read) together in one batch",
+            ["name"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=registry,
+        )
 
 
 @dataclass
@@ -57,6 +72,7 @@ class GroupCommit(Generic[JobT, ResultT]):
         max_jobs: int = 256,
         workers: int = 2,
         transaction: bool = True,
+        metrics: GroupCommitMetrics | None = None,
     ) -> None:
         self._pool = pool
         self._write = write
@@ -64,6 +80,7 @@ class GroupCommit(Generic[JobT, ResultT]):
         self._max_jobs = max_jobs
         self._workers = workers
         self._in_transaction = transaction
+        self._batch_jobs = (metrics or GroupCommitMetrics(None)).batch_jobs.labels(name)
         self._queue: asyncio.Queue[_Pending[JobT, ResultT]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0  # flushed transactions, for tests and metrics
@@ -137,6 +154,7 @@ class GroupCommit(Generic[JobT, ResultT]):
                 results = await self._write(conn, jobs)
         self.batches += 1
         self.jobs += len(jobs)
+        self._batch_jobs.observe(len(jobs))
         return results
 
 

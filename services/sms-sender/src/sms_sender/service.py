@@ -60,7 +60,7 @@ from vas_common.events.subscription import (
     UserOptedOut,
 )
 from vas_common.events.topics import SMS_STATUS, SMS_SUBMIT, SMS_SUBMIT_PRIORITY, Topic
-from vas_common.group_commit import GroupCommit
+from vas_common.group_commit import GroupCommit, GroupCommitMetrics
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import count_segments
 from vas_common.telemetry import current_trace_carrier
@@ -215,6 +215,7 @@ class SendMetrics:
         self.rejected = Counter(
             "sms_rejected_total", "Recipients or requests refused, by reason", ["reason"], registry=registry
         )
+        self.group_commit = GroupCommitMetrics(registry)
 
 
 @dataclass(frozen=True)
@@ -251,9 +252,11 @@ class SendService:
         self._buckets: dict[UUID, TokenBucket] = {}
         self._metrics = metrics or SendMetrics(None)
         # Accepts of concurrent requests are committed together; each 202 still waits for its COMMIT.
-        self._writes: GroupCommit[_AcceptWrite, bool] = GroupCommit(pool, self._write_accepts, name="accept")
+        self._writes: GroupCommit[_AcceptWrite, bool] = GroupCommit(
+            pool, self._write_accepts, name="accept", metrics=self._metrics.group_commit
+        )
         self._reads: GroupCommit[SendCheck, SendChecks] = GroupCommit(
-            pool, self._read_checks, name="send-checks", transaction=False
+            pool, self._read_checks, name="send-checks", transaction=False, metrics=self._metrics.group_commit
         )
 
     async def start(self) -> None:
