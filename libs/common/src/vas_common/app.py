@@ -27,7 +27,7 @@ from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensur
 from vas_common.logging import configure_logging
 from vas_common.outbox import OutboxRelay
 from vas_common.settings import ServiceSettings
-from vas_common.telemetry import Metrics, configure_tracing, instrument_fastapi
+from vas_common.telemetry import Metrics, configure_tracing, fastapi_telemetry, instrument_fastapi
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             yield
             logger.info("%s stopping", settings.service_name)
 
-    app = FastAPI(title=spec.title, version=spec.version, lifespan=lifespan)
+    app = FastAPI(title=spec.title, version=spec.version, lifespan=lifespan, telemetry=fastapi_telemetry())
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
