@@ -1,6 +1,7 @@
 """Retention in the sms-sender against the real database: messages, segments and status events
 older than 6 Asia/Shanghai months are gone after the job, except those of a user under a legal
-hold (learnt from subscription.events); the job takes "now" from the service clock."""
+hold (learnt from subscription.events); Idempotency-Keys go after their 24 hours; the job takes
+"now" from the service clock."""
 
 from __future__ import annotations
 
@@ -158,3 +159,24 @@ async def test_records_older_than_six_months_go_except_held_users(
     assert datetime.fromisoformat(later["cutoff"]) > now
     for table in ("messages", "segments", "status_events"):
         assert await remaining(env, table, everything) == set(), table
+
+
+async def test_idempotency_keys_go_after_their_24_hours(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sms_sender.retention._KEY_BATCH", 2)  # several batches
+    partner, now = uuid.uuid4(), env.clock.now()
+    ages = {"k-25h": 25, "k-30h": 30, "k-48h": 48, "k-24h-1m": 24.0 - 1 / 60, "k-1h": 1}
+    await env.pool.execute(
+        "INSERT INTO idempotency_keys (partner_id, key, request_sha256, response, created_at)"
+        " SELECT $1, k, 'sha', '{}', $2::timestamptz - make_interval(secs => h * 3600)"
+        " FROM unnest($3::text[], $4::float8[]) AS a(k, h)",
+        partner,
+        now,
+        list(ages),
+        list(ages.values()),
+    )
+
+    job = (await env.client.post("/v1/jobs/retention", headers=OPERATOR)).json()
+
+    assert job["rows_deleted"]["idempotency_keys"] >= 3
+    left = await env.pool.fetch("SELECT key FROM idempotency_keys WHERE partner_id = $1", partner)
+    assert {r["key"] for r in left} == {"k-24h-1m", "k-1h"}

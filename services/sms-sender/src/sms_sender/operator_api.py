@@ -36,7 +36,8 @@ class RetentionOut(BaseModel):
 @router.post("/retention", response_model=RetentionOut)
 async def retention(job: Annotated[Retention, Depends(retention_job)]) -> RetentionOut:
     """Messages, segments and status events older than the retention horizon are removed, except
-    those of users under a legal hold. Also runs daily in every sms-sender process."""
+    those of users under a legal hold, and Idempotency-Keys past their 24 hours. Also runs daily
+    in every sms-sender process."""
     result = await job.run()
     return RetentionOut(
         job="retention",

@@ -593,6 +593,25 @@ class RetentionRepository:
         )
         return int(status.rsplit(" ", 1)[-1])
 
+    async def delete_expired_idempotency_keys(self, conn: DbConnection, before: datetime, batch: int) -> int:
+        """Keys stored before `before`, `batch` rows a statement (each its own transaction, so a
+        day's millions never sit in one), oldest first; returns how many were deleted."""
+        deleted = 0
+        while True:
+            status = await conn.execute(
+                """
+                DELETE FROM idempotency_keys
+                 WHERE (partner_id, key) IN (SELECT partner_id, key FROM idempotency_keys
+                                              WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+                """,
+                before,
+                batch,
+            )
+            count = int(status.rsplit(" ", 1)[-1])
+            deleted += count
+            if count < batch:
+                return deleted
+
 
 class CallbackRepository:
     async def set_secret(self, conn: DbConnection, partner_id: UUID, secret: str) -> None:

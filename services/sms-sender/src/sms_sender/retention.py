@@ -1,5 +1,6 @@
 """Retention of the sms-sender's records: messages, segments and status events are kept
-`retention_months` Asia/Shanghai months, a user's under a legal hold for as long as the hold."""
+`retention_months` Asia/Shanghai months, a user's under a legal hold for as long as the hold.
+Idempotency keys are kept for the 24 hours they answer replays."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from sms_sender.repository import MessageRepository, RetentionRepository
+from sms_sender.service import IDEMPOTENCY_WINDOW
 from vas_common.clock import Clock
 from vas_common.db import month_start
 
@@ -20,6 +22,7 @@ logger = logging.getLogger(__name__)
 RETENTION_TZ = ZoneInfo("Asia/Shanghai")
 # Segments and status events before their messages: whether they are held is seen through them.
 RETENTION_ORDER = ("status_events", "segments", "messages")
+_KEY_BATCH = 10_000
 
 
 def retention_cutoff(now: datetime, months: int) -> datetime:
@@ -73,6 +76,9 @@ class Retention:
                 await self._repo.lock_holds(conn)
                 for table in RETENTION_ORDER:
                     deleted[table] = await self._repo.delete_older(conn, table, cutoff)
+            deleted["idempotency_keys"] = await self._repo.delete_expired_idempotency_keys(
+                conn, now - IDEMPOTENCY_WINDOW, _KEY_BATCH
+            )
         logger.info(
             "retention: records before %s removed; partitions dropped %s, rows deleted %s",
             cutoff.isoformat(),
