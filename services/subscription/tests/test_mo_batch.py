@@ -1,7 +1,7 @@
 """A batch of MO against the real database: handled in one transaction; when one MO fails,
 the others are still handled one by one and only the failing one is handed back (for the
 dead-letter topic); a redelivered MO is not answered twice; a 0000 sees what the same user's
-earlier MO in the batch changed."""
+earlier MO in the batch changed; the ids of handled MO are forgotten after 7 days."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from subscription.domain import Subscription, SubscriptionStatus
 from subscription.main import create_app
 from subscription.repository.subscriptions import SubscriptionRepository
+from subscription.service.records import RecordsService
 from subscription.service.subscriptions import SubscriptionService
 from subscription.settings import SubscriptionSettings
 from vas_common.clock import ManualClock
@@ -150,3 +151,25 @@ async def test_a_list_in_a_batch_sees_what_the_users_earlier_mo_changed(pool: as
     assert await kinds(pool, none) == ["sms_in", "sms_out"]
     statuses = await pool.fetch("SELECT id, status FROM subscriptions WHERE msisdn = $1", changes_first)
     assert {r["id"]: r["status"] for r in statuses} == {b1: "cancelled", b2: "active"}
+
+
+async def test_handled_mo_ids_are_forgotten_after_seven_days(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("subscription.service.records._MO_ID_BATCH", 2)  # several batches
+    now = datetime.now(UTC)
+    ages = {uuid.uuid4(): days for days in (8, 9, 30, 7 - 1 / 24, 0)}
+    await pool.execute(
+        "INSERT INTO processed_mo (mo_id, processed_at)"
+        " SELECT id, $1::timestamptz - make_interval(secs => d * 86400)"
+        " FROM unnest($2::uuid[], $3::float8[]) AS a(id, d)",
+        now,
+        list(ages),
+        list(ages.values()),
+    )
+
+    result = await RecordsService(pool, ManualClock(), retention_months=6).apply_retention()
+
+    assert result.processed_mo_deleted >= 3
+    left = await pool.fetch("SELECT mo_id FROM processed_mo WHERE mo_id = ANY($1::uuid[])", list(ages))
+    assert {r["mo_id"] for r in left} == {mo_id for mo_id, days in ages.items() if days < 7}

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -277,3 +278,16 @@ async def ensure_monthly_partitions(
 async def drop_partition(conn: DbConnection, name: str) -> None:
     """Drop one partition (takes a short ACCESS EXCLUSIVE lock on the parent table)."""
     await conn.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
+
+
+async def delete_in_batches(conn: DbConnection, statement: str, *args: Any, batch: int) -> int:
+    """Run a DELETE whose last parameter is its row limit until it deletes fewer than `batch`
+    rows; each run is its own transaction (outside the caller's), so a day's millions of rows
+    never sit in one. Returns how many rows were deleted in all."""
+    deleted = 0
+    while True:
+        status = await conn.execute(statement, *args, batch)
+        count = int(status.rsplit(" ", 1)[-1])
+        deleted += count
+        if count < batch:
+            return deleted

@@ -12,6 +12,7 @@ import asyncpg
 
 from vas_common.db import (
     DbConnection,
+    delete_in_batches,
     drop_partition,
     ensure_monthly_partitions,
     list_partitions,
@@ -594,23 +595,17 @@ class RetentionRepository:
         return int(status.rsplit(" ", 1)[-1])
 
     async def delete_expired_idempotency_keys(self, conn: DbConnection, before: datetime, batch: int) -> int:
-        """Keys stored before `before`, `batch` rows a statement (each its own transaction, so a
-        day's millions never sit in one), oldest first; returns how many were deleted."""
-        deleted = 0
-        while True:
-            status = await conn.execute(
-                """
-                DELETE FROM idempotency_keys
-                 WHERE (partner_id, key) IN (SELECT partner_id, key FROM idempotency_keys
-                                              WHERE created_at < $1 ORDER BY created_at LIMIT $2)
-                """,
-                before,
-                batch,
-            )
-            count = int(status.rsplit(" ", 1)[-1])
-            deleted += count
-            if count < batch:
-                return deleted
+        """Keys stored before `before`, oldest first, `batch` rows a statement."""
+        return await delete_in_batches(
+            conn,
+            """
+            DELETE FROM idempotency_keys
+             WHERE (partner_id, key) IN (SELECT partner_id, key FROM idempotency_keys
+                                          WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+            """,
+            before,
+            batch=batch,
+        )
 
 
 class CallbackRepository:

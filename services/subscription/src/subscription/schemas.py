@@ -301,3 +301,4 @@ class RetentionOut(JobResult):
     partitions_dropped: list[str]
     records_deleted: int
     charges_deleted: int
+    processed_mo_deleted: int = Field(description="Ids of handled MO past the 7 days an MO could come again")

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from subscription.domain import BillingType, Subscription, SubscriptionStatus
-from vas_common.db import DbConnection
+from vas_common.db import DbConnection, delete_in_batches
 
 _SELECT = """
 SELECT s.id, s.msisdn, s.product_id, p.code AS product_code, p.name AS product_name, p.price_fen,
@@ -170,6 +170,19 @@ class SubscriptionRepository:
             list(mo_ids),
         )
         return {r["mo_id"] for r in rows}
+
+    async def forget_processed_mo(self, conn: DbConnection, before: datetime, batch: int) -> int:
+        """MO ids marked handled before `before`, oldest first, `batch` rows a statement."""
+        return await delete_in_batches(
+            conn,
+            """
+            DELETE FROM processed_mo
+             WHERE mo_id IN (SELECT mo_id FROM processed_mo WHERE processed_at < $1
+                              ORDER BY processed_at LIMIT $2)
+            """,
+            before,
+            batch=batch,
+        )
 
     async def save_menus(
         self, conn: DbConnection, menus: Mapping[str, Sequence[UUID]], expires_at: datetime

@@ -1,23 +1,30 @@
 """Raw records (原始数据): a user's list on request, legal holds, and retention — records and
-charges are kept `retention_months` Asia/Shanghai months, a held user's for as long as the hold."""
+charges are kept `retention_months` Asia/Shanghai months, a held user's for as long as the hold;
+the ids of handled MO for as long as an MO could come again."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from subscription import domain
 from subscription.repository.records import OrderRecord, RecordRepository
 from subscription.repository.retention import Hold, LegalHoldRepository, RetentionRepository
+from subscription.repository.subscriptions import SubscriptionRepository
 from subscription.service.messaging import Messaging
 from vas_common.clock import Clock
 from vas_common.errors import NotFound, ValidationFailed
 from vas_common.events.subscription import LegalHold, LegalHoldChanged
 
 logger = logging.getLogger(__name__)
+
+# An MO comes again only until its offset is committed (seconds), never after the broker has
+# dropped it (Kafka keeps a topic 7 days by default): the ids that say it was handled stay as long.
+PROCESSED_MO_KEPT = timedelta(days=7)
+_MO_ID_BATCH = 10_000
 
 
 class LegalHoldNotFound(NotFound):
@@ -37,6 +44,7 @@ class RetentionResult:
     partitions_dropped: list[str]
     records_deleted: int
     charges_deleted: int
+    processed_mo_deleted: int
 
 
 class RecordsService:
@@ -49,6 +57,7 @@ class RecordsService:
         holds: LegalHoldRepository | None = None,
         retention: RetentionRepository | None = None,
         messaging: Messaging | None = None,
+        subscriptions: SubscriptionRepository | None = None,
     ) -> None:
         self._pool = pool
         self._clock = clock
@@ -57,6 +66,7 @@ class RecordsService:
         self._holds = holds or LegalHoldRepository()
         self._retention = retention or RetentionRepository()
         self._messaging = messaging or Messaging()
+        self._subs = subscriptions or SubscriptionRepository()
 
     async def of_user(self, msisdn: str, since: datetime | None, until: datetime | None) -> list[OrderRecord]:
         if since is not None and until is not None and since >= until:
@@ -117,12 +127,15 @@ class RecordsService:
                 await self._retention.lock_holds(conn)
                 records = await self._retention.delete_records(conn, cutoff)
                 charges = await self._retention.delete_charges(conn, cutoff)
-        result = RetentionResult(cutoff, created, dropped, records, charges)
+            mo_ids = await self._subs.forget_processed_mo(conn, now - PROCESSED_MO_KEPT, _MO_ID_BATCH)
+        result = RetentionResult(cutoff, created, dropped, records, charges, mo_ids)
         logger.info(
-            "retention: records before %s removed; partitions dropped %s, records deleted %d, charges deleted %d",
+            "retention: records before %s removed; partitions dropped %s, records deleted %d, charges deleted %d,"
+            " MO ids forgotten %d",
             cutoff.isoformat(),
             dropped or "none",
             records,
             charges,
+            mo_ids,
         )
         return result
