@@ -172,4 +172,5 @@ async def test_handled_mo_ids_are_forgotten_after_seven_days(
 
     assert result.processed_mo_deleted >= 3
     left = await pool.fetch("SELECT mo_id FROM processed_mo WHERE mo_id = ANY($1::uuid[])", list(ages))
+    await pool.execute("DELETE FROM processed_mo WHERE mo_id = ANY($1::uuid[])", list(ages))
     assert {r["mo_id"] for r in left} == {mo_id for mo_id, days in ages.items() if days < 7}

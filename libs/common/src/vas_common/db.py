@@ -282,8 +282,8 @@ async def drop_partition(conn: DbConnection, name: str) -> None:
 
 async def delete_in_batches(conn: DbConnection, statement: str, *args: Any, batch: int) -> int:
     """Run a DELETE whose last parameter is its row limit until it deletes fewer than `batch`
-    rows; each run is its own transaction (outside the caller's), so a day's millions of rows
-    never sit in one. Returns how many rows were deleted in all."""
+    rows. Call it outside a transaction: each run then commits on its own, so a day's millions
+    of rows never sit in one. Returns how many rows were deleted in all."""
     deleted = 0
     while True:
         status = await conn.execute(statement, *args, batch)
