@@ -280,14 +280,18 @@ async def drop_partition(conn: DbConnection, name: str) -> None:
     await conn.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
 
 
+def rows_affected(status: str) -> int:
+    """The row count of a command status such as 'DELETE 42'."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 async def delete_in_batches(conn: DbConnection, statement: str, *args: Any, batch: int) -> int:
     """Run a DELETE whose last parameter is its row limit until it deletes fewer than `batch`
     rows. Call it outside a transaction: each run then commits on its own, so a day's millions
     of rows never sit in one. Returns how many rows were deleted in all."""
     deleted = 0
     while True:
-        status = await conn.execute(statement, *args, batch)
-        count = int(status.rsplit(" ", 1)[-1])
+        count = rows_affected(await conn.execute(statement, *args, batch))
         deleted += count
         if count < batch:
             return deleted

@@ -28,7 +28,7 @@ from typing import Generic, TypeVar
 import asyncpg
 from prometheus_client import CollectorRegistry, Histogram
 
-from vas_common.db import DbConnection
+from vas_common.db import DATABASE_UNAVAILABLE, DbConnection
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ ResultT = TypeVar("ResultT")
 BatchWriter = Callable[[DbConnection, Sequence[JobT]], Awaitable[Sequence[ResultT]]]
 
 _DRAIN_TIMEOUT_S = 10.0
-_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 
 class GroupCommitMetrics:
@@ -128,7 +127,7 @@ class GroupCommit(Generic[JobT, ResultT]):
     async def _flush(self, batch: list[_Pending[JobT, ResultT]]) -> None:
         try:
             results = await self._run_batch([p.job for p in batch])
-        except _CONNECTION_ERRORS as exc:
+        except DATABASE_UNAVAILABLE as exc:
             _fail(batch, exc)
             return
         except Exception as exc:

@@ -17,6 +17,7 @@ from vas_common.db import (
     ensure_monthly_partitions,
     list_partitions,
     quote_ident,
+    rows_affected,
 )
 from vas_common.events.subscription import PartnerState
 
@@ -592,7 +593,7 @@ class RetentionRepository:
             f" AND NOT {_HELD[table]}",
             cutoff,
         )
-        return int(status.rsplit(" ", 1)[-1])
+        return rows_affected(status)
 
     async def delete_expired_idempotency_keys(self, conn: DbConnection, before: datetime, batch: int) -> int:
         """Keys stored before `before`, oldest first, `batch` rows a statement."""

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -542,6 +542,16 @@ def _submit_event(message: NewMessage, category: Category) -> SubmitRequested:
     )
 
 
+class _StoredSegment(NamedTuple):
+    """A segment as load_for_status reads it (one array per column, in seq order)."""
+
+    seq: int
+    status: str
+    smsc_message_id: str | None
+    smpp_status: int | None
+    receipt_stat: str | None
+
+
 class StatusRecorder:
     """Recomputes message statuses after segment changes and records what follows in the
     same transaction: the status history, the sms.status event (outbox) and the callbacks."""
@@ -566,14 +576,8 @@ class StatusRecorder:
         callback_targets: dict[UUID, tuple[str, bool]] = {}
         for row in await self._messages.load_for_status(conn, keys):
             segments = [
-                {
-                    "seq": seq,
-                    "status": status,
-                    "smsc_message_id": smsc_id,
-                    "smpp_status": smpp,
-                    "receipt_stat": stat,
-                }
-                for seq, status, smsc_id, smpp, stat in zip(
+                _StoredSegment._make(columns)
+                for columns in zip(
                     row["seqs"] or (),
                     row["statuses"] or (),
                     row["smsc_ids"] or (),
@@ -582,15 +586,15 @@ class StatusRecorder:
                     strict=True,
                 )
             ]
-            statuses = [MessageStatus(s["status"]) for s in segments]
+            statuses = [MessageStatus(s.status) for s in segments]
             new_status = domain.message_status(statuses, row["segments_total"])
             if new_status.value == row["status"]:
                 continue
             error = next(
                 (
-                    f"segment {s['seq']}: " + (s["receipt_stat"] or f"smpp status {s['smpp_status']}")
-                    for s in segments
-                    if s["status"] == "failed"
+                    f"segment {s.seq}: " + (s.receipt_stat or f"smpp status {s.smpp_status}")
+                    for s, status in zip(segments, statuses, strict=True)
+                    if status is MessageStatus.FAILED
                 ),
                 None,
             )
@@ -604,12 +608,12 @@ class StatusRecorder:
                     segments_total=row["segments_total"],
                     segments=[
                         SegmentState(
-                            seq=s["seq"],
-                            status=MessageStatus(s["status"]),
-                            smsc_message_id=s["smsc_message_id"],
-                            error=s["receipt_stat"] if s["status"] == "failed" else None,
+                            seq=s.seq,
+                            status=status,
+                            smsc_message_id=s.smsc_message_id,
+                            error=s.receipt_stat if status is MessageStatus.FAILED else None,
                         )
-                        for s in segments
+                        for s, status in zip(segments, statuses, strict=True)
                     ],
                     accepted_at=row["accepted_at"],
                     submitted_at=row["submitted_at"]

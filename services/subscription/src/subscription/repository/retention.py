@@ -13,6 +13,7 @@ from vas_common.db import (
     ensure_monthly_partitions,
     list_partitions,
     quote_ident,
+    rows_affected,
 )
 
 RECORDS_TABLE = "order_records"
@@ -23,11 +24,6 @@ class Hold:
     msisdn: str
     reason: str
     placed_at: datetime
-
-
-def _count(status: str) -> int:
-    """Rows affected, from a command status such as 'DELETE 42'."""
-    return int(status.rsplit(" ", 1)[-1])
 
 
 class LegalHoldRepository:
@@ -47,7 +43,7 @@ class LegalHoldRepository:
         return Hold(**dict(row))
 
     async def release(self, conn: DbConnection, msisdn: str) -> bool:
-        return _count(await conn.execute("DELETE FROM legal_holds WHERE msisdn = $1", msisdn)) > 0
+        return rows_affected(await conn.execute("DELETE FROM legal_holds WHERE msisdn = $1", msisdn)) > 0
 
     async def all(self, conn: DbConnection) -> list[Hold]:
         rows = await conn.fetch(
@@ -90,7 +86,7 @@ class RetentionRepository:
             """,
             cutoff,
         )
-        return _count(status)
+        return rows_affected(status)
 
     async def delete_charges(self, conn: DbConnection, cutoff: datetime) -> int:
         """Charges older than `cutoff` of users not held. A charge whose refund is younger stays
@@ -104,4 +100,4 @@ class RetentionRepository:
             """,
             cutoff,
         )
-        return _count(status)
+        return rows_affected(status)
