@@ -141,3 +141,26 @@ async def _vacuums(pool: object) -> int:
 
 async def _more_vacuums(pool: object, before: int, more: int) -> bool:
     return await _vacuums(pool) >= before + more
+
+
+async def test_the_insert_wakes_the_relay_without_waiting_for_a_poll(
+    database: str, own_broker: EmbeddedBroker
+) -> None:
+    _, pool, publisher = await _outbox_and_publisher(database, own_broker)
+    relay = OutboxRelay(pool, publisher, poll_interval_s=600)  # only the NOTIFY can wake it in time
+    repo = OutboxRepository()
+    try:
+        await relay.start()
+        await eventually(lambda: _is_true(relay.listening))
+        for _ in range(3):  # and again after a round: the wake is not lost between rounds
+            async with pool.acquire() as conn, conn.transaction():
+                await repo.enqueue(conn, SUBSCRIPTION_EVENTS, partner_event())
+            await eventually(lambda: _pending_is(pool, repo, 0), timeout_s=20)
+    finally:
+        await relay.stop()
+        await publisher.stop()
+        await pool.close()
+
+
+async def _is_true(value: bool) -> bool:
+    return value

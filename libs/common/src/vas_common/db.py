@@ -15,6 +15,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from enum import IntEnum, unique
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,17 @@ logger = logging.getLogger(__name__)
 
 _MIGRATION_FILE = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
 # Any constant works; it only has to be the same for every replica of every service.
-_MIGRATIONS_LOCK_KEY = 0x7A5_0001
+
+
+@unique
+class AdvisoryLock(IntEnum):
+    """The key of every PostgreSQL advisory lock the services take, in one list so that no two
+    uses share one: a second use of a key blocks the first's job, and nothing tells why."""
+
+    MIGRATIONS = 0x7A5_0001
+    OUTBOX_RELAY = 0x7A5_0002
+    PARTITIONS = 0x7A5_0003
+
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -123,7 +134,7 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
     migrations = [m for component, directory in sources for m in load_migrations(component, directory)]
     applied_now: list[str] = []
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATIONS_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_lock($1)", int(AdvisoryLock.MIGRATIONS))
         try:
             await conn.execute(
                 """
@@ -159,7 +170,7 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
                     )
                 applied_now.append(f"{migration.component}/{migration.version:03d}_{migration.name}")
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATIONS_LOCK_KEY)
+            await conn.execute("SELECT pg_advisory_unlock($1)", int(AdvisoryLock.MIGRATIONS))
     return applied_now
 
 
@@ -169,7 +180,6 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
 # Partitions are named <table>_YYYYMM after the month they hold, in the time zone the service
 # counts its months in.
 
-_PARTITIONS_LOCK_KEY = 0x7A5_0003
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -235,7 +245,7 @@ async def ensure_monthly_partitions(
     storage = f" WITH (fillfactor = {int(fillfactor)})" if fillfactor else ""
     created: list[str] = []
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITIONS_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", int(AdvisoryLock.PARTITIONS))
         existing, default = await list_partitions(conn, table)
         names = {p.name for p in existing}
         for offset in range(-months_back, months_ahead + 1):

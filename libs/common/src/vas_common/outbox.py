@@ -2,6 +2,8 @@
 
 The relay publishes in id order under an advisory lock, so only one replica relays at a time
 and events of one key keep their order. A NOTIFY on insert wakes it at once; it also polls.
+A batch is one statement in its transaction: it takes the lock and deletes and returns the
+rows; the COMMIT comes after the broker acknowledged them (a failure rolls the rows back).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from vas_common.db import DbConnection
+from vas_common.db import AdvisoryLock, DbConnection
 from vas_common.events import Event, encode_event
 from vas_common.events.topics import Topic
 from vas_common.kafka import EventPublisher
@@ -25,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 _VACUUM_AFTER_ROWS = 20_000
 _NOTIFY_CHANNEL = "vas_outbox"
-_RELAY_LOCK_KEY = 0x7A5_0002
 _BATCH = 500
 
 
@@ -64,17 +65,22 @@ class OutboxRepository:
             _NOTIFY_CHANNEL,
         )
 
-    async def claim_batch(self, conn: DbConnection, limit: int) -> list[asyncpg.Record]:
-        locked = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK_KEY)
-        if not locked:
-            return []
+    async def take_batch(self, conn: DbConnection, limit: int) -> list[asyncpg.Record]:
+        """Delete and return the oldest `limit` rows, in id order; call inside a transaction and
+        commit only once they are published (a rollback puts them back). Nothing while another
+        relay holds the relay lock. (The lock is a one-time filter, tried once; ARRAY(...) keeps
+        the DELETE on the primary key, where `IN (subquery)` was planned as a sequential scan.)"""
         rows: list[asyncpg.Record] = await conn.fetch(
-            "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1", limit
+            """
+            DELETE FROM outbox
+             WHERE id = ANY(ARRAY(
+                   SELECT id FROM outbox WHERE (SELECT pg_try_advisory_xact_lock($1)) ORDER BY id LIMIT $2))
+            RETURNING id, topic, key, value, headers
+            """,
+            int(AdvisoryLock.OUTBOX_RELAY),
+            limit,
         )
-        return rows
-
-    async def delete(self, conn: DbConnection, ids: list[int]) -> None:
-        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+        return sorted(rows, key=lambda r: r["id"])  # RETURNING promises no order
 
     async def vacuum(self, conn: DbConnection) -> None:
         await conn.execute("VACUUM outbox")  # outside a transaction: VACUUM refuses to run in one
@@ -117,8 +123,12 @@ class OutboxRelay:
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()
 
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
     async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
+        if self.listening:
             return
         await self._close_listener()
         conn = await self._pool.acquire()
@@ -127,29 +137,30 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before relaying: a NOTIFY that comes while a batch is written wakes the
+            # next round at once instead of being lost. A short batch took all there was.
+            self._wake.clear()
             try:
                 await self._ensure_listener()
-                while await self.relay_once():
+                while await self.relay_once() == _BATCH:
                     pass
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 logger.warning("outbox relay: database unavailable (%s); retrying", exc)
                 await self._close_listener()
             except Exception:
                 logger.exception("outbox relay failed; retrying")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
 
     async def relay_once(self) -> int:
-        """Publish one batch; return how many rows were published."""
+        """Publish one batch (at most `_BATCH` rows); return how many rows were published."""
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await self._repo.claim_batch(conn, _BATCH)
+            rows = await self._repo.take_batch(conn, _BATCH)
             if not rows:
                 return 0
             await self._publisher.publish_many(
                 [(r["topic"], r["key"], r["value"], carrier_to_kafka_headers(r["headers"])) for r in rows]
             )
-            await self._repo.delete(conn, [r["id"] for r in rows])
         self._deleted_since_vacuum += len(rows)
         if self._deleted_since_vacuum >= _VACUUM_AFTER_ROWS:
             # A queue table: its rows live for milliseconds, and autovacuum (at most once a
