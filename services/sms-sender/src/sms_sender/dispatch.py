@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 from aiokafka import ConsumerRecord
@@ -25,6 +26,7 @@ from vas_common.db import DbConnection
 from vas_common.events.envelope import utcnow
 from vas_common.events.sms_sender import MoMessage, MoReceived, SubmitRequested
 from vas_common.events.topics import SMS_MO
+from vas_common.group_commit import GroupCommit, GroupCommitMetrics
 from vas_common.kafka import HandledBatch, PoisonList, decode_batch
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import decode_payload, encode_message, parse_receipt, split_udh
@@ -73,6 +75,7 @@ class Dispatcher:
         outbox: OutboxRepository | None = None,
         recorder: StatusRecorder | None = None,
         clock: Callable[[], datetime] = utcnow,
+        group_commits: GroupCommitMetrics | None = None,
     ) -> None:
         self._pool = pool
         self._connector = connector
@@ -84,6 +87,28 @@ class Dispatcher:
         self._clock = clock
         # SMSC ids of segments answered but not recorded yet -> the recording of their batch.
         self._recording: dict[str, _BatchRecording] = {}
+        # Each partition's batch is sent and recorded on its own; batches that reach these steps
+        # together share the statements (one replay check, one recording transaction). With
+        # 6 partitions over 2 dispatchers, a batch under single-message load was 19 messages.
+        self._replay_checks: GroupCommit[list[uuid.UUID], set[uuid.UUID]] = GroupCommit(
+            pool,
+            self._already_submitted,
+            name="dispatch-replay-check",
+            transaction=False,
+            workers=1,
+            metrics=group_commits,
+        )
+        self._recordings: GroupCommit[_Recording, None] = GroupCommit(
+            pool, self._write_recordings, name="dispatch-record", workers=1, metrics=group_commits
+        )
+
+    async def start(self) -> None:
+        await self._replay_checks.start()
+        await self._recordings.start()
+
+    async def stop(self) -> None:
+        await self._recordings.stop()
+        await self._replay_checks.stop()
 
     # -- MT ------------------------------------------------------------------------------
 
@@ -101,8 +126,7 @@ class Dispatcher:
                 headers[event.payload.message_id] = list(record.headers or ())
         if not work:
             return poison
-        async with self._pool.acquire() as conn:
-            done = await self._messages.already_submitted(conn, list(work))
+        done = await self._replay_checks.submit(list(work))
         if done:
             self._metrics.replayed.inc(len(done))
             for message_id in done:
@@ -179,22 +203,34 @@ class Dispatcher:
         self._metrics.accept_to_submit.observe(max(0.0, time.time() - work.accepted_at.timestamp()))
         return outcomes
 
+    async def _already_submitted(
+        self, conn: DbConnection, batches: Sequence[list[uuid.UUID]]
+    ) -> list[set[uuid.UUID]]:
+        done = await self._messages.already_submitted(conn, [i for ids in batches for i in ids])
+        return [done.intersection(ids) for ids in batches]
+
     async def _record(
         self, outcomes: list[SegmentOutcome], keys: list[MessageKey], recording: _BatchRecording
     ) -> None:
         recording.started = True
-        now = self._clock()
         smsc_ids = [o.smsc_message_id for o in outcomes if o.smsc_message_id]
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await self._messages.record_segments(conn, outcomes)
-                early = await self._messages.take_early_receipts(conn, smsc_ids)
-                await self._messages.apply_receipts(conn, early, now)
-                await self._recorder.refresh(conn, keys, now)
+            await self._recordings.submit(_Recording(outcomes, keys, smsc_ids))
         except asyncio.CancelledError:
             self._done_recording(smsc_ids, recording)
             raise
         self._done_recording(smsc_ids, recording)
+
+    async def _write_recordings(self, conn: DbConnection, batches: Sequence[_Recording]) -> list[None]:
+        """Inside one transaction: the outcomes of batches sent, the receipts that came before
+        them, and the statuses that follow."""
+        now = self._clock()
+        await self._messages.record_segments(conn, [o for b in batches for o in b.outcomes])
+        early = await self._messages.take_early_receipts(conn, [i for b in batches for i in b.smsc_ids])
+        await self._messages.apply_receipts(conn, early, now)
+        keys = list(dict.fromkeys(k for b in batches for k in b.keys))  # a replay can be in two
+        await self._recorder.refresh(conn, keys, now)
+        return [None] * len(batches)
 
     def _done_recording(self, smsc_ids: list[str], recording: _BatchRecording) -> None:
         for smsc_id in smsc_ids:
@@ -289,6 +325,14 @@ class Dispatcher:
             affected = await self._messages.apply_receipts(conn, receipts, now)
             await self._recorder.refresh(conn, list(affected), now)
         return len(receipts)
+
+
+class _Recording(NamedTuple):
+    """What one sent batch has to record."""
+
+    outcomes: list[SegmentOutcome]
+    keys: list[MessageKey]
+    smsc_ids: list[str]
 
 
 class _BatchRecording:

@@ -26,6 +26,7 @@ from sms_sender.service import CallbackSecrets, PartnerDirectory, SendMetrics, S
 from sms_sender.settings import SmsSenderSettings
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
+from vas_common.group_commit import GroupCommitMetrics
 from vas_common.kafka import Subscription
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -94,6 +95,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
                 await retention_task
 
         runtime.on_shutdown.append(stop_retention)
+        group_commits = GroupCommitMetrics(runtime.metrics.registry)  # one per registry
         app.state.partner_directory = PartnerDirectory(pool, cache_ttl_s=settings.partner_cache_ttl_s)
         app.state.status_queries = StatusQueries(pool)
         app.state.callback_secrets = CallbackSecrets(pool)
@@ -102,7 +104,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             load_reviewer(settings),
             default_access_number=settings.default_access_number,
             default_rate_per_s=settings.default_rate_per_s,
-            metrics=SendMetrics(runtime.metrics.registry),
+            metrics=SendMetrics(runtime.metrics.registry, group_commits),
         )
         await send_service.start()
         runtime.on_shutdown.append(send_service.stop)
@@ -111,9 +113,13 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         connector = _connector(settings)
         for metric in connector.metrics():
             runtime.metrics.registry.register(metric)
-        dispatcher = Dispatcher(pool, connector, DispatchMetrics(runtime.metrics.registry))
+        dispatcher = Dispatcher(
+            pool, connector, DispatchMetrics(runtime.metrics.registry), group_commits=group_commits
+        )
+        await dispatcher.start()
         await connector.start(dispatcher.inbound)
         runtime.on_shutdown.append(connector.stop)
+        runtime.on_shutdown.append(dispatcher.stop)  # stopped before the connector: drains first
 
         async def smsc_bound() -> None:
             if connector.connected_binds() == 0:

@@ -208,14 +208,16 @@ def request_fingerprint(body: SendRequest) -> str:
 
 
 class SendMetrics:
-    def __init__(self, registry: CollectorRegistry | None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None, group_commit: GroupCommitMetrics | None = None
+    ) -> None:
         self.accepted = Counter(
             "sms_accepted_total", "Messages accepted (202)", ["category"], registry=registry
         )
         self.rejected = Counter(
             "sms_rejected_total", "Recipients or requests refused, by reason", ["reason"], registry=registry
         )
-        self.group_commit = GroupCommitMetrics(registry)
+        self.group_commit = group_commit or GroupCommitMetrics(registry)
 
 
 @dataclass(frozen=True)
