@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from sms_sender.main import create_app
-from sms_sender.repository import MessageRepository, NewMessage, SegmentOutcome
+from sms_sender.repository import MessageRepository, NewMessage, SegmentOutcome, StatusEventRow
 from sms_sender.retention import RETENTION_TZ, retention_cutoff
 from sms_sender.settings import SmsSenderSettings
 from vas_common.clock import ManualClock
@@ -82,8 +82,9 @@ async def seed_message(env: Env, recipient: str, accepted_at: datetime) -> uuid.
                 )
             ],
         )
+        body = json.dumps({"id": str(message_id)})
         await repo.insert_status_events(
-            conn, [(accepted_at, None, message_id, "delivered", json.dumps({"id": str(message_id)}))]
+            conn, [StatusEventRow(accepted_at, None, message_id, "delivered", body, body.encode(), {})]
         )
     return message_id
 

@@ -39,6 +39,7 @@ class AdvisoryLock(IntEnum):
     MIGRATIONS = 0x7A5_0001
     OUTBOX_RELAY = 0x7A5_0002
     PARTITIONS = 0x7A5_0003
+    STATUS_RELAY = 0x7A5_0004
 
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"

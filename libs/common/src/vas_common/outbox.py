@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -90,19 +91,40 @@ class OutboxRepository:
         return count
 
 
-class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, publisher: EventPublisher, poll_interval_s: float = 0.5) -> None:
+class NotifiedRelay:
+    """The loop of a relay: a round whenever a NOTIFY on `channel` arrives, and every
+    `poll_interval_s` without one; rounds repeat while they publish a full batch. Subclasses
+    give `relay_once`. `settle_s`: for a second after a NOTIFY or a round that published
+    something, a round every `settle_s`, NOTIFY or not (rows may have to wait for other
+    transactions to end, and rows that come meanwhile make one batch)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        channel: str,
+        name: str,
+        batch: int,
+        poll_interval_s: float,
+        settle_s: float | None = None,
+    ) -> None:
         self._pool = pool
-        self._publisher = publisher
+        self._channel = channel
+        self._name = name
+        self._batch = batch
         self._poll_interval_s = poll_interval_s
-        self._repo = OutboxRepository()
+        self._settle_s = settle_s
+        self._busy_until = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: PoolConnectionProxy | None = None
-        self._deleted_since_vacuum = 0
+
+    async def relay_once(self) -> int:
+        """Publish one batch; return how many events were published."""
+        raise NotImplementedError
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -115,12 +137,13 @@ class OutboxRelay:
     async def _close_listener(self) -> None:
         if self._listener is not None:
             with contextlib.suppress(Exception):
-                await self._listener.remove_listener(_NOTIFY_CHANNEL, self._on_notify)
+                await self._listener.remove_listener(self._channel, self._on_notify)
             with contextlib.suppress(Exception):
                 await self._pool.release(self._listener)
             self._listener = None
 
     def _on_notify(self, *_: Any) -> None:
+        self._busy_until = time.monotonic() + 1.0
         self._wake.set()
 
     @property
@@ -132,7 +155,7 @@ class OutboxRelay:
             return
         await self._close_listener()
         conn = await self._pool.acquire()
-        await conn.add_listener(_NOTIFY_CHANNEL, self._on_notify)
+        await conn.add_listener(self._channel, self._on_notify)
         self._listener = conn
 
     async def _run(self) -> None:
@@ -142,15 +165,33 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 await self._ensure_listener()
-                while await self.relay_once() == _BATCH:
+                while (published := await self.relay_once()) == self._batch:
                     pass
+                if published:
+                    self._busy_until = time.monotonic() + 1.0
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                logger.warning("outbox relay: database unavailable (%s); retrying", exc)
+                logger.warning("%s: database unavailable (%s); retrying", self._name, exc)
                 await self._close_listener()
             except Exception:
-                logger.exception("outbox relay failed; retrying")
+                logger.exception("%s failed; retrying", self._name)
+            timeout = self._poll_interval_s
+            if self._settle_s is not None and time.monotonic() < self._busy_until:
+                # Rounds at most this often while busy: every NOTIFY a round of its own made
+                # batches of a few dozen rows, each with its transaction and fsync.
+                await asyncio.sleep(self._settle_s)
+                continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+class OutboxRelay(NotifiedRelay):
+    def __init__(self, pool: asyncpg.Pool, publisher: EventPublisher, poll_interval_s: float = 0.5) -> None:
+        super().__init__(
+            pool, channel=_NOTIFY_CHANNEL, name="outbox-relay", batch=_BATCH, poll_interval_s=poll_interval_s
+        )
+        self._publisher = publisher
+        self._repo = OutboxRepository()
+        self._deleted_since_vacuum = 0
 
     async def relay_once(self) -> int:
         """Publish one batch (at most `_BATCH` rows); return how many rows were published."""

@@ -24,6 +24,7 @@ from sms_sender.repository import MessageRepository
 from sms_sender.retention import Retention
 from sms_sender.service import CallbackSecrets, PartnerDirectory, SendMetrics, SendService, StatusQueries
 from sms_sender.settings import SmsSenderSettings
+from sms_sender.status_relay import StatusRelay
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
 from vas_common.group_commit import GroupCommitMetrics
@@ -136,6 +137,10 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         )
         await callbacks.start()
         runtime.on_shutdown.append(callbacks.stop)
+        # Status events are written by dispatchers; one of them (a lock) publishes them all.
+        status_relay = StatusRelay(pool, runtime.publisher, settings.outbox_poll_interval_s)
+        await status_relay.start()
+        runtime.on_shutdown.append(status_relay.stop)
         resolver = asyncio.create_task(_every(1.0, dispatcher.resolve_early_receipts), name="early-receipts")
 
         async def stop_resolver() -> None:

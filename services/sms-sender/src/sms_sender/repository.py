@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from vas_common.db import (
+    AdvisoryLock,
     DbConnection,
     delete_in_batches,
     drop_partition,
@@ -141,6 +142,21 @@ class SegmentOutcome:
 
 # A message's identity in the month-partitioned tables: its id and the month it was accepted in.
 MessageKey = tuple[UUID, datetime]
+
+
+# The status relay LISTENs here; every insert of status events NOTIFYs it.
+STATUS_EVENTS_CHANNEL = "vas_status_events"
+
+
+@dataclass(frozen=True)
+class StatusEventRow:
+    occurred_at: datetime
+    partner_id: UUID | None
+    message_id: UUID
+    status: str
+    body: str  # the payload, JSON, as the pull API returns it
+    event: bytes  # the whole event, as published on sms.status
+    trace: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -437,22 +453,60 @@ class MessageRepository:
             [c[4] for c in ordered],
         )
 
-    async def insert_status_events(
-        self, conn: DbConnection, rows: Sequence[tuple[datetime, UUID | None, UUID, str, str]]
-    ) -> None:
-        """Bodies come as JSON text (pydantic writes it in Rust; a dict would be dumped again here)."""
+    async def insert_status_events(self, conn: DbConnection, rows: Sequence[StatusEventRow]) -> None:
+        """Bodies come as JSON text (pydantic writes it in Rust; a dict would be dumped again
+        here). Each row also carries its Kafka record (`event`, `trace`): the status relay
+        publishes it once this transaction has ended, in (xid, id) order."""
         await conn.execute(
             """
-            INSERT INTO status_events (occurred_at, partner_id, message_id, status, body)
-            SELECT o, p, m, s, b::jsonb FROM unnest($1::timestamptz[], $2::uuid[], $3::uuid[], $4::text[], $5::text[])
-                   AS u(o, p, m, s, b)
+            WITH added AS (
+                INSERT INTO status_events (occurred_at, partner_id, message_id, status, body, xid, event, trace)
+                SELECT o, p, m, s, b::jsonb, pg_current_xact_id(), e, t
+                  FROM unnest($1::timestamptz[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[],
+                              $7::jsonb[]) WITH ORDINALITY AS u(o, p, m, s, b, e, t, n)
+                 ORDER BY n
+                RETURNING 1
+            )
+            SELECT pg_notify($8, '') FROM (SELECT count(*) FROM added) AS done
             """,
-            [r[0] for r in rows],
-            [r[1] for r in rows],
-            [r[2] for r in rows],
-            [r[3] for r in rows],
-            [r[4] for r in rows],
+            [r.occurred_at for r in rows],
+            [r.partner_id for r in rows],
+            [r.message_id for r in rows],
+            [r.status for r in rows],
+            [r.body for r in rows],
+            [r.event for r in rows],
+            [r.trace for r in rows],
+            STATUS_EVENTS_CHANNEL,
         )
+
+    async def status_events_to_publish(self, conn: DbConnection, limit: int) -> list[asyncpg.Record] | None:
+        """Inside a transaction: the next status events to publish, after the relay's cursor, of
+        transactions that have ended (every xid below the snapshot's xmin has); None while
+        another relay holds the lock."""
+        locked = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", int(AdvisoryLock.STATUS_RELAY))
+        if not locked:
+            return None
+        # The cursor goes in as constants, read under the lock: taken from a join it was only a
+        # filter, and every poll walked the index over everything published before.
+        cursor = await conn.fetchrow("SELECT xid, id FROM status_relay")
+        assert cursor is not None, "migration 006 writes the one row"
+        return list(
+            await conn.fetch(
+                """
+                SELECT xid, id, message_id, event, trace FROM status_events
+                 WHERE xid IS NOT NULL AND (xid, id) > ($1::xid8, $2::bigint)
+                   AND xid < pg_snapshot_xmin(pg_current_snapshot())
+                 ORDER BY xid, id
+                 LIMIT $3
+                """,
+                cursor["xid"],
+                cursor["id"],
+                limit,
+            )
+        )
+
+    async def advance_status_relay(self, conn: DbConnection, xid: object, event_id: int) -> None:
+        await conn.execute("UPDATE status_relay SET xid = $1, id = $2", xid, event_id)
 
     async def get_message(
         self, conn: DbConnection, partner_id: UUID, message_id: UUID

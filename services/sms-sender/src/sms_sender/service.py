@@ -31,12 +31,13 @@ from sms_sender.repository import (
     PartnerProfileRow,
     SendCheck,
     SendChecks,
+    StatusEventRow,
 )
 from sms_sender.schemas import AcceptedRecipient, RejectedRecipient, SendRequest, SendResponse
 from vas_common.auth import AuthenticatedPartner
 from vas_common.db import DATABASE_UNAVAILABLE, DbConnection
 from vas_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
-from vas_common.events import Event
+from vas_common.events import Event, encode_event
 from vas_common.events.envelope import utcnow
 from vas_common.events.sms_requests import SystemMessage
 from vas_common.events.sms_sender import (
@@ -59,7 +60,7 @@ from vas_common.events.subscription import (
     UserOptedIn,
     UserOptedOut,
 )
-from vas_common.events.topics import SMS_STATUS, SMS_SUBMIT, SMS_SUBMIT_PRIORITY, Topic
+from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY, Topic
 from vas_common.group_commit import GroupCommit, GroupCommitMetrics
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import count_segments
@@ -556,17 +557,16 @@ class _StoredSegment(NamedTuple):
 
 class StatusRecorder:
     """Recomputes message statuses after segment changes and records what follows in the
-    same transaction: the status history, the sms.status event (outbox) and the callbacks."""
+    same transaction: the status history (which the status relay publishes on sms.status) and
+    the callbacks."""
 
     def __init__(
         self,
         messages: MessageRepository | None = None,
         callbacks: CallbackRepository | None = None,
-        outbox: OutboxRepository | None = None,
     ) -> None:
         self._messages = messages or MessageRepository()
         self._callbacks = callbacks or CallbackRepository()
-        self._outbox = outbox or OutboxRepository()
 
     async def refresh(
         self, conn: DbConnection, keys: Sequence[MessageKey], now: datetime
@@ -632,20 +632,22 @@ class StatusRecorder:
             return []
         await self._messages.update_statuses(conn, updates)
         events = [MessageStatusChanged(payload=state) for state in changed]
+        trace = current_trace_carrier()
         await self._messages.insert_status_events(
             conn,
             [
-                (
-                    now,
-                    e.payload.partner_id,
-                    e.payload.message_id,
-                    e.payload.status.value,
-                    e.payload.model_dump_json(),
+                StatusEventRow(
+                    occurred_at=now,
+                    partner_id=e.payload.partner_id,
+                    message_id=e.payload.message_id,
+                    status=e.payload.status.value,
+                    body=e.payload.model_dump_json(),
+                    event=encode_event(e),
+                    trace=trace,
                 )
                 for e in events
             ],
         )
-        await self._outbox.enqueue_many(conn, [(SMS_STATUS, e) for e in events])
         callback_rows = _callback_rows(events, callback_targets)
         if callback_rows:
             await self._callbacks.enqueue(conn, callback_rows)
