@@ -10,7 +10,7 @@ so they are published in that order.
 
 Before, each status change also wrote an outbox row, which the outbox relay read, published
 and deleted. At 1,500 messages a second (two status changes each), publishing without those
-rows took the machine from 94 % to 83 % busy.
+rows took the machine from 92 % to 85 % busy (PostgreSQL 47 → 43 % of a core).
 
 A transaction left open holds back the events of every later one until it ends.
 """
