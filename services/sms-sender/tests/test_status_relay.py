@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from sms_sender.main import MIGRATIONS
 from sms_sender.repository import MessageRepository, StatusEventRow
@@ -20,7 +19,7 @@ from vas_common.kafka import EventPublisher, ensure_topics
 from vas_common.settings import ServiceSettings
 from vas_common.telemetry import Metrics
 from vas_devstack.broker import EmbeddedBroker
-from vas_devstack.pytest_plugin import eventually
+from vas_devstack.pytest_plugin import eventually, read_topic
 
 
 @pytest.fixture
@@ -58,22 +57,7 @@ async def insert(conn: DbConnection, *names: str) -> None:
 
 
 async def published(broker: EmbeddedBroker, count: int) -> list[str]:
-    consumer = AIOKafkaConsumer(
-        SMS_STATUS.name, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    seen: list[str] = []
-    try:
-
-        async def enough() -> bool:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                seen.extend((r.value or b"").decode() for r in records)
-            return len(seen) >= count
-
-        await eventually(enough)
-    finally:
-        await consumer.stop()
-    return seen
+    return [v.decode() for v in await read_topic(broker.bootstrap, SMS_STATUS.name, count)]
 
 
 async def test_events_wait_for_earlier_transactions_and_keep_their_order(

@@ -174,14 +174,13 @@ class NotifiedRelay:
                 await self._close_listener()
             except Exception:
                 logger.exception("%s failed; retrying", self._name)
-            timeout = self._poll_interval_s
             if self._settle_s is not None and time.monotonic() < self._busy_until:
                 # Rounds at most this often while busy: every NOTIFY a round of its own made
                 # batches of a few dozen rows, each with its transaction and fsync.
                 await asyncio.sleep(self._settle_s)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
 
 
 class OutboxRelay(NotifiedRelay):

@@ -171,5 +171,26 @@ async def eventually(
         await asyncio.sleep(interval_s)
 
 
+async def read_topic(bootstrap: str, topic: str, count: int) -> list[bytes]:
+    """The values of the first `count` records of a topic (all partitions, from the start),
+    waiting for them as `eventually` does."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+
+        async def enough() -> bool:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                values.extend(r.value or b"" for r in records)
+            return len(values) >= count
+
+        await eventually(enough)
+    finally:
+        await consumer.stop()
+    return values
+
+
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[4]
