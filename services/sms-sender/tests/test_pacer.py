@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 
@@ -27,8 +26,11 @@ async def test_sends_are_spaced_and_priority_goes_first() -> None:
 
     assert order[:2] == ["bulk-0", "code"]
     assert order[2:] == [f"bulk-{i}" for i in range(1, 10)]  # bulk keeps its own order
-    gaps = [b - a for a, b in itertools.pairwise(released)]
-    assert min(gaps) >= 0.019  # never closer than 1/TPS (event-loop clock granularity aside)
+    # Slots lie on the 1/TPS grid: the k-th send is never earlier than k slots after the first
+    # (event-loop clock granularity aside). Two sends may be closer than 1/TPS when the first
+    # was granted late (a busy loop), so the gap between neighbours is not the promise.
+    early = [k for k, at in enumerate(released) if at - released[0] < k * 0.020 - 0.001]
+    assert early == []
 
 
 def test_late_grants_do_not_lower_the_rate() -> None:
