@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from vas_bench.http import HttpClient, HttpError
 
 MO_TOPIC = "sms.mo"
 # where the answers to MO are asked for (subscription -> sms-sender): the MO -> reply hook
@@ -149,26 +150,19 @@ class LoadGenerator:
 
     # -- MT --------------------------------------------------------------------------------------
 
-    async def _send(self, http: aiohttp.ClientSession, index: int, recipients: list[str]) -> None:
+    async def _send(self, api: HttpClient, index: int, recipients: list[str]) -> None:
         spec, st = self.spec, self.state
         assert spec.mt is not None
-        url = spec.api_urls[index % len(spec.api_urls)] + "/v1/messages"
         body = json.dumps(
             {"recipients": recipients, "content": spec.mt.content, "category": spec.mt.category}
         ).encode()
-        headers = {
-            "X-API-Key": spec.api_key,
-            "Idempotency-Key": f"{spec.run_id}-{index}",
-            "Content-Type": "application/json",
-        }
+        headers = {"X-API-Key": spec.api_key, "Idempotency-Key": f"{spec.run_id}-{index}"}
         st.inflight += 1
         sent = time.monotonic()
         status = 0
         accepted = 0
         try:
-            async with http.post(url, data=body, headers=headers) as resp:
-                status = resp.status
-                payload = await resp.read()
+            status, payload = await api.post("/v1/messages", body, headers)
             answered = time.monotonic()
             wall = time.time()
             if status == 202:
@@ -180,14 +174,14 @@ class LoadGenerator:
                 st.msgs_rejected += len(data["rejected"])
             else:
                 st.errors[str(status)] += 1
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (HttpError, TimeoutError, OSError) as exc:
             answered = time.monotonic()
             st.errors[type(exc).__name__] += 1
         finally:
             st.inflight -= 1
         st.requests.append((sent, answered, status, len(recipients), accepted))
 
-    async def run_mt(self, http: aiohttp.ClientSession) -> None:
+    async def run_mt(self, apis: list[HttpClient]) -> None:
         mt = self.spec.mt
         if mt is None:
             return
@@ -202,37 +196,38 @@ class LoadGenerator:
                 st.requests_skipped += 1
                 return
             st.msgs_offered += per_request
-            self._spawn(self._send(http, i, recipients))
+            self._spawn(self._send(apis[i % len(apis)], i, recipients))
 
         await _paced(mt.rate / per_request, mt.duration_s, self.t0, fire)
 
     # -- MO --------------------------------------------------------------------------------------
 
-    async def _inject(self, http: aiohttp.ClientSession, sources: list[str]) -> None:
+    async def _inject(self, smsc: HttpClient, sources: list[str]) -> None:
         spec, st = self.spec, self.state
         assert spec.mo is not None
         st.mo_inflight += 1
         sent = time.monotonic()
-        body = {
-            "messages": [
-                {"source": source, "destination": spec.mo.destination, "text": spec.mo.text}
-                for source in sources
-            ]
-        }
+        body = json.dumps(
+            {
+                "messages": [
+                    {"source": source, "destination": spec.mo.destination, "text": spec.mo.text}
+                    for source in sources
+                ]
+            }
+        ).encode()
         try:
-            async with http.post(spec.smsc_url + "/mo/batch", json=body) as resp:
-                await resp.read()
-                if resp.status == 200:
-                    answered = time.monotonic()
-                    st.mo_injected += [(source, sent, answered) for source in sources]
-                else:
-                    st.mo_errors[str(resp.status)] += len(sources)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            status, _ = await smsc.post("/mo/batch", body, {})
+            if status == 200:
+                answered = time.monotonic()
+                st.mo_injected += [(source, sent, answered) for source in sources]
+            else:
+                st.mo_errors[str(status)] += len(sources)
+        except (HttpError, TimeoutError, OSError) as exc:
             st.mo_errors[type(exc).__name__] += len(sources)
         finally:
             st.mo_inflight -= 1
 
-    async def run_mo(self, http: aiohttp.ClientSession) -> None:
+    async def run_mo(self, smsc: HttpClient) -> None:
         mo = self.spec.mo
         if mo is None:
             return
@@ -246,7 +241,7 @@ class LoadGenerator:
                 st.mo_skipped += per_request
                 return
             st.mo_wanted.update(sources)
-            self._spawn(self._inject(http, sources))
+            self._spawn(self._inject(smsc, sources))
 
         await _paced(mo.rate / per_request, mo.duration_s, self.t0, fire)
 
@@ -323,37 +318,33 @@ class LoadGenerator:
         spec = self.spec
         consumer = await self.start_mo_consumer() if spec.mo else None
         consume = asyncio.create_task(self.consume_mo(consumer)) if consumer else None
-        timeout = aiohttp.ClientTimeout(total=60)
         cpu0 = _cpu_s()
-        # one session (connection pool) per target, so a slow API never holds up MO injection
-        async with (
-            aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=spec.max_inflight + 16), timeout=timeout
-            ) as http_mt,
-            aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=spec.max_inflight + 16), timeout=timeout
-            ) as http_mo,
-        ):
-            self.t0 = time.monotonic() + 0.2
-            self.t0_wall = time.time() + (self.t0 - time.monotonic())
-            print(json.dumps({"started": {"t0": self.t0, "t0_wall": self.t0_wall}}), flush=True)
-            reporter = asyncio.create_task(self._report())
-            try:
-                await asyncio.gather(self.run_mt(http_mt), self.run_mo(http_mo))
-                self.end_of_load = time.monotonic()
-                if self.tasks:
-                    await asyncio.wait(list(self.tasks), timeout=60)
-                if consume is not None:
-                    await self._wait_mo()
-                    await self._wait_reply_requests()
-            finally:
-                reporter.cancel()
-                if consume is not None:
-                    consume.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await consume
-                if consumer is not None:
-                    await consumer.stop()
+        # a client (connection pool) per target, so a slow API never holds up MO injection
+        limit = spec.max_inflight + 16
+        apis = [HttpClient(url, limit=limit) for url in spec.api_urls]
+        smsc = HttpClient(spec.smsc_url, limit=limit)
+        self.t0 = time.monotonic() + 0.2
+        self.t0_wall = time.time() + (self.t0 - time.monotonic())
+        print(json.dumps({"started": {"t0": self.t0, "t0_wall": self.t0_wall}}), flush=True)
+        reporter = asyncio.create_task(self._report())
+        try:
+            await asyncio.gather(self.run_mt(apis), self.run_mo(smsc))
+            self.end_of_load = time.monotonic()
+            if self.tasks:
+                await asyncio.wait(list(self.tasks), timeout=60)
+            if consume is not None:
+                await self._wait_mo()
+                await self._wait_reply_requests()
+        finally:
+            reporter.cancel()
+            for client in (*apis, smsc):
+                await client.close()
+            if consume is not None:
+                consume.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consume
+            if consumer is not None:
+                await consumer.stop()
         print(json.dumps({"progress": self.progress()}), flush=True)
         return self.result(_cpu_s() - cpu0)
 
