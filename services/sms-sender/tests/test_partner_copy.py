@@ -3,17 +3,22 @@ CP requests with it: newest revision wins, replays and reordering change nothing
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from sms_sender.main import create_app
+from sms_sender.main import MIGRATIONS, create_app
+from sms_sender.repository import PartnerCopyRepository
+from sms_sender.service import PartnerDirectory
 from vas_common.auth import issue_api_key
+from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
 from vas_common.events.subscription import (
     PartnerCreated,
     PartnerKeyRotated,
@@ -113,3 +118,36 @@ async def test_undecodable_record_does_not_block_partner_updates(
 
 async def _is(client: httpx.AsyncClient, key: str, status: int) -> bool:
     return await status_for(client, key) == status
+
+
+class CountingPartners(PartnerCopyRepository):
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    async def find_by_key_hash(self, conn: Any, key_sha256: str) -> Any:
+        self.lookups += 1
+        return await super().find_by_key_hash(conn, key_sha256)
+
+
+@pytest.fixture
+async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database)
+    await migrate(pool, [("common", COMMON_MIGRATIONS), ("sms-sender", MIGRATIONS)])
+    yield pool
+    await pool.close()
+
+
+@pytest.mark.parametrize(("ttl_s", "lookups"), [(60.0, 1), (0.0, 50)])
+async def test_concurrent_requests_with_an_uncached_key_share_one_lookup(
+    pool: asyncpg.Pool, ttl_s: float, lookups: int
+) -> None:
+    """Under load an expired entry was looked up by every request in flight at that moment."""
+    partners = CountingPartners()
+    directory = PartnerDirectory(pool, partners, cache_ttl_s=ttl_s)
+    key, partner_id = issue_api_key(), uuid.uuid4()
+    assert await directory.apply(state(partner_id, key.sha256, 1))
+
+    senders = await asyncio.gather(*(directory.sender(key.sha256) for _ in range(50)))
+
+    assert {s.partner_id if s else None for s in senders} == {partner_id}
+    assert partners.lookups == lookups

@@ -3,19 +3,18 @@ recording outcomes and the events and callbacks that follow from them."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
-from cachetools import TTLCache
+from async_lru import alru_cache
 from prometheus_client import CollectorRegistry, Counter
 
 from sms_sender import domain
@@ -151,9 +150,11 @@ class PartnerDirectory:
         self._partners = partners or PartnerCopyRepository()
         # Key lookups (found or not) are kept this long: every API request asks, and the answer
         # changes only when a key is rotated or a partner suspended. The cost: such a change
-        # takes effect up to cache_ttl_s later in each API process.
-        self._cache: TTLCache[str, Sender | None] | None = (
-            TTLCache(maxsize=10_000, ttl=cache_ttl_s) if cache_ttl_s > 0 else None
+        # takes effect up to cache_ttl_s later in each API process. Concurrent requests with a
+        # key not cached share one lookup: when the entry expired under load, each of them
+        # used to query on its own (2 % of the API's CPU at 800 req/s).
+        self.sender: Callable[[str], Awaitable[Sender | None]] = (
+            alru_cache(maxsize=10_000, ttl=cache_ttl_s)(self._lookup) if cache_ttl_s > 0 else self._lookup
         )
 
     async def apply(self, state: PartnerState) -> bool:
@@ -163,16 +164,10 @@ class PartnerDirectory:
             logger.info("partner %s now at revision %d (%s)", state.partner_id, state.revision, state.status)
         return stored
 
-    async def sender(self, key_sha256: str) -> Sender | None:
-        if self._cache is not None:
-            with contextlib.suppress(KeyError):
-                return self._cache[key_sha256]
+    async def _lookup(self, key_sha256: str) -> Sender | None:
         async with self._pool.acquire() as conn:
             row = await self._partners.find_by_key_hash(conn, key_sha256)
-        sender = Sender.of(row) if row is not None and row.status == PartnerStatus.ACTIVE.value else None
-        if self._cache is not None:
-            self._cache[key_sha256] = sender
-        return sender
+        return Sender.of(row) if row is not None and row.status == PartnerStatus.ACTIVE.value else None
 
     async def authenticate(self, key_sha256: str) -> AuthenticatedPartner | None:
         sender = await self.sender(key_sha256)
