@@ -231,3 +231,39 @@ async def test_rate_limit_answers_429_with_retry_after(
     assert limited.status_code == 429
     assert limited.json()["code"] == "rate_limited"
     assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_send_request_errors_and_its_documented_body(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any
+) -> None:
+    """The send endpoint parses its body itself: errors keep FastAPI's shape, the docs its body."""
+    partner = await make_partner(sms_sender_client)()
+    json_headers = {**partner.headers, "Content-Type": "application/json"}
+
+    broken = await sms_sender_client.post("/v1/messages", headers=json_headers, content=b'{"recipients": [')
+    assert broken.status_code == 422
+    assert broken.headers["content-type"] == "application/problem+json"
+    assert broken.json()["code"] == "validation_failed"
+    assert broken.json()["errors"][0]["loc"][0] == "body"
+
+    missing = await sms_sender_client.post("/v1/messages", headers=partner.headers, json={"content": "x"})
+    assert missing.status_code == 422
+    assert [e["loc"] for e in missing.json()["errors"]] == [["body", "recipients"]]
+
+    long_key = await sms_sender_client.post(
+        "/v1/messages",
+        headers={**partner.headers, "Idempotency-Key": "k" * 129},
+        json={"recipients": ["13812345678"], "content": "x"},
+    )
+    assert long_key.status_code == 422
+    assert long_key.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+
+    anonymous = await sms_sender_client.post("/v1/messages", content=b'{"recipients": [')
+    assert anonymous.status_code == 401
+
+    operation = (await sms_sender_client.get("/openapi.json")).json()["paths"]["/v1/messages"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["recipients", "content"]
+    assert body["properties"]["category"]["enum"] == ["verification", "notice", "content"]
+    assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]
+    assert "SendResponse" in operation["responses"]["202"]["content"]["application/json"]["schema"]["$ref"]

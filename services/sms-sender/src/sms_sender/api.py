@@ -7,7 +7,8 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from sms_sender.schemas import (
     CallbackSecretOut,
@@ -24,6 +25,9 @@ from sms_sender.schemas import (
 from sms_sender.service import CallbackSecrets, PartnerDirectory, Sender, SendService, StatusQueries
 from vas_common.auth import hash_api_key, presented_credential
 from vas_common.errors import Unauthorized
+from vas_common.json_body import json_body_openapi, parse_json_body
+
+IDEMPOTENCY_KEY_MAX = 128
 
 
 def _state(request: Request, name: str) -> object:
@@ -36,13 +40,11 @@ async def partner_directory(request: Request) -> PartnerDirectory:
     return directory
 
 
-async def current_sender(
-    request: Request, directory: Annotated[PartnerDirectory, Depends(partner_directory)]
-) -> Sender:
+async def current_sender(request: Request) -> Sender:
     presented = presented_credential(request)
     if presented is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
-    sender = await directory.sender(hash_api_key(presented))
+    sender = await (await partner_directory(request)).sender(hash_api_key(presented))
     if sender is None:
         raise Unauthorized("invalid or revoked API key")
     return sender
@@ -85,14 +87,37 @@ async def who_am_i(sender: CurrentSender) -> WhoAmI:
         "202 means every accepted message is stored and will be sent: it can no longer be lost. "
         "Recipients that cannot receive it are listed in `rejected` with a reason."
     ),
+    openapi_extra={
+        **json_body_openapi(SendRequest),
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
+                "description": "A retried request with the same key gets the first answer again",
+            }
+        ],
+    },
 )
-async def send_messages(
-    body: SendRequest,
-    sender: CurrentSender,
-    service: Annotated[SendService, Depends(send_service)],
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
-) -> SendResponse:
-    return await service.send(sender, body, idempotency_key)
+async def send_messages(request: Request) -> Response:
+    # The hottest endpoint reads its body, key and headers itself, without FastAPI parameters or
+    # Depends: 224 -> 155 µs of server CPU a request (see vas_common.json_body).
+    sender = await current_sender(request)
+    body = parse_json_body(SendRequest, await request.body())
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None and len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("header", "Idempotency-Key"),
+                    "msg": f"String should have at most {IDEMPOTENCY_KEY_MAX} characters",
+                    "type": "string_too_long",
+                }
+            ]
+        )
+    response = await (await send_service(request)).send(sender, body, idempotency_key)
+    return Response(response.model_dump_json(), status_code=202, media_type="application/json")
 
 
 def _message_out(row: asyncpg.Record, segments: list[asyncpg.Record] | None = None) -> MessageOut:
