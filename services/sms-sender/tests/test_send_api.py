@@ -267,3 +267,7 @@ async def test_send_request_errors_and_its_documented_body(
     assert body["properties"]["category"]["enum"] == ["verification", "notice", "content"]
     assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]
     assert "SendResponse" in operation["responses"]["202"]["content"]["application/json"]["schema"]["$ref"]
+
+    metrics = (await sms_sender_client.get("/metrics")).text
+    assert 'http_requests_total{method="POST",route="/v1/messages",status="422"} 3.0' in metrics
+    assert 'http_requests_total{method="POST",route="/v1/messages",status="401"} 1.0' in metrics

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from vas_common.db import COMMON_MIGRATIONS, check_database, close_pool, create_pool, migrate
+from vas_common.direct_routes import DirectRoutes
 from vas_common.errors import install_problem_handlers, problem_response
 from vas_common.events.topics import ALL_TOPICS
 from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics
@@ -65,6 +66,8 @@ class ServiceSpec:
     # Called once the pool and publisher are open, before consumers start: wire app.state.
     on_startup: Callable[[FastAPI, Runtime], Awaitable[None]] | None = None
     uses_outbox: bool = True
+    # Hot endpoints of the routers served past FastAPI's routing (see vas_common.direct_routes).
+    direct_endpoints: Sequence[Callable[[Request], Awaitable[Response]]] = ()
 
 
 async def _until_ready(what: str, start: Callable[[], Awaitable[Any]]) -> Any:
@@ -137,6 +140,8 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     app = FastAPI(title=spec.title, version=spec.version, lifespan=lifespan, telemetry=fastapi_telemetry())
     app.state.runtime = runtime
     install_problem_handlers(app)
+    if spec.direct_endpoints:  # added first, so it runs inside the metrics and trace context
+        app.add_middleware(DirectRoutes, fastapi_app=app, endpoints=spec.direct_endpoints)
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     app.include_router(_health_router(runtime))
     for router in spec.routers:

@@ -162,6 +162,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             version="0.1.0",
             migrations_dir=MIGRATIONS,
             routers=(api.router, operator_api.router) if settings.runs_api else (),
+            direct_endpoints=(api.send_messages,) if settings.runs_api else (),
             subscriptions=subscriptions,
             on_startup=wire,
         ),
