@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from vas_common.smpp.pdu import Command, Pdu, ShortMessage, decode, encode, response_to
 from vas_common.smpp.text import (
+    GSM_CODEC,
+    GSM_HIGHEST,
     Encoding,
+    choose_encoding,
     count_segments,
     decode_payload,
     encode_message,
@@ -37,6 +42,19 @@ def test_300_chinese_characters_are_5_ucs2_segments_that_reassemble() -> None:
     assert len(segments) == 5
     assert all(len(s) <= 140 for s in segments)
     assert text == CHINESE_300
+
+
+def test_no_gsm_character_is_above_the_euro_sign() -> None:
+    """choose_encoding takes any text with a character above GSM_HIGHEST to be UCS2."""
+    table: set[str] = set()
+    for septets in [bytes([c]) for c in range(128) if c != 0x1B] + [bytes([0x1B, c]) for c in range(128)]:
+        with contextlib.suppress(UnicodeDecodeError):  # an unassigned escape sequence
+            table.update(septets.decode(GSM_CODEC))
+    assert len(table) > 128
+    assert max(table) == GSM_HIGHEST
+    assert choose_encoding("Price 5€, Δ ok") is Encoding.GSM7
+    assert choose_encoding("Price 5€ 中") is Encoding.UCS2
+    assert choose_encoding("naïve") is Encoding.UCS2  # ï is below the euro sign, yet not GSM
 
 
 def test_gsm_lengths() -> None:
