@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from sms_sender.main import create_app
+from sms_sender.main import MIGRATIONS, create_app
 from sms_sender.settings import SmsSenderSettings
 from vas_common.auth import issue_api_key
+from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
 from vas_common.events.subscription import PartnerCreated, PartnerState, PartnerStatus, SignaturePlacement
 from vas_common.events.topics import SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
@@ -43,6 +45,15 @@ def sms_settings() -> SettingsFactory:
         )
 
     return make
+
+
+@pytest.fixture
+async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's database with the sms-sender's schema, for tests below the API."""
+    pool = await create_pool(database)
+    await migrate(pool, [("common", COMMON_MIGRATIONS), ("sms-sender", MIGRATIONS)])
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture

@@ -3,11 +3,9 @@ dispatcher → SMPP → receipts → status, callbacks and MO."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
-import socket
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, Request, Response
 
@@ -26,7 +23,7 @@ from vas_common.events import UnknownEvent, decode_event
 from vas_common.events.sms_requests import SendRequested, SystemMessage
 from vas_common.events.sms_sender import Category, MoReceived
 from vas_common.events.topics import SMS_MO, SMS_SEND_REQUESTS
-from vas_devstack.pytest_plugin import eventually, serve
+from vas_devstack.pytest_plugin import eventually, serve, serve_http
 from vas_devstack.smsc import SmscSimulator
 
 CHINESE_297 = ("移动增值业务服务质量承诺" * 30)[:297]  # the 3-character signature makes it 300
@@ -41,16 +38,9 @@ class CallbackReceiver:
     calls: int = 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def callbacks() -> AsyncIterator[CallbackReceiver]:
-    port = free_port()
-    receiver = CallbackReceiver(url=f"http://127.0.0.1:{port}/hook")
+    receiver = CallbackReceiver(url="")
     app = FastAPI()
 
     @app.post("/hook")
@@ -62,18 +52,9 @@ async def callbacks() -> AsyncIterator[CallbackReceiver]:
         receiver.received.append({"headers": dict(request.headers), "body": body, "json": json.loads(body)})
         return Response(status_code=204)
 
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: _started(server))
-    yield receiver
-    server.should_exit = True
-    await task
-
-
-async def _started(server: uvicorn.Server) -> bool:
-    return server.started
+    async with serve_http(app) as origin:
+        receiver.url = f"{origin}/hook"
+        yield receiver
 
 
 @pytest.fixture

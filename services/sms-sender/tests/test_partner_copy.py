@@ -14,11 +14,10 @@ import asyncpg
 import httpx
 import pytest
 
-from sms_sender.main import MIGRATIONS, create_app
+from sms_sender.main import create_app
 from sms_sender.repository import PartnerCopyRepository
 from sms_sender.service import PartnerDirectory
 from vas_common.auth import issue_api_key
-from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
 from vas_common.events.subscription import (
     PartnerCreated,
     PartnerKeyRotated,
@@ -127,14 +126,6 @@ class CountingPartners(PartnerCopyRepository):
     async def find_by_key_hash(self, conn: Any, key_sha256: str) -> Any:
         self.lookups += 1
         return await super().find_by_key_hash(conn, key_sha256)
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database)
-    await migrate(pool, [("common", COMMON_MIGRATIONS), ("sms-sender", MIGRATIONS)])
-    yield pool
-    await pool.close()
 
 
 @pytest.mark.parametrize(("ttl_s", "lookups"), [(60.0, 1), (0.0, 50)])

@@ -10,24 +10,15 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from sms_sender.main import MIGRATIONS
 from sms_sender.repository import MessageRepository, StatusEventRow
 from sms_sender.status_relay import StatusRelay
-from vas_common.db import COMMON_MIGRATIONS, DbConnection, create_pool, migrate
+from vas_common.db import DbConnection
 from vas_common.events.topics import SMS_STATUS
 from vas_common.kafka import EventPublisher, ensure_topics
 from vas_common.settings import ServiceSettings
 from vas_common.telemetry import Metrics
 from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.pytest_plugin import eventually, read_topic
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database)
-    await migrate(pool, [("common", COMMON_MIGRATIONS), ("sms-sender", MIGRATIONS)])
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 from vas_bench.http import HttpClient
 
-from vas_devstack.pytest_plugin import eventually
+from vas_devstack.net import free_port
+from vas_devstack.pytest_plugin import eventually, serve_http
 
 
 @dataclass
@@ -55,31 +54,17 @@ def holds(predicate: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def echo() -> AsyncIterator[EchoServer]:
     app = EchoServer()
-    port = _free_port()
     # The server closes a connection idle for 0.3 s, as uvicorn does after 5 s by default.
-    server = uvicorn.Server(
-        uvicorn.Config(app, port=port, log_level="warning", timeout_keep_alive=0.3, lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    await eventually(holds(lambda: server.started))
-    app.origin = f"http://127.0.0.1:{port}"
-    yield app
-    server.should_exit = True
-    await task
+    async with serve_http(app, timeout_keep_alive=0.3) as origin:
+        app.origin = origin
+        yield app
 
 
 async def test_posts_reuse_a_kept_alive_connection(echo: EchoServer) -> None:
-    client = HttpClient(echo.origin, limit=4)
-    try:
+    async with HttpClient(echo.origin, limit=4) as client:
         for i in range(5):
             status, body = await client.post("/x", f'{{"n": {i}}}'.encode(), {"X-API-Key": "k1"})
             answer = json.loads(body)
@@ -88,47 +73,36 @@ async def test_posts_reuse_a_kept_alive_connection(echo: EchoServer) -> None:
             assert answer["headers"]["x-api-key"] == "k1"
             assert answer["headers"]["content-type"] == "application/json"
         assert len(echo.connections) == 1
-    finally:
-        await client.close()
 
 
 async def test_requests_beyond_the_limit_wait_for_a_connection(echo: EchoServer) -> None:
-    client = HttpClient(echo.origin, limit=2)
-    try:
+    async with HttpClient(echo.origin, limit=2) as client:
         waiting = [asyncio.create_task(client.post("/wait", b"{}", {})) for _ in range(3)]
         await eventually(holds(lambda: len(echo.connections) == 2))
         assert not any(task.done() for task in waiting)
         echo.release.set()
         assert [status for status, _ in await asyncio.gather(*waiting)] == [201, 201, 201]
         assert len(echo.connections) == 2
-    finally:
-        await client.close()
 
 
 async def test_a_connection_the_server_closed_while_idle_is_not_reused(echo: EchoServer) -> None:
-    client = HttpClient(echo.origin, limit=4, max_idle_s=60)
-    try:
+    async with HttpClient(echo.origin, limit=4, max_idle_s=60) as client:
         assert (await client.post("/x", b"{}", {}))[0] == 201
         idle = list(client._idle)
         await eventually(holds(lambda: not idle[0].reusable))  # the server's keep-alive timeout ran out
         assert (await client.post("/x", b"{}", {}))[0] == 201
         assert len(echo.connections) == 2
-    finally:
-        await client.close()
 
 
 async def test_a_connection_idle_longer_than_max_idle_is_replaced(echo: EchoServer) -> None:
-    client = HttpClient(echo.origin, limit=4, max_idle_s=0.0)
-    try:
+    async with HttpClient(echo.origin, limit=4, max_idle_s=0.0) as client:
         for _ in range(3):
             assert (await client.post("/x", b"{}", {}))[0] == 201
         assert len(echo.connections) == 3
-    finally:
-        await client.close()
 
 
 async def test_a_refused_connection_raises() -> None:
-    client = HttpClient(f"http://127.0.0.1:{_free_port()}", limit=1)
+    client = HttpClient(f"http://127.0.0.1:{free_port()}", limit=1)
     with pytest.raises(ConnectionRefusedError):
         await client.post("/x", b"{}", {})
     with pytest.raises(ValueError, match="only http"):

@@ -140,3 +140,9 @@ class HttpClient:
         for conn in list(self._open):
             self._discard(conn)
         self._idle.clear()
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()

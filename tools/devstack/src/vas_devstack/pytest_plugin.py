@@ -150,6 +150,32 @@ async def serve(app: Any, base_url: str = "http://service") -> AsyncIterator[Any
             yield client
 
 
+@asynccontextmanager
+async def serve_http(app: Any, **config: Any) -> AsyncIterator[str]:
+    """Run an ASGI app under uvicorn on a free local port; yields its origin (http://host:port)."""
+    import asyncio
+
+    import uvicorn
+
+    from vas_devstack.net import free_port
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **config)
+    )
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started
+
+    try:
+        await eventually(started)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
 async def eventually(
     check: Callable[[], Awaitable[Any]], timeout_s: float = 20.0, interval_s: float = 0.05
 ) -> Any:
