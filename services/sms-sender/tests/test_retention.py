@@ -1,7 +1,7 @@
-"""Retention in the sms-sender against the real database: messages, segments and status events
-older than 6 Asia/Shanghai months are gone after the job, except those of a user under a legal
-hold (learnt from subscription.events); Idempotency-Keys go after their 24 hours; the job takes
-"now" from the service clock."""
+"""Retention in the sms-sender against the real database: messages, segments, status events and
+callback deliveries older than 6 Asia/Shanghai months are gone after the job, except those of a
+user under a legal hold (learnt from subscription.events); Idempotency-Keys go after their 24
+hours; the job takes "now" from the service clock."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from vas_common.kafka import EventPublisher
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve, service_settings_kwargs
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+RECORDS = ("messages", "segments", "status_events", "callback_deliveries")
 
 
 @dataclass
@@ -86,6 +87,16 @@ async def seed_message(env: Env, recipient: str, accepted_at: datetime) -> uuid.
         await repo.insert_status_events(
             conn, [StatusEventRow(accepted_at, None, message_id, "delivered", body, body.encode(), {})]
         )
+        # Its callback could not be delivered: the partner lists it under /v1/callbacks/dead.
+        await conn.execute(
+            "INSERT INTO callback_deliveries (event_id, partner_id, message_id, url, body, state, created_at)"
+            " VALUES ($1, $2, $3, 'https://cp.example/hook', $4, 'dead', $5)",
+            uuid.uuid4(),
+            uuid.uuid4(),
+            message_id,
+            body,
+            accepted_at,
+        )
     return message_id
 
 
@@ -144,9 +155,10 @@ async def test_records_older_than_six_months_go_except_held_users(
         assert f"{table}_{old_partition}" in result["partitions_dropped"]
         assert await env.pool.fetchval("SELECT to_regclass($1)", f"{table}_{old_partition}") is None
     assert result["rows_deleted"]["messages"] == 3  # plain_9, plain_default, plain_before
+    assert result["rows_deleted"]["callback_deliveries"] == 4  # not partitioned: plain_8's too
 
     kept = {ids[name] for name in ("held_9", "held_default", "plain_at", "plain_now")}
-    for table in ("messages", "segments", "status_events"):
+    for table in RECORDS:
         assert await remaining(env, table, everything) == kept, table
 
     again = (await env.client.post("/v1/jobs/retention", headers=OPERATOR)).json()
@@ -158,7 +170,7 @@ async def test_records_older_than_six_months_go_except_held_users(
     env.clock.advance(timedelta(days=7 * 31))
     later = (await env.client.post("/v1/jobs/retention", headers=OPERATOR)).json()
     assert datetime.fromisoformat(later["cutoff"]) > now
-    for table in ("messages", "segments", "status_events"):
+    for table in RECORDS:
         assert await remaining(env, table, everything) == set(), table
 
 

@@ -604,15 +604,17 @@ class EligibilityRepository:
 
 
 # Whether a row of each records table belongs to a user under a legal hold (alias t).
+_HELD_THROUGH_MESSAGE = (
+    "EXISTS (SELECT 1 FROM messages m JOIN legal_holds h ON h.msisdn = m.recipient WHERE m.id = t.message_id)"
+)
 _HELD = {
     "messages": "EXISTS (SELECT 1 FROM legal_holds h WHERE h.msisdn = t.recipient)",
     "segments": (
         "EXISTS (SELECT 1 FROM messages m JOIN legal_holds h ON h.msisdn = m.recipient"
         " WHERE m.id = t.message_id AND m.accepted_at = t.accepted_at)"
     ),
-    "status_events": (
-        "EXISTS (SELECT 1 FROM messages m JOIN legal_holds h ON h.msisdn = m.recipient WHERE m.id = t.message_id)"
-    ),
+    "status_events": _HELD_THROUGH_MESSAGE,
+    "callback_deliveries": _HELD_THROUGH_MESSAGE,
 }
 
 
@@ -645,6 +647,15 @@ class RetentionRepository:
         status = await conn.execute(
             f"DELETE FROM {quote_ident(table)} t WHERE t.{quote_ident(PARTITIONED_TABLES[table])} < $1"
             f" AND NOT {_HELD[table]}",
+            cutoff,
+        )
+        return rows_affected(status)
+
+    async def delete_old_callbacks(self, conn: DbConnection, cutoff: datetime) -> int:
+        """Callback deliveries (delivered, dead or still pending) made before `cutoff`, held
+        users' excepted: they are records of what a partner was told, kept as long as the rest."""
+        status = await conn.execute(
+            f"DELETE FROM callback_deliveries t WHERE t.created_at < $1 AND NOT {_HELD['callback_deliveries']}",
             cutoff,
         )
         return rows_affected(status)

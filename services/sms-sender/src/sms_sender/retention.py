@@ -1,6 +1,7 @@
-"""Retention of the sms-sender's records: messages, segments and status events are kept
-`retention_months` Asia/Shanghai months, a user's under a legal hold for as long as the hold.
-Idempotency keys are kept for the 24 hours they answer replays."""
+"""Retention of the sms-sender's records: messages, segments, status events and callback
+deliveries are kept `retention_months` Asia/Shanghai months, a user's under a legal hold for as
+long as the hold (a partner can list its dead callbacks that long). Idempotency keys are kept
+for the 24 hours they answer replays."""
 
 from __future__ import annotations
 
@@ -74,6 +75,8 @@ class Retention:
                     dropped.append(partition)
             async with conn.transaction():
                 await self._repo.lock_holds(conn)
+                # Callbacks first: whether one is held is seen through its message.
+                deleted["callback_deliveries"] = await self._repo.delete_old_callbacks(conn, cutoff)
                 for table in RETENTION_ORDER:
                     deleted[table] = await self._repo.delete_older(conn, table, cutoff)
             deleted["idempotency_keys"] = await self._repo.delete_expired_idempotency_keys(
