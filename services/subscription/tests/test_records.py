@@ -1,6 +1,6 @@
 """Raw records against the real database: a user's raw data list as JSON and as CSV that Excel
-opens, legal holds announced on subscription.events, and retention: records and charges older
-than 6 Asia/Shanghai months are gone after the job, a held user's are kept."""
+opens, legal holds announced on subscription.events, and retention: records, charges and ended
+subscriptions older than 6 Asia/Shanghai months are gone after the job, a held user's are kept."""
 
 from __future__ import annotations
 
@@ -302,3 +302,45 @@ async def test_retention_removes_what_is_older_than_six_months_except_held_users
     assert await times_of(plain) == []
     assert await times_of(held) == []
     assert await env.pool.fetchval("SELECT count(*) FROM charges") == 0
+
+
+async def test_ended_subscriptions_go_after_six_months_unless_held_or_still_charged(env: Env) -> None:
+    now = env.clock.now()
+    cutoff = domain.retention_cutoff(now, 6)
+    plain, held = msisdn(), msisdn()
+    product = await seed_product(env)
+    subscriptions = SubscriptionRepository()
+
+    async def ended(user: str, at: datetime) -> uuid.UUID:
+        sub_id = await seed_subscription(env, user, product)
+        async with env.pool.acquire() as conn:
+            await subscriptions.set_status(conn, sub_id, SubscriptionStatus.CANCELLED, at, "sms_td")
+        return sub_id
+
+    old = await ended(plain, cutoff - timedelta(days=40))
+    old_held = await ended(held, cutoff - timedelta(days=40))
+    old_refunded_now = await ended(plain, cutoff - timedelta(days=40))
+    at_cutoff = await ended(plain, cutoff)  # exactly 6 months: kept
+    active = await seed_subscription(env, plain, product)  # open since 400 days: never removed
+    async with env.pool.acquire() as conn:
+        refund = Charge(uuid.uuid4(), plain, old_refunded_now, product.id, product.code, -500, "x", now)
+        assert await BillingRepository().insert_once(conn, refund)
+    assert (
+        await env.client.post("/v1/legal-holds", json={"msisdn": held, "reason": "诉讼"}, headers=OPERATOR)
+    ).status_code == 201
+
+    async def remaining() -> set[uuid.UUID]:
+        return {r["id"] for r in await env.pool.fetch("SELECT id FROM subscriptions")}
+
+    result = (await env.client.post("/v1/jobs/retention", headers=OPERATOR)).json()
+    assert result["subscriptions_deleted"] == 1
+    kept = await remaining()
+    assert old not in kept
+    assert kept == {old_held, old_refunded_now, at_cutoff, active}
+
+    # The hold ends and seven months pass: the refund goes, then the subscription it pointed at.
+    assert (await env.client.delete(f"/v1/legal-holds/{held}", headers=OPERATOR)).status_code == 204
+    env.clock.advance(timedelta(days=7 * 31))
+    later = (await env.client.post("/v1/jobs/retention", headers=OPERATOR)).json()
+    assert later["subscriptions_deleted"] == 3
+    assert await remaining() == {active}

@@ -301,4 +301,5 @@ class RetentionOut(JobResult):
     partitions_dropped: list[str]
     records_deleted: int
     charges_deleted: int
+    subscriptions_deleted: int = Field(description="Subscriptions that ended before the cutoff")
     processed_mo_deleted: int = Field(description="Ids of handled MO past the 7 days an MO could come again")

@@ -105,16 +105,20 @@ async def release_legal_hold(msisdn: str, records: Records) -> Response:
 
 @jobs_router.post("/retention", response_model=RetentionOut)
 async def retention(records: Records) -> RetentionOut:
-    """Records and charges older than the retention horizon are removed, except held users';
-    and the ids of MO handled more than 7 days ago."""
+    """Records, charges and ended subscriptions older than the retention horizon are removed,
+    except held users'; and the ids of MO handled more than 7 days ago."""
     result = await records.apply_retention()
     return RetentionOut(
         job="retention",
-        affected=result.records_deleted + result.charges_deleted + result.processed_mo_deleted,
+        affected=result.records_deleted
+        + result.charges_deleted
+        + result.subscriptions_deleted
+        + result.processed_mo_deleted,
         cutoff=result.cutoff,
         partitions_created=result.partitions_created,
         partitions_dropped=result.partitions_dropped,
         records_deleted=result.records_deleted,
         charges_deleted=result.charges_deleted,
+        subscriptions_deleted=result.subscriptions_deleted,
         processed_mo_deleted=result.processed_mo_deleted,
     )

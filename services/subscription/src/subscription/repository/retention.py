@@ -101,3 +101,17 @@ class RetentionRepository:
             cutoff,
         )
         return rows_affected(status)
+
+    async def delete_ended_subscriptions(self, conn: DbConnection, cutoff: datetime) -> int:
+        """Subscriptions that ended (expired, cancelled, ended) before `cutoff`, of users not held.
+        One that a kept charge still points at (a late refund) stays until the charge goes."""
+        status = await conn.execute(
+            """
+            DELETE FROM subscriptions s
+             WHERE s.status IN ('expired', 'cancelled', 'ended') AND s.ended_at < $1
+               AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.msisdn = s.msisdn)
+               AND NOT EXISTS (SELECT 1 FROM charges c WHERE c.subscription_id = s.id)
+            """,
+            cutoff,
+        )
+        return rows_affected(status)

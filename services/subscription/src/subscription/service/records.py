@@ -1,6 +1,6 @@
-"""Raw records (原始数据): a user's list on request, legal holds, and retention — records and
-charges are kept `retention_months` Asia/Shanghai months, a held user's for as long as the hold;
-the ids of handled MO for as long as an MO could come again."""
+"""Raw records (原始数据): a user's list on request, legal holds, and retention — records,
+charges and ended subscriptions are kept `retention_months` Asia/Shanghai months, a held user's
+for as long as the hold; the ids of handled MO for as long as an MO could come again."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ class RetentionResult:
     partitions_dropped: list[str]
     records_deleted: int
     charges_deleted: int
+    subscriptions_deleted: int
     processed_mo_deleted: int
 
 
@@ -127,15 +128,18 @@ class RecordsService:
                 await self._retention.lock_holds(conn)
                 records = await self._retention.delete_records(conn, cutoff)
                 charges = await self._retention.delete_charges(conn, cutoff)
+                # After the charges: a subscription goes once nothing charged to it is kept.
+                subscriptions = await self._retention.delete_ended_subscriptions(conn, cutoff)
             mo_ids = await self._subs.forget_processed_mo(conn, now - PROCESSED_MO_KEPT, _MO_ID_BATCH)
-        result = RetentionResult(cutoff, created, dropped, records, charges, mo_ids)
+        result = RetentionResult(cutoff, created, dropped, records, charges, subscriptions, mo_ids)
         logger.info(
             "retention: records before %s removed; partitions dropped %s, records deleted %d, charges deleted %d,"
-            " MO ids forgotten %d",
+            " ended subscriptions deleted %d, MO ids forgotten %d",
             cutoff.isoformat(),
             dropped or "none",
             records,
             charges,
+            subscriptions,
             mo_ids,
         )
         return result
