@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from vas_common.app import BodyLimit
 from vas_common.errors import Conflict, ServiceUnavailable, install_problem_handlers
 
 
@@ -79,3 +82,26 @@ async def test_unexpected_error_hides_internals() -> None:
     body = response.json()
     assert body["code"] == "internal_error"
     assert "13812345678" not in response.text
+
+
+async def test_a_body_over_the_limit_is_413_problem_json_whether_declared_or_chunked() -> None:
+    app = make_app()
+    app.add_middleware(BodyLimit, max_bytes=100)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    too_long = b'{"count": 1, "padding": "' + b"x" * 200 + b'"}'
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: sent in chunks
+        for start in range(0, len(too_long), 50):
+            yield too_long[start : start + 50]
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        declared = await client.post("/things", content=too_long)
+        streamed = await client.post("/things", content=chunked())
+        fits = await client.post("/things", json={"count": 1})
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "payload_too_large"
+        assert response.json()["detail"] == "the request body is over 100 bytes"
+    assert "content-length" not in streamed.request.headers
+    assert fits.status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -261,6 +262,17 @@ async def test_send_request_errors_and_its_documented_body(
     anonymous = await sms_sender_client.post("/v1/messages", content=b'{"recipients": [')
     assert anonymous.status_code == 401
 
+    huge = b'{"recipients": ["13812345678"], "content": "' + b"x" * 1_100_000 + b'"}'
+
+    async def in_chunks() -> AsyncIterator[bytes]:  # no Content-Length
+        for start in range(0, len(huge), 65_536):
+            yield huge[start : start + 65_536]
+
+    for content in (huge, in_chunks()):
+        too_large = await sms_sender_client.post("/v1/messages", headers=json_headers, content=content)
+        assert too_large.status_code == 413
+        assert too_large.json()["code"] == "payload_too_large"
+
     operation = (await sms_sender_client.get("/openapi.json")).json()["paths"]["/v1/messages"]["post"]
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["recipients", "content"]
@@ -270,4 +282,7 @@ async def test_send_request_errors_and_its_documented_body(
 
     metrics = (await sms_sender_client.get("/metrics")).text
     assert 'http_requests_total{method="POST",route="/v1/messages",status="422"} 3.0' in metrics
+    # A declared length over the limit is refused before routing; a chunked body while it is read.
+    assert 'http_requests_total{method="POST",route="unmatched",status="413"} 1.0' in metrics
+    assert 'http_requests_total{method="POST",route="/v1/messages",status="413"} 1.0' in metrics
     assert 'http_requests_total{method="POST",route="/v1/messages",status="401"} 1.0' in metrics

@@ -22,7 +22,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from vas_common.db import COMMON_MIGRATIONS, check_database, close_pool, create_pool, migrate
 from vas_common.direct_routes import DirectRoutes
-from vas_common.errors import install_problem_handlers, problem_response
+from vas_common.errors import PayloadTooLarge, install_problem_handlers, problem_response
 from vas_common.events.topics import ALL_TOPICS
 from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics
 from vas_common.logging import configure_logging
@@ -142,12 +142,55 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     install_problem_handlers(app)
     if spec.direct_endpoints:  # added first, so it runs inside the metrics and trace context
         app.add_middleware(DirectRoutes, fastapi_app=app, endpoints=spec.direct_endpoints)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     app.include_router(_health_router(runtime))
     for router in spec.routers:
         app.include_router(router)
     instrument_fastapi(app)
     return app
+
+
+class BodyLimit:
+    """Refuses a request body over `max_bytes` with 413 problem+json. A declared Content-Length
+    is refused before anything is read; a chunked body when the bytes received pass the limit
+    (`PayloadTooLarge` raised from `receive`, rendered by the problem handlers). FastAPI's own
+    `max_body_size` answers in plain text, not problem+json."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self._app = app
+        self._max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        if declared is not None:
+            # The HTTP server has checked that the body is as long as it says.
+            if declared.isdigit() and int(declared) > self._max_bytes:
+                error = self._error()
+                response = problem_response(
+                    error.status, error.code, error.title, error.detail, instance=scope["path"]
+                )
+                await response(scope, receive, send)
+                return
+            await self._app(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self._max_bytes:
+                raise self._error()
+            return message
+
+        await self._app(scope, counted, send)
+
+    def _error(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"the request body is over {self._max_bytes} bytes")
 
 
 class _MetricsMiddleware:
