@@ -137,7 +137,7 @@ async def test_the_insert_wakes_the_relay_without_waiting_for_a_poll(
     repo = OutboxRepository()
     try:
         await relay.start()
-        await eventually(lambda: _is_true(relay.listening))
+        await eventually(lambda: relay.listening)
         for _ in range(3):  # and again after a round: the wake is not lost between rounds
             async with pool.acquire() as conn, conn.transaction():
                 await repo.enqueue(conn, SUBSCRIPTION_EVENTS, partner_event())
@@ -146,7 +146,3 @@ async def test_the_insert_wakes_the_relay_without_waiting_for_a_poll(
         await relay.stop()
         await publisher.stop()
         await pool.close()
-
-
-async def _is_true(value: bool) -> bool:
-    return value

@@ -92,13 +92,9 @@ async def test_the_running_relay_publishes_what_is_committed(
     relay = StatusRelay(pool, publisher, poll_interval_s=600)  # only the NOTIFY can wake it in time
     try:
         await relay.start()
-        await eventually(lambda: _is_true(relay.listening))
+        await eventually(lambda: relay.listening)
         async with pool.acquire() as conn, conn.transaction():
             await insert(conn, "a", "b")
         assert await published(own_broker, 2) == ["a", "b"]
     finally:
         await relay.stop()
-
-
-async def _is_true(value: bool) -> bool:
-    return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -47,13 +47,6 @@ class EchoServer:
         await send({"type": "http.response.body", "body": body})
 
 
-def holds(predicate: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        return predicate()
-
-    return check
-
-
 @pytest.fixture
 async def echo() -> AsyncIterator[EchoServer]:
     app = EchoServer()
@@ -78,7 +71,7 @@ async def test_posts_reuse_a_kept_alive_connection(echo: EchoServer) -> None:
 async def test_requests_beyond_the_limit_wait_for_a_connection(echo: EchoServer) -> None:
     async with HttpClient(echo.origin, limit=2) as client:
         waiting = [asyncio.create_task(client.post("/wait", b"{}", {})) for _ in range(3)]
-        await eventually(holds(lambda: len(echo.connections) == 2))
+        await eventually(lambda: len(echo.connections) == 2)
         assert not any(task.done() for task in waiting)
         echo.release.set()
         assert [status for status, _ in await asyncio.gather(*waiting)] == [201, 201, 201]
@@ -89,7 +82,7 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused(echo: Ech
     async with HttpClient(echo.origin, limit=4, max_idle_s=60) as client:
         assert (await client.post("/x", b"{}", {}))[0] == 201
         idle = list(client._idle)
-        await eventually(holds(lambda: not idle[0].reusable))  # the server's keep-alive timeout ran out
+        await eventually(lambda: not idle[0].reusable)  # the server's keep-alive timeout ran out
         assert (await client.post("/x", b"{}", {}))[0] == 201
         assert len(echo.connections) == 2
 

@@ -22,7 +22,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from vas_common.db import COMMON_MIGRATIONS, check_database, close_pool, create_pool, migrate
 from vas_common.direct_routes import DirectRoutes
-from vas_common.errors import PayloadTooLarge, install_problem_handlers, problem_response
+from vas_common.errors import PayloadTooLarge, app_error_response, install_problem_handlers, problem_response
 from vas_common.events.topics import ALL_TOPICS
 from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics
 from vas_common.logging import configure_logging
@@ -169,11 +169,7 @@ class BodyLimit:
         if declared is not None:
             # The HTTP server has checked that the body is as long as it says.
             if declared.isdigit() and int(declared) > self._max_bytes:
-                error = self._error()
-                response = problem_response(
-                    error.status, error.code, error.title, error.detail, instance=scope["path"]
-                )
-                await response(scope, receive, send)
+                await app_error_response(self._error(), scope["path"])(scope, receive, send)
                 return
             await self._app(scope, receive, send)
             return

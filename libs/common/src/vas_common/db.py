@@ -28,13 +28,13 @@ DbConnection = asyncpg.Connection | PoolConnectionProxy
 logger = logging.getLogger(__name__)
 
 _MIGRATION_FILE = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
-# Any constant works; it only has to be the same for every replica of every service.
 
 
 @unique
 class AdvisoryLock(IntEnum):
     """The key of every PostgreSQL advisory lock the services take, in one list so that no two
-    uses share one: a second use of a key blocks the first's job, and nothing tells why."""
+    uses share one: a second use of a key blocks the first's job, and nothing tells why. Any
+    constant works; it only has to be the same in every replica of every service."""
 
     MIGRATIONS = 0x7A5_0001
     OUTBOX_RELAY = 0x7A5_0002

@@ -133,20 +133,19 @@ _HTTP_CODES = {
 }
 
 
+def app_error_response(exc: AppError, instance: str) -> JSONResponse:
+    """The problem+json of one of our errors (also for middleware that answers before routing)."""
+    return problem_response(
+        exc.status, exc.code, exc.title, exc.detail, instance=instance, headers=exc.headers, extra=exc.extra
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render every error, ours and the framework's, as problem+json."""
 
     async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
-        return problem_response(
-            exc.status,
-            exc.code,
-            exc.title,
-            exc.detail,
-            instance=request.url.path,
-            headers=exc.headers,
-            extra=exc.extra,
-        )
+        return app_error_response(exc, request.url.path)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

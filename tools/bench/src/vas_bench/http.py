@@ -61,7 +61,6 @@ class _Connection(asyncio.Protocol):
             answer.set_result((self._parser.get_status_code(), body))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.reusable = False
         self._fail(HttpError(f"connection lost: {exc}" if exc else "connection closed"))
 
     def _fail(self, exc: Exception) -> None:

@@ -164,12 +164,8 @@ async def serve_http(app: Any, **config: Any) -> AsyncIterator[str]:
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **config)
     )
     task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return server.started
-
     try:
-        await eventually(started)
+        await eventually(lambda: server.started)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
@@ -177,17 +173,21 @@ async def serve_http(app: Any, **config: Any) -> AsyncIterator[str]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout_s: float = 20.0, interval_s: float = 0.05
+    check: Callable[[], Awaitable[Any] | Any], timeout_s: float = 20.0, interval_s: float = 0.05
 ) -> Any:
-    """Wait for a condition: call `check` until it returns a truthy value or the time is up."""
+    """Wait for a condition: call `check` until it returns a truthy value or the time is up.
+    `check` may be a coroutine function or a plain one (e.g. `lambda: server.started`)."""
     import asyncio
+    import inspect
     import time
 
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while True:
         try:
-            last = await check()
+            last = check()
+            if inspect.isawaitable(last):
+                last = await last
             if last:
                 return last
         except AssertionError as exc:
