@@ -253,3 +253,77 @@ async def test_a_legal_hold_keeps_a_users_records_in_both_services(suite: Suite)
     finally:
         await sms_pool.close()
         await sub_pool.close()
+
+
+def delivered(
+    message_id: uuid.UUID, partner_id: str, user: str, code: str, at: datetime
+) -> MessageStatusChanged:
+    return MessageStatusChanged(
+        producer="sms-sender",
+        payload=MessageState(
+            message_id=message_id,
+            partner_id=uuid.UUID(partner_id),
+            recipient=user,
+            status=MessageStatus.DELIVERED,
+            segments_total=1,
+            segments=[],
+            accepted_at=at,
+            done_at=at,
+            product_code=code,
+        ),
+    )
+
+
+async def test_another_partner_can_neither_send_nor_bill_under_a_product(
+    suite: Suite, publisher: EventPublisher
+) -> None:
+    """Product codes are public. Another partner's message under a product code is refused, and a
+    delivery status naming another partner's product (however it came) charges nothing and is
+    not the "last content" a bare TD cancels."""
+    owner, other = await suite.partner(), await suite.partner()
+    monthly = (await suite.product(owner, name="新闻早报", price_fen=500))["code"]
+    per_message = (await suite.product(owner, name="每日一句", billing_type="per_message", price_fen=100))[
+        "code"
+    ]
+    user = "8613760000031"
+    await subscribe(suite, owner, user, monthly)
+    await subscribe(suite, owner, user, per_message)  # its probe message is charged: 100 fen
+
+    async def probe_charged() -> bool:
+        return bool((await charges(suite, user))["total_fen"] == 100)
+
+    await eventually(probe_charged)
+    for code in (monthly, per_message):
+        refused = await suite.sms_sender.post(
+            "/v1/messages",
+            headers=other["headers"],
+            json={"recipients": [user], "content": "别家的内容", "product_code": code},
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "product_not_owned"
+
+    # Deliveries that name the other partner, the latest of all, then (in the same partition)
+    # the owner's own: once that one is charged, the others were handled before it.
+    now = datetime.now(UTC)
+    forged = [
+        delivered(uuid.uuid4(), other["id"], user, per_message, now + timedelta(hours=1)),
+        delivered(uuid.uuid4(), other["id"], user, monthly, now + timedelta(hours=1)),
+    ]
+    own = delivered(uuid.uuid4(), owner["id"], user, per_message, now)
+    key = forged[0].key().encode()
+    for event in (*forged, own):
+        await publisher.publish_raw(SMS_STATUS.name, key, encode_event(event))
+
+    async def own_charged() -> list[dict[str, Any]]:
+        found = (await charges(suite, user))["charges"]
+        assert str(own.payload.message_id) in {c["message_id"] for c in found}
+        return list(found)
+
+    billed = await eventually(own_charged)
+    assert [c["amount_fen"] for c in billed] == [100, 100], billed
+    assert not {str(e.payload.message_id) for e in forged} & {c["message_id"] for c in billed}
+
+    # The owner's per-message product got the latest content of its own: TD alone cancels it.
+    await suite.mo(user, "TD")
+    await eventually(lambda: status_is(suite, user, per_message, "cancelled"))
+    await status_is(suite, user, monthly, "active")

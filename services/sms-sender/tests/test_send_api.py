@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,8 +13,15 @@ from aiokafka import AIOKafkaConsumer
 
 from vas_common.events import UnknownEvent, decode_event
 from vas_common.events.sms_sender import SubmitRequested
-from vas_common.events.subscription import SignaturePlacement
-from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY
+from vas_common.events.subscription import (
+    ProductCreated,
+    ProductOwnership,
+    SignaturePlacement,
+    SubscriptionConfirmed,
+    SubscriptionState,
+)
+from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY, SUBSCRIPTION_EVENTS
+from vas_common.kafka import EventPublisher
 from vas_devstack.pytest_plugin import eventually
 
 CHINESE_300 = ("移动增值业务服务质量承诺" * 30)[:297]  # + the 3-character signature = 300
@@ -172,8 +180,62 @@ async def test_partners_see_only_their_own_messages(
     assert wrong.status_code == 401
 
 
+async def announce_product(publisher: EventPublisher, code: str, owner: uuid.UUID) -> None:
+    """As the subscription service does when a partner creates a product."""
+    created = ProductCreated(
+        payload=ProductOwnership(
+            product_id=uuid.uuid4(), product_code=code, partner_id=owner, occurred_at=datetime.now(UTC)
+        )
+    )
+    await publisher.publish(SUBSCRIPTION_EVENTS, created)
+
+
+async def announce_subscriber(publisher: EventPublisher, msisdn: str, code: str, owner: uuid.UUID) -> None:
+    confirmed = SubscriptionConfirmed(
+        payload=SubscriptionState(
+            subscription_id=uuid.uuid4(),
+            msisdn=msisdn,
+            product_code=code,
+            partner_id=owner,
+            status="active",
+            channel="sms",
+            occurred_at=datetime.now(UTC),
+        )
+    )
+    await publisher.publish(SUBSCRIPTION_EVENTS, confirmed)
+
+
+async def test_only_a_products_owner_sends_under_its_code(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any, publisher: EventPublisher
+) -> None:
+    """Product codes are public (the catalogue lists them): another partner's code, or one
+    nobody owns, is refused, also for the product's own subscribers."""
+    make = make_partner(sms_sender_client)
+    owner, other = await make(), await make()
+    user = "8613900000003"
+    await announce_product(publisher, "QAB2", owner.id)
+    await announce_subscriber(publisher, user, "QAB2", owner.id)
+
+    def send(partner: Any, code: str) -> Any:
+        return sms_sender_client.post(
+            "/v1/messages",
+            headers=partner.headers,
+            json={"recipients": [user], "content": "今日内容", "product_code": code},
+        )
+
+    async def owner_sends() -> bool:
+        return bool((await send(owner, "QAB2")).status_code == 202)
+
+    await eventually(owner_sends)
+    for partner, code in ((other, "QAB2"), (owner, "NOSUCH"), (other, "NOSUCH")):
+        refused = await send(partner, code)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert (refused.json()["code"], refused.json()["product_code"]) == ("product_not_owned", code)
+
+
 async def test_review_signature_and_subscription_rules(
-    sms_sender_client: httpx.AsyncClient, make_partner: Any
+    sms_sender_client: httpx.AsyncClient, make_partner: Any, publisher: EventPublisher
 ) -> None:
     make = make_partner(sms_sender_client)
     partner = await make()
@@ -193,14 +255,21 @@ async def test_review_signature_and_subscription_rules(
     assert unsigned.status_code == 422
     assert unsigned.json()["code"] == "signature_missing"
 
-    product = await sms_sender_client.post(
-        "/v1/messages",
-        headers=partner.headers,
-        json={"recipients": ["13812345678"], "content": "今日新闻", "product_code": "NEWS"},
-    )
-    assert product.status_code == 422
-    assert product.json()["code"] == "no_valid_recipients"
-    assert product.json()["rejected"][0]["code"] == "not_subscribed"
+    await announce_product(publisher, "NEWS", partner.id)
+
+    async def product_known() -> dict[str, Any] | None:
+        sent = await sms_sender_client.post(
+            "/v1/messages",
+            headers=partner.headers,
+            json={"recipients": ["13812345678"], "content": "今日新闻", "product_code": "NEWS"},
+        )
+        assert sent.status_code == 422
+        problem: dict[str, Any] = sent.json()
+        return None if problem["code"] == "product_not_owned" else problem
+
+    product = await eventually(product_known)
+    assert product["code"] == "no_valid_recipients"
+    assert product["rejected"][0]["code"] == "not_subscribed"
 
     invalid = await sms_sender_client.post(
         "/v1/messages", headers=partner.headers, json={"recipients": [], "content": "x"}

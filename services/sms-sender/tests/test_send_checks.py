@@ -1,6 +1,7 @@
 """Against real PostgreSQL: the reads of many send requests are one statement (the API batches
 the requests that arrive together), and each request gets its own answer back: its stored
-response, its opted-out and subscribed numbers, its partner's callback secret."""
+response, its opted-out and subscribed numbers, its partner's callback secret, the owner of its
+product."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ async def test_each_request_gets_its_own_checks(pool: asyncpg.Pool) -> None:
             " VALUES ('13800000002', 'P1'), ('13800000003', 'P2')"
         )
         await conn.execute("INSERT INTO callback_secrets (partner_id, secret) VALUES ($1, 's')", B)
+        await conn.execute("INSERT INTO product_owners (product_code, partner_id) VALUES ('P2', $1)", B)
         numbers = ["13800000001", "13800000002", "13800000003"]
         results = await MessageRepository().send_checks(
             conn,
@@ -57,3 +59,4 @@ async def test_each_request_gets_its_own_checks(pool: asyncpg.Pool) -> None:
     ]
     assert [r.subscribed for r in results] == [{"13800000002"}, set(), set(), {"13800000003"}, set()]
     assert [r.has_callback_secret for r in results] == [False, True, False, False, False]
+    assert [r.product_owner for r in results] == [None, None, None, B, None]

@@ -250,18 +250,21 @@ async def test_a_month_that_has_not_begun_cannot_be_billed(env: Env) -> None:
     assert anonymous.status_code == 401
 
 
-def delivered(recipient: str, product_code: str, message_id: uuid.UUID | None = None) -> MessageState:
+def delivered(
+    recipient: str, product: Product, message_id: uuid.UUID | None = None, sender: uuid.UUID | None = None
+) -> MessageState:
+    """A delivery status of the product's content, sent by its owner unless `sender` is given."""
     now = datetime.now().astimezone()
     return MessageState(
         message_id=message_id or uuid.uuid4(),
-        partner_id=uuid.uuid4(),
+        partner_id=sender or product.partner_id,
         recipient=recipient,
         status=MessageStatus.DELIVERED,
         segments_total=1,
         segments=[],
         accepted_at=now,
         done_at=now,
-        product_code=product_code,
+        product_code=product.code,
     )
 
 
@@ -272,14 +275,14 @@ async def test_per_message_fee_once_per_delivered_message(env: Env) -> None:
     sub = await seed_subscription(env, per_message, user, env.clock.now() - timedelta(days=1))
     await seed_subscription(env, monthly, user, env.clock.now() - timedelta(days=1))
 
-    state = delivered(user, per_message.code)
+    state = delivered(user, per_message)
     assert await env.billing.charge_delivered(state) is True
     assert await env.billing.charge_delivered(state) is False  # the same status event again
     both = await asyncio.gather(
-        *(env.billing.charge_delivered(delivered(user, per_message.code)) for _ in range(2))
+        *(env.billing.charge_delivered(delivered(user, per_message)) for _ in range(2))
     )
     assert both == [True, True]  # two other messages
-    same = delivered(user, per_message.code)
+    same = delivered(user, per_message)
     assert sorted(
         await asyncio.gather(env.billing.charge_delivered(same), env.billing.charge_delivered(same))
     ) == [
@@ -288,12 +291,13 @@ async def test_per_message_fee_once_per_delivered_message(env: Env) -> None:
     ]
     assert len(await charges_of_subscription(env, sub)) == 4
 
+    assert await env.billing.charge_delivered(delivered(stranger, per_message)) is False  # not subscribed
     assert (
-        await env.billing.charge_delivered(delivered(stranger, per_message.code)) is False
-    )  # not subscribed
-    assert (
-        await env.billing.charge_delivered(delivered(user, monthly.code)) is False
+        await env.billing.charge_delivered(delivered(user, monthly)) is False
     )  # monthly: no fee per message
+    assert (
+        await env.billing.charge_delivered(delivered(user, per_message, sender=uuid.uuid4())) is False
+    )  # another partner's message under this product's code
     rows = await charges_of_subscription(env, sub)
     assert {r["message_id"] for r in rows} >= {state.message_id}
     assert all(r["amount_fen"] == 10 and r["period"] is None for r in rows)

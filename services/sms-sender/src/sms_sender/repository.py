@@ -50,6 +50,7 @@ class SendChecks:
     opted_out: set[str]
     subscribed: set[str]
     has_callback_secret: bool
+    product_owner: UUID | None  # the partner that owns the request's product_code, if known
 
 
 @dataclass(frozen=True)
@@ -255,8 +256,10 @@ class MessageRepository:
             )
             SELECT r.n, k.request_sha256, k.response, h.opted_out, h.subscribed,
                    (r.callback AND EXISTS (SELECT FROM callback_secrets c
-                                            WHERE c.partner_id = r.partner_id)) AS has_secret
+                                            WHERE c.partner_id = r.partner_id)) AS has_secret,
+                   o.partner_id AS product_owner
               FROM req r
+              LEFT JOIN product_owners o ON o.product_code = r.product_code
               LEFT JOIN idempotency_keys k
                 ON k.partner_id = r.partner_id AND k.key = r.key AND k.created_at > now() - $7::interval
               LEFT JOIN hits h ON h.n = r.n
@@ -278,6 +281,7 @@ class MessageRepository:
                 opted_out=set(row["opted_out"] or ()),
                 subscribed=set(row["subscribed"] or ()),
                 has_callback_secret=bool(row["has_secret"]),
+                product_owner=row["product_owner"],
             )
             for row in rows
         ]
@@ -562,6 +566,14 @@ class MessageRepository:
 
 class EligibilityRepository:
     """Who may receive what, as the subscription service tells it (event-carried state)."""
+
+    async def set_product_owner(self, conn: DbConnection, product_code: str, partner_id: UUID) -> None:
+        """A product code never changes hands: the first owner heard of stays."""
+        await conn.execute(
+            "INSERT INTO product_owners (product_code, partner_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            product_code,
+            partner_id,
+        )
 
     async def set_subscription(
         self, conn: DbConnection, msisdn: str, product_code: str, active: bool

@@ -55,6 +55,7 @@ from vas_common.events.subscription import (
     LegalHoldChanged,
     PartnerState,
     PartnerStatus,
+    ProductCreated,
     SignaturePlacement,
     UserOptedIn,
     UserOptedOut,
@@ -107,6 +108,11 @@ class IdempotencyConflict(Conflict):
 class MessageNotFound(NotFound):
     code = "message_not_found"
     title = "No such message"
+
+
+class ProductNotOwned(ValidationFailed):
+    code = "product_not_owned"
+    title = "The product is not one of yours"
 
 
 class CallbackSecretMissing(ValidationFailed):
@@ -184,8 +190,12 @@ class Eligibility:
 
     async def apply(self, event: Event) -> None:
         async with self._pool.acquire() as conn:
-            if isinstance(event, SUBSCRIPTION_STATE_EVENTS):
+            if isinstance(event, ProductCreated):
+                await self._repo.set_product_owner(conn, event.payload.product_code, event.payload.partner_id)
+            elif isinstance(event, SUBSCRIPTION_STATE_EVENTS):
                 state = event.payload
+                # Also names the product's owner: products created before product.created existed.
+                await self._repo.set_product_owner(conn, state.product_code, state.partner_id)
                 await self._repo.set_subscription(
                     conn, state.msisdn, state.product_code, state.status == "active"
                 )
@@ -342,6 +352,11 @@ class SendService:
                 extra={"category": hit.category, "term": hit.term},
             )
         encoding, segments = count_segments(content)
+        if body.product_code is not None and (checks is None or checks.product_owner != sender.partner_id):
+            raise ProductNotOwned(
+                f"product {body.product_code} is not one of your products",
+                extra={"product_code": body.product_code},
+            )
         if body.callback_url is not None and not (checks and checks.has_callback_secret):
             raise CallbackSecretMissing("POST /v1/callback-secrets first; callbacks are signed with it")
         if checks is not None and _needs_eligibility(body):

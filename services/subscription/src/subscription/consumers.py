@@ -50,11 +50,15 @@ def subscriptions(
             if not isinstance(event, MessageStatusChanged):
                 continue
             state = event.payload
-            if state.status is not MessageStatus.DELIVERED or state.product_code is None:
+            if (
+                state.status is not MessageStatus.DELIVERED
+                or state.product_code is None
+                or state.partner_id is None
+            ):
                 continue
             try:
                 await service.note_content(
-                    state.recipient, state.product_code, state.done_at or event.occurred_at
+                    state.recipient, state.product_code, state.partner_id, state.done_at or event.occurred_at
                 )
                 for handler in on_delivered:
                     await handler(state)

@@ -190,6 +190,27 @@ class Refunded(Event):
         return self.payload.msisdn
 
 
+class ProductOwnership(Payload):
+    """Which partner a product belongs to. A product code is never reused and never changes
+    hands, so this is sent once, when the product is created."""
+
+    product_id: UUID
+    product_code: str
+    partner_id: UUID
+    occurred_at: AwareDatetime
+
+
+class ProductCreated(Event):
+    """A partner created a product: only that partner may send under its code or be paid for it."""
+
+    producer: str = PRODUCER
+    type: Literal["product.created"] = "product.created"
+    payload: ProductOwnership
+
+    def key(self) -> str:
+        return str(self.payload.product_id)
+
+
 class ProductNotice(Payload):
     product_id: UUID
     product_code: str
@@ -231,6 +252,7 @@ EVENTS = (
     LegalHoldChanged,
     Charged,
     Refunded,
+    ProductCreated,
     ProductDiscontinuationScheduled,
     ProductDiscontinued,
 )

@@ -138,23 +138,32 @@ class SubscriptionRepository:
         )
         return [_subscription(r) for r in rows]
 
-    async def note_content(self, conn: DbConnection, msisdn: str, product_code: str, at: datetime) -> None:
+    async def note_content(
+        self, conn: DbConnection, msisdn: str, product_code: str, partner_id: UUID, at: datetime
+    ) -> None:
+        """The user got this product's content now, if the sender is the product's owner."""
         await conn.execute(
             """
-            UPDATE subscriptions s SET last_content_at = greatest(coalesce(s.last_content_at, $3), $3)
+            UPDATE subscriptions s SET last_content_at = greatest(coalesce(s.last_content_at, $4), $4)
               FROM products p
-             WHERE p.id = s.product_id AND p.code = $2 AND s.msisdn = $1 AND s.status = 'active'
+             WHERE p.id = s.product_id AND p.code = $2 AND p.partner_id = $3
+               AND s.msisdn = $1 AND s.status = 'active'
             """,
             msisdn,
             product_code,
+            partner_id,
             at,
         )
 
     async def active_with_code(
-        self, conn: DbConnection, msisdn: str, product_code: str
+        self, conn: DbConnection, msisdn: str, product_code: str, partner_id: UUID
     ) -> Subscription | None:
+        """The user's active subscription to a product of this partner (none for anyone else's)."""
         row = await conn.fetchrow(
-            _SELECT + " WHERE s.msisdn = $1 AND p.code = $2 AND s.status = 'active'", msisdn, product_code
+            _SELECT + " WHERE s.msisdn = $1 AND p.code = $2 AND p.partner_id = $3 AND s.status = 'active'",
+            msisdn,
+            product_code,
+            partner_id,
         )
         return _subscription(row) if row else None
 

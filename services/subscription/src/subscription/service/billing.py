@@ -127,12 +127,15 @@ class BillingService:
 
     async def charge_delivered(self, state: MessageState) -> bool:
         """A delivered message of a per-message product costs its price once (charges_message_once:
-        a status event delivered twice charges nothing more). True if a charge was made."""
-        if state.product_code is None:
+        a status event delivered twice charges nothing more), and only when the product's owner
+        sent it. True if a charge was made."""
+        if state.product_code is None or state.partner_id is None:
             return False
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            sub = await self._subs.active_with_code(conn, state.recipient, state.product_code)
+            sub = await self._subs.active_with_code(
+                conn, state.recipient, state.product_code, state.partner_id
+            )
             if sub is None:
                 return False
             fee = domain.message_charge(sub.billing_type, sub.price_fen)

@@ -21,9 +21,11 @@ from vas_common.clock import Clock
 from vas_common.db import DbConnection
 from vas_common.errors import Conflict, ValidationFailed
 from vas_common.events.subscription import (
+    ProductCreated,
     ProductDiscontinuationScheduled,
     ProductDiscontinued,
     ProductNotice,
+    ProductOwnership,
     SubscriptionEnded,
     SubscriptionSuspended,
 )
@@ -83,11 +85,22 @@ class ProductService:
                 "billing_type": BillingType(str(fields["billing_type"])),
             },  # type: ignore[arg-type]
         )
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
             try:
                 await self._products.insert(conn, product)
             except ProductCodeTaken as exc:
                 raise ProductCodeConflict(f"code {product.code} is used by another product") from exc
+            await self._messaging.publish(
+                conn,
+                ProductCreated(
+                    payload=ProductOwnership(
+                        product_id=product.id,
+                        product_code=product.code,
+                        partner_id=partner_id,
+                        occurred_at=now,
+                    )
+                ),
+            )
         return product
 
     async def get(self, product_id: UUID, partner_id: UUID | None = None) -> Product:

@@ -399,9 +399,11 @@ class SubscriptionService:
                 )
         return len(due)
 
-    async def note_content(self, msisdn: str, product_code: str, at: datetime) -> None:
+    async def note_content(self, msisdn: str, product_code: str, partner_id: UUID, at: datetime) -> None:
+        """Which product's content the user got last (what a bare TD cancels): only content
+        sent by the product's owner counts."""
         async with self._pool.acquire() as conn:
-            await self._subs.note_content(conn, msisdn, product_code, at)
+            await self._subs.note_content(conn, msisdn, product_code, partner_id, at)
 
     async def of_user(self, msisdn: str) -> list[Subscription]:
         async with self._pool.acquire() as conn:
