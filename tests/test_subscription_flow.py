@@ -225,3 +225,22 @@ async def test_catalogue_lists_only_complete_published_products(suite: Suite) ->
     assert page.headers["content-type"].startswith("text/html")
     assert "图片彩信" in page.text
     assert "4001234567" in page.text
+
+
+async def test_the_operator_cancels_only_the_subscription_of_the_user_named(suite: Suite) -> None:
+    partner = await suite.partner()
+    code = (await suite.product(partner, name="健康贴士", price_fen=200))["code"]
+    user, someone_else = "8613710000041", "8613710000042"
+    await subscribe(suite, user, code)
+    [sub] = (await suite.subscription.get(f"/v1/users/{user}/subscriptions", headers=OPERATOR)).json()
+
+    wrong = await suite.subscription.delete(
+        f"/v1/users/{someone_else}/subscriptions/{sub['id']}", headers=OPERATOR
+    )
+    assert wrong.status_code == 404, wrong.text
+    assert wrong.json()["code"] == "subscription_not_found"
+    assert await subscription_status(suite, user, code) == "active"
+
+    right = await suite.subscription.delete(f"/v1/users/{user}/subscriptions/{sub['id']}", headers=OPERATOR)
+    assert right.status_code == 200, right.text
+    assert right.json()["status"] == "cancelled"

@@ -62,7 +62,7 @@ async def user_subscriptions(msisdn: str, subs: Subscriptions) -> list[Subscript
 
 @operator_router.delete("/users/{msisdn}/subscriptions/{subscription_id}", response_model=SubscriptionOut)
 async def operator_cancel(msisdn: str, subscription_id: UUID, subs: Subscriptions) -> SubscriptionOut:
-    return SubscriptionOut.of(await subs.cancel(subscription_id, "operator_api"))
+    return SubscriptionOut.of(await subs.cancel(subscription_id, "operator_api", msisdn=_msisdn(msisdn)))
 
 
 @operator_router.post("/users/{msisdn}/suspensions", status_code=202)

@@ -196,12 +196,19 @@ class SubscriptionService:
             request_id=reply_id(cause, "cancelled") if cause else None,
         )
 
-    async def cancel(self, sub_id: UUID, channel: str, *, partner_id: UUID | None = None) -> Subscription:
-        """Partner or operator API cancellation: at once, billing stops, the user is told."""
+    async def cancel(
+        self, sub_id: UUID, channel: str, *, partner_id: UUID | None = None, msisdn: str | None = None
+    ) -> Subscription:
+        """Partner or operator API cancellation: at once, billing stops, the user is told. Only a
+        subscription of the partner, or of the user, that the caller names."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
             sub = await self._subs.get(conn, sub_id)
-            if sub is None or (partner_id is not None and sub.partner_id != partner_id):
+            if (
+                sub is None
+                or (partner_id is not None and sub.partner_id != partner_id)
+                or (msisdn is not None and sub.msisdn != msisdn)
+            ):
                 raise SubscriptionNotFound(f"subscription {sub_id} does not exist")
             if sub.status in domain.OPEN_STATUSES:
                 await self._cancel(conn, [sub], channel, now, None)
