@@ -81,7 +81,9 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
     sub_db = await postgres.new_database("sub")
     sms_db = await postgres.new_database("sms")
     sub_settings = SubscriptionSettings(
-        **service_settings_kwargs(sub_db, kafka.bootstrap), provider_name="VAS"
+        **service_settings_kwargs(sub_db, kafka.bootstrap),
+        provider_name="VAS",
+        system_access_number="106900001",
     )
     sms_settings = SmsSenderSettings(
         **{

@@ -355,3 +355,29 @@ async def test_send_request_errors_and_its_documented_body(
     assert 'http_requests_total{method="POST",route="unmatched",status="413"} 1.0' in metrics
     assert 'http_requests_total{method="POST",route="/v1/messages",status="413"} 1.0' in metrics
     assert 'http_requests_total{method="POST",route="/v1/messages",status="401"} 1.0' in metrics
+
+
+async def test_an_extension_stays_in_the_senders_own_range(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any
+) -> None:
+    """A partner on the provider's number may not pick extensions (they are the provider's system
+    numbers); a number and extension must fit an SMPP source address."""
+    make = make_partner(sms_sender_client)
+    for partner, ext_code, code in (
+        (await make(access_number=None), "1", "ext_code_not_allowed"),
+        (await make(access_number="106" + "9" * 14), "123456", "source_too_long"),
+    ):
+        refused = await sms_sender_client.post(
+            "/v1/messages",
+            headers=partner.headers,
+            json={"recipients": ["13812345678"], "content": "通知", "ext_code": ext_code},
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == code
+    own = await make(access_number="1069077")
+    sent = await sms_sender_client.post(
+        "/v1/messages",
+        headers=own.headers,
+        json={"recipients": ["13812345678"], "content": "通知", "ext_code": "123456"},
+    )
+    assert sent.status_code == 202, sent.text

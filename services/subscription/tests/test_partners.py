@@ -3,6 +3,7 @@ rotation revokes the old key, and every change is announced on subscription.even
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -152,3 +153,69 @@ async def test_every_change_is_published_with_the_key_hash_never_the_key(
     assert mine[0].payload.api_key_sha256 == hash_api_key(created["api_key"])
     assert mine[1].payload.api_key_sha256 == hash_api_key(rotated["api_key"])
     assert mine[2].payload.status == "suspended"
+
+
+async def create_partner(
+    client: httpx.AsyncClient, operator: dict[str, str], **profile: Any
+) -> httpx.Response:
+    return await client.post(
+        "/v1/partners", json={"name": unique_name(), "profile": profile}, headers=operator
+    )
+
+
+async def test_a_partial_profile_change_keeps_the_other_fields(
+    subscription_client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
+    created = await create_partner(
+        subscription_client, operator, signature="【甲方】", access_number="1069031", rate_limit_per_s=50
+    )
+    assert created.status_code == 201, created.text
+    url = f"/v1/partners/{created.json()['id']}"
+    patched = await subscription_client.patch(
+        url, json={"profile": {"rate_limit_per_s": 5}}, headers=operator
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["profile"] == {
+        "signature": "【甲方】",
+        "signature_placement": "prepend",
+        "access_number": "1069031",
+        "rate_limit_per_s": 5,
+    }
+    cleared = await subscription_client.patch(url, json={"profile": {"signature": None}}, headers=operator)
+    assert cleared.json()["profile"] == {**patched.json()["profile"], "signature": None}
+    fetched = await subscription_client.get(url, headers=operator)
+    assert fetched.json()["profile"] == cleared.json()["profile"]
+
+
+async def test_access_numbers_are_ranges_of_their_own(
+    subscription_client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
+    """With its extension, a partner's number must never reach another's range, nor the provider's
+    own system number (10690000 here): no number may be a prefix of another in use."""
+    assert (await create_partner(subscription_client, operator, access_number="1069031")).status_code == 201
+    for taken, overlaps in (
+        ("1069031", "1069031"),  # the same
+        ("106903", "1069031"),  # 106903 + ext 1 would be the first partner's
+        ("10690312", "1069031"),  # inside the first partner's range
+        ("10690", "10690000"),  # the provider's system number
+        ("106900001", "10690000"),
+    ):
+        refused = await create_partner(subscription_client, operator, access_number=taken)
+        assert refused.status_code == 409, (taken, refused.text)
+        assert (refused.json()["code"], refused.json()["overlaps"]) == ("access_number_overlaps", overlaps)
+
+    second = await create_partner(subscription_client, operator, access_number="1069032")
+    assert second.status_code == 201, second.text
+    moved = await subscription_client.patch(
+        f"/v1/partners/{second.json()['id']}",
+        json={"profile": {"access_number": "10690311"}},
+        headers=operator,
+    )
+    assert moved.status_code == 409
+    kept = await subscription_client.get(f"/v1/partners/{second.json()['id']}", headers=operator)
+    assert kept.json()["profile"]["access_number"] == "1069032"
+
+    at_once = await asyncio.gather(
+        *(create_partner(subscription_client, operator, access_number="1069040") for _ in range(4))
+    )
+    assert sorted(r.status_code for r in at_once) == [201, 409, 409, 409]

@@ -40,6 +40,7 @@ class AdvisoryLock(IntEnum):
     OUTBOX_RELAY = 0x7A5_0002
     PARTITIONS = 0x7A5_0003
     STATUS_RELAY = 0x7A5_0004
+    ACCESS_NUMBERS = 0x7A5_0005
 
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"

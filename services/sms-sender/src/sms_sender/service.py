@@ -69,6 +69,7 @@ from vas_common.telemetry import current_trace_carrier
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+MAX_SOURCE_ADDRESS = 20  # SMPP 3.4 source_addr: 21 octets with the terminating NUL
 
 _REASONS = {
     RejectReason.INVALID_NUMBER: "not a phone number",
@@ -113,6 +114,16 @@ class MessageNotFound(NotFound):
 class ProductNotOwned(ValidationFailed):
     code = "product_not_owned"
     title = "The product is not one of yours"
+
+
+class ExtCodeNotAllowed(ValidationFailed):
+    code = "ext_code_not_allowed"
+    title = "An extension needs an access number of your own"
+
+
+class SourceTooLong(ValidationFailed):
+    code = "source_too_long"
+    title = "The access number and extension are longer than an SMS source address may be"
 
 
 class CallbackSecretMissing(ValidationFailed):
@@ -369,7 +380,7 @@ class SendService:
             )
         self._check_rate(sender, len(accepted_numbers))
         now = self._clock()
-        source = (sender.access_number or self._default_access_number) + (body.ext_code or "")
+        source = self._source_address(sender, body.ext_code)
         messages = [
             NewMessage(
                 id=uuid.uuid4(),
@@ -415,6 +426,24 @@ class SendService:
         replay = await self._replay(sender, idempotency_key or "", fingerprint)
         assert replay is not None
         return replay
+
+    def _source_address(self, sender: Sender, ext_code: str | None) -> str:
+        """The partner's access number and extension. Partners' numbers are ranges that do not
+        overlap (the subscription service sees to it), so any extension stays in the sender's own
+        range; a partner without a number of its own sends from the provider's, whose extensions
+        are the provider's system numbers."""
+        if ext_code and sender.access_number is None:
+            raise ExtCodeNotAllowed(
+                "ext_code is for a partner with an access number of its own; you send from the provider's",
+                extra={"ext_code": ext_code},
+            )
+        source = (sender.access_number or self._default_access_number) + (ext_code or "")
+        if len(source) > MAX_SOURCE_ADDRESS:
+            raise SourceTooLong(
+                f"{source} has {len(source)} digits; at most {MAX_SOURCE_ADDRESS}",
+                extra={"max_length": MAX_SOURCE_ADDRESS},
+            )
+        return source
 
     async def _write_accepts(self, conn: DbConnection, writes: Sequence[_AcceptWrite]) -> list[bool]:
         """Inside the group-commit transaction: claim the idempotency keys, then write the

@@ -4,9 +4,11 @@ the texts users get, billing periods. Pure: no I/O."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
@@ -89,10 +91,20 @@ def change_status(partner: Partner, status: PartnerStatus, now: datetime) -> Par
     return replace(partner, status=status, revision=partner.revision + 1, updated_at=now)
 
 
+def merged_profile(profile: SendingProfile, changes: Mapping[str, Any]) -> SendingProfile:
+    """The profile with the fields named in `changes` replaced; the others are kept."""
+    return replace(profile, **changes)
+
+
 def change_profile(partner: Partner, profile: SendingProfile, now: datetime) -> Partner | None:
     if partner.profile == profile:
         return None
     return replace(partner, profile=profile, revision=partner.revision + 1, updated_at=now)
+
+
+def access_numbers_overlap(a: str, b: str) -> bool:
+    """One is a prefix of the other: an extension of the shorter reaches the longer's range."""
+    return a.startswith(b) or b.startswith(a)
 
 
 # -- products and tariffs -------------------------------------------------------------------

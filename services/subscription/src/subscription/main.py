@@ -41,7 +41,9 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
-        app.state.partner_service = PartnerService(pool, clock=clock.now)
+        app.state.partner_service = PartnerService(
+            pool, clock=clock.now, system_access_number=settings.system_access_number
+        )
         products = app.state.product_service = ProductService(pool, clock, settings.provider_name)
         subs = app.state.subscription_service = SubscriptionService(
             pool, clock, settings.provider_name, RegistrationMetrics(runtime.metrics.registry)

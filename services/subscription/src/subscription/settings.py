@@ -11,6 +11,9 @@ class SubscriptionSettings(ServiceSettings):
 
     service_name: str = "subscription"
     provider_name: str = "VAS"  # how the provider signs the SMS it sends users
+    # The provider's own access number (the sms-sender's SMS_SENDER_DEFAULT_ACCESS_NUMBER): no
+    # partner's access number may overlap it.
+    system_access_number: str = Field(default="10690000", pattern=r"^\d{3,20}$")
     jobs_interval_s: float = 60.0  # expiry of unconfirmed orders, scheduled notices
     # Raw records (order_records, charges) are kept this many Asia/Shanghai months, longer under a
     # legal hold; the retention job runs this often (and on POST /v1/jobs/retention).

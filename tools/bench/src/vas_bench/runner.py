@@ -70,7 +70,8 @@ class Runner:
                 "name": f"Bench {uuid.uuid4().hex[:8]}",
                 "profile": {
                     "signature": "【基准测试】",
-                    "access_number": "1069001",
+                    # Access numbers may not overlap: each benchmark partner has its own.
+                    "access_number": f"1066{uuid.uuid4().int % 10**8:08d}",
                     "rate_limit_per_s": rate_limit_per_s,
                 },
             },

@@ -55,9 +55,10 @@ async def rotate_partner_key(partner_id: UUID, service: Partners) -> PartnerWith
 
 @operator_router.patch("/{partner_id}", response_model=PartnerOut)
 async def update_partner(partner_id: UUID, body: PartnerUpdate, service: Partners) -> PartnerOut:
-    """Suspend or reactivate the partner, and/or change its sending profile."""
-    profile = body.profile.domain() if body.profile is not None else None
-    return PartnerOut.of(await service.update(partner_id, body.status, profile))
+    """Suspend or reactivate the partner, and/or change the fields of its sending profile that
+    the body names (the others are kept; `null` clears a field)."""
+    changes = body.profile.model_dump(exclude_unset=True) if body.profile is not None else {}
+    return PartnerOut.of(await service.update(partner_id, body.status, changes))
 
 
 @partner_router.get("/me", response_model=WhoAmI)

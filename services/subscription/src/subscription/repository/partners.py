@@ -7,7 +7,7 @@ from uuid import UUID
 import asyncpg
 
 from subscription.domain import Partner, SendingProfile
-from vas_common.db import DbConnection
+from vas_common.db import AdvisoryLock, DbConnection
 from vas_common.events.subscription import PartnerStatus, SignaturePlacement
 
 _PARTNER_COLUMNS = (
@@ -57,6 +57,28 @@ class PartnerNameTaken(Exception):
 
 
 class PartnerRepository:
+    async def lock_access_numbers(self, conn: DbConnection) -> None:
+        """Until the transaction ends: no one else assigns an access number (ranges may not overlap,
+        which no index can enforce)."""
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", int(AdvisoryLock.ACCESS_NUMBERS))
+
+    async def overlapping_access_number(
+        self, conn: DbConnection, access_number: str, partner_id: UUID
+    ) -> str | None:
+        """Another partner's access number that this one is a prefix of, or that is a prefix of
+        it (number + extension of one would fall in the range of the other)."""
+        found: str | None = await conn.fetchval(
+            """
+            SELECT access_number FROM partners
+             WHERE id <> $2 AND access_number IS NOT NULL
+               AND (starts_with($1, access_number) OR starts_with(access_number, $1))
+             LIMIT 1
+            """,
+            access_number,
+            partner_id,
+        )
+        return found
+
     async def insert(self, conn: DbConnection, partner: Partner) -> None:
         try:
             await conn.execute(
