@@ -142,3 +142,22 @@ async def test_concurrent_requests_with_an_uncached_key_share_one_lookup(
 
     assert {s.partner_id if s else None for s in senders} == {partner_id}
     assert partners.lookups == lookups
+
+
+async def test_a_flood_of_unknown_keys_does_not_push_known_keys_out(pool: asyncpg.Pool) -> None:
+    partners = CountingPartners()
+    directory = PartnerDirectory(pool, partners, cache_ttl_s=60.0)
+    key, partner_id = issue_api_key(), uuid.uuid4()
+    assert await directory.apply(state(partner_id, key.sha256, 1))
+    assert (await directory.sender(key.sha256)) is not None
+    made_up = [issue_api_key().sha256 for _ in range(12_000)]  # more than the cache holds
+    for sha256 in made_up:
+        assert await directory.sender(sha256) is None
+    looked_up = partners.lookups
+
+    found = await directory.sender(key.sha256)
+    assert found is not None
+    assert found.partner_id == partner_id
+    assert partners.lookups == looked_up  # still cached: no lookup
+    assert await directory.sender(made_up[-1]) is None
+    assert partners.lookups == looked_up  # a recent unknown key is not looked up again either
