@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from subscription.main import create_app
+from subscription.settings import SubscriptionSettings
 from vas_common.auth import hash_api_key
 from vas_common.events import UnknownEvent, decode_event
 from vas_common.events.subscription import (
@@ -19,7 +21,7 @@ from vas_common.events.subscription import (
     PartnerStatusChanged,
 )
 from vas_common.events.topics import SUBSCRIPTION_EVENTS
-from vas_devstack.pytest_plugin import eventually
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve, service_settings_kwargs
 
 
 def unique_name() -> str:
@@ -219,3 +221,40 @@ async def test_access_numbers_are_ranges_of_their_own(
         *(create_partner(subscription_client, operator, access_number="1069040") for _ in range(4))
     )
     assert sorted(r.status_code for r in at_once) == [201, 409, 409, 409]
+
+
+async def test_credentials_are_checked_before_the_body_is_read(
+    subscription_client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
+    """A stranger learns nothing about what a body should be: 401 comes first, also for a body
+    that is not JSON; the operator token is a bearer token, never an X-API-Key."""
+    for headers in ({}, {"X-API-Key": operator["Authorization"].removeprefix("Bearer ")}):
+        for body in ("{not json", '{"name": 5}'):
+            refused = await subscription_client.post(
+                "/v1/partners", content=body, headers={**headers, "content-type": "application/json"}
+            )
+            assert refused.status_code == 401, (headers, body, refused.text)
+            assert refused.json()["code"] == "unauthorized"
+
+
+async def test_failed_authentications_from_one_client_are_limited(database: str, kafka: Any) -> None:
+    settings = SubscriptionSettings(
+        **{**service_settings_kwargs(database, kafka.bootstrap), "auth_failures_per_window": 3}
+    )
+    async with serve(create_app(settings)) as client:
+        created = await client.post(
+            "/v1/partners",
+            json={"name": unique_name()},
+            headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
+        )
+        good = {"X-API-Key": created.json()["api_key"]}
+        assert (await client.get("/v1/me", headers=good)).status_code == 200
+        for n in range(3):
+            bad = await client.get("/v1/me", headers={"X-API-Key": f"vask_0000000{n}_guess"})
+            assert bad.status_code == 401
+        refused = await client.get("/v1/me", headers={"X-API-Key": "vask_00000009_guess"})
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "too_many_failed_attempts"
+        assert int(refused.headers["retry-after"]) > 0
+        # the client is refused whatever it presents until the window ends: a right guess is no use
+        assert (await client.get("/v1/me", headers=good)).status_code == 429

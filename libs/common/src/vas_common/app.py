@@ -17,12 +17,29 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from vas_common.access import (
+    SECURITY_SCHEMES,
+    Audience,
+    Authenticator,
+    FailedAuthentications,
+    audience_router,
+    require_audiences,
+)
+from vas_common.auth import check_operator_token
 from vas_common.db import COMMON_MIGRATIONS, check_database, close_pool, create_pool, migrate
 from vas_common.direct_routes import DirectRoutes
-from vas_common.errors import PayloadTooLarge, app_error_response, install_problem_handlers, problem_response
+from vas_common.errors import (
+    PROBLEM_CONTENT_TYPE,
+    PayloadTooLarge,
+    app_error_response,
+    install_problem_handlers,
+    problem_response,
+)
 from vas_common.events.topics import ALL_TOPICS
 from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics
 from vas_common.logging import configure_logging
@@ -48,6 +65,12 @@ class Runtime:
     # Filled by a service's on_startup: more readiness checks, and what to stop at shutdown.
     readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # How each audience's callers are authenticated (vas_common.access); the operator's is set
+    # here, a service with partner routes adds the partner's in its on_startup.
+    authenticators: dict[Audience, Authenticator] = field(default_factory=dict)
+    failed_authentications: FailedAuthentications = field(
+        default_factory=lambda: FailedAuthentications(limit=20)
+    )
 
     def db(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -89,7 +112,19 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     configure_tracing(settings.service_name, settings.trace_exporter)
     metrics = Metrics(settings.service_name)
-    runtime = Runtime(settings=settings, metrics=metrics, publisher=EventPublisher(settings, metrics))
+    runtime = Runtime(
+        settings=settings,
+        metrics=metrics,
+        publisher=EventPublisher(settings, metrics),
+        failed_authentications=FailedAuthentications(
+            settings.auth_failures_per_window, settings.auth_failure_window_s
+        ),
+    )
+
+    async def operator(request: Request) -> None:
+        check_operator_token(request, settings.operator_token)
+
+    runtime.authenticators[Audience.OPERATOR] = operator
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -146,9 +181,35 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     app.include_router(_health_router(runtime))
     for router in spec.routers:
+        require_audiences(router)
         app.include_router(router)
     instrument_fastapi(app)
+    _document_problems_and_security(app)
     return app
+
+
+def _document_problems_and_security(app: FastAPI) -> None:
+    """OpenAPI with the security schemes the routes name, and every error response documented
+    as what it is: application/problem+json."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, routes=app.routes, description=app.description
+            )
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            for path_item in schema.get("paths", {}).values():
+                for operation in path_item.values():
+                    for status, response in operation.get("responses", {}).items():
+                        # FastAPI files an error's model under the route's own media type.
+                        if status[:1] in ("4", "5") and response.get("content"):
+                            response["content"] = {
+                                PROBLEM_CONTENT_TYPE: next(iter(response["content"].values()))
+                            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class BodyLimit:
@@ -221,7 +282,7 @@ class _MetricsMiddleware:
 
 
 def _health_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(tags=["operations"])
+    router = audience_router(Audience.PUBLIC, tags=["operations"])
 
     @router.get("/healthz", summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -256,7 +317,12 @@ def _health_router(runtime: Runtime) -> APIRouter:
             )
         return {"status": "ready", "checks": checks}
 
-    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def prometheus_metrics() -> Response:
         body, content_type = runtime.metrics.render()
         return Response(body, media_type=content_type)

@@ -43,16 +43,24 @@ def issue_api_key() -> IssuedApiKey:
 
 def presented_credential(request: Request) -> str | None:
     """The credential of a request: `Authorization: Bearer …` or `X-API-Key: …`."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+    token = bearer_token(request)
+    if token is not None:
+        return token
     api_key = request.headers.get("x-api-key", "").strip()
     return api_key or None
 
 
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
 def check_operator_token(request: Request, expected: SecretStr) -> None:
-    presented = presented_credential(request)
+    """The operator token comes as `Authorization: Bearer …` only: `X-API-Key` is a partner's."""
+    presented = bearer_token(request)
     if presented is None:
         raise Unauthorized("missing operator token")
     token = expected.get_secret_value()

@@ -13,12 +13,27 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://vas-suite.dev/problems/"
 
 logger = logging.getLogger(__name__)
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem, as every error response carries it (for OpenAPI; the handlers below
+    write it). Errors add their own members (`errors`, `limit_per_s`, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable machine-readable error code")
+    instance: str | None = None
 
 
 class AppError(Exception):
@@ -93,6 +108,21 @@ class ServiceUnavailable(AppError):
 
     def __init__(self, detail: str | None = None, *, retry_after_s: int = 1, **kw: Any) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)}, **kw)
+
+
+def documented(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the errors a route raises besides the common ones, from the error
+    classes themselves: one entry per status, naming each code."""
+    by_status: dict[int, list[type[AppError]]] = {}
+    for error in errors:
+        by_status.setdefault(error.status, []).append(error)
+    return {
+        status: {
+            "model": Problem,
+            "description": "; ".join(f"`{e.code}`: {e.title}" for e in group),
+        }
+        for status, group in by_status.items()
+    }
 
 
 def problem_response(

@@ -44,6 +44,10 @@ class ServiceSettings(BaseSettings):
     # send request (1,000 recipients, 1,000 characters) is ~30 KB.
     max_request_body_bytes: int = 1_048_576
     operator_token: SecretStr = SecretStr("")
+    # Past this many failed authentications from one client address in a window, the client is
+    # answered 429 until the window ends (keys cannot be guessed at speed).
+    auth_failures_per_window: int = Field(default=20, ge=1)
+    auth_failure_window_s: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = True
     migrate_on_start: bool = True

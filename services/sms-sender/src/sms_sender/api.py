@@ -7,7 +7,7 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from sms_sender.schemas import (
@@ -22,9 +22,18 @@ from sms_sender.schemas import (
     StatusEventPage,
     WhoAmI,
 )
-from sms_sender.service import CallbackSecrets, PartnerDirectory, Sender, SendService, StatusQueries
+from sms_sender.service import (
+    CallbackSecrets,
+    IdempotencyConflict,
+    PartnerDirectory,
+    RateLimited,
+    Sender,
+    SendService,
+    StatusQueries,
+)
+from vas_common.access import Audience, audience_router, authenticate, principal
 from vas_common.auth import hash_api_key, presented_credential
-from vas_common.errors import Unauthorized
+from vas_common.errors import Unauthorized, documented
 from vas_common.json_body import json_body_openapi, parse_json_body
 
 IDEMPOTENCY_KEY_MAX = 128
@@ -40,7 +49,8 @@ async def partner_directory(request: Request) -> PartnerDirectory:
     return directory
 
 
-async def current_sender(request: Request) -> Sender:
+async def authenticate_sender(request: Request) -> Sender:
+    """The partner authenticator of the sms-sender (vas_common.access): its own copy of the partners."""
     presented = presented_credential(request)
     if presented is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
@@ -48,6 +58,10 @@ async def current_sender(request: Request) -> Sender:
     if sender is None:
         raise Unauthorized("invalid or revoked API key")
     return sender
+
+
+async def current_sender(request: Request) -> Sender:
+    return principal(request, Sender)
 
 
 async def send_service(request: Request) -> SendService:
@@ -70,7 +84,7 @@ async def callback_secrets(request: Request) -> CallbackSecrets:
 
 CurrentSender = Annotated[Sender, Depends(current_sender)]
 
-router = APIRouter(prefix="/v1", tags=["partner"])
+router = audience_router(Audience.PARTNER, prefix="/v1", tags=["partner"])
 
 
 @router.get("/me", response_model=WhoAmI)
@@ -83,6 +97,7 @@ async def who_am_i(sender: CurrentSender) -> WhoAmI:
     status_code=202,
     response_model=SendResponse,
     summary="Send one text to 1-1000 recipients",
+    responses=documented(IdempotencyConflict, RateLimited),
     description=(
         "202 means every accepted message is stored and will be sent: it can no longer be lost. "
         "Recipients that cannot receive it are listed in `rejected` with a reason."
@@ -103,8 +118,9 @@ async def who_am_i(sender: CurrentSender) -> WhoAmI:
 async def send_messages(request: Request) -> Response:
     # The hottest endpoint reads its body, key and headers itself, without FastAPI parameters or
     # Depends (vas_common.json_body), and is served past FastAPI's routing (main.py,
-    # vas_common.direct_routes, where the figures are).
-    sender = await current_sender(request)
+    # vas_common.direct_routes, where the figures are), so it authenticates itself.
+    sender = await authenticate(request, Audience.PARTNER)
+    assert isinstance(sender, Sender)
     body = parse_json_body(SendRequest, await request.body())
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None and len(idempotency_key) > IDEMPOTENCY_KEY_MAX:

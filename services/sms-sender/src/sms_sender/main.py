@@ -25,6 +25,7 @@ from sms_sender.retention import Retention
 from sms_sender.service import CallbackSecrets, PartnerDirectory, SendMetrics, SendService, StatusQueries
 from sms_sender.settings import SmsSenderSettings
 from sms_sender.status_relay import StatusRelay
+from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
 from vas_common.group_commit import GroupCommitMetrics
@@ -98,6 +99,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         runtime.on_shutdown.append(stop_retention)
         group_commits = GroupCommitMetrics(runtime.metrics.registry)  # one per registry
         app.state.partner_directory = PartnerDirectory(pool, cache_ttl_s=settings.partner_cache_ttl_s)
+        runtime.authenticators[Audience.PARTNER] = api.authenticate_sender
         app.state.status_queries = StatusQueries(pool)
         app.state.callback_secrets = CallbackSecrets(pool)
         send_service = app.state.send_service = SendService(

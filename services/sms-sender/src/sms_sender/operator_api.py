@@ -5,15 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from pydantic import BaseModel
 
 from sms_sender.retention import Retention
-from vas_common.auth import check_operator_token
-
-
-async def require_operator(request: Request) -> None:
-    check_operator_token(request, request.app.state.runtime.settings.operator_token)
+from vas_common.access import Audience, audience_router
 
 
 async def retention_job(request: Request) -> Retention:
@@ -22,7 +18,7 @@ async def retention_job(request: Request) -> Retention:
     return job
 
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs (operator)"], dependencies=[Depends(require_operator)])
+router = audience_router(Audience.OPERATOR, prefix="/v1/jobs", tags=["jobs (operator)"])
 
 
 class RetentionOut(BaseModel):

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from subscription import consumers
 from subscription.api import billing as billing_api
+from subscription.api import deps
 from subscription.api import jobs as jobs_api
 from subscription.api import partners as partner_api
 from subscription.api import products as product_api
@@ -24,6 +25,7 @@ from subscription.service.products import ProductService
 from subscription.service.records import RecordsService
 from subscription.service.subscriptions import RegistrationMetrics, SubscriptionService
 from subscription.settings import SubscriptionSettings
+from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
 from vas_common.kafka import Subscription
@@ -44,6 +46,7 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         app.state.partner_service = PartnerService(
             pool, clock=clock.now, system_access_number=settings.system_access_number
         )
+        runtime.authenticators[Audience.PARTNER] = deps.authenticate_partner_key
         products = app.state.product_service = ProductService(pool, clock, settings.provider_name)
         subs = app.state.subscription_service = SubscriptionService(
             pool, clock, settings.provider_name, RegistrationMetrics(runtime.metrics.registry)

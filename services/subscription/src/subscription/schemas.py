@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -104,38 +104,53 @@ class ProductIn(BaseModel):
     )
 
 
-class ProductOut(ProductIn):
-    id: UUID
-    partner_id: UUID
+class CatalogueEntryOut(ProductIn):
+    """A product as the public sees it: what it is and costs, not who runs it internally."""
+
     status: ProductStatus
     price: str = Field(description="The price as users are told it, e.g. 5元/月")
     discontinue_at: datetime | None
+
+    @classmethod
+    def of(cls, p: Product) -> Self:
+        return cls(**_product_fields(p))
+
+
+class ProductOut(CatalogueEntryOut):
+    id: UUID
+    partner_id: UUID
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, p: Product) -> ProductOut:
+    def of(cls, p: Product) -> Self:
         return cls(
+            **_product_fields(p),
             id=p.id,
             partner_id=p.partner_id,
-            code=p.code,
-            name=p.name,
-            billing_type=p.billing_type,
-            price_fen=p.price_fen,
-            description=p.description,
-            availability=p.availability,
-            how_to_cancel=p.how_to_cancel,
-            charge_rule=p.charge_rule,
-            fault_hotline=p.fault_hotline,
-            consult_hotline=p.consult_hotline,
-            first_month=p.first_month,
-            last_month=p.last_month,
-            status=p.status,
-            price=p.price_text,
-            discontinue_at=p.discontinue_at,
             created_at=p.created_at,
             updated_at=p.updated_at,
         )
+
+
+def _product_fields(p: Product) -> dict[str, Any]:
+    return {
+        "code": p.code,
+        "name": p.name,
+        "billing_type": p.billing_type,
+        "price_fen": p.price_fen,
+        "description": p.description,
+        "availability": p.availability,
+        "how_to_cancel": p.how_to_cancel,
+        "charge_rule": p.charge_rule,
+        "fault_hotline": p.fault_hotline,
+        "consult_hotline": p.consult_hotline,
+        "first_month": p.first_month,
+        "last_month": p.last_month,
+        "status": p.status,
+        "price": p.price_text,
+        "discontinue_at": p.discontinue_at,
+    }
 
 
 class DiscontinuationIn(BaseModel):

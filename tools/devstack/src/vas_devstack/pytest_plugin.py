@@ -71,6 +71,8 @@ def service_settings_kwargs(database_url: str, kafka_bootstrap: str) -> dict[str
         "operator_token": OPERATOR_TOKEN,
         "log_json": False,
         "outbox_poll_interval_s": 0.2,
+        # Tests poll with a key until the service has learnt it; the limit has a test of its own.
+        "auth_failures_per_window": 100_000,
     }
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Query
 
-from subscription.api.deps import Billing, require_operator
+from subscription.api.deps import Billing
 from subscription.api.subscriptions import _msisdn
 from subscription.schemas import (
     PERIOD_PATTERN,
@@ -17,8 +17,9 @@ from subscription.schemas import (
     RefundIn,
     UserChargesOut,
 )
+from vas_common.access import Audience, audience_router
 
-router = APIRouter(prefix="/v1", tags=["billing (operator)"], dependencies=[Depends(require_operator)])
+router = audience_router(Audience.OPERATOR, prefix="/v1", tags=["billing (operator)"])
 
 
 @router.post("/billing/runs", response_model=BillingRunOut)

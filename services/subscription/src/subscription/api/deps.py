@@ -12,7 +12,8 @@ from subscription.service.partners import PartnerService
 from subscription.service.products import ProductService
 from subscription.service.records import RecordsService
 from subscription.service.subscriptions import SubscriptionService
-from vas_common.auth import AuthenticatedPartner, authenticate_partner, check_operator_token
+from vas_common.access import principal
+from vas_common.auth import AuthenticatedPartner, authenticate_partner
 
 T = TypeVar("T")
 
@@ -43,14 +44,14 @@ async def records_service(request: Request) -> RecordsService:
     return _state(request, "records_service", RecordsService)
 
 
-async def require_operator(request: Request) -> None:
-    check_operator_token(request, request.app.state.runtime.settings.operator_token)
-
-
-async def current_partner(
-    request: Request, service: Annotated[PartnerService, Depends(partner_service)]
-) -> AuthenticatedPartner:
+async def authenticate_partner_key(request: Request) -> AuthenticatedPartner:
+    """The partner authenticator of the subscription service (vas_common.access)."""
+    service = await partner_service(request)
     return await authenticate_partner(request, service.authenticate)
+
+
+async def current_partner(request: Request) -> AuthenticatedPartner:
+    return principal(request, AuthenticatedPartner)
 
 
 async def current_partner_id(partner: Annotated[AuthenticatedPartner, Depends(current_partner)]) -> UUID:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-
-from subscription.api.deps import Products, Subscriptions, require_operator
+from subscription.api.deps import Products, Subscriptions
 from subscription.schemas import JobResult
+from vas_common.access import Audience, audience_router
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs (operator)"], dependencies=[Depends(require_operator)])
+router = audience_router(Audience.OPERATOR, prefix="/v1/jobs", tags=["jobs (operator)"])
 
 
 @router.post("/expire-pending", response_model=JobResult)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
-from subscription.api.deps import Partners, current_partner, require_operator
+from subscription.api.deps import Partners, current_partner
 from subscription.schemas import (
     PartnerCreate,
     PartnerOut,
@@ -16,15 +16,21 @@ from subscription.schemas import (
     PartnerWithKeyOut,
     WhoAmI,
 )
+from subscription.service.partners import AccessNumberOverlaps, PartnerNameConflict
+from vas_common.access import Audience, audience_router
 from vas_common.auth import AuthenticatedPartner
+from vas_common.errors import documented
 
-operator_router = APIRouter(
-    prefix="/v1/partners", tags=["partners (operator)"], dependencies=[Depends(require_operator)]
+operator_router = audience_router(Audience.OPERATOR, prefix="/v1/partners", tags=["partners (operator)"])
+partner_router = audience_router(Audience.PARTNER, prefix="/v1", tags=["partner self-service"])
+
+
+@operator_router.post(
+    "",
+    status_code=201,
+    response_model=PartnerWithKeyOut,
+    responses=documented(PartnerNameConflict, AccessNumberOverlaps),
 )
-partner_router = APIRouter(prefix="/v1", tags=["partner self-service"])
-
-
-@operator_router.post("", status_code=201, response_model=PartnerWithKeyOut)
 async def create_partner(body: PartnerCreate, service: Partners) -> PartnerWithKeyOut:
     partner, key = await service.create(body.name, body.profile.domain())
     return PartnerWithKeyOut(**PartnerOut.of(partner).model_dump(), api_key=key.secret)
@@ -53,7 +59,7 @@ async def rotate_partner_key(partner_id: UUID, service: Partners) -> PartnerWith
     return PartnerWithKeyOut(**PartnerOut.of(partner).model_dump(), api_key=key.secret)
 
 
-@operator_router.patch("/{partner_id}", response_model=PartnerOut)
+@operator_router.patch("/{partner_id}", response_model=PartnerOut, responses=documented(AccessNumberOverlaps))
 async def update_partner(partner_id: UUID, body: PartnerUpdate, service: Partners) -> PartnerOut:
     """Suspend or reactivate the partner, and/or change the fields of its sending profile that
     the body names (the others are kept; `null` clears a field)."""

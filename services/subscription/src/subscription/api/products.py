@@ -5,20 +5,28 @@ from __future__ import annotations
 import html
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from subscription.api.deps import PartnerId, Products, require_operator
-from subscription.schemas import DiscontinuationIn, DiscontinuationOut, ProductIn, ProductOut
-
-router = APIRouter(prefix="/v1/products", tags=["products (partner)"])
-operator_router = APIRouter(
-    prefix="/v1/operator/products", tags=["products (operator)"], dependencies=[Depends(require_operator)]
+from subscription.api.deps import PartnerId, Products
+from subscription.schemas import (
+    CatalogueEntryOut,
+    DiscontinuationIn,
+    DiscontinuationOut,
+    ProductIn,
+    ProductOut,
 )
-catalogue_router = APIRouter(tags=["catalogue (public)"])
+from subscription.service.products import ProductCodeConflict, ProductNotDiscontinuable
+from vas_common.access import Audience, audience_router
+from vas_common.errors import documented
+
+router = audience_router(Audience.PARTNER, prefix="/v1/products", tags=["products (partner)"])
+operator_router = audience_router(
+    Audience.OPERATOR, prefix="/v1/operator/products", tags=["products (operator)"]
+)
+catalogue_router = audience_router(Audience.PUBLIC, tags=["catalogue (public)"])
 
 
-@router.post("", status_code=201, response_model=ProductOut)
+@router.post("", status_code=201, response_model=ProductOut, responses=documented(ProductCodeConflict))
 async def create_product(body: ProductIn, partner_id: PartnerId, products: Products) -> ProductOut:
     """A draft: it can be published once every disclosure a user must get is filled in."""
     return ProductOut.of(await products.create(partner_id, body.model_dump()))
@@ -34,7 +42,11 @@ async def publish_product(product_id: UUID, partner_id: PartnerId, products: Pro
     return ProductOut.of(await products.publish(product_id, partner_id))
 
 
-@router.post("/{product_id}/discontinuation", response_model=DiscontinuationOut)
+@router.post(
+    "/{product_id}/discontinuation",
+    response_model=DiscontinuationOut,
+    responses=documented(ProductNotDiscontinuable),
+)
 async def discontinue_product(
     product_id: UUID, body: DiscontinuationIn, partner_id: PartnerId, products: Products
 ) -> DiscontinuationOut:
@@ -45,7 +57,11 @@ async def discontinue_product(
     return DiscontinuationOut(product=ProductOut.of(product), subscribers_notified=notified)
 
 
-@operator_router.post("/{product_id}/discontinuation", response_model=DiscontinuationOut)
+@operator_router.post(
+    "/{product_id}/discontinuation",
+    response_model=DiscontinuationOut,
+    responses=documented(ProductNotDiscontinuable),
+)
 async def discontinue_product_as_operator(
     product_id: UUID, body: DiscontinuationIn, products: Products
 ) -> DiscontinuationOut:
@@ -55,10 +71,10 @@ async def discontinue_product_as_operator(
     return DiscontinuationOut(product=ProductOut.of(product), subscribers_notified=notified)
 
 
-@catalogue_router.get("/v1/catalogue", response_model=list[ProductOut])
-async def catalogue(products: Products) -> list[ProductOut]:
+@catalogue_router.get("/v1/catalogue", response_model=list[CatalogueEntryOut])
+async def catalogue(products: Products) -> list[CatalogueEntryOut]:
     """Every product on sale with its tariff and what a user must know before signing up."""
-    return [ProductOut.of(p) for p in await products.catalogue()]
+    return [CatalogueEntryOut.of(p) for p in await products.catalogue()]
 
 
 _FIELDS = (

@@ -8,17 +8,18 @@ import io
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Query, Response
 from pydantic import AwareDatetime
 
-from subscription.api.deps import Records, require_operator
+from subscription.api.deps import Records
 from subscription.api.subscriptions import _msisdn
 from subscription.domain import SHANGHAI
 from subscription.repository.records import OrderRecord
 from subscription.schemas import LegalHoldIn, LegalHoldOut, OrderRecordOut, RetentionOut, UserRecordsOut
+from vas_common.access import Audience, audience_router
 
-router = APIRouter(prefix="/v1", tags=["records (operator)"], dependencies=[Depends(require_operator)])
-jobs_router = APIRouter(prefix="/v1/jobs", tags=["jobs (operator)"], dependencies=[Depends(require_operator)])
+router = audience_router(Audience.OPERATOR, prefix="/v1", tags=["records (operator)"])
+jobs_router = audience_router(Audience.OPERATOR, prefix="/v1/jobs", tags=["jobs (operator)"])
 
 CSV_COLUMNS = ("occurred_at", "kind", "product_code", "channel", "subscription_id", "detail")
 

@@ -7,15 +7,17 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Query
 
-from subscription.api.deps import PartnerId, Products, Subscriptions, require_operator
+from subscription.api.deps import PartnerId, Products, Subscriptions
 from subscription.schemas import RegistrationSuccessOut, SubscriptionIn, SubscriptionOut, SuspensionIn
-from vas_common.errors import ValidationFailed
+from subscription.service.subscriptions import SubscriptionExists
+from vas_common.access import Audience, audience_router
+from vas_common.errors import ValidationFailed, documented
 from vas_common.msisdn import normalize_msisdn
 
-router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions (partner)"])
-operator_router = APIRouter(prefix="/v1", tags=["users (operator)"], dependencies=[Depends(require_operator)])
+router = audience_router(Audience.PARTNER, prefix="/v1/subscriptions", tags=["subscriptions (partner)"])
+operator_router = audience_router(Audience.OPERATOR, prefix="/v1", tags=["users (operator)"])
 
 
 class InvalidMsisdn(ValidationFailed):
@@ -30,7 +32,7 @@ def _msisdn(raw: str) -> str:
     return number
 
 
-@router.post("", status_code=202, response_model=SubscriptionOut)
+@router.post("", status_code=202, response_model=SubscriptionOut, responses=documented(SubscriptionExists))
 async def request_subscription(
     body: SubscriptionIn, partner_id: PartnerId, subs: Subscriptions
 ) -> SubscriptionOut:

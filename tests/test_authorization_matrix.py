@@ -1,0 +1,237 @@
+"""Every route of every service, called as each kind of caller.
+
+Routes come from each service's OpenAPI document; each must declare its audience (`x-audience`).
+Then each is called as no one, as a partner on its own data, as a partner on another partner's
+data and as the operator:
+
+| audience | no one | the operator | partner A, A's data | partner B, A's data |
+|---|---|---|---|---|
+| public | answered | answered | answered | answered |
+| partner | 401 | 401 | answered, found | 404, or nothing of A's in the answer |
+| operator | 401 | answered, found | 401 | 401 |
+
+"answered" = below 500 and not 401/403; "found" = not 404. A route this test does not know how to
+call (a new one) fails it until it is added to REQUESTS below, so a new route is never unchecked.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from subscription import domain
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually
+
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+AUDIENCES = {"public", "partner", "operator", "staff"}
+Suite = Any  # tests/conftest.py
+
+
+@dataclass
+class World:
+    """Partner A's data, which partner B must never reach; a throwaway partner for the operator
+    routes that change a partner (a key rotation would lock A out of the rest of the test)."""
+
+    a: dict[str, Any]
+    b: dict[str, Any]
+    throwaway: dict[str, Any]
+    product: dict[str, Any]
+    user: str
+    subscription_id: str
+    message_id: str
+    charge_id: str
+
+    def path_values(self) -> dict[str, str]:
+        return {
+            "message_id": self.message_id,
+            "product_id": self.product["id"],
+            "subscription_id": self.subscription_id,
+            "msisdn": self.user,
+            "charge_id": self.charge_id,
+            "partner_id": self.throwaway["id"],
+        }
+
+    def traces_of_a(self) -> list[str]:
+        """What no answer to partner B may contain (B may message A's subscriber itself, so the
+        number alone is not A's)."""
+        return [self.a["id"], self.product["id"], self.subscription_id, self.message_id, self.charge_id]
+
+
+def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]]:
+    """How to call each route: its body and query (path values come from World.path_values)."""
+    later = (suite.clock.now() + timedelta(days=31)).isoformat()
+    return {
+        ("POST", "/v1/messages"): {"json": {"recipients": [world.user], "content": "你好"}},
+        ("GET", "/v1/messages"): {},
+        ("GET", "/v1/messages/{message_id}"): {},
+        ("GET", "/v1/status-events"): {},
+        ("POST", "/v1/callback-secrets"): {},
+        ("GET", "/v1/callbacks/dead"): {},
+        ("GET", "/v1/me"): {},
+        ("POST", "/v1/jobs/retention"): {},
+        ("GET", "/healthz"): {},
+        ("GET", "/readyz"): {},
+        ("GET", "/metrics"): {},
+        ("POST", "/v1/partners"): {"json": {"name": f"cp-{uuid.uuid4().hex[:8]}"}},
+        ("GET", "/v1/partners"): {},
+        ("GET", "/v1/partners/{partner_id}"): {},
+        ("PATCH", "/v1/partners/{partner_id}"): {"json": {"profile": {"rate_limit_per_s": 7}}},
+        ("POST", "/v1/partners/{partner_id}/key-rotations"): {},
+        ("GET", "/v1/products"): {},
+        ("POST", "/v1/products"): {
+            "json": {
+                "code": "M" + uuid.uuid4().hex[:6].upper(),
+                "name": "矩阵",
+                "billing_type": "monthly",
+                "price_fen": 100,
+            }
+        },
+        ("POST", "/v1/products/{product_id}/publication"): {},
+        ("POST", "/v1/products/{product_id}/discontinuation"): {
+            "json": {"effective_at": later, "reason": "停止"}
+        },
+        ("POST", "/v1/operator/products/{product_id}/discontinuation"): {
+            "json": {"effective_at": later, "reason": "停止"}
+        },
+        ("GET", "/v1/catalogue"): {},
+        ("GET", "/catalogue"): {},
+        ("POST", "/v1/subscriptions"): {
+            "json": {"msisdn": world.user, "product_code": world.product["code"]}
+        },
+        ("GET", "/v1/subscriptions/{subscription_id}"): {},
+        ("DELETE", "/v1/subscriptions/{subscription_id}"): {},
+        ("GET", "/v1/users/{msisdn}/subscriptions"): {},
+        ("DELETE", "/v1/users/{msisdn}/subscriptions/{subscription_id}"): {},
+        ("POST", "/v1/users/{msisdn}/suspensions"): {
+            "json": {"effective_at": (suite.clock.now() + timedelta(days=2)).isoformat(), "reason": "欠费"}
+        },
+        ("GET", "/v1/registration-success"): {},
+        ("POST", "/v1/jobs/expire-pending"): {},
+        ("POST", "/v1/jobs/scheduled-changes"): {},
+        ("POST", "/v1/billing/runs"): {"json": {"period": domain.period_of(suite.clock.now())}},
+        ("POST", "/v1/charges/{charge_id}/refunds"): {"json": {"amount_fen": 1, "reason": "测试"}},
+        ("GET", "/v1/users/{msisdn}/charges"): {},
+        ("GET", "/v1/users/{msisdn}/records"): {},
+        ("GET", "/v1/legal-holds"): {},
+        ("POST", "/v1/legal-holds"): {"json": {"msisdn": world.user, "reason": "投诉处理中"}},
+        ("DELETE", "/v1/legal-holds/{msisdn}"): {},
+    }
+
+
+async def make_world(suite: Suite) -> World:
+    a, b, throwaway = await suite.partner(), await suite.partner(), await suite.partner()
+    product = await suite.product(a, name="每日一句", billing_type="per_message", price_fen=10)
+    user = "8613760000051"
+    await suite.mo(user, product["code"])
+    await suite.mo(user, "Y")
+
+    async def sent() -> str | None:
+        response = await suite.sms_sender.post(
+            "/v1/messages",
+            headers=a["headers"],
+            json={"recipients": [user], "content": "今日一句", "product_code": product["code"]},
+        )
+        return str(response.json()["accepted"][0]["message_id"]) if response.status_code == 202 else None
+
+    message_id = await eventually(sent)  # once the subscription is active and known to the sms-sender
+
+    async def charged() -> str | None:
+        found = await suite.subscription.get(f"/v1/users/{user}/charges", headers=OPERATOR)
+        charges = found.json()["charges"]
+        return str(charges[0]["id"]) if charges else None
+
+    charge_id = await eventually(charged)
+    [subscription] = (
+        await suite.subscription.get(f"/v1/users/{user}/subscriptions", headers=OPERATOR)
+    ).json()
+    return World(a, b, throwaway, product, user, subscription["id"], message_id, charge_id)
+
+
+def is_answered(response: httpx.Response) -> bool:
+    return response.status_code < 500 and response.status_code not in (401, 403)
+
+
+async def test_every_route_declares_its_audience_and_lets_in_only_that_audience(suite: Suite) -> None:
+    world = await make_world(suite)
+    calls = requests(world, suite)
+    values = world.path_values()
+    seen: set[tuple[str, str]] = set()
+    failures: list[str] = []
+    for client in (suite.sms_sender, suite.subscription):
+        document = (await client.get("/openapi.json")).json()
+        for template, item in document["paths"].items():
+            for method, operation in item.items():
+                route = (method.upper(), template)
+                seen.add(route)
+                audience = operation.get("x-audience")
+                if audience not in AUDIENCES:
+                    failures.append(f"{route}: no audience declared ({audience!r})")
+                    continue
+                if route not in calls:
+                    failures.append(f"{route}: unknown to this test; add it to requests()")
+                    continue
+                url = template.format(**{name: values[name] for name in _placeholders(template)})
+
+                call = functools.partial(client.request, route[0], url, **calls[route])
+                failures += await _check(route, audience, call, world)
+    assert not failures, "\n".join(failures)
+    assert not set(calls) - seen, f"routes gone from the OpenAPI documents: {set(calls) - seen}"
+
+
+async def _check(route: tuple[str, str], audience: str, call: Any, world: World) -> list[str]:
+    failures: list[str] = []
+
+    def expect(who: str, response: httpx.Response, ok: bool, wanted: str) -> None:
+        if not ok:
+            failures.append(
+                f"{route} as {who}: {response.status_code} {response.text[:200]}; wanted {wanted}"
+            )
+
+    nobody = await call(headers={})
+    if audience == "public":
+        expect("no one", nobody, is_answered(nobody), "an answer")
+        return failures
+    expect("no one", nobody, nobody.status_code == 401, "401")
+    if nobody.status_code == 401:
+        expect("no one", nobody, nobody.headers["content-type"] == "application/problem+json", "problem+json")
+
+    other = await call(headers=world.b["headers"])
+    if audience == "partner":
+        if "{" in route[1]:
+            expect("partner B on A's data", other, other.status_code == 404, "404")
+        else:
+            leaked = [trace for trace in world.traces_of_a() if trace in other.text]
+            expect(
+                "partner B", other, is_answered(other) and not leaked, f"an answer without A's data {leaked}"
+            )
+    else:
+        expect("a partner", other, other.status_code == 401, "401")
+
+    operator = await call(headers=OPERATOR)
+    if audience == "operator":
+        expect(
+            "the operator",
+            operator,
+            is_answered(operator) and operator.status_code != 404,
+            "an answer, found",
+        )
+    else:
+        expect("the operator", operator, operator.status_code == 401, "401 (not a partner key)")
+
+    own = await call(headers=world.a["headers"])
+    if audience == "partner":
+        expect(
+            "partner A on its own data", own, is_answered(own) and own.status_code != 404, "an answer, found"
+        )
+    else:
+        expect("partner A", own, own.status_code == 401, "401")
+    return failures
+
+
+def _placeholders(template: str) -> list[str]:
+    return [part[1:-1] for part in template.split("/") if part.startswith("{")]
