@@ -159,6 +159,19 @@ async def test_long_chinese_and_gsm_texts_arrive_whole_delivered_and_called_back
         "submitted",
         "delivered",
     ]
+    # One page at a time with the opaque cursor (row ids would tell the platform's volume).
+    first = (await sender.get("/v1/status-events", params={"limit": 1}, headers=partner.headers)).json()
+    [event] = first["items"]
+    assert first["next_cursor"] == event["cursor"]
+    assert len(event["cursor"]) == 11
+    assert not event["cursor"].isdigit()
+    rest = (
+        await sender.get("/v1/status-events", params={"cursor": event["cursor"]}, headers=partner.headers)
+    ).json()
+    assert [event, *rest["items"]] == events["items"]
+    bad = await sender.get("/v1/status-events", params={"cursor": "AAAAAAAAAA="}, headers=partner.headers)
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "invalid_cursor"
 
 
 async def _has(receiver: CallbackReceiver, n: int) -> bool:

@@ -192,21 +192,16 @@ async def list_messages(
 async def status_events(
     sender: CurrentSender,
     queries: Annotated[StatusQueries, Depends(status_queries)],
-    cursor: Annotated[int, Query(ge=0)] = 0,
+    cursor: Annotated[
+        str | None, Query(min_length=11, max_length=11, description="next_cursor of the page before")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> StatusEventPage:
-    rows = await queries.status_events(sender.partner_id, cursor, limit)
-    items = [
-        StatusEventOut(
-            cursor=r["id"],
-            occurred_at=r["occurred_at"],
-            message_id=r["message_id"],
-            status=r["status"],
-            body=r["body"],
-        )
-        for r in rows
-    ]
-    return StatusEventPage(items=items, next_cursor=items[-1].cursor if items else cursor)
+    events, next_cursor = await queries.status_events(sender.partner_id, cursor, limit)
+    return StatusEventPage(
+        items=[StatusEventOut.model_validate(e, from_attributes=True) for e in events],
+        next_cursor=next_cursor,
+    )
 
 
 @router.post("/callback-secrets", status_code=201, response_model=CallbackSecretOut)

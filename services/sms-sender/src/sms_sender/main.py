@@ -28,6 +28,7 @@ from sms_sender.status_relay import StatusRelay
 from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
+from vas_common.cursors import CursorCipher
 from vas_common.group_commit import GroupCommitMetrics
 from vas_common.kafka import Subscription
 
@@ -85,6 +86,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         pool = runtime.db()
         async with pool.acquire() as conn:
             await MessageRepository().ensure_partitions(conn, clock.now())
+            cursor_key = await MessageRepository().service_key(conn, "status_event_cursor")
         retention = app.state.retention = Retention(pool, clock, settings.retention_months)
         # Every role runs it (each process keeps the coming months' partitions); runs overlap safely.
         retention_task = asyncio.create_task(
@@ -100,7 +102,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         group_commits = GroupCommitMetrics(runtime.metrics.registry)  # one per registry
         app.state.partner_directory = PartnerDirectory(pool, cache_ttl_s=settings.partner_cache_ttl_s)
         runtime.authenticators[Audience.PARTNER] = api.authenticate_sender
-        app.state.status_queries = StatusQueries(pool)
+        app.state.status_queries = StatusQueries(pool, CursorCipher(cursor_key))
         app.state.callback_secrets = CallbackSecrets(pool)
         send_service = app.state.send_service = SendService(
             pool,

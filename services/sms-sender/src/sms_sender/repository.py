@@ -548,6 +548,12 @@ class MessageRepository:
             )
         )
 
+    async def service_key(self, conn: DbConnection, name: str) -> bytes:
+        key: bytes | None = await conn.fetchval("SELECT value FROM service_keys WHERE name = $1", name)
+        if key is None:
+            raise LookupError(f"no service key {name!r}: are the migrations applied?")
+        return key
+
     async def status_events_after(
         self, conn: DbConnection, partner_id: UUID, cursor: int, limit: int
     ) -> list[asyncpg.Record]:

@@ -85,7 +85,7 @@ class MessagePage(BaseModel):
 
 
 class StatusEventOut(BaseModel):
-    cursor: int
+    cursor: str = Field(description="Opaque: ask with it to get what came after this event")
     occurred_at: datetime
     message_id: UUID
     status: MessageStatus
@@ -94,7 +94,7 @@ class StatusEventOut(BaseModel):
 
 class StatusEventPage(BaseModel):
     items: list[StatusEventOut]
-    next_cursor: int
+    next_cursor: str | None = Field(description="Ask with it for the next page; null before any event")
 
 
 class CallbackSecretOut(BaseModel):

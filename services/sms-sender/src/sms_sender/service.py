@@ -35,6 +35,8 @@ from sms_sender.repository import (
 )
 from sms_sender.schemas import AcceptedRecipient, RejectedRecipient, SendRequest, SendResponse
 from vas_common.auth import AuthenticatedPartner
+from vas_common.cursors import CursorCipher
+from vas_common.cursors import InvalidCursor as InvalidCursorText
 from vas_common.db import DATABASE_UNAVAILABLE, DbConnection
 from vas_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from vas_common.events import Event, encode_event
@@ -739,9 +741,26 @@ def _callback_rows(
     return rows
 
 
+class InvalidCursor(ValidationFailed):
+    code = "invalid_cursor"
+    title = "Not a cursor this API handed out"
+
+
+@dataclass(frozen=True)
+class StatusEventView:
+    cursor: str  # opaque: pass it back to get what came after
+    occurred_at: datetime
+    message_id: UUID
+    status: str
+    body: dict[str, Any]
+
+
 class StatusQueries:
-    def __init__(self, pool: asyncpg.Pool, messages: MessageRepository | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, cursors: CursorCipher, messages: MessageRepository | None = None
+    ) -> None:
         self._pool = pool
+        self._cursors = cursors
         self._messages = messages or MessageRepository()
 
     async def message(
@@ -759,9 +778,28 @@ class StatusQueries:
         async with self._pool.acquire() as conn:
             return await self._messages.list_messages(conn, partner_id, client_ref, since, limit)
 
-    async def status_events(self, partner_id: UUID, cursor: int, limit: int) -> list[asyncpg.Record]:
+    async def status_events(
+        self, partner_id: UUID, cursor: str | None, limit: int
+    ) -> tuple[list[StatusEventView], str | None]:
+        """The partner's status changes after `cursor` (None: from the oldest kept), and the
+        cursor to ask with next. Cursors are opaque: row ids would tell the platform's volume."""
+        try:
+            after = 0 if cursor is None else self._cursors.decode(cursor)
+        except InvalidCursorText as exc:
+            raise InvalidCursor(f"{cursor!r} is not a cursor from GET /v1/status-events") from exc
         async with self._pool.acquire() as conn:
-            return await self._messages.status_events_after(conn, partner_id, cursor, limit)
+            rows = await self._messages.status_events_after(conn, partner_id, after, limit)
+        events = [
+            StatusEventView(
+                cursor=self._cursors.encode(r["id"]),
+                occurred_at=r["occurred_at"],
+                message_id=r["message_id"],
+                status=r["status"],
+                body=r["body"],
+            )
+            for r in rows
+        ]
+        return events, events[-1].cursor if events else cursor
 
 
 class CallbackSecrets:
