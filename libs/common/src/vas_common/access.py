@@ -24,6 +24,7 @@ from functools import cache
 from typing import Any, ClassVar, TypeVar
 
 from fastapi import APIRouter, Request, Response
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
 
 from vas_common.auth import presented_credential
@@ -88,6 +89,9 @@ _AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: _problem("Too many requests, or too many failed authentication attempts from this client"),
 }
 VALIDATION_RESPONSE: dict[int | str, dict[str, Any]] = {422: _problem("The request is not valid")}
+MALFORMED_BODY_RESPONSE: dict[int | str, dict[str, Any]] = {
+    400: _problem("The body could not be read as JSON text (for example, it is not UTF-8)")
+}
 NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
     404: _problem("No such resource, or not one of the caller's")
 }
@@ -186,13 +190,15 @@ class _AudienceRoute(APIRoute):
         )
         kwargs["responses"] = {**common, **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
-        if self.dependant.path_params:
+        if "{" in self.path:
+            # a path id may name nothing, or nothing of the caller's
             self.responses = {**NOT_FOUND_RESPONSE, **self.responses}
+        if self.body_field is not None or "requestBody" in extra:
+            self.responses = {**MALFORMED_BODY_RESPONSE, **self.responses}
         if (
             self.body_field is not None
             or "requestBody" in extra
-            or self.dependant.query_params
-            or self.dependant.path_params
+            or get_flat_params(self.dependant)  # path, query and header parameters, also of dependencies
         ):
             self.responses = {**VALIDATION_RESPONSE, **self.responses}
 

@@ -6,6 +6,7 @@ Raise an `AppError` subclass anywhere below the API; `install_problem_handlers` 
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -13,8 +14,10 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://vas-suite.dev/problems/"
@@ -170,6 +173,19 @@ def app_error_response(exc: AppError, instance: str) -> JSONResponse:
     )
 
 
+def _methods_of(app: FastAPI, path: str) -> set[str]:
+    """Every method some route of the app serves at `path`."""
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "methods_by_path", None)
+    if table is None:
+        table = [
+            (compile_path(route.path)[0], set(route.methods or ()))
+            for route in iter_route_contexts(app.routes)
+            if route.path is not None
+        ]
+        app.state.methods_by_path = table
+    return {method for regex, methods in table if regex.match(path) for method in methods}
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render every error, ours and the framework's, as problem+json."""
 
@@ -200,13 +216,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             return await on_app_error(request, exc.__cause__)
         status = exc.status_code
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        headers = dict(exc.headers or {})
+        if status == 405:
+            # Starlette names only the methods of the first route whose path matched; a path has
+            # a route per method here.
+            headers["Allow"] = ", ".join(sorted(_methods_of(request.app, request.url.path)))
         return problem_response(
             status,
             _HTTP_CODES.get(status, f"http_{status}"),
             phrase,
             str(exc.detail) if exc.detail else phrase,
             instance=request.url.path,
-            headers=dict(exc.headers or {}),
+            headers=headers,
         )
 
     async def on_dependency_down(request: Request, exc: Exception) -> JSONResponse:

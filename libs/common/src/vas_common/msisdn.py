@@ -11,6 +11,19 @@ _MOBILE_TYPES = frozenset(
 )
 
 
+def _msisdn_pattern() -> str:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    mobile = metadata.mobile.national_number_pattern if metadata and metadata.mobile else None
+    assert mobile is not None, "libphonenumber has no mobile pattern for CN"
+    ascii_digits = mobile.replace("\\d", "[0-9]")  # \d is any Unicode digit in most regex engines
+    return rf"^(?:\+?86|0086)?(?:{ascii_digits})$"
+
+
+# What the API documents (and so what a client or a fuzzer generates): a mainland mobile number,
+# +86/86/0086 optional, after libphonenumber's own pattern for them.
+MSISDN_PATTERN = _msisdn_pattern()
+
+
 class NotMsisdn(StrEnum):
     INVALID_NUMBER = "invalid_number"
     NOT_CHINESE_MOBILE = "not_chinese_mobile"

@@ -20,6 +20,7 @@ from subscription.domain import (
     price_text,
 )
 from vas_common.events.subscription import PartnerStatus, SignaturePlacement
+from vas_common.msisdn import MSISDN_PATTERN
 
 
 class SendingProfileIn(BaseModel):
@@ -167,7 +168,7 @@ class DiscontinuationOut(BaseModel):
 
 
 class SubscriptionIn(BaseModel):
-    msisdn: str = Field(description="The user's mobile number, +86 optional")
+    msisdn: str = Field(pattern=MSISDN_PATTERN, description="The user's mobile number, +86 optional")
     product_code: str
 
 
@@ -300,7 +301,7 @@ class UserRecordsOut(BaseModel):
 
 
 class LegalHoldIn(BaseModel):
-    msisdn: str = Field(description="The user's mobile number, +86 optional")
+    msisdn: str = Field(pattern=MSISDN_PATTERN, description="The user's mobile number, +86 optional")
     reason: str = Field(min_length=1, max_length=200, description="e.g. the complaint or case it is for")
 
 

@@ -7,8 +7,7 @@ from uuid import UUID
 
 from fastapi import Query
 
-from subscription.api.deps import Billing
-from subscription.api.subscriptions import _msisdn
+from subscription.api.deps import Billing, UserMsisdn
 from subscription.schemas import (
     PERIOD_PATTERN,
     BillingRunIn,
@@ -40,14 +39,14 @@ async def refund_charge(charge_id: UUID, body: RefundIn, billing: Billing) -> Ch
 
 @router.get("/users/{msisdn}/charges", response_model=UserChargesOut)
 async def user_charges(
-    msisdn: str,
+    msisdn: UserMsisdn,
     billing: Billing,
     month: Annotated[
         str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM; default: this month")
     ] = None,
 ) -> UserChargesOut:
     """What the user was charged (and refunded) in a month, with the total."""
-    found = await billing.charges_of(_msisdn(msisdn), month)
+    found = await billing.charges_of(msisdn, month)
     return UserChargesOut(
         msisdn=found.msisdn,
         month=found.month,

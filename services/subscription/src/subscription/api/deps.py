@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, TypeVar
 from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from subscription.service.billing import BillingService
 from subscription.service.partners import PartnerService
@@ -14,6 +14,8 @@ from subscription.service.records import RecordsService
 from subscription.service.subscriptions import SubscriptionService
 from vas_common.access import principal
 from vas_common.auth import AuthenticatedPartner, authenticate_partner
+from vas_common.errors import ValidationFailed
+from vas_common.msisdn import MSISDN_PATTERN, normalize_msisdn
 
 T = TypeVar("T")
 
@@ -44,6 +46,26 @@ async def records_service(request: Request) -> RecordsService:
     return _state(request, "records_service", RecordsService)
 
 
+class InvalidMsisdn(ValidationFailed):
+    code = "invalid_msisdn"
+    title = "Not a mainland China mobile number"
+
+
+def normalized_msisdn(raw: str) -> str:
+    number = normalize_msisdn(raw)
+    if number is None:
+        raise InvalidMsisdn(f"{raw!r} is not a mainland China mobile number")
+    return number
+
+
+async def path_msisdn(
+    msisdn: Annotated[
+        str, Path(pattern=MSISDN_PATTERN, description="The user's mobile number, +86 optional")
+    ],
+) -> str:
+    return normalized_msisdn(msisdn)
+
+
 async def authenticate_partner_key(request: Request) -> AuthenticatedPartner:
     """The partner authenticator of the subscription service (vas_common.access)."""
     service = await partner_service(request)
@@ -64,3 +86,4 @@ Subscriptions = Annotated[SubscriptionService, Depends(subscription_service)]
 Billing = Annotated[BillingService, Depends(billing_service)]
 Records = Annotated[RecordsService, Depends(records_service)]
 PartnerId = Annotated[UUID, Depends(current_partner_id)]
+UserMsisdn = Annotated[str, Depends(path_msisdn)]  # the path's number, as stored (86…)

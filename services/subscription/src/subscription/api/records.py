@@ -11,8 +11,7 @@ from typing import Annotated, Literal
 from fastapi import Query, Response
 from pydantic import AwareDatetime
 
-from subscription.api.deps import Records
-from subscription.api.subscriptions import _msisdn
+from subscription.api.deps import Records, UserMsisdn, normalized_msisdn
 from subscription.domain import SHANGHAI
 from subscription.repository.records import OrderRecord
 from subscription.schemas import LegalHoldIn, LegalHoldOut, OrderRecordOut, RetentionOut, UserRecordsOut
@@ -51,14 +50,14 @@ def records_csv(records: list[OrderRecord]) -> str:
     responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
 )
 async def user_records(
-    msisdn: str,
+    msisdn: UserMsisdn,
     records: Records,
     since: Annotated[AwareDatetime | None, Query(alias="from", description="inclusive")] = None,
     until: Annotated[AwareDatetime | None, Query(alias="to", description="exclusive")] = None,
     output: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Response | UserRecordsOut:
     """Every order action and every SMS exchanged with the user, with its time, oldest first."""
-    number = _msisdn(msisdn)
+    number = msisdn
     found = await records.of_user(number, since, until)
     if output == "csv":
         return Response(
@@ -87,7 +86,7 @@ async def user_records(
 @router.post("/legal-holds", status_code=201, response_model=LegalHoldOut)
 async def place_legal_hold(body: LegalHoldIn, records: Records) -> LegalHoldOut:
     """The user's records are kept past the retention horizon, here and in the sms-sender."""
-    hold = await records.place_hold(_msisdn(body.msisdn), body.reason)
+    hold = await records.place_hold(normalized_msisdn(body.msisdn), body.reason)
     return LegalHoldOut(msisdn=hold.msisdn, reason=hold.reason, placed_at=hold.placed_at)
 
 
@@ -99,8 +98,8 @@ async def legal_holds(records: Records) -> list[LegalHoldOut]:
 
 
 @router.delete("/legal-holds/{msisdn}", status_code=204)
-async def release_legal_hold(msisdn: str, records: Records) -> Response:
-    await records.release_hold(_msisdn(msisdn))
+async def release_legal_hold(msisdn: UserMsisdn, records: Records) -> Response:
+    await records.release_hold(msisdn)
     return Response(status_code=204)
 
 

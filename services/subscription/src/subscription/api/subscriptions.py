@@ -9,27 +9,14 @@ from uuid import UUID
 
 from fastapi import Query
 
-from subscription.api.deps import PartnerId, Products, Subscriptions
+from subscription.api.deps import PartnerId, Products, Subscriptions, UserMsisdn, normalized_msisdn
 from subscription.schemas import RegistrationSuccessOut, SubscriptionIn, SubscriptionOut, SuspensionIn
 from subscription.service.subscriptions import SubscriptionExists
 from vas_common.access import Audience, audience_router
-from vas_common.errors import ValidationFailed, documented
-from vas_common.msisdn import normalize_msisdn
+from vas_common.errors import documented
 
 router = audience_router(Audience.PARTNER, prefix="/v1/subscriptions", tags=["subscriptions (partner)"])
 operator_router = audience_router(Audience.OPERATOR, prefix="/v1", tags=["users (operator)"])
-
-
-class InvalidMsisdn(ValidationFailed):
-    code = "invalid_msisdn"
-    title = "Not a mainland China mobile number"
-
-
-def _msisdn(raw: str) -> str:
-    number = normalize_msisdn(raw)
-    if number is None:
-        raise InvalidMsisdn(f"{raw!r} is not a mainland China mobile number")
-    return number
 
 
 @router.post("", status_code=202, response_model=SubscriptionOut, responses=documented(SubscriptionExists))
@@ -38,7 +25,7 @@ async def request_subscription(
 ) -> SubscriptionOut:
     """Pending until the user replies Y to the confirmation SMS (24 h); only then billed or sent content."""
     sub = await subs.request(
-        _msisdn(body.msisdn), body.product_code.upper(), "partner_api", partner_id=partner_id
+        normalized_msisdn(body.msisdn), body.product_code.upper(), "partner_api", partner_id=partner_id
     )
     return SubscriptionOut.of(sub)
 
@@ -58,19 +45,19 @@ async def cancel_subscription(
 
 
 @operator_router.get("/users/{msisdn}/subscriptions", response_model=list[SubscriptionOut])
-async def user_subscriptions(msisdn: str, subs: Subscriptions) -> list[SubscriptionOut]:
-    return [SubscriptionOut.of(s) for s in await subs.of_user(_msisdn(msisdn))]
+async def user_subscriptions(msisdn: UserMsisdn, subs: Subscriptions) -> list[SubscriptionOut]:
+    return [SubscriptionOut.of(s) for s in await subs.of_user(msisdn)]
 
 
 @operator_router.delete("/users/{msisdn}/subscriptions/{subscription_id}", response_model=SubscriptionOut)
-async def operator_cancel(msisdn: str, subscription_id: UUID, subs: Subscriptions) -> SubscriptionOut:
-    return SubscriptionOut.of(await subs.cancel(subscription_id, "operator_api", msisdn=_msisdn(msisdn)))
+async def operator_cancel(msisdn: UserMsisdn, subscription_id: UUID, subs: Subscriptions) -> SubscriptionOut:
+    return SubscriptionOut.of(await subs.cancel(subscription_id, "operator_api", msisdn=msisdn))
 
 
 @operator_router.post("/users/{msisdn}/suspensions", status_code=202)
-async def suspend_user(msisdn: str, body: SuspensionIn, products: Products) -> dict[str, int | str]:
+async def suspend_user(msisdn: UserMsisdn, body: SuspensionIn, products: Products) -> dict[str, int | str]:
     """At least 24 hours' notice by SMS; the user's subscriptions are suspended on the date."""
-    affected = await products.schedule_suspension(_msisdn(msisdn), body.effective_at, body.reason)
+    affected = await products.schedule_suspension(msisdn, body.effective_at, body.reason)
     return {"status": "scheduled", "active_subscriptions": affected}
 
 
