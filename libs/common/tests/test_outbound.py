@@ -95,9 +95,18 @@ async def test_a_host_is_refused_when_any_of_its_addresses_is_inside_and_verdict
     assert sorted(resolver.lookups) == ["mixed.example", "public.example"]
 
 
-async def test_localhost_is_refused_through_the_system_resolver() -> None:
+@pytest.mark.parametrize("host", ["localhost", "2130706433", "0x7f000001", "127.1"])
+async def test_names_and_numeric_spellings_of_loopback_are_refused_through_the_system_resolver(
+    host: str,
+) -> None:
     with pytest.raises(ForbiddenDestination, match="loopback"):
-        await OutboundGuard(AddressPolicy()).check_url("https://localhost/hook")
+        await OutboundGuard(AddressPolicy()).check_url(f"https://{host}/hook")
+
+
+async def test_a_metadata_host_name_is_refused_by_its_address() -> None:
+    resolver = ScriptedResolver({"metadata.google.internal": [["169.254.169.254"]]})
+    with pytest.raises(ForbiddenDestination, match="link-local"):
+        await OutboundGuard(AddressPolicy(), resolve=resolver).check_url("https://metadata.google.internal/")
 
 
 async def test_the_guarded_transport_connects_to_the_checked_address_and_names_the_host() -> None:

@@ -58,7 +58,7 @@ def address_refusal(address: IPAddress) -> str | None:
         inner = embedded_ipv4(address)
         if inner is not None:
             refusal = address_refusal(inner)
-            return f"carries {inner}, which is {refusal}" if refusal else None
+            return f"carries {inner}, a {refusal}" if refusal else None
     for reason, flagged in (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
@@ -68,10 +68,10 @@ def address_refusal(address: IPAddress) -> str | None:
         ("reserved", address.is_reserved),
     ):
         if flagged:
-            return f"a {reason} address"
+            return f"{reason} address"
     if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
-        return "a site-local address"
-    return None if address.is_global else "not a global address"
+        return "site-local address"
+    return None if address.is_global else "non-global address"
 
 
 @dataclass(frozen=True)
