@@ -26,9 +26,11 @@ from sms_sender.service import CallbackSecrets, PartnerDirectory, SendMetrics, S
 from sms_sender.settings import SmsSenderSettings
 from sms_sender.status_relay import StatusRelay
 from vas_common.app import Runtime, ServiceSpec, create_service_app
+from vas_common.breaker import CircuitBreaker
 from vas_common.clock import Clock, SystemClock
 from vas_common.group_commit import GroupCommitMetrics
 from vas_common.kafka import Subscription
+from vas_common.outbound import AddressPolicy, OutboundGuard
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -97,6 +99,9 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
 
         runtime.on_shutdown.append(stop_retention)
         group_commits = GroupCommitMetrics(runtime.metrics.registry)  # one per registry
+        callback_policy = AddressPolicy.of(
+            settings.callback_allow_http, settings.callback_allowed_destinations
+        )
         app.state.partner_directory = PartnerDirectory(pool, cache_ttl_s=settings.partner_cache_ttl_s)
         app.state.status_queries = StatusQueries(pool)
         app.state.callback_secrets = CallbackSecrets(pool)
@@ -106,6 +111,9 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             default_access_number=settings.default_access_number,
             default_rate_per_s=settings.default_rate_per_s,
             metrics=SendMetrics(runtime.metrics.registry, group_commits),
+            callback_destinations=OutboundGuard(
+                callback_policy, cache_ttl_s=settings.callback_dns_cache_ttl_s
+            ),
         )
         await send_service.start()
         runtime.on_shutdown.append(send_service.stop)
@@ -130,10 +138,15 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         callbacks = CallbackWorker(
             pool,
             runtime.metrics.registry,
+            destinations=OutboundGuard(callback_policy),
             retry_initial_s=settings.callback_retry_initial_s,
             retry_max_s=settings.callback_retry_max_s,
             give_up_after=timedelta(seconds=settings.callback_give_up_after_s),
-            timeout_s=settings.callback_timeout_s,
+            concurrency=settings.callback_concurrency,
+            partner_concurrency=settings.callback_partner_concurrency,
+            connect_timeout_s=settings.callback_connect_timeout_s,
+            read_timeout_s=settings.callback_read_timeout_s,
+            breaker=CircuitBreaker(settings.callback_breaker_failures, settings.callback_breaker_cooldown_s),
         )
         await callbacks.start()
         runtime.on_shutdown.append(callbacks.stop)
