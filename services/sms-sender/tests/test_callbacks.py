@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -267,3 +268,19 @@ async def test_a_host_that_keeps_failing_is_not_called_during_the_cooldown(
         await conn.execute("UPDATE callback_deliveries SET next_attempt_at = now(), last_error = NULL")
     await eventually(all_handled)
     assert failing.calls == 3
+
+
+async def test_claimed_deliveries_come_back_when_the_lease_ends(pool: asyncpg.Pool) -> None:
+    """A worker that dies after claiming leaves its rows to the next claim once the lease is over."""
+    repo = CallbackRepository()
+    partner_id = uuid.uuid4()
+    await enqueue(pool, partner_id, "https://hooks.example/cb")
+    async with pool.acquire() as conn:
+        [claimed] = await repo.claim_due(conn, 10, timedelta(milliseconds=300), 4, {})
+        assert await repo.claim_due(conn, 10, timedelta(seconds=30), 4, {}) == []
+
+        async def reclaimed() -> list[asyncpg.Record]:
+            return await repo.claim_due(conn, 10, timedelta(seconds=30), 4, {})
+
+        [again] = await eventually(reclaimed)
+    assert (again["id"], claimed["attempts"], again["attempts"]) == (claimed["id"], 1, 2)
