@@ -71,6 +71,8 @@ async def sender(
         callback_retry_initial_s=0.2,
         callback_retry_max_s=1.0,
         smsc_response_timeout_s=2.0,
+        callback_allow_http=True,  # the test's callback receiver is plain http on loopback
+        callback_allowed_destinations=["127.0.0.1"],
     )
     async with serve(create_app(settings)) as client:
         await eventually(lambda: _ready(client))

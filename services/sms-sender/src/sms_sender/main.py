@@ -27,10 +27,12 @@ from sms_sender.settings import SmsSenderSettings
 from sms_sender.status_relay import StatusRelay
 from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
+from vas_common.breaker import CircuitBreaker
 from vas_common.clock import Clock, SystemClock
 from vas_common.cursors import CursorCipher
 from vas_common.group_commit import GroupCommitMetrics
 from vas_common.kafka import Subscription
+from vas_common.outbound import AddressPolicy, OutboundGuard
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -100,6 +102,9 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
 
         runtime.on_shutdown.append(stop_retention)
         group_commits = GroupCommitMetrics(runtime.metrics.registry)  # one per registry
+        callback_policy = AddressPolicy.of(
+            settings.callback_allow_http, settings.callback_allowed_destinations
+        )
         app.state.partner_directory = PartnerDirectory(pool, cache_ttl_s=settings.partner_cache_ttl_s)
         runtime.authenticators[Audience.PARTNER] = api.authenticate_sender
         app.state.status_queries = StatusQueries(pool, CursorCipher(cursor_key))
@@ -110,6 +115,9 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             default_access_number=settings.default_access_number,
             default_rate_per_s=settings.default_rate_per_s,
             metrics=SendMetrics(runtime.metrics.registry, group_commits),
+            callback_destinations=OutboundGuard(
+                callback_policy, cache_ttl_s=settings.callback_dns_cache_ttl_s
+            ),
         )
         await send_service.start()
         runtime.on_shutdown.append(send_service.stop)
@@ -134,10 +142,15 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         callbacks = CallbackWorker(
             pool,
             runtime.metrics.registry,
+            destinations=OutboundGuard(callback_policy),
             retry_initial_s=settings.callback_retry_initial_s,
             retry_max_s=settings.callback_retry_max_s,
             give_up_after=timedelta(seconds=settings.callback_give_up_after_s),
-            timeout_s=settings.callback_timeout_s,
+            concurrency=settings.callback_concurrency,
+            partner_concurrency=settings.callback_partner_concurrency,
+            connect_timeout_s=settings.callback_connect_timeout_s,
+            read_timeout_s=settings.callback_read_timeout_s,
+            breaker=CircuitBreaker(settings.callback_breaker_failures, settings.callback_breaker_cooldown_s),
         )
         await callbacks.start()
         runtime.on_shutdown.append(callbacks.stop)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -715,23 +715,60 @@ class CallbackRepository:
             rows,
         )
 
-    async def claim_due(self, conn: DbConnection, limit: int, lease: timedelta) -> list[asyncpg.Record]:
-        """Take due deliveries and push their next attempt time out by `lease`, so another
-        worker does not take them while this one is calling."""
+    async def claim_due(
+        self,
+        conn: DbConnection,
+        limit: int,
+        lease: timedelta,
+        partner_cap: int,
+        partners_in_flight: Mapping[UUID, int],
+    ) -> list[asyncpg.Record]:
+        """Take up to `limit` due deliveries, earliest first, but of each partner only as many as
+        it has free slots (`partner_cap` less what this worker has in flight for it), and push
+        their next attempt time out by `lease`, so another worker does not take them while this
+        one is calling; a worker that dies lets them come back when the lease ends."""
         return list(
             await conn.fetch(
                 """
+                WITH RECURSIVE pending_partner AS (
+                    (SELECT partner_id FROM callback_deliveries WHERE state = 'pending'
+                      ORDER BY partner_id LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT c.partner_id FROM callback_deliveries c
+                             WHERE c.state = 'pending' AND c.partner_id > p.partner_id
+                             ORDER BY c.partner_id LIMIT 1)
+                      FROM pending_partner p WHERE p.partner_id IS NOT NULL
+                ),
+                room AS (
+                    SELECT p.partner_id, $3 - coalesce(busy.in_flight, 0) AS free
+                      FROM pending_partner p
+                      LEFT JOIN unnest($4::uuid[], $5::int[]) AS busy(partner_id, in_flight)
+                        USING (partner_id)
+                     WHERE p.partner_id IS NOT NULL
+                ),
+                due AS (
+                    SELECT picked.id FROM room r
+                     CROSS JOIN LATERAL (
+                        SELECT c.id, c.next_attempt_at FROM callback_deliveries c
+                         WHERE c.partner_id = r.partner_id AND c.state = 'pending'
+                           AND c.next_attempt_at <= now()
+                         ORDER BY c.next_attempt_at LIMIT r.free
+                           FOR UPDATE SKIP LOCKED) picked
+                     WHERE r.free > 0
+                     ORDER BY picked.next_attempt_at LIMIT $1
+                )
                 UPDATE callback_deliveries d
                    SET next_attempt_at = now() + $2::interval, attempts = d.attempts + 1
-                  FROM (SELECT id FROM callback_deliveries
-                         WHERE state = 'pending' AND next_attempt_at <= now()
-                         ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+                  FROM due
                  WHERE d.id = due.id
                 RETURNING d.id, d.event_id, d.partner_id, d.url, d.body, d.attempts, d.created_at,
                           (SELECT secret FROM callback_secrets s WHERE s.partner_id = d.partner_id) AS secret
                 """,
                 limit,
                 lease,
+                partner_cap,
+                list(partners_in_flight),
+                list(partners_in_flight.values()),
             )
         )
 
@@ -747,6 +784,19 @@ class CallbackRepository:
             delivery_id,
             delay,
             error,
+        )
+
+    async def postpone(self, conn: DbConnection, delivery_id: int, delay: timedelta, reason: str) -> None:
+        """Due again after `delay`, the claim not counted as an attempt (no call was made)."""
+        await conn.execute(
+            """
+            UPDATE callback_deliveries
+               SET next_attempt_at = now() + $2::interval, attempts = attempts - 1, last_error = $3
+             WHERE id = $1
+            """,
+            delivery_id,
+            delay,
+            reason,
         )
 
     async def mark_dead(self, conn: DbConnection, delivery_id: int, error: str) -> None:

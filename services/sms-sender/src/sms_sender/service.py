@@ -65,6 +65,7 @@ from vas_common.events.subscription import (
 )
 from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY, Topic
 from vas_common.group_commit import GroupCommit, GroupCommitMetrics
+from vas_common.outbound import AddressPolicy, ForbiddenDestination, OutboundGuard
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import count_segments
 from vas_common.telemetry import current_trace_carrier
@@ -132,6 +133,11 @@ class SourceTooLong(ValidationFailed):
 class CallbackSecretMissing(ValidationFailed):
     code = "callback_secret_missing"
     title = "Create a callback secret before asking for callbacks"
+
+
+class CallbackUrlForbidden(ValidationFailed):
+    code = "callback_url_forbidden"
+    title = "Callbacks are not sent to this URL"
 
 
 @dataclass(frozen=True)
@@ -286,9 +292,11 @@ class SendService:
         messages: MessageRepository | None = None,
         outbox: OutboxRepository | None = None,
         clock: Callable[[], datetime] = utcnow,
+        callback_destinations: OutboundGuard | None = None,
     ) -> None:
         self._pool = pool
         self._reviewer = reviewer
+        self._callback_destinations = callback_destinations or OutboundGuard(AddressPolicy())
         self._default_access_number = default_access_number
         self._default_rate = default_rate_per_s
         self._messages = messages or MessageRepository()
@@ -396,6 +404,11 @@ class SendService:
             )
         if body.callback_url is not None and not (checks and checks.has_callback_secret):
             raise CallbackSecretMissing("POST /v1/callback-secrets first; callbacks are signed with it")
+        if body.callback_url is not None:
+            try:
+                await self._callback_destinations.check_url(str(body.callback_url))
+            except ForbiddenDestination as exc:
+                raise CallbackUrlForbidden(str(exc), extra={"reason": exc.reason}) from exc
         if checks is not None and _needs_eligibility(body):
             accepted_numbers, more_rejected = _eligible(accepted_numbers, body, checks)
             rejected = rejected + more_rejected

@@ -46,7 +46,21 @@ class SmsSenderSettings(ServiceSettings):
     callback_retry_initial_s: float = 10.0
     callback_retry_max_s: float = 3600.0
     callback_give_up_after_s: float = 86_400.0
-    callback_timeout_s: float = 5.0
+    callback_connect_timeout_s: float = Field(default=2.0, gt=0)
+    callback_read_timeout_s: float = Field(default=5.0, gt=0)
+    # Deliveries in flight per dispatcher process, and to one partner among them: a partner
+    # whose endpoint hangs holds at most this many, the others' callbacks keep going.
+    callback_concurrency: int = Field(default=50, ge=1)
+    callback_partner_concurrency: int = Field(default=4, ge=1)
+    # After this many failures in a row a host is not called for the cool-down, then probed once.
+    callback_breaker_failures: int = Field(default=5, ge=1)
+    callback_breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    # Callback URLs must be https and resolve only to global unicast addresses, checked when a
+    # message is accepted and again on each connection. Listed here (networks such as
+    # "10.0.0.0/8" or "127.0.0.1", or host names) are called although they are not global.
+    callback_allow_http: bool = False
+    callback_allowed_destinations: tuple[str, ...] = ()
+    callback_dns_cache_ttl_s: float = Field(default=30.0, ge=0)  # the accept-time verdict on a host
 
     # Messages, segments and status events are kept this many Asia/Shanghai months, longer for a
     # user under a legal hold; the retention job runs this often (and on POST /v1/jobs/retention).
