@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from vas_common.app import BodyLimit
+from vas_common.app import RequestBodyRules
 from vas_common.errors import Conflict, ServiceUnavailable, install_problem_handlers
 from vas_devstack.pytest_plugin import serve_http
 
@@ -90,7 +90,7 @@ async def test_unexpected_error_hides_internals() -> None:
 
 async def test_a_body_over_the_limit_is_413_problem_json_whether_declared_or_chunked() -> None:
     app = make_app()
-    app.add_middleware(BodyLimit, max_bytes=100)
+    app.add_middleware(RequestBodyRules, max_bytes=100)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     too_long = b'{"count": 1, "padding": "' + b"x" * 200 + b'"}'
 
@@ -98,9 +98,10 @@ async def test_a_body_over_the_limit_is_413_problem_json_whether_declared_or_chu
         for start in range(0, len(too_long), 50):
             yield too_long[start : start + 50]
 
+    json_type = {"Content-Type": "application/json"}
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        declared = await client.post("/things", content=too_long)
-        streamed = await client.post("/things", content=chunked())
+        declared = await client.post("/things", content=too_long, headers=json_type)
+        streamed = await client.post("/things", content=chunked(), headers=json_type)
         fits = await client.post("/things", json={"count": 1})
     for response in (declared, streamed):
         assert response.status_code == 413
@@ -109,6 +110,34 @@ async def test_a_body_over_the_limit_is_413_problem_json_whether_declared_or_chu
         assert response.json()["detail"] == "the request body is over 100 bytes"
     assert "content-length" not in streamed.request.headers
     assert fits.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("text/plain", 415),
+        ("application/x-www-form-urlencoded", 415),
+        ("application/jsonx", 415),
+        (None, 415),
+        ("application/json", 200),
+        ("Application/JSON; charset=utf-8", 200),
+        ("application/merge-patch+json", 200),
+    ],
+)
+async def test_a_body_is_taken_only_as_json(content_type: str | None, status: int) -> None:
+    app = make_app()
+    app.add_middleware(RequestBodyRules, max_bytes=100)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    headers = {"Content-Type": content_type} if content_type else {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.post("/things", content=b'{"count": 1}', headers=headers)
+        no_body = await client.post("/nothing-to-send", headers={"Content-Type": "text/plain"})
+    assert response.status_code == status
+    if status == 415:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "unsupported_media_type"
+        assert response.json()["content_type"] == content_type
+    assert no_body.status_code == 404  # no body, nothing to refuse
 
 
 VALUES_THE_DATABASE_REFUSES = {
