@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -26,6 +25,7 @@ from sms_sender.service import CallbackSecrets, PartnerDirectory, Sender, SendSe
 from vas_common.auth import hash_api_key, presented_credential
 from vas_common.errors import Unauthorized
 from vas_common.json_body import json_body_openapi, parse_json_body
+from vas_common.types import Cursor, Instant, SingleLineText
 
 IDEMPOTENCY_KEY_MAX = 128
 
@@ -164,8 +164,8 @@ async def get_message(
 async def list_messages(
     sender: CurrentSender,
     queries: Annotated[StatusQueries, Depends(status_queries)],
-    client_ref: str | None = None,
-    since: datetime | None = None,
+    client_ref: SingleLineText | None = None,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> MessagePage:
     rows = await queries.messages(sender.partner_id, client_ref, since, limit)
@@ -176,7 +176,7 @@ async def list_messages(
 async def status_events(
     sender: CurrentSender,
     queries: Annotated[StatusQueries, Depends(status_queries)],
-    cursor: Annotated[int, Query(ge=0)] = 0,
+    cursor: Annotated[Cursor, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> StatusEventPage:
     rows = await queries.status_events(sender.partner_id, cursor, limit)
