@@ -3,7 +3,6 @@ partner or the operator; the operator's view of a user."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -13,6 +12,7 @@ from subscription.api.deps import PartnerId, Products, Subscriptions, require_op
 from subscription.schemas import RegistrationSuccessOut, SubscriptionIn, SubscriptionOut, SuspensionIn
 from vas_common.errors import ValidationFailed
 from vas_common.msisdn import normalize_msisdn
+from vas_common.types import Instant
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions (partner)"])
 operator_router = APIRouter(prefix="/v1", tags=["users (operator)"], dependencies=[Depends(require_operator)])
@@ -75,8 +75,8 @@ async def suspend_user(msisdn: str, body: SuspensionIn, products: Products) -> d
 @operator_router.get("/registration-success", response_model=RegistrationSuccessOut)
 async def registration_success(
     subs: Subscriptions,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    until: Annotated[Instant | None, Query()] = None,
 ) -> RegistrationSuccessOut:
     since, until, figure = await subs.registration_success(since, until)
     return RegistrationSuccessOut(since=since, until=until, met=figure["rate"] >= 0.999, **figure)
