@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from vas_devstack.pytest_plugin import problem_of
+
 GOOD = {"recipients": ["13812345678"], "content": "您的验证码是 123456"}
 
 FORBIDDEN_TEXT = {
@@ -22,14 +24,6 @@ FORBIDDEN_TEXT = {
 }
 
 
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    return body
-
-
 @pytest.mark.parametrize("fields", FORBIDDEN_TEXT.values(), ids=FORBIDDEN_TEXT.keys())
 async def test_text_with_forbidden_characters_is_refused_before_anything_is_stored(
     sms_sender_client: httpx.AsyncClient, make_partner: Any, fields: dict[str, Any]
@@ -39,7 +33,7 @@ async def test_text_with_forbidden_characters_is_refused_before_anything_is_stor
     response = await sms_sender_client.post(
         "/v1/messages", headers={**partner.headers, "Idempotency-Key": "k1"}, json={**GOOD, **fields}
     )
-    errors = problem(response, 422, "validation_failed")["errors"]
+    errors = problem_of(response, 422, "validation_failed")["errors"]
     assert errors[0]["loc"][:2] == ["body", next(iter(fields))]
     assert errors[0]["type"] == "text_forbidden_character"
 
@@ -59,7 +53,7 @@ async def test_queries_out_of_range_or_with_control_characters_are_422(
 ) -> None:
     partner = await make_partner(sms_sender_client)()
     response = await sms_sender_client.get(f"{path}?{query}", headers=partner.headers)
-    assert problem(response, 422, "validation_failed")["errors"][0]["loc"] == ["query", field]
+    assert problem_of(response, 422, "validation_failed")["errors"][0]["loc"] == ["query", field]
 
 
 async def test_the_largest_cursor_is_served(sms_sender_client: httpx.AsyncClient, make_partner: Any) -> None:
@@ -91,7 +85,7 @@ async def test_content_with_nothing_to_read_is_content_empty(
     response = await sms_sender_client.post(
         "/v1/messages", headers=partner.headers, json={**GOOD, "content": content}
     )
-    problem(response, 422, "content_empty")
+    problem_of(response, 422, "content_empty")
 
 
 async def test_content_with_text_besides_the_signature_is_sent(
@@ -113,7 +107,7 @@ async def test_a_flag_must_be_a_json_boolean(
     response = await sms_sender_client.post(
         "/v1/messages", headers=partner.headers, json={**GOOD, "notify_submitted": notify_submitted}
     )
-    assert problem(response, 422, "validation_failed")["errors"][0]["loc"] == ["body", "notify_submitted"]
+    assert problem_of(response, 422, "validation_failed")["errors"][0]["loc"] == ["body", "notify_submitted"]
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
@@ -125,4 +119,4 @@ async def test_a_send_body_that_is_not_declared_json_is_415(
     response = await sms_sender_client.post(
         "/v1/messages", headers=headers, content=b'{"recipients": ["13812345678"], "content": "hi"}'
     )
-    problem(response, 415, "unsupported_media_type")
+    problem_of(response, 415, "unsupported_media_type")
