@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
+import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from vas_common.app import BodyLimit
+from vas_common.app import RequestBodyRules
 from vas_common.errors import Conflict, ServiceUnavailable, install_problem_handlers
+from vas_devstack.pytest_plugin import serve_http
 
 
 class Body(BaseModel):
@@ -86,7 +90,7 @@ async def test_unexpected_error_hides_internals() -> None:
 
 async def test_a_body_over_the_limit_is_413_problem_json_whether_declared_or_chunked() -> None:
     app = make_app()
-    app.add_middleware(BodyLimit, max_bytes=100)
+    app.add_middleware(RequestBodyRules, max_bytes=100)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     too_long = b'{"count": 1, "padding": "' + b"x" * 200 + b'"}'
 
@@ -94,9 +98,10 @@ async def test_a_body_over_the_limit_is_413_problem_json_whether_declared_or_chu
         for start in range(0, len(too_long), 50):
             yield too_long[start : start + 50]
 
+    json_type = {"Content-Type": "application/json"}
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        declared = await client.post("/things", content=too_long)
-        streamed = await client.post("/things", content=chunked())
+        declared = await client.post("/things", content=too_long, headers=json_type)
+        streamed = await client.post("/things", content=chunked(), headers=json_type)
         fits = await client.post("/things", json={"count": 1})
     for response in (declared, streamed):
         assert response.status_code == 413
@@ -105,3 +110,93 @@ async def test_a_body_over_the_limit_is_413_problem_json_whether_declared_or_chu
         assert response.json()["detail"] == "the request body is over 100 bytes"
     assert "content-length" not in streamed.request.headers
     assert fits.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("text/plain", 415),
+        ("application/x-www-form-urlencoded", 415),
+        ("application/jsonx", 415),
+        (None, 415),
+        ("application/json", 200),
+        ("Application/JSON; charset=utf-8", 200),
+        ("application/merge-patch+json", 200),
+    ],
+)
+async def test_a_body_is_taken_only_as_json(content_type: str | None, status: int) -> None:
+    app = make_app()
+    app.add_middleware(RequestBodyRules, max_bytes=100)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    headers = {"Content-Type": content_type} if content_type else {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.post("/things", content=b'{"count": 1}', headers=headers)
+        no_body = await client.post("/nothing-to-send", headers={"Content-Type": "text/plain"})
+    assert response.status_code == status
+    if status == 415:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "unsupported_media_type"
+        assert response.json()["content_type"] == content_type
+    assert no_body.status_code == 404  # no body, nothing to refuse
+
+
+VALUES_THE_DATABASE_REFUSES = {
+    "NUL in text": ("SELECT $1::text", "a\x00b"),  # CharacterNotInRepertoireError, from the server
+    "NUL in jsonb": ("SELECT $1::text::jsonb", '"a\\u0000b"'),  # UntranslatableCharacterError
+    "not a number": ("SELECT $1::text::integer", "12x"),  # InvalidTextRepresentationError
+    "over int4": ("SELECT $1::bigint::integer", 2**31),  # NumericValueOutOfRangeError
+    "over int8": ("SELECT $1::bigint", 2**63),  # asyncpg's own DataError: it cannot encode the value
+}
+
+
+@pytest.mark.parametrize(
+    ("sql", "value"), VALUES_THE_DATABASE_REFUSES.values(), ids=VALUES_THE_DATABASE_REFUSES.keys()
+)
+async def test_a_value_the_database_refuses_is_422_invalid_value_logged_once_without_traceback(
+    database: str, sql: str, value: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/query")
+    async def query() -> None:
+        connection = await asyncpg.connect(database)
+        try:
+            await connection.fetchval(sql, value)
+        finally:
+            await connection.close()
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    with caplog.at_level(logging.WARNING):
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post("/query")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_value"
+    assert [(r.levelno, r.exc_info) for r in caplog.records] == [(logging.WARNING, None)]
+
+
+async def test_an_unexpected_error_is_logged_once_with_one_traceback() -> None:
+    """Under a real server: Starlette's server error middleware re-raises after rendering, and
+    the server logs what reaches it."""
+    records: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = records.append  # type: ignore[method-assign]
+    async with serve_http(make_app()) as origin:
+        loggers = [logging.getLogger(), logging.getLogger("uvicorn")]  # uvicorn's does not propagate
+        for logger in loggers:
+            logger.addHandler(capture)
+        try:
+            async with httpx.AsyncClient(base_url=origin) as client:
+                response = await client.post("/things", json={"count": 13})
+        finally:
+            for logger in loggers:
+                logger.removeHandler(capture)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "internal_error"
+    errors = [r for r in records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert errors[0].getMessage() == "unhandled error on POST /things"
+    assert errors[0].exc_info is not None
+    assert isinstance(errors[0].exc_info[1], RuntimeError)

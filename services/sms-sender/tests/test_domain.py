@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sms_sender.domain import (
+    BlankContent,
     ContentReviewer,
     RejectReason,
     SignatureMissing,
@@ -47,6 +48,18 @@ def test_signature_prepended_or_required() -> None:
     assert signed_content("【测试】hi", "【测试】", SignaturePlacement.PREPEND) == "【测试】hi"
     with pytest.raises(SignatureMissing):
         signed_content("验证码 1234", "【测试】", SignaturePlacement.REQUIRE)
+
+
+@pytest.mark.parametrize("placement", list(SignaturePlacement))
+@pytest.mark.parametrize("content", [" ", "\n", "\u200b\ufeff", "【测试】", "【测试】\u3000", "\t【测试】"])
+def test_content_with_nothing_besides_the_signature_is_blank(
+    content: str, placement: SignaturePlacement
+) -> None:
+    with pytest.raises(BlankContent):
+        signed_content(content, "【测试】", placement)
+    if "【" not in content:
+        with pytest.raises(BlankContent):
+            signed_content(content, None, placement)
 
 
 def test_reviewer_names_category_and_term() -> None:

@@ -328,7 +328,9 @@ async def test_send_request_errors_and_its_documented_body(
     assert long_key.status_code == 422
     assert long_key.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
 
-    anonymous = await sms_sender_client.post("/v1/messages", content=b'{"recipients": [')
+    anonymous = await sms_sender_client.post(
+        "/v1/messages", headers={"Content-Type": "application/json"}, content=b'{"recipients": ['
+    )
     assert anonymous.status_code == 401
 
     huge = b'{"recipients": ["13812345678"], "content": "' + b"x" * 1_100_000 + b'"}'

@@ -35,7 +35,9 @@ from vas_common.db import COMMON_MIGRATIONS, check_database, close_pool, create_
 from vas_common.direct_routes import DirectRoutes
 from vas_common.errors import (
     PROBLEM_CONTENT_TYPE,
+    AppError,
     PayloadTooLarge,
+    UnsupportedMediaType,
     app_error_response,
     install_problem_handlers,
     problem_response,
@@ -177,7 +179,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     install_problem_handlers(app)
     if spec.direct_endpoints:  # added first, so it runs inside the metrics and trace context
         app.add_middleware(DirectRoutes, fastapi_app=app, endpoints=spec.direct_endpoints)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(RequestBodyRules, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     app.include_router(_health_router(runtime))
     for router in spec.routers:
@@ -212,11 +214,16 @@ def _document_problems_and_security(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-class BodyLimit:
-    """Refuses a request body over `max_bytes` with 413 problem+json. A declared Content-Length
-    is refused before anything is read; a chunked body when the bytes received pass the limit
-    (`PayloadTooLarge` raised from `receive`, rendered by the problem handlers). FastAPI's own
-    `max_body_size` answers in plain text, not problem+json."""
+class RequestBodyRules:
+    """A request body must be JSON and at most `max_bytes`, else 415 or 413 problem+json.
+
+    The size: a declared Content-Length over the limit is refused before anything is read, a
+    chunked body when the bytes received pass it (`PayloadTooLarge` raised from `receive`,
+    rendered by the problem handlers). FastAPI's own `max_body_size` answers in plain text.
+    The type: every body this suite takes is JSON, so a body whose Content-Type is not
+    `application/json` or `application/*+json`, or that has none, is refused before routing.
+    FastAPI's `strict_content_type` only makes such a body fail validation (422), and the send
+    endpoint parses its body itself; one look at the headers here serves both."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self._app = app
@@ -226,12 +233,27 @@ class BodyLimit:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        declared = content_type = chunked = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"transfer-encoding":
+                chunked = value
+        # The HTTP server has checked that the body is as long as it says.
+        if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
+            await self._refuse(self._too_large(), scope, receive, send)
+            return
+        has_body = declared != b"0" if declared is not None else chunked is not None
+        if has_body and not is_json_media_type(content_type):
+            error = UnsupportedMediaType(
+                "send the body as JSON with 'Content-Type: application/json'",
+                extra={"content_type": content_type.decode("latin-1") if content_type else None},
+            )
+            await self._refuse(error, scope, receive, send)
+            return
         if declared is not None:
-            # The HTTP server has checked that the body is as long as it says.
-            if declared.isdigit() and int(declared) > self._max_bytes:
-                await app_error_response(self._error(), scope["path"])(scope, receive, send)
-                return
             await self._app(scope, receive, send)
             return
         received = 0
@@ -241,13 +263,26 @@ class BodyLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self._max_bytes:
-                raise self._error()
+                raise self._too_large()
             return message
 
         await self._app(scope, counted, send)
 
-    def _error(self) -> PayloadTooLarge:
+    @staticmethod
+    async def _refuse(error: AppError, scope: Scope, receive: Receive, send: Send) -> None:
+        await app_error_response(error, scope["path"])(scope, receive, send)
+
+    def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"the request body is over {self._max_bytes} bytes")
+
+
+def is_json_media_type(content_type: bytes | None) -> bool:
+    if content_type is None:
+        return False
+    media_type = content_type.partition(b";")[0].strip().lower()
+    return media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
 
 
 class _MetricsMiddleware:

@@ -10,8 +10,8 @@ same function is the one implementation), but it must be `async def f(request: R
 Response` with no dependencies and a path without parameters: it reads what it needs from the
 request itself (see `vas_common.json_body`). This middleware calls it for requests with that
 method and path, and renders what it raises with the app's own exception handlers, so errors
-look exactly as they would through FastAPI. Exceptions without a handler go on to the server
-error middleware, as they would from FastAPI's routing.
+look exactly as they would through FastAPI; an exception without a handler is logged and
+answered 500 as one from a route is.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vas_common.errors import unexpected_error_response
 
 DirectEndpoint = Callable[[Request], Awaitable[Response]]
 
@@ -54,15 +56,16 @@ class DirectRoutes:
         except Exception as exc:
             handler = self._handler_for(exc)
             if handler is None:
-                raise
-            response = await handler(request, exc)
+                response = unexpected_error_response(request.method, request.url.path)
+            else:
+                response = await handler(request, exc)
         await response(scope, receive, send)
 
     def _handler_for(self, exc: Exception) -> Callable[[Request, Exception], Awaitable[Response]] | None:
         handlers: dict[Any, Any] = self._fastapi_app.exception_handlers
         for cls in type(exc).__mro__:
             if cls is Exception:
-                return None  # the server error middleware's, as for any route
+                return None
             if cls in handlers:
                 handler: Callable[[Request, Exception], Awaitable[Response]] = handlers[cls]
                 return handler

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 import asyncpg
+from asyncpg.exceptions._base import DataError as QueryArgumentError  # a value asyncpg cannot encode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,6 +19,7 @@ from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://vas-suite.dev/problems/"
@@ -71,6 +73,11 @@ class ValidationFailed(AppError):
     title = "The request is not valid"
 
 
+class InvalidValue(ValidationFailed):
+    code = "invalid_value"
+    title = "A value cannot be stored"
+
+
 class Unauthorized(AppError):
     status = 401
     code = "unauthorized"
@@ -102,6 +109,12 @@ class PayloadTooLarge(AppError):
     status = 413
     code = "payload_too_large"
     title = "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "The request body must be JSON"
 
 
 class ServiceUnavailable(AppError):
@@ -241,13 +254,51 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "2"},
         )
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, AppError.code, AppError.title, "An unexpected error occurred")
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
+        # A value the input types let through; the client's to fix, so no traceback.
+        logger.warning("value refused by the database on %s %s: %s", request.method, request.url.path, exc)
+        return app_error_response(
+            InvalidValue("a value in the request is outside what the service can store"), request.url.path
+        )
 
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     for unavailable in (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError):
         app.add_exception_handler(unavailable, on_dependency_down)
-    app.add_exception_handler(Exception, on_unexpected)
+    for refused in (asyncpg.DataError, QueryArgumentError):
+        app.add_exception_handler(refused, on_data_error)
+    app.add_middleware(UnexpectedErrors)
+
+
+def unexpected_error_response(method: str, path: str) -> JSONResponse:
+    """Logs the exception being handled, once and with its traceback; a 500 without internals."""
+    logger.exception("unhandled error on %s %s", method, path)
+    return problem_response(500, AppError.code, AppError.title, "An unexpected error occurred")
+
+
+class UnexpectedErrors:
+    """What no handler took, below the routing: logged once and answered 500 problem+json.
+    Starlette's server error middleware would render it too, but then re-raises it so that the
+    server logs it a second time."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_noting_start)
+        except Exception:
+            response = unexpected_error_response(scope["method"], scope["path"])
+            if not response_started:
+                await response(scope, receive, send)

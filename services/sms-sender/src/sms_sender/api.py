@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -35,6 +34,7 @@ from vas_common.access import Audience, audience_router, authenticate, principal
 from vas_common.auth import hash_api_key, presented_credential
 from vas_common.errors import Unauthorized, documented
 from vas_common.json_body import json_body_openapi, parse_json_body
+from vas_common.types import Instant, SingleLineText
 
 IDEMPOTENCY_KEY_MAX = 128
 
@@ -180,8 +180,8 @@ async def get_message(
 async def list_messages(
     sender: CurrentSender,
     queries: Annotated[StatusQueries, Depends(status_queries)],
-    client_ref: str | None = None,
-    since: datetime | None = None,
+    client_ref: SingleLineText | None = None,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> MessagePage:
     rows = await queries.messages(sender.partner_id, client_ref, since, limit)

@@ -13,6 +13,7 @@ import ahocorasick
 from vas_common.events.sms_sender import MessageStatus
 from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
 from vas_common.msisdn import NotMsisdn, parse_msisdn
+from vas_common.types import has_visible_character
 
 
 def partner_may_send(state: PartnerState) -> bool:
@@ -37,8 +38,15 @@ class SignatureMissing(ValueError):
     pass
 
 
+class BlankContent(ValueError):
+    pass
+
+
 def signed_content(content: str, signature: str | None, placement: SignaturePlacement) -> str:
     """The text as it will be sent: with the partner's approved 【signature】."""
+    text = content.removeprefix(signature).removesuffix(signature) if signature else content
+    if not has_visible_character(text):
+        raise BlankContent("the content has no visible text besides the signature")
     if not signature:
         return content
     if content.startswith(signature) or content.endswith(signature):

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from vas_common.events.sms_sender import Category, MessageStatus
+from vas_common.types import MultiLineText, SingleLineText
 
 
 class WhoAmI(BaseModel):
@@ -17,20 +18,20 @@ class WhoAmI(BaseModel):
 
 
 class SendRequest(BaseModel):
-    recipients: list[str] = Field(
+    recipients: list[SingleLineText] = Field(
         min_length=1, max_length=1000, description="Chinese mobile numbers, +86 optional"
     )
-    content: str = Field(min_length=1, max_length=1000)
+    content: MultiLineText = Field(min_length=1, max_length=1000)
     category: Category = Category.CONTENT
-    product_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,20}$")
-    ext_code: str | None = Field(
+    product_code: SingleLineText | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,20}$")
+    ext_code: SingleLineText | None = Field(
         default=None, pattern=r"^\d{1,6}$", description="Sub-number after the access number"
     )
     callback_url: AnyHttpUrl | None = None
     notify_submitted: bool = Field(
-        default=False, description="Also call back when the SMSC accepted the message"
+        default=False, strict=True, description="Also call back when the SMSC accepted the message"
     )
-    client_ref: str | None = Field(default=None, max_length=64)
+    client_ref: SingleLineText | None = Field(default=None, max_length=64)
 
 
 class AcceptedRecipient(BaseModel):

@@ -19,7 +19,7 @@ from async_lru import alru_cache
 from prometheus_client import CollectorRegistry, Counter
 
 from sms_sender import domain
-from sms_sender.domain import ContentReviewer, RejectReason, SignatureMissing, TokenBucket
+from sms_sender.domain import BlankContent, ContentReviewer, RejectReason, SignatureMissing, TokenBucket
 from sms_sender.repository import (
     CallbackRepository,
     EligibilityRepository,
@@ -92,6 +92,11 @@ class ContentRejected(ValidationFailed):
 class SignatureRequired(ValidationFailed):
     code = "signature_missing"
     title = "The approved signature is missing"
+
+
+class ContentEmpty(ValidationFailed):
+    code = "content_empty"
+    title = "The content has no text to send"
 
 
 class NoValidRecipients(ValidationFailed):
@@ -390,6 +395,8 @@ class SendService:
             content = domain.signed_content(body.content, sender.signature, sender.signature_placement)
         except SignatureMissing as exc:
             raise SignatureRequired(str(exc), extra={"signature": sender.signature}) from exc
+        except BlankContent as exc:
+            raise ContentEmpty(str(exc)) from exc
         hit = self._reviewer.review(content)
         if hit is not None:
             raise ContentRejected(

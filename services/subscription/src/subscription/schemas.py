@@ -21,22 +21,25 @@ from subscription.domain import (
 )
 from vas_common.events.subscription import PartnerStatus, SignaturePlacement
 from vas_common.msisdn import MSISDN_PATTERN
+from vas_common.types import Instant, MultiLineText, SingleLineText
 
 
 class SendingProfileIn(BaseModel):
-    signature: str | None = Field(
+    signature: SingleLineText | None = Field(
         default=None, pattern=r"^【[^【】]{2,20}】$", description="The approved signature, e.g. 【Acme】"
     )
     signature_placement: SignaturePlacement = SignaturePlacement.PREPEND
-    access_number: str | None = Field(default=None, pattern=r"^106\d{2,17}$", description="SP access number")
-    rate_limit_per_s: int | None = Field(default=None, ge=1, le=100_000)
+    access_number: SingleLineText | None = Field(
+        default=None, pattern=r"^106\d{2,17}$", description="SP access number"
+    )
+    rate_limit_per_s: int | None = Field(default=None, strict=True, ge=1, le=100_000)
 
     def domain(self) -> SendingProfile:
         return SendingProfile(**self.model_dump())
 
 
 class PartnerCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=120, description="The CP's registered name")
+    name: SingleLineText = Field(min_length=1, max_length=120, description="The CP's registered name")
     profile: SendingProfileIn = SendingProfileIn()
 
 
@@ -87,16 +90,22 @@ class WhoAmI(BaseModel):
 
 
 class ProductIn(BaseModel):
-    code: str = Field(pattern=r"^[A-Za-z0-9]{1,20}$", description="The SMS keyword users send to subscribe")
-    name: str = Field(min_length=1, max_length=60)
+    code: SingleLineText = Field(
+        pattern=r"^[A-Za-z0-9]{1,20}$", description="The SMS keyword users send to subscribe"
+    )
+    name: SingleLineText = Field(min_length=1, max_length=60)
     billing_type: BillingType
-    price_fen: int = Field(ge=0, le=100_000, description="Price in fen (0.01 CNY) per month or per message")
-    description: str = Field(default="", max_length=500, description="What the product does")
-    availability: str = Field(default="", max_length=200, description="Where it is available")
-    how_to_cancel: str = Field(default="", max_length=200)
-    charge_rule: str = Field(default="", max_length=200, description="The fee and when it is charged")
-    fault_hotline: str = Field(default="", max_length=40)
-    consult_hotline: str = Field(default="", max_length=40)
+    price_fen: int = Field(
+        strict=True, ge=0, le=100_000, description="Price in fen (0.01 CNY) per month or per message"
+    )
+    description: MultiLineText = Field(default="", max_length=500, description="What the product does")
+    availability: SingleLineText = Field(default="", max_length=200, description="Where it is available")
+    how_to_cancel: SingleLineText = Field(default="", max_length=200)
+    charge_rule: SingleLineText = Field(
+        default="", max_length=200, description="The fee and when it is charged"
+    )
+    fault_hotline: SingleLineText = Field(default="", max_length=40)
+    consult_hotline: SingleLineText = Field(default="", max_length=40)
     first_month: Literal["full", "free"] = Field(
         default="full", description="Charge for the month of sign-up"
     )
@@ -155,8 +164,8 @@ def _product_fields(p: Product) -> dict[str, Any]:
 
 
 class DiscontinuationIn(BaseModel):
-    effective_at: datetime = Field(description="At least 30 days from now")
-    reason: str = Field(min_length=1, max_length=200)
+    effective_at: Instant = Field(description="At least 30 days from now")
+    reason: SingleLineText = Field(min_length=1, max_length=200)
 
 
 class DiscontinuationOut(BaseModel):
@@ -169,7 +178,7 @@ class DiscontinuationOut(BaseModel):
 
 class SubscriptionIn(BaseModel):
     msisdn: str = Field(pattern=MSISDN_PATTERN, description="The user's mobile number, +86 optional")
-    product_code: str
+    product_code: SingleLineText = Field(max_length=20)
 
 
 class SubscriptionOut(BaseModel):
@@ -205,8 +214,8 @@ class SubscriptionOut(BaseModel):
 
 
 class SuspensionIn(BaseModel):
-    effective_at: datetime = Field(description="At least 24 hours from now")
-    reason: str = Field(min_length=1, max_length=200)
+    effective_at: Instant = Field(description="At least 24 hours from now")
+    reason: SingleLineText = Field(min_length=1, max_length=200)
 
 
 class RegistrationSuccessOut(BaseModel):
@@ -227,7 +236,9 @@ class JobResult(BaseModel):
 # -- billing ---------------------------------------------------------------------------------
 
 PERIOD_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
-Period = Annotated[str, Field(pattern=PERIOD_PATTERN, description="A month, YYYY-MM (Asia/Shanghai)")]
+Period = Annotated[
+    SingleLineText, Field(pattern=PERIOD_PATTERN, description="A month, YYYY-MM (Asia/Shanghai)")
+]
 
 
 class BillingRunIn(BaseModel):
@@ -242,8 +253,8 @@ class BillingRunOut(BaseModel):
 
 
 class RefundIn(BaseModel):
-    amount_fen: int = Field(gt=0, le=10_000_000)
-    reason: str = Field(min_length=1, max_length=200)
+    amount_fen: int = Field(strict=True, gt=0, le=10_000_000)
+    reason: SingleLineText = Field(min_length=1, max_length=200)
 
 
 class ChargeOut(BaseModel):
@@ -302,7 +313,9 @@ class UserRecordsOut(BaseModel):
 
 class LegalHoldIn(BaseModel):
     msisdn: str = Field(pattern=MSISDN_PATTERN, description="The user's mobile number, +86 optional")
-    reason: str = Field(min_length=1, max_length=200, description="e.g. the complaint or case it is for")
+    reason: SingleLineText = Field(
+        min_length=1, max_length=200, description="e.g. the complaint or case it is for"
+    )
 
 
 class LegalHoldOut(BaseModel):

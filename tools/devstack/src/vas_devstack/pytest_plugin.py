@@ -220,5 +220,14 @@ async def read_topic(bootstrap: str, topic: str, count: int) -> list[bytes]:
     return values
 
 
+def problem_of(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The problem+json body of an httpx response, checked to have this status and code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    return body
+
+
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[4]

@@ -9,10 +9,10 @@ from fastapi import Query
 
 from subscription.api.deps import Billing, UserMsisdn
 from subscription.schemas import (
-    PERIOD_PATTERN,
     BillingRunIn,
     BillingRunOut,
     ChargeOut,
+    Period,
     RefundIn,
     UserChargesOut,
 )
@@ -41,9 +41,7 @@ async def refund_charge(charge_id: UUID, body: RefundIn, billing: Billing) -> Ch
 async def user_charges(
     msisdn: UserMsisdn,
     billing: Billing,
-    month: Annotated[
-        str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM; default: this month")
-    ] = None,
+    month: Annotated[Period | None, Query(description="YYYY-MM; default: this month")] = None,
 ) -> UserChargesOut:
     """What the user was charged (and refunded) in a month, with the total."""
     found = await billing.charges_of(msisdn, month)

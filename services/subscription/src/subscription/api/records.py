@@ -9,13 +9,13 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import Query, Response
-from pydantic import AwareDatetime
 
 from subscription.api.deps import Records, UserMsisdn, normalized_msisdn
 from subscription.domain import SHANGHAI
 from subscription.repository.records import OrderRecord
 from subscription.schemas import LegalHoldIn, LegalHoldOut, OrderRecordOut, RetentionOut, UserRecordsOut
 from vas_common.access import Audience, audience_router
+from vas_common.types import Instant
 
 router = audience_router(Audience.OPERATOR, prefix="/v1", tags=["records (operator)"])
 jobs_router = audience_router(Audience.OPERATOR, prefix="/v1/jobs", tags=["jobs (operator)"])
@@ -52,8 +52,8 @@ def records_csv(records: list[OrderRecord]) -> str:
 async def user_records(
     msisdn: UserMsisdn,
     records: Records,
-    since: Annotated[AwareDatetime | None, Query(alias="from", description="inclusive")] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to", description="exclusive")] = None,
+    since: Annotated[Instant | None, Query(alias="from", description="inclusive")] = None,
+    until: Annotated[Instant | None, Query(alias="to", description="exclusive")] = None,
     output: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Response | UserRecordsOut:
     """Every order action and every SMS exchanged with the user, with its time, oldest first."""

@@ -3,7 +3,6 @@ partner or the operator; the operator's view of a user."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -14,6 +13,7 @@ from subscription.schemas import RegistrationSuccessOut, SubscriptionIn, Subscri
 from subscription.service.subscriptions import SubscriptionExists
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
+from vas_common.types import Instant
 
 router = audience_router(Audience.PARTNER, prefix="/v1/subscriptions", tags=["subscriptions (partner)"])
 operator_router = audience_router(Audience.OPERATOR, prefix="/v1", tags=["users (operator)"])
@@ -64,8 +64,8 @@ async def suspend_user(msisdn: UserMsisdn, body: SuspensionIn, products: Product
 @operator_router.get("/registration-success", response_model=RegistrationSuccessOut)
 async def registration_success(
     subs: Subscriptions,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    until: Annotated[Instant | None, Query()] = None,
 ) -> RegistrationSuccessOut:
     since, until, figure = await subs.registration_success(since, until)
     return RegistrationSuccessOut(since=since, until=until, met=figure["rate"] >= 0.999, **figure)
