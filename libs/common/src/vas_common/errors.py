@@ -9,11 +9,12 @@ import logging
 from http import HTTPStatus
 from typing import Any, ClassVar
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vas_common.db import DATABASE_UNAVAILABLE, CommitOutcomeUnknown
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://vas-suite.dev/problems/"
@@ -181,13 +182,22 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_dependency_down(request: Request, exc: Exception) -> JSONResponse:
         logger.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+        if isinstance(exc, CommitOutcomeUnknown):
+            detail = (
+                "the database did not confirm a write in time: it may or may not be stored; repeat"
+                " the request with the same Idempotency-Key where the endpoint takes one"
+            )
+            extra = {"outcome": "unknown"}
+        else:
+            detail, extra = "a dependency of this service is unavailable; retry later", None
         return problem_response(
             ServiceUnavailable.status,
             ServiceUnavailable.code,
             ServiceUnavailable.title,
-            "a dependency of this service is unavailable; retry later",
+            detail,
             instance=request.url.path,
             headers={"Retry-After": "2"},
+            extra=extra,
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -197,6 +207,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    for unavailable in (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError):
+    for unavailable in DATABASE_UNAVAILABLE:
         app.add_exception_handler(unavailable, on_dependency_down)
     app.add_exception_handler(Exception, on_unexpected)
