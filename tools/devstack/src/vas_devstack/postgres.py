@@ -69,10 +69,6 @@ class EmbeddedPostgres:
         return str(POSTGRES_BIN_PATH / name)
 
     def _run(self, args: list[str], timeout: float = 120) -> None:
-        if self.user is not None and self.data_dir.exists():
-            # Every pytest session as root makes /tmp/pytest-of-root private again, also under
-            # another session's running servers: pg_ctl could then no longer stop this one.
-            _open_path_to(self.data_dir)
         result = subprocess.run(
             args,
             check=False,
