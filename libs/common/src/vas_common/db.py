@@ -183,9 +183,9 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
     migrations = [m for component, directory in sources for m in load_migrations(component, directory)]
     applied_now: list[str] = []
     # It may wait for another replica's migrations, and a migration's DDL may run long.
-    long = MAINTENANCE_STATEMENT_TIMEOUT_S
+    timeout_s = MAINTENANCE_STATEMENT_TIMEOUT_S
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", int(AdvisoryLock.MIGRATIONS), timeout=long)
+        await conn.execute("SELECT pg_advisory_lock($1)", int(AdvisoryLock.MIGRATIONS), timeout=timeout_s)
         try:
             await conn.execute(
                 """
@@ -198,10 +198,10 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
                     PRIMARY KEY (component, version)
                 )
                 """,
-                timeout=long,
+                timeout=timeout_s,
             )
             rows = await conn.fetch(
-                "SELECT component, version, checksum FROM schema_migrations", timeout=long
+                "SELECT component, version, checksum FROM schema_migrations", timeout=timeout_s
             )
             done = {(r["component"], r["version"]): r["checksum"] for r in rows}
             for migration in migrations:
@@ -214,18 +214,20 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
                         )
                     continue
                 async with conn.transaction():
-                    await conn.execute(migration.sql, timeout=long)
+                    await conn.execute(migration.sql, timeout=timeout_s)
                     await conn.execute(
                         "INSERT INTO schema_migrations (component, version, name, checksum) VALUES ($1, $2, $3, $4)",
                         migration.component,
                         migration.version,
                         migration.name,
                         migration.checksum,
-                        timeout=long,
+                        timeout=timeout_s,
                     )
                 applied_now.append(f"{migration.component}/{migration.version:03d}_{migration.name}")
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", int(AdvisoryLock.MIGRATIONS), timeout=long)
+            await conn.execute(
+                "SELECT pg_advisory_unlock($1)", int(AdvisoryLock.MIGRATIONS), timeout=timeout_s
+            )
     return applied_now
 
 
@@ -299,9 +301,12 @@ async def ensure_monthly_partitions(
     parent, key = quote_ident(table), quote_ident(column)
     storage = f" WITH (fillfactor = {int(fillfactor)})" if fillfactor else ""
     created: list[str] = []
-    long = MAINTENANCE_STATEMENT_TIMEOUT_S  # waits for another replica's upkeep; moving rows may run long
+    # It may wait for another replica's upkeep, and moving rows may run long.
+    timeout_s = MAINTENANCE_STATEMENT_TIMEOUT_S
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", int(AdvisoryLock.PARTITIONS), timeout=long)
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1)", int(AdvisoryLock.PARTITIONS), timeout=timeout_s
+        )
         existing, default = await list_partitions(conn, table)
         names = {p.name for p in existing}
         for offset in range(-months_back, months_ahead + 1):
@@ -316,11 +321,11 @@ async def ensure_monthly_partitions(
                 f"SELECT EXISTS (SELECT 1 FROM {quote_ident(default)} WHERE {key} >= $1 AND {key} < $2)",  # noqa: S608
                 lower,
                 upper,
-                timeout=long,
+                timeout=timeout_s,
             )
             if not strays:
                 await conn.execute(
-                    f"CREATE TABLE {part} PARTITION OF {parent} {bounds}{storage}", timeout=long
+                    f"CREATE TABLE {part} PARTITION OF {parent} {bounds}{storage}", timeout=timeout_s
                 )
             else:
                 assert default is not None
@@ -328,21 +333,23 @@ async def ensure_monthly_partitions(
                     "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1)"
                     " AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
                     table,
-                    timeout=long,
+                    timeout=timeout_s,
                 )
                 columns = ", ".join(quote_ident(r["attname"]) for r in rows)
                 await conn.execute(
                     f"CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS){storage}",
-                    timeout=long,
+                    timeout=timeout_s,
                 )
                 await conn.execute(
                     f"WITH moved AS (DELETE FROM {quote_ident(default)} WHERE {key} >= $1 AND {key} < $2"  # noqa: S608
                     f" RETURNING {columns}) INSERT INTO {part} ({columns}) SELECT {columns} FROM moved",
                     lower,
                     upper,
-                    timeout=long,
+                    timeout=timeout_s,
                 )
-                await conn.execute(f"ALTER TABLE {parent} ATTACH PARTITION {part} {bounds}", timeout=long)
+                await conn.execute(
+                    f"ALTER TABLE {parent} ATTACH PARTITION {part} {bounds}", timeout=timeout_s
+                )
             created.append(name)
     return created
 
