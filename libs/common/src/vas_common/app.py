@@ -135,7 +135,12 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             runtime.pool = await _until_ready(
                 "database",
                 lambda: create_pool(
-                    dsn, min_size=settings.database_pool_min, max_size=settings.database_pool_max
+                    dsn,
+                    min_size=settings.database_pool_min,
+                    max_size=settings.database_pool_max,
+                    acquire_timeout_s=settings.database_acquire_timeout_s,
+                    statement_timeout_s=settings.database_statement_timeout_s,
+                    connect_timeout_s=settings.database_connect_timeout_s,
                 ),
             )
             stack.push_async_callback(close_pool, runtime.db())

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
 # What repositories take: a plain connection or one borrowed from a pool.
 DbConnection = asyncpg.Connection | PoolConnectionProxy
@@ -45,8 +45,24 @@ class AdvisoryLock(IntEnum):
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 
+# Statements of background work that may run long (migrations, partition upkeep, retention's
+# deletes) pass this instead of the pool's statement timeout, which bounds request paths.
+MAINTENANCE_STATEMENT_TIMEOUT_S = 300.0
+
+
+class CommitOutcomeUnknown(Exception):
+    """COMMIT was sent and no answer came (the database stopped answering or the connection
+    broke): the transaction may or may not have committed. Only an idempotent retry can tell."""
+
+
 # The database is away (not: this statement is wrong): worth retrying the whole unit of work.
-DATABASE_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+DATABASE_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    CommitOutcomeUnknown,
+)
 
 
 class MigrationError(RuntimeError):
@@ -91,14 +107,47 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     (migrations), and the outbox relay UNLISTENs before it gives its connection back."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+class BoundedPool(asyncpg.Pool):
+    """A pool whose `acquire()` waits at most `acquire_timeout_s` unless the caller passes its own
+    timeout: a stopped database then shows as a TimeoutError at every call site, not a hang."""
+
+    __slots__ = ("_acquire_timeout_s",)
+
+    def __init__(self, dsn: str, *, acquire_timeout_s: float, **pool_kwargs: Any) -> None:
+        super().__init__(dsn, **pool_kwargs)
+        self._acquire_timeout_s = acquire_timeout_s
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        return super().acquire(timeout=self._acquire_timeout_s if timeout is None else timeout)
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    acquire_timeout_s: float = 2.0,
+    statement_timeout_s: float = 5.0,
+    connect_timeout_s: float = 2.0,
+) -> asyncpg.Pool:
+    """A pool whose waits are all bounded: for a connection (`acquire_timeout_s`), for each
+    statement (`statement_timeout_s`, asyncpg's client-side command_timeout: a server that is
+    stopped enforces no timeout of its own) and for a new connection's start-up
+    (`connect_timeout_s`: a stopped server accepts the socket and never answers)."""
+    pool = BoundedPool(
         dsn,
+        acquire_timeout_s=acquire_timeout_s,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
         init=_init_connection,
         reset=_keep_session,
-        command_timeout=30,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=connect_timeout_s,
+        command_timeout=statement_timeout_s,
         # asyncpg prepares every statement; after five runs PostgreSQL may keep a generic plan
         # made while a table (a new month's partition, a fresh database) was nearly empty: a
         # sequential scan, kept as the table grows. Looking up 40 messages by key then cost
@@ -106,8 +155,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         # climbing through a 60 s benchmark). A plan per execution costs a little planning.
         server_settings={"plan_cache_mode": "force_custom_plan"},
     )
-    assert pool is not None
-    return pool
+    return await pool
 
 
 async def close_pool(pool: asyncpg.Pool, timeout_s: float = 5.0) -> None:
@@ -135,8 +183,10 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
     """Apply what is not applied yet; return the names applied by this call."""
     migrations = [m for component, directory in sources for m in load_migrations(component, directory)]
     applied_now: list[str] = []
+    # It may wait for another replica's migrations, and a migration's DDL may run long.
+    timeout_s = MAINTENANCE_STATEMENT_TIMEOUT_S
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", int(AdvisoryLock.MIGRATIONS))
+        await conn.execute("SELECT pg_advisory_lock($1)", int(AdvisoryLock.MIGRATIONS), timeout=timeout_s)
         try:
             await conn.execute(
                 """
@@ -148,9 +198,12 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
                     applied_at timestamptz NOT NULL DEFAULT now(),
                     PRIMARY KEY (component, version)
                 )
-                """
+                """,
+                timeout=timeout_s,
             )
-            rows = await conn.fetch("SELECT component, version, checksum FROM schema_migrations")
+            rows = await conn.fetch(
+                "SELECT component, version, checksum FROM schema_migrations", timeout=timeout_s
+            )
             done = {(r["component"], r["version"]): r["checksum"] for r in rows}
             for migration in migrations:
                 key = (migration.component, migration.version)
@@ -162,17 +215,20 @@ async def migrate(pool: asyncpg.Pool, sources: list[tuple[str, Path]]) -> list[s
                         )
                     continue
                 async with conn.transaction():
-                    await conn.execute(migration.sql)
+                    await conn.execute(migration.sql, timeout=timeout_s)
                     await conn.execute(
                         "INSERT INTO schema_migrations (component, version, name, checksum) VALUES ($1, $2, $3, $4)",
                         migration.component,
                         migration.version,
                         migration.name,
                         migration.checksum,
+                        timeout=timeout_s,
                     )
                 applied_now.append(f"{migration.component}/{migration.version:03d}_{migration.name}")
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", int(AdvisoryLock.MIGRATIONS))
+            await conn.execute(
+                "SELECT pg_advisory_unlock($1)", int(AdvisoryLock.MIGRATIONS), timeout=timeout_s
+            )
     return applied_now
 
 
@@ -246,8 +302,12 @@ async def ensure_monthly_partitions(
     parent, key = quote_ident(table), quote_ident(column)
     storage = f" WITH (fillfactor = {int(fillfactor)})" if fillfactor else ""
     created: list[str] = []
+    # It may wait for another replica's upkeep, and moving rows may run long.
+    timeout_s = MAINTENANCE_STATEMENT_TIMEOUT_S
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", int(AdvisoryLock.PARTITIONS))
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1)", int(AdvisoryLock.PARTITIONS), timeout=timeout_s
+        )
         existing, default = await list_partitions(conn, table)
         names = {p.name for p in existing}
         for offset in range(-months_back, months_ahead + 1):
@@ -262,27 +322,35 @@ async def ensure_monthly_partitions(
                 f"SELECT EXISTS (SELECT 1 FROM {quote_ident(default)} WHERE {key} >= $1 AND {key} < $2)",  # noqa: S608
                 lower,
                 upper,
+                timeout=timeout_s,
             )
             if not strays:
-                await conn.execute(f"CREATE TABLE {part} PARTITION OF {parent} {bounds}{storage}")
+                await conn.execute(
+                    f"CREATE TABLE {part} PARTITION OF {parent} {bounds}{storage}", timeout=timeout_s
+                )
             else:
                 assert default is not None
                 rows = await conn.fetch(
                     "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1)"
                     " AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
                     table,
+                    timeout=timeout_s,
                 )
                 columns = ", ".join(quote_ident(r["attname"]) for r in rows)
                 await conn.execute(
-                    f"CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS){storage}"
+                    f"CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS){storage}",
+                    timeout=timeout_s,
                 )
                 await conn.execute(
                     f"WITH moved AS (DELETE FROM {quote_ident(default)} WHERE {key} >= $1 AND {key} < $2"  # noqa: S608
                     f" RETURNING {columns}) INSERT INTO {part} ({columns}) SELECT {columns} FROM moved",
                     lower,
                     upper,
+                    timeout=timeout_s,
                 )
-                await conn.execute(f"ALTER TABLE {parent} ATTACH PARTITION {part} {bounds}")
+                await conn.execute(
+                    f"ALTER TABLE {parent} ATTACH PARTITION {part} {bounds}", timeout=timeout_s
+                )
             created.append(name)
     return created
 
@@ -303,7 +371,9 @@ async def delete_in_batches(conn: DbConnection, statement: str, *args: Any, batc
     of rows never sit in one. Returns how many rows were deleted in all."""
     deleted = 0
     while True:
-        count = rows_affected(await conn.execute(statement, *args, batch))
+        count = rows_affected(
+            await conn.execute(statement, *args, batch, timeout=MAINTENANCE_STATEMENT_TIMEOUT_S)
+        )
         deleted += count
         if count < batch:
             return deleted

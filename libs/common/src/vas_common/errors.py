@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vas_common.db import DATABASE_UNAVAILABLE, CommitOutcomeUnknown
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://vas-suite.dev/problems/"
 
@@ -245,13 +247,22 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_dependency_down(request: Request, exc: Exception) -> JSONResponse:
         logger.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+        if isinstance(exc, CommitOutcomeUnknown):
+            detail = (
+                "the database did not confirm a write in time: it may or may not be stored; repeat"
+                " the request with the same Idempotency-Key where the endpoint takes one"
+            )
+            extra = {"outcome": "unknown"}
+        else:
+            detail, extra = "a dependency of this service is unavailable; retry later", None
         return problem_response(
             ServiceUnavailable.status,
             ServiceUnavailable.code,
             ServiceUnavailable.title,
-            "a dependency of this service is unavailable; retry later",
+            detail,
             instance=request.url.path,
             headers={"Retry-After": "2"},
+            extra=extra,
         )
 
     async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
@@ -264,7 +275,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    for unavailable in (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError):
+    for unavailable in DATABASE_UNAVAILABLE:
         app.add_exception_handler(unavailable, on_dependency_down)
     for refused in (asyncpg.DataError, QueryArgumentError):
         app.add_exception_handler(refused, on_data_error)

@@ -24,6 +24,12 @@ class ServiceSettings(BaseSettings):
     )
     database_pool_min: int = 1
     database_pool_max: int = 10
+    # A request waits on the database no longer than these, then answers 503 with Retry-After:
+    # for a pool connection, for each statement (and for a group commit to answer), for a new
+    # connection's start-up. Long background statements pass their own timeout.
+    database_acquire_timeout_s: float = Field(default=2.0, gt=0)
+    database_statement_timeout_s: float = Field(default=5.0, gt=0)
+    database_connect_timeout_s: float = Field(default=2.0, gt=0)
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_client_id: str | None = None
     kafka_topic_partitions: int = 6

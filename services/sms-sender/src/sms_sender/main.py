@@ -114,6 +114,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             load_reviewer(settings),
             default_access_number=settings.default_access_number,
             default_rate_per_s=settings.default_rate_per_s,
+            database_wait_s=settings.database_statement_timeout_s,
             metrics=SendMetrics(runtime.metrics.registry, group_commits),
             callback_destinations=OutboundGuard(
                 callback_policy, cache_ttl_s=settings.callback_dns_cache_ttl_s

@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from vas_common.db import (
+    MAINTENANCE_STATEMENT_TIMEOUT_S,
     AdvisoryLock,
     DbConnection,
     delete_in_batches,
@@ -666,6 +667,7 @@ class RetentionRepository:
             f"DELETE FROM {quote_ident(table)} t WHERE t.{quote_ident(PARTITIONED_TABLES[table])} < $1"
             f" AND NOT {_HELD[table]}",
             cutoff,
+            timeout=MAINTENANCE_STATEMENT_TIMEOUT_S,
         )
         return rows_affected(status)
 
@@ -675,6 +677,7 @@ class RetentionRepository:
         status = await conn.execute(
             f"DELETE FROM callback_deliveries t WHERE t.created_at < $1 AND NOT {_HELD['callback_deliveries']}",
             cutoff,
+            timeout=MAINTENANCE_STATEMENT_TIMEOUT_S,
         )
         return rows_affected(status)
 

@@ -37,7 +37,7 @@ from sms_sender.schemas import AcceptedRecipient, RejectedRecipient, SendRequest
 from vas_common.auth import AuthenticatedPartner
 from vas_common.cursors import CursorCipher
 from vas_common.cursors import InvalidCursor as InvalidCursorText
-from vas_common.db import DATABASE_UNAVAILABLE, DbConnection
+from vas_common.db import DATABASE_UNAVAILABLE, CommitOutcomeUnknown, DbConnection
 from vas_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from vas_common.events import Event, encode_event
 from vas_common.events.envelope import utcnow
@@ -294,6 +294,7 @@ class SendService:
         metrics: SendMetrics | None = None,
         default_access_number: str,
         default_rate_per_s: int,
+        database_wait_s: float | None = None,
         messages: MessageRepository | None = None,
         outbox: OutboxRepository | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -307,6 +308,7 @@ class SendService:
         self._messages = messages or MessageRepository()
         self._outbox = outbox or OutboxRepository()
         self._clock = clock
+        self._database_wait_s = database_wait_s
         self._buckets: dict[UUID, TokenBucket] = {}
         self._metrics = metrics or SendMetrics(None)
         # Accepts of concurrent requests are committed together; each 202 still waits for its COMMIT.
@@ -351,9 +353,19 @@ class SendService:
         except AppError as exc:
             self._metrics.rejected.labels(exc.code).inc()
             raise
+        except CommitOutcomeUnknown as exc:
+            raise ServiceUnavailable(
+                "the message store did not confirm in time: the messages may or may not be accepted;"
+                " repeat the request with the same Idempotency-Key to learn which (without one a"
+                " repeat may send them twice)",
+                retry_after_s=2,
+                extra={"outcome": "unknown"},
+            ) from exc
         except DATABASE_UNAVAILABLE as exc:
             raise ServiceUnavailable(
-                "the message store is unavailable; nothing was accepted", retry_after_s=2
+                "the message store is unavailable; nothing was accepted",
+                retry_after_s=2,
+                extra={"outcome": "not_accepted"},
             ) from exc
         self._metrics.accepted.labels(body.category.value).inc(len(response.accepted))
         for rejection in response.rejected:
@@ -375,7 +387,8 @@ class SendService:
                 screen=screen,
                 product_code=body.product_code,
                 callback=body.callback_url is not None,
-            )
+            ),
+            timeout_s=self._database_wait_s,
         )
 
     async def _read_checks(self, conn: DbConnection, checks: Sequence[SendCheck]) -> list[SendChecks]:
@@ -466,7 +479,7 @@ class SendService:
             trace=current_trace_carrier(),
             answer=answer,
         )
-        if await self._writes.submit(write):
+        if await self._writes.submit(write, timeout_s=self._database_wait_s):
             return response
         # A concurrent request with the same key won; answer what it answered.
         replay = await self._replay(sender, idempotency_key or "", fingerprint)

