@@ -3,6 +3,7 @@ instants within the columns' ranges."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -80,15 +81,19 @@ def test_visible_characters() -> None:
     [
         "9999-12-31T23:59:59-23:59",  # past year 9999 in UTC
         "1999-12-31T23:59:59Z",
-        "2000-01-01T07:00:00+08:00",  # 1999 in UTC
         "3000-01-01T00:00:00Z",
-        "2999-12-31T23:00:00-05:00",  # 3000 in UTC
+        "0001-01-01T00:00:00+23:59",  # before year 1 in UTC
         "2026-01-01T00:00:00",  # no time zone
     ],
 )
-def test_instants_need_a_time_zone_and_lie_between_2000_and_2999_in_utc(value: str) -> None:
+def test_instants_need_a_time_zone_and_a_year_from_2000_to_2999(value: str) -> None:
     with pytest.raises(ValidationError):
         instant.validate_python(value)
+
+
+def test_an_instant_at_the_edge_of_the_range_converts_to_utc() -> None:
+    assert instant.validate_python("2000-01-01T07:00:00+08:00").astimezone(UTC).year == 1999
+    assert instant.validate_python("2999-12-31T23:00:00-05:00").astimezone(UTC).year == 3000
 
 
 def test_an_instant_keeps_its_offset() -> None:

@@ -11,19 +11,22 @@ overrides and isolates that make a name or a message display as something else.
   invisible characters only).
 - `MultiLineText`: SMS content and long descriptions. LF and tab are allowed, CR only as part
   of CRLF; no other control character.
+- `JsonInt`: money and counts in a body; `"5"` and `true` are refused, `5.0` is 5.
 - `Int4`, `Int8`, `Cursor`: the ranges of PostgreSQL integer, bigint and a bigserial position.
-- `Instant`: a timezone-aware datetime from 2000-01-01 to 2999-12-31 in UTC. Time zones are
-  required because every instant is compared with the clock and stored as timestamptz.
+- `Instant`: a timezone-aware datetime whose year, as written, is 2000 to 2999 (the OpenAPI
+  schema says so with a pattern, so clients and fuzzers know). Time zones are required because
+  every instant is compared with the clock and stored as timestamptz; the bound keeps the
+  conversion to UTC from overflowing (9999-12-31T23:59:59-23:59 would).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
@@ -75,14 +78,19 @@ def multi_line_text(text: str) -> str:
     return _refuse_forbidden(text, _MULTI_LINE_FORBIDDEN)
 
 
+def json_integer(value: object) -> object:
+    """An integer as JSON writes one (5, or 5.0, which JSON Schema counts as an integer too),
+    never the text "5" or a boolean, which lax validation would turn into one."""
+    if isinstance(value, bool | str | bytes):
+        raise PydanticCustomError("int_type", "Input should be a JSON integer, not text or a boolean")
+    return value
+
+
 def instant_in_range(value: datetime) -> datetime:
-    # Checking the local year first keeps the conversion to UTC from overflowing.
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR or not (
-        EARLIEST_YEAR <= value.astimezone(UTC).year <= LATEST_YEAR
-    ):
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise PydanticCustomError(
             "instant_out_of_range",
-            "The instant must be between the years {earliest} and {latest} in UTC",
+            "The instant must be in the years {earliest} to {latest}",
             {"earliest": EARLIEST_YEAR, "latest": LATEST_YEAR},
         )
     return value
@@ -90,7 +98,12 @@ def instant_in_range(value: datetime) -> datetime:
 
 SingleLineText = Annotated[str, AfterValidator(single_line_text)]
 MultiLineText = Annotated[str, AfterValidator(multi_line_text)]
+JsonInt = Annotated[int, BeforeValidator(json_integer)]
 Int4 = Annotated[int, Field(ge=INT4_MIN, le=INT4_MAX)]
 Int8 = Annotated[int, Field(ge=INT8_MIN, le=INT8_MAX)]
 Cursor = Annotated[int, Field(ge=0, le=INT8_MAX)]
-Instant = Annotated[AwareDatetime, AfterValidator(instant_in_range)]
+Instant = Annotated[
+    AwareDatetime,
+    AfterValidator(instant_in_range),
+    Field(json_schema_extra={"pattern": r"^2[0-9]{3}-"}),
+]

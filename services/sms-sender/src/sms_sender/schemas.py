@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from vas_common.events.sms_sender import Category, MessageStatus
-from vas_common.types import MultiLineText, SingleLineText
+from vas_common.types import MultiLineText, SingleLineText, single_line_text
 
 
 class WhoAmI(BaseModel):
@@ -18,20 +18,35 @@ class WhoAmI(BaseModel):
 
 
 class SendRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "recipients": ["13812345678", "+8613912345678"],
+                    "content": "您的验证码是 123456",
+                    "category": "verification",
+                },
+                {"recipients": ["13812345678"], "content": "今日新闻：……", "client_ref": "order-1"},
+            ]
+        }
+    )
+
     recipients: list[SingleLineText] = Field(
         min_length=1, max_length=1000, description="Chinese mobile numbers, +86 optional"
     )
     content: MultiLineText = Field(min_length=1, max_length=1000)
     category: Category = Category.CONTENT
-    product_code: SingleLineText | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,20}$")
-    ext_code: SingleLineText | None = Field(
-        default=None, pattern=r"^\d{1,6}$", description="Sub-number after the access number"
+    # A constraint goes before the text check: after a validator pydantic leaves it out of the
+    # JSON schema, and clients (and the fuzzer) would not know it.
+    product_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,20}$")] | None = None
+    ext_code: Annotated[str, Field(pattern=r"^[0-9]{1,6}$")] | None = Field(
+        default=None, description="Sub-number after the access number"
     )
     callback_url: AnyHttpUrl | None = None
     notify_submitted: bool = Field(
         default=False, strict=True, description="Also call back when the SMSC accepted the message"
     )
-    client_ref: SingleLineText | None = Field(default=None, max_length=64)
+    client_ref: Annotated[str, Field(max_length=64), AfterValidator(single_line_text)] | None = None
 
 
 class AcceptedRecipient(BaseModel):

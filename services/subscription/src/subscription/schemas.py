@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from subscription.domain import (
     BillingType,
@@ -21,18 +21,20 @@ from subscription.domain import (
 )
 from vas_common.events.subscription import PartnerStatus, SignaturePlacement
 from vas_common.msisdn import MSISDN_PATTERN
-from vas_common.types import Instant, MultiLineText, SingleLineText
+from vas_common.types import Instant, JsonInt, MultiLineText, SingleLineText, json_integer, single_line_text
 
 
 class SendingProfileIn(BaseModel):
-    signature: SingleLineText | None = Field(
-        default=None, pattern=r"^【[^【】]{2,20}】$", description="The approved signature, e.g. 【Acme】"
-    )
+    # A constraint goes before the text check: after a validator pydantic leaves it out of the
+    # JSON schema, and clients (and the fuzzer) would not know it.
+    signature: (
+        Annotated[str, Field(pattern=r"^【[^【】]{2,20}】$"), AfterValidator(single_line_text)] | None
+    ) = Field(default=None, description="The approved signature, e.g. 【Acme】")
     signature_placement: SignaturePlacement = SignaturePlacement.PREPEND
-    access_number: SingleLineText | None = Field(
-        default=None, pattern=r"^106\d{2,17}$", description="SP access number"
+    access_number: Annotated[str, Field(pattern=r"^106[0-9]{2,17}$")] | None = Field(
+        default=None, description="SP access number"
     )
-    rate_limit_per_s: int | None = Field(default=None, strict=True, ge=1, le=100_000)
+    rate_limit_per_s: Annotated[int, Field(ge=1, le=100_000), BeforeValidator(json_integer)] | None = None
 
     def domain(self) -> SendingProfile:
         return SendingProfile(**self.model_dump())
@@ -95,8 +97,8 @@ class ProductIn(BaseModel):
     )
     name: SingleLineText = Field(min_length=1, max_length=60)
     billing_type: BillingType
-    price_fen: int = Field(
-        strict=True, ge=0, le=100_000, description="Price in fen (0.01 CNY) per month or per message"
+    price_fen: JsonInt = Field(
+        ge=0, le=100_000, description="Price in fen (0.01 CNY) per month or per message"
     )
     description: MultiLineText = Field(default="", max_length=500, description="What the product does")
     availability: SingleLineText = Field(default="", max_length=200, description="Where it is available")
@@ -178,7 +180,7 @@ class DiscontinuationOut(BaseModel):
 
 class SubscriptionIn(BaseModel):
     msisdn: str = Field(pattern=MSISDN_PATTERN, description="The user's mobile number, +86 optional")
-    product_code: SingleLineText = Field(max_length=20)
+    product_code: SingleLineText = Field(pattern=r"^[A-Za-z0-9]{1,20}$")
 
 
 class SubscriptionOut(BaseModel):
@@ -235,10 +237,8 @@ class JobResult(BaseModel):
 
 # -- billing ---------------------------------------------------------------------------------
 
-PERIOD_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
-Period = Annotated[
-    SingleLineText, Field(pattern=PERIOD_PATTERN, description="A month, YYYY-MM (Asia/Shanghai)")
-]
+PERIOD_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
+Period = Annotated[str, Field(pattern=PERIOD_PATTERN, description="A month, YYYY-MM (Asia/Shanghai)")]
 
 
 class BillingRunIn(BaseModel):
@@ -253,7 +253,7 @@ class BillingRunOut(BaseModel):
 
 
 class RefundIn(BaseModel):
-    amount_fen: int = Field(strict=True, gt=0, le=10_000_000)
+    amount_fen: JsonInt = Field(gt=0, le=10_000_000)
     reason: SingleLineText = Field(min_length=1, max_length=200)
 
 

@@ -10,7 +10,7 @@ from fastapi import Query
 
 from subscription.api.deps import PartnerId, Products, Subscriptions, UserMsisdn, normalized_msisdn
 from subscription.schemas import RegistrationSuccessOut, SubscriptionIn, SubscriptionOut, SuspensionIn
-from subscription.service.subscriptions import SubscriptionExists
+from subscription.service.subscriptions import ProductNotFound, SubscriptionExists
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
 from vas_common.types import Instant
@@ -19,7 +19,12 @@ router = audience_router(Audience.PARTNER, prefix="/v1/subscriptions", tags=["su
 operator_router = audience_router(Audience.OPERATOR, prefix="/v1", tags=["users (operator)"])
 
 
-@router.post("", status_code=202, response_model=SubscriptionOut, responses=documented(SubscriptionExists))
+@router.post(
+    "",
+    status_code=202,
+    response_model=SubscriptionOut,
+    responses=documented(SubscriptionExists, ProductNotFound),
+)
 async def request_subscription(
     body: SubscriptionIn, partner_id: PartnerId, subs: Subscriptions
 ) -> SubscriptionOut:
