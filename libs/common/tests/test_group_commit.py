@@ -75,6 +75,24 @@ async def test_a_job_that_cannot_be_written_fails_alone(pool: asyncpg.Pool) -> N
     assert [(r["id"], r["note"]) for r in rows] == [(5, "x"), (6, "x"), (7, "taken"), (8, "x"), (9, "x")]
 
 
+async def test_a_value_the_driver_cannot_encode_fails_its_job_alone(pool: asyncpg.Pool) -> None:
+    """asyncpg refuses such a value before sending it (a DataError, not a lost connection): the
+    batch is written again one by one and only that job fails."""
+
+    async def insert_as_array(conn: DbConnection, jobs: Sequence[int]) -> list[str]:
+        await conn.execute("INSERT INTO items (id, note) SELECT unnest($1::int[]), 'x'", list(jobs))
+        return [f"stored {j}" for j in jobs]
+
+    commit: GroupCommit[int, str] = GroupCommit(pool, insert_as_array, name="t")
+    await commit.start()
+    try:
+        outcomes = await asyncio.gather(*(commit.submit(j) for j in (1, 2**40, 3)), return_exceptions=True)
+    finally:
+        await commit.stop()
+    assert isinstance(outcomes[1], asyncpg.DataError)
+    assert [outcomes[0], outcomes[2]] == ["stored 1", "stored 3"]
+
+
 async def test_submit_before_start_is_refused(pool: asyncpg.Pool) -> None:
     commit: GroupCommit[int, str] = GroupCommit(pool, insert_items, name="t")
     with pytest.raises(RuntimeError, match="not running"):
