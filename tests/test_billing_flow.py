@@ -102,21 +102,7 @@ async def test_per_message_fee_once_per_delivered_message(suite: Suite, publishe
 
     # The status event of that message comes again (at-least-once). Behind it, in the same
     # partition, a delivery of another message: once that one is billed, the repeat was handled.
-    now = datetime.now(UTC)
-    repeat = MessageStatusChanged(
-        producer="sms-sender",
-        payload=MessageState(
-            message_id=uuid.UUID(message_id),
-            partner_id=uuid.UUID(partner["id"]),
-            recipient=user,
-            status=MessageStatus.DELIVERED,
-            segments_total=1,
-            segments=[],
-            accepted_at=now,
-            done_at=now,
-            product_code=code,
-        ),
-    )
+    repeat = delivered(uuid.UUID(message_id), partner["id"], user, code, datetime.now(UTC))
     marker = repeat.model_copy(
         update={
             "event_id": uuid.uuid4(),
