@@ -10,8 +10,6 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from vas_common.types import (
-    INT8_MAX,
-    Cursor,
     Instant,
     MultiLineText,
     SingleLineText,
@@ -21,7 +19,6 @@ from vas_common.types import (
 single_line: TypeAdapter[str] = TypeAdapter(SingleLineText)
 multi_line: TypeAdapter[str] = TypeAdapter(MultiLineText)
 instant: TypeAdapter[Any] = TypeAdapter(Instant)
-cursor: TypeAdapter[int] = TypeAdapter(Cursor)
 
 REFUSED_EVERYWHERE = {
     "NUL": "a\x00b",
@@ -99,10 +96,3 @@ def test_an_instant_at_the_edge_of_the_range_converts_to_utc() -> None:
 def test_an_instant_keeps_its_offset() -> None:
     parsed = instant.validate_python("2026-06-01T08:00:00+08:00")
     assert parsed.isoformat() == "2026-06-01T08:00:00+08:00"
-
-
-def test_a_cursor_fits_a_bigint() -> None:
-    assert cursor.validate_python(INT8_MAX) == INT8_MAX
-    for out_of_range in (INT8_MAX + 1, -1):
-        with pytest.raises(ValidationError):
-            cursor.validate_python(out_of_range)

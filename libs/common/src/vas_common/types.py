@@ -12,7 +12,7 @@ overrides and isolates that make a name or a message display as something else.
 - `MultiLineText`: SMS content and long descriptions. LF and tab are allowed, CR only as part
   of CRLF; no other control character.
 - `JsonInt`: money and counts in a body; `"5"` and `true` are refused, `5.0` is 5.
-- `Int4`, `Int8`, `Cursor`: the ranges of PostgreSQL integer, bigint and a bigserial position.
+- `Int4`, `Int8`: the ranges of PostgreSQL integer and bigint.
 - `Instant`: a timezone-aware datetime whose year, as written, is 2000 to 2999 (the OpenAPI
   schema says so with a pattern, so clients and fuzzers know). Time zones are required because
   every instant is compared with the clock and stored as timestamptz; the bound keeps the
@@ -101,7 +101,6 @@ MultiLineText = Annotated[str, AfterValidator(multi_line_text)]
 JsonInt = Annotated[int, BeforeValidator(json_integer)]
 Int4 = Annotated[int, Field(ge=INT4_MIN, le=INT4_MAX)]
 Int8 = Annotated[int, Field(ge=INT8_MIN, le=INT8_MAX)]
-Cursor = Annotated[int, Field(ge=0, le=INT8_MAX)]
 Instant = Annotated[
     AwareDatetime,
     AfterValidator(instant_in_range),
