@@ -7,7 +7,8 @@
 -- as they are, to be refunded through POST /v1/charges/{id}/refunds, so that each refund has its
 -- raw record and its billing.refunded event:
 --   SELECT id, msisdn, period, amount_fen FROM charges WHERE duplicate_of IS NOT NULL;
-ALTER TABLE charges ADD COLUMN duplicate_of uuid REFERENCES charges (id);
+-- No foreign key: retention may delete the kept charge before its duplicate.
+ALTER TABLE charges ADD COLUMN duplicate_of uuid;
 
 UPDATE charges c
    SET duplicate_of = d.kept
