@@ -100,25 +100,25 @@ class BillingService:
                 for _, group in groupby(page, key=lambda c: (c.msisdn, c.product_id)):
                     pairs += 1
                     candidates = list(group)
-                    product = candidates[0]
+                    pair = candidates[0]  # user and product are the same in all
                     fee = domain.monthly_fee(
                         [
                             MonthlySubscription(c.subscription_id, c.confirmed_at, c.ended_at)
                             for c in candidates
                         ],
-                        product.price_fen,
-                        product.first_month,
-                        product.last_month,
+                        pair.price_fen,
+                        pair.first_month,
+                        pair.last_month,
                         period,
                     )
                     if fee is None:
                         continue
                     charge = Charge(
                         id=uuid.uuid4(),
-                        msisdn=product.msisdn,
+                        msisdn=pair.msisdn,
                         subscription_id=fee.subscription_id,
-                        product_id=product.product_id,
-                        product_code=product.product_code,
+                        product_id=pair.product_id,
+                        product_code=pair.product_code,
                         amount_fen=fee.amount_fen,
                         reason=MONTHLY_REASON,
                         charged_at=now,
