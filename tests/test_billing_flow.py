@@ -172,6 +172,23 @@ async def test_monthly_run_refund_and_the_users_raw_records(suite: Suite) -> Non
     assert cancelled["channel"] == "sms_td"
 
 
+async def test_cancel_and_subscribe_again_in_a_month_pays_the_monthly_fee_once(suite: Suite) -> None:
+    partner = await suite.partner()
+    product = await suite.product(partner, name="天气预报", price_fen=500)
+    code, user = product["code"], "8613760000021"
+    await subscribe(suite, partner, user, code)
+    await suite.mo(user, f"TD{code}")
+    await eventually(lambda: status_is(suite, user, code, "cancelled"))
+    await subscribe(suite, partner, user, code)
+
+    period = domain.period_of(suite.clock.now())
+    run = await suite.subscription.post("/v1/billing/runs", json={"period": period}, headers=OPERATOR)
+    assert run.status_code == 200, run.text
+    assert run.json() == {"period": period, "charged": 1, "amount_fen": 500, "already_charged": 0}
+    fees = (await charges(suite, user))["charges"]
+    assert [(c["period"], c["amount_fen"]) for c in fees] == [(period, 500)]
+
+
 async def old_message(conn: asyncpg.Connection, recipient: str, at: datetime) -> uuid.UUID:
     message_id = uuid.uuid4()
     await MessageRepository().insert_messages(

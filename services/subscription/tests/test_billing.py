@@ -9,7 +9,8 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
@@ -18,13 +19,15 @@ from aiokafka import AIOKafkaConsumer
 
 from subscription import domain
 from subscription.domain import BillingType, Product, ProductStatus, SubscriptionStatus
-from subscription.main import create_app
+from subscription.main import MIGRATIONS, create_app
+from subscription.repository.billing import BillingRepository
 from subscription.repository.partners import PartnerRepository
 from subscription.repository.products import ProductRepository
 from subscription.repository.subscriptions import SubscriptionRepository
 from subscription.service.billing import BillingService
 from subscription.settings import SubscriptionSettings
 from vas_common.clock import ManualClock
+from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
 from vas_common.events import UnknownEvent, decode_event
 from vas_common.events.sms_sender import MessageState, MessageStatus
 from vas_common.events.subscription import Charged, Refunded
@@ -43,6 +46,11 @@ class Env:
     settings: SubscriptionSettings
 
 
+class Seeding(Protocol):
+    pool: asyncpg.Pool
+    clock: ManualClock
+
+
 @pytest.fixture
 async def env(database: str, kafka: Any) -> AsyncIterator[Env]:
     clock = ManualClock()
@@ -53,7 +61,7 @@ async def env(database: str, kafka: Any) -> AsyncIterator[Env]:
 
 
 async def seed_product(
-    env: Env,
+    env: Seeding,
     billing_type: BillingType = BillingType.MONTHLY,
     price_fen: int = 500,
     first_month: str = "full",
@@ -88,7 +96,7 @@ async def seed_product(
 
 
 async def seed_subscription(
-    env: Env,
+    env: Seeding,
     product: Product,
     msisdn: str,
     confirmed_at: datetime | None,
@@ -236,6 +244,144 @@ async def test_two_runs_of_the_same_month_at_once_charge_each_subscriber_once(en
     assert sum(r.charged for r in results) == subscribers
     assert all(r.charged + r.already_charged == subscribers for r in results)
     assert await env.pool.fetchval("SELECT count(*) FROM charges WHERE period = $1", earlier) == subscribers
+
+
+async def test_cancel_and_resubscribe_in_one_month_pays_one_fee(env: Env) -> None:
+    period = domain.shift_period(domain.period_of(env.clock.now()), -1)
+    start, _end = domain.period_bounds(period)
+    long_ago = start - timedelta(days=40)
+    full = await seed_product(env)
+    last_none = await seed_product(env, last_month="none")
+    twice, thrice, none_back, none_in_month = msisdn(), msisdn(), msisdn(), msisdn()
+    # TD on the 5th, subscribed again on the 6th and still subscribed
+    first = await seed_subscription(env, full, twice, long_ago, start + timedelta(days=5))
+    second = await seed_subscription(env, full, twice, start + timedelta(days=6))
+    # three subscriptions in the month, the last one cancelled too
+    for day in (2, 10, 20):
+        await seed_subscription(
+            env, full, thrice, start + timedelta(days=day), start + timedelta(days=day + 3)
+        )
+    # 退订当月不收费, but subscribed again: the month is not one the user left the product in
+    await seed_subscription(env, last_none, none_back, long_ago, start + timedelta(days=5))
+    await seed_subscription(env, last_none, none_back, start + timedelta(days=6))
+    # 退订当月不收费, subscribed and cancelled in the month: that rule wins over first_month=full
+    await seed_subscription(
+        env, last_none, none_in_month, start + timedelta(days=1), start + timedelta(days=9)
+    )
+
+    assert await run(env, period) == {
+        "period": period,
+        "charged": 3,
+        "amount_fen": 1500,
+        "already_charged": 0,
+    }
+    fees = await env.pool.fetch(
+        "SELECT msisdn, subscription_id, amount_fen FROM charges WHERE period = $1", period
+    )
+    assert sorted(r["msisdn"] for r in fees) == sorted([twice, thrice, none_back])
+    assert all(r["amount_fen"] == 500 for r in fees)
+    # charged to the first subscription of the month, whichever run gets there
+    assert {r["subscription_id"] for r in fees if r["msisdn"] == twice} == {first}
+
+    assert await run(env, period) == {"period": period, "charged": 0, "amount_fen": 0, "already_charged": 3}
+
+    # The database holds the rule too: a fee for the user's other subscription of the month (a run
+    # that read the subscriptions at another time) does not get in.
+    other = domain.Charge(
+        id=uuid.uuid4(),
+        msisdn=twice,
+        subscription_id=second,
+        product_id=full.id,
+        product_code=full.code,
+        amount_fen=500,
+        reason="monthly_fee",
+        charged_at=env.clock.now(),
+        period=period,
+    )
+    async with env.pool.acquire() as conn:
+        assert await BillingRepository().insert_once(conn, other) is False
+    assert await env.pool.fetchval("SELECT count(*) FROM charges WHERE msisdn = $1", twice) == 1
+
+
+async def test_two_runs_at_once_charge_a_resubscribed_user_once(env: Env) -> None:
+    product = await seed_product(env, price_fen=500)
+    period = domain.shift_period(domain.period_of(env.clock.now()), -1)
+    start, _end = domain.period_bounds(period)
+    users = [msisdn() for _ in range(15)]
+    for user in users:
+        await seed_subscription(env, product, user, start - timedelta(days=40), start + timedelta(days=3))
+        await seed_subscription(env, product, user, start + timedelta(days=4), start + timedelta(days=8))
+        await seed_subscription(env, product, user, start + timedelta(days=9))
+
+    replicas = [BillingService(env.pool, env.clock, batch_size=2) for _ in range(2)]
+    results = await asyncio.gather(*(r.run_monthly(period) for r in replicas))
+    assert sum(r.charged for r in results) == len(users)
+    assert all(r.charged + r.already_charged == len(users) for r in results)
+    one, two = await asyncio.gather(run(env, period), run(env, period))
+    assert one["charged"] + two["charged"] == 0
+    rows = await env.pool.fetch(
+        "SELECT msisdn, count(*) AS fees, sum(amount_fen) AS fen FROM charges WHERE product_id = $1 GROUP BY msisdn",
+        product.id,
+    )
+    assert {r["msisdn"]: (r["fees"], r["fen"]) for r in rows} == dict.fromkeys(users, (1, 500))
+
+
+@dataclass
+class Db:
+    pool: asyncpg.Pool
+    clock: ManualClock
+
+
+async def test_the_migration_keeps_fees_charged_twice_before_it_out_of_the_one_fee_index(
+    database: str, tmp_path: Path
+) -> None:
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for sql in sorted(MIGRATIONS.glob("*.sql")):
+        if sql.name < "005":
+            (before / sql.name).write_text(sql.read_text())
+    pool = await create_pool(database)
+    try:
+        await migrate(pool, [("common", COMMON_MIGRATIONS), ("subscription", before)])
+        db = Db(pool, ManualClock())
+        product = await seed_product(db)
+        period = domain.period_of(db.clock.now())
+        start, _end = domain.period_bounds(period)
+        user = msisdn()
+        first = await seed_subscription(
+            db, product, user, start - timedelta(days=40), start + timedelta(days=1)
+        )
+        second = await seed_subscription(db, product, user, start + timedelta(days=2))
+        for sub_id, minute in ((first, 1), (second, 2)):  # what the run charged before the rule
+            await pool.execute(
+                """
+                INSERT INTO charges (id, msisdn, subscription_id, product_id, period, amount_fen, reason, charged_at)
+                VALUES ($1, $2, $3, $4, $5, 500, 'monthly_fee', $6)
+                """,
+                uuid.uuid4(),
+                user,
+                sub_id,
+                product.id,
+                period,
+                start + timedelta(days=3, minutes=minute),
+            )
+
+        assert await migrate(pool, [("common", COMMON_MIGRATIONS), ("subscription", MIGRATIONS)]) == [
+            "subscription/005_charges_monthly_per_user"
+        ]
+        rows = await pool.fetch(
+            "SELECT id, subscription_id, duplicate_of FROM charges WHERE msisdn = $1 ORDER BY charged_at",
+            user,
+        )
+        assert [(r["subscription_id"], r["duplicate_of"]) for r in rows] == [
+            (first, None),
+            (second, rows[0]["id"]),
+        ]
+        again = BillingService(pool, db.clock)
+        assert (await again.run_monthly(period)).already_charged == 1
+        assert await pool.fetchval("SELECT count(*) FROM charges WHERE msisdn = $1", user) == 2
+    finally:
+        await pool.close()
 
 
 async def test_a_month_that_has_not_begun_cannot_be_billed(env: Env) -> None:

@@ -4,7 +4,7 @@ the texts users get, billing periods. Pure: no I/O."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -334,6 +334,32 @@ def shift_period(period: str, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def month_owed(first_month: str, last_month: str, *, first: bool, last: bool) -> bool:
+    """Whether a month of a monthly product is charged: `first` when the user subscribed in it,
+    `last` when the user cancelled in it. When both apply (subscribed and cancelled in one month),
+    the rule that charges nothing wins: "订购当月免费" and "退订当月不收费" each make that month free."""
+    if first and first_month == "free":
+        return False
+    return not (last and last_month == "none")
+
+
+def month_rules_text(first_month: str, last_month: str) -> str:
+    """The sentence the catalogue shows for a product's first and last month rules, saying which
+    one wins when a user subscribes and cancels in the same month (as month_owed decides)."""
+    first_text = "订购当月免费" if first_month == "free" else "订购当月按月全额收费"
+    last_text = "退订当月不收费" if last_month == "none" else "退订当月按月全额收费"
+    if month_owed(first_month, last_month, first=True, last=True):
+        same_month = "当月订购又退订的，按月全额收费"
+    elif first_month == "free":
+        same_month = "当月订购又退订的，按订购当月免费，不收费"
+    else:
+        same_month = "当月订购又退订的，按退订当月不收费，不收费"
+    return (
+        f"{first_text}，{last_text}；{same_month}。"
+        "同一用户同一业务每个自然月（北京时间）最多收取一次月费，当月退订后再次订购不重复收费。"
+    )
+
+
 def monthly_charge(
     confirmed_at: datetime | None,
     ended_at: datetime | None,
@@ -349,16 +375,50 @@ def monthly_charge(
     start, end = period_bounds(period)
     if confirmed_at >= end or (ended_at is not None and ended_at <= start):
         return None
-    if start <= confirmed_at < end and first_month == "free":
-        return None
-    if (
-        ended_at is not None
-        and start <= ended_at < end
-        and last_month == "none"
-        and not start <= confirmed_at
-    ):
+    first = start <= confirmed_at < end
+    last = ended_at is not None and start <= ended_at < end
+    if not month_owed(first_month, last_month, first=first, last=last):
         return None
     return price_fen
+
+
+@dataclass(frozen=True)
+class MonthlySubscription:
+    """A confirmed subscription of one user to one monthly product."""
+
+    id: UUID
+    confirmed_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MonthlyFee:
+    subscription_id: UUID  # the subscription the fee is charged to
+    amount_fen: int
+
+
+def monthly_fee(
+    subscriptions: Sequence[MonthlySubscription],
+    price_fen: int,
+    first_month: str,
+    last_month: str,
+    period: str,
+) -> MonthlyFee | None:
+    """The one fee a user owes for a product in `period`, whatever happened in the month (cancel
+    and re-subscribe, several times): the subscriptions active in the month count as one, from the
+    first confirmation to the last end (none while one is still open), and the fee is charged to
+    the first of them, so every billing run picks the same one."""
+    start, end = period_bounds(period)
+    in_month = sorted(
+        (s for s in subscriptions if s.confirmed_at < end and (s.ended_at is None or s.ended_at > start)),
+        key=lambda s: (s.confirmed_at, s.id),
+    )
+    if not in_month:
+        return None
+    ends = [s.ended_at for s in in_month]
+    ended_at = None if None in ends else max(e for e in ends if e is not None)
+    fee = monthly_charge(in_month[0].confirmed_at, ended_at, price_fen, first_month, last_month, period)
+    return None if fee is None else MonthlyFee(in_month[0].id, fee)
 
 
 def message_charge(billing_type: BillingType, price_fen: int) -> int | None:

@@ -23,8 +23,9 @@ router = audience_router(Audience.OPERATOR, prefix="/v1", tags=["billing (operat
 
 @router.post("/billing/runs", response_model=BillingRunOut)
 async def run_billing(body: BillingRunIn, billing: Billing) -> BillingRunOut:
-    """Charge every monthly subscription its fee for the month. Re-running it, or running it on
-    two replicas at once, never charges a subscription twice for one month."""
+    """Charge every user the fee of each monthly product for the month, once per user, product and
+    month even after cancelling and re-subscribing. Re-running it, or running it on two replicas at
+    once, never charges twice."""
     run = await billing.run_monthly(body.period)
     return BillingRunOut(
         period=run.period, charged=run.charged, amount_fen=run.amount_fen, already_charged=run.already_charged

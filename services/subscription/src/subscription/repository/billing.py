@@ -36,33 +36,56 @@ class MonthlyCandidate:
     ended_at: datetime | None
 
 
+@dataclass(frozen=True)
+class UserProduct:
+    """Where a page of monthly candidates ends: the pages go by user and product."""
+
+    msisdn: str
+    product_id: UUID
+
+
+_IN_PERIOD = """
+    p.billing_type = 'monthly' AND s.status <> 'suspended'
+    AND s.confirmed_at IS NOT NULL AND s.confirmed_at < $2
+    AND (s.ended_at IS NULL OR s.ended_at > $1)
+"""
+
+
 class BillingRepository:
     async def monthly_candidates(
-        self, conn: DbConnection, start: datetime, end: datetime, after: UUID | None, limit: int
+        self, conn: DbConnection, start: datetime, end: datetime, after: UserProduct | None, limit: int
     ) -> list[MonthlyCandidate]:
-        """Keyset pages in subscription id order (two concurrent runs then insert in the same order
-        and never deadlock). A suspended subscription is not charged (暂停期间不收费)."""
+        """The subscriptions of up to `limit` (user, product) pairs after `after`, all of a pair's
+        subscriptions in the period on one page (they owe one fee together). Keyset pages in
+        (msisdn, product_id) order: two concurrent runs then insert in the same order and never
+        deadlock. A suspended subscription is not charged (暂停期间不收费)."""
         rows = await conn.fetch(
-            """
+            f"""
+            WITH pairs AS (
+                SELECT DISTINCT s.msisdn, s.product_id
+                  FROM subscriptions s JOIN products p ON p.id = s.product_id
+                 WHERE {_IN_PERIOD}
+                   AND ($3::text IS NULL OR (s.msisdn, s.product_id) > ($3::text, $4::uuid))
+                 ORDER BY s.msisdn, s.product_id LIMIT $5
+            )
             SELECT s.id AS subscription_id, s.msisdn, s.product_id, p.code AS product_code, p.price_fen,
                    p.first_month, p.last_month, s.confirmed_at, s.ended_at
               FROM subscriptions s JOIN products p ON p.id = s.product_id
-             WHERE p.billing_type = 'monthly' AND s.status <> 'suspended'
-               AND s.confirmed_at IS NOT NULL AND s.confirmed_at < $2
-               AND (s.ended_at IS NULL OR s.ended_at > $1)
-               AND ($3::uuid IS NULL OR s.id > $3)
-             ORDER BY s.id LIMIT $4
+              JOIN pairs USING (msisdn, product_id)
+             WHERE {_IN_PERIOD}
+             ORDER BY s.msisdn, s.product_id, s.confirmed_at, s.id
             """,
             start,
             end,
-            after,
+            after.msisdn if after else None,
+            after.product_id if after else None,
             limit,
         )
         return [MonthlyCandidate(**dict(r)) for r in rows]
 
     async def insert_once(self, conn: DbConnection, charge: Charge) -> bool:
-        """False when the subscription's charge for the period (charges_monthly_once) or the
-        message's charge (charges_message_once) exists already: it is never charged twice."""
+        """False when the user's monthly fee for the product and period (charges_monthly_user_once)
+        or the message's charge (charges_message_once) exists already: it is never charged twice."""
         inserted = await conn.fetchval(
             """
             INSERT INTO charges (id, msisdn, subscription_id, product_id, period, message_id, refund_of,

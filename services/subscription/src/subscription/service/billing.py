@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from itertools import groupby
 from uuid import UUID
 
 import asyncpg
 
 from subscription import domain
-from subscription.domain import Charge
-from subscription.repository.billing import BillingRepository
+from subscription.domain import Charge, MonthlySubscription
+from subscription.repository.billing import BillingRepository, UserProduct
 from subscription.repository.subscriptions import SubscriptionRepository
 from subscription.service.messaging import Messaging
 from vas_common.clock import Clock
@@ -47,9 +48,9 @@ class RefundExceedsCharge(ValidationFailed):
 @dataclass(frozen=True)
 class BillingRun:
     period: str
-    charged: int  # new charges made by this run
+    charged: int  # new monthly fees charged by this run (one per user, product and month)
     amount_fen: int  # their sum
-    already_charged: int  # subscriptions due for the period that had been charged before
+    already_charged: int  # users' fees due for the period (per product) that had been charged before
 
 
 @dataclass(frozen=True)
@@ -81,49 +82,56 @@ class BillingService:
         self._batch_size = batch_size
 
     async def run_monthly(self, period: str) -> BillingRun:
-        """Charge every monthly subscription what it owes for `period`. Safe to re-run and to run
-        from several replicas at once: charges_monthly_once lets one charge per subscription and
-        period in, whoever comes second finds it there."""
+        """Charge every user what each monthly product owes for `period`: one fee per user, product
+        and month, however many subscriptions the user had in it (domain.monthly_fee). Safe to
+        re-run and to run from several replicas at once: charges_monthly_user_once lets one fee
+        per user, product and period in, whoever comes second finds it there."""
         now = self._clock.now()
         if period > domain.period_of(now):
             raise PeriodInFuture(f"{period} has not begun (it is {domain.period_of(now)} in Asia/Shanghai)")
         start, end = domain.period_bounds(period)
         charged = amount = already = 0
-        after: UUID | None = None
+        after: UserProduct | None = None
         while True:
             # One transaction per page: a charge, its record and its event commit together.
             async with self._pool.acquire() as conn, conn.transaction():
                 page = await self._billing.monthly_candidates(conn, start, end, after, self._batch_size)
-                for candidate in page:
-                    fee = domain.monthly_charge(
-                        candidate.confirmed_at,
-                        candidate.ended_at,
-                        candidate.price_fen,
-                        candidate.first_month,
-                        candidate.last_month,
+                pairs = 0
+                for _, group in groupby(page, key=lambda c: (c.msisdn, c.product_id)):
+                    pairs += 1
+                    candidates = list(group)
+                    pair = candidates[0]  # user and product are the same in all
+                    fee = domain.monthly_fee(
+                        [
+                            MonthlySubscription(c.subscription_id, c.confirmed_at, c.ended_at)
+                            for c in candidates
+                        ],
+                        pair.price_fen,
+                        pair.first_month,
+                        pair.last_month,
                         period,
                     )
                     if fee is None:
                         continue
                     charge = Charge(
                         id=uuid.uuid4(),
-                        msisdn=candidate.msisdn,
-                        subscription_id=candidate.subscription_id,
-                        product_id=candidate.product_id,
-                        product_code=candidate.product_code,
-                        amount_fen=fee,
+                        msisdn=pair.msisdn,
+                        subscription_id=fee.subscription_id,
+                        product_id=pair.product_id,
+                        product_code=pair.product_code,
+                        amount_fen=fee.amount_fen,
                         reason=MONTHLY_REASON,
                         charged_at=now,
                         period=period,
                     )
                     if await self._charge(conn, charge):
                         charged += 1
-                        amount += fee
+                        amount += fee.amount_fen
                     else:
                         already += 1
-            if len(page) < self._batch_size:
+            if pairs < self._batch_size:
                 return BillingRun(period, charged, amount, already)
-            after = page[-1].subscription_id
+            after = UserProduct(page[-1].msisdn, page[-1].product_id)
 
     async def charge_delivered(self, state: MessageState) -> bool:
         """A delivered message of a per-message product costs its price once (charges_message_once:
