@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -95,7 +96,14 @@ async def test_raw_records_as_json_and_as_csv_for_excel(env: Env) -> None:
     assert "attachment" in exported.headers["content-disposition"]
     assert exported.content.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs to read UTF-8
     rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    assert rows[0] == ["occurred_at", "kind", "product_code", "channel", "subscription_id", "detail"]
+    assert rows[0] == [
+        "occurred_at (Asia/Shanghai)",
+        "kind",
+        "product_code",
+        "channel",
+        "subscription_id",
+        "detail",
+    ]
     assert [r[1] for r in rows[1:]] == ["requested", "sms_out", "confirmation_sent"]
     assert "天气预报" in rows[2][5]  # Chinese as it is, not \\u escapes
     assert rows[1][0].endswith("+08:00")  # Beijing time for the people reading it
@@ -345,3 +353,38 @@ async def test_ended_subscriptions_go_after_six_months_unless_held_or_still_char
     later = (await env.client.post("/v1/jobs/retention", headers=OPERATOR)).json()
     assert later["subscriptions_deleted"] == 3
     assert await remaining() == {active}
+
+
+async def test_both_exports_give_the_same_instants_in_one_named_zone(env: Env) -> None:
+    user = msisdn()
+    at = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)  # 1 December 01:30 in Shanghai
+    effective = datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
+    async with env.pool.acquire() as conn:
+        await RecordRepository().add(conn, at, user, "sms_in", channel="sms", detail={"text": "TD"})
+        await RecordRepository().add(
+            conn,
+            at + timedelta(minutes=1),
+            user,
+            "notice_sent",
+            detail={"effective_at": effective.isoformat()},
+        )
+    window = {"from": "2026-11-30T00:00:00Z", "to": "2026-12-02T00:00:00+08:00"}
+
+    body = (await env.client.get(f"/v1/users/{user}/records", params=window, headers=OPERATOR)).json()
+    assert body["time_zone"] == "Asia/Shanghai"
+    assert (body["from"], body["to"]) == ("2026-11-30T08:00:00+08:00", "2026-12-02T00:00:00+08:00")
+    json_times = [r["occurred_at"] for r in body["records"]]
+    assert json_times == ["2026-12-01T01:30:00+08:00", "2026-12-01T01:31:00+08:00"]
+    assert body["records"][1]["detail"]["effective_at"] == "2027-01-01T00:00:00+08:00"
+
+    exported = await env.client.get(
+        f"/v1/users/{user}/records", params={**window, "format": "csv"}, headers=OPERATOR
+    )
+    assert exported.content.startswith(b"\xef\xbb\xbf")
+    table = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert "occurred_at (Asia/Shanghai)" in table[0]
+    csv_times = [r["occurred_at (Asia/Shanghai)"] for r in table]
+    assert all(t.endswith("+08:00") for t in csv_times)
+    assert [datetime.fromisoformat(t) for t in csv_times] == [datetime.fromisoformat(t) for t in json_times]
+    assert [datetime.fromisoformat(t) for t in json_times] == [at, at + timedelta(minutes=1)]
+    assert json.loads(table[1]["detail"])["effective_at"] == "2027-01-01T00:00:00+08:00"
