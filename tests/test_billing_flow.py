@@ -82,6 +82,13 @@ async def charges(suite: Suite, msisdn: str) -> dict[str, Any]:
     return body
 
 
+async def records(suite: Suite, msisdn: str) -> list[dict[str, Any]]:
+    response = await suite.subscription.get(f"/v1/users/{msisdn}/records", headers=OPERATOR)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["records"]
+    return found
+
+
 async def test_per_message_fee_once_per_delivered_message(suite: Suite, publisher: EventPublisher) -> None:
     partner = await suite.partner()
     product = await suite.product(partner, name="每日笑话", billing_type="per_message", price_fen=10)
@@ -122,6 +129,13 @@ async def test_per_message_fee_once_per_delivered_message(suite: Suite, publishe
     assert len(after) == len(billed) + 1
     assert [c["message_id"] for c in after].count(message_id) == 1
     assert (await charges(suite, user))["total_fen"] == 10 * len(after)
+
+    # The raw list has each content message the user got, once, beside the charge for it.
+    listed = await records(suite, user)
+    content = [r["detail"]["message_id"] for r in listed if r["kind"] == "content_delivered"]
+    charged = [r["detail"]["message_id"] for r in listed if r["kind"] == "charged"]
+    assert sorted(content) == sorted(charged) == sorted(c["message_id"] for c in after)
+    assert all(r["product_code"] == code for r in listed if r["kind"] == "content_delivered")
 
 
 async def test_monthly_run_refund_and_the_users_raw_records(suite: Suite) -> None:
@@ -325,6 +339,11 @@ async def test_another_partner_can_neither_send_nor_bill_under_a_product(
     billed = await eventually(own_charged)
     assert [c["amount_fen"] for c in billed] == [100, 100], billed
     assert not {str(e.payload.message_id) for e in forged} & {c["message_id"] for c in billed}
+    content = {
+        r["detail"]["message_id"] for r in await records(suite, user) if r["kind"] == "content_delivered"
+    }
+    assert str(own.payload.message_id) in content
+    assert not {str(e.payload.message_id) for e in forged} & content
 
     # The owner's per-message product got the latest content of its own: TD alone cancels it.
     await suite.mo(user, "TD")

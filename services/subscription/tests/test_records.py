@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from subscription import domain
+from subscription import consumers, domain
 from subscription.domain import SHANGHAI, BillingType, Charge, Product, ProductStatus, SubscriptionStatus
 from subscription.main import create_app
 from subscription.repository.billing import BillingRepository
@@ -25,12 +26,15 @@ from subscription.repository.partners import PartnerRepository
 from subscription.repository.products import ProductRepository
 from subscription.repository.records import RecordRepository
 from subscription.repository.subscriptions import SubscriptionRepository
+from subscription.service.billing import BillingService
+from subscription.service.subscriptions import SubscriptionService
 from subscription.settings import SubscriptionSettings
 from vas_common.clock import ManualClock
 from vas_common.db import ensure_monthly_partitions
-from vas_common.events import UnknownEvent, decode_event
+from vas_common.events import UnknownEvent, decode_event, encode_event
+from vas_common.events.sms_sender import MessageState, MessageStatus, MessageStatusChanged
 from vas_common.events.subscription import LegalHoldChanged
-from vas_common.events.topics import SUBSCRIPTION_EVENTS
+from vas_common.events.topics import SMS_STATUS, SUBSCRIPTION_EVENTS
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve, service_settings_kwargs
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -95,7 +99,14 @@ async def test_raw_records_as_json_and_as_csv_for_excel(env: Env) -> None:
     assert "attachment" in exported.headers["content-disposition"]
     assert exported.content.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs to read UTF-8
     rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    assert rows[0] == ["occurred_at", "kind", "product_code", "channel", "subscription_id", "detail"]
+    assert rows[0] == [
+        "occurred_at (Asia/Shanghai)",
+        "kind",
+        "product_code",
+        "channel",
+        "subscription_id",
+        "detail",
+    ]
     assert [r[1] for r in rows[1:]] == ["requested", "sms_out", "confirmation_sent"]
     assert "天气预报" in rows[2][5]  # Chinese as it is, not \\u escapes
     assert rows[1][0].endswith("+08:00")  # Beijing time for the people reading it
@@ -197,11 +208,13 @@ async def seed_subscription(env: Env, user: str, product: Product) -> uuid.UUID:
     return sub_id
 
 
-async def seed_product(env: Env) -> Product:
+async def seed_product(
+    env: Env, billing_type: BillingType = BillingType.MONTHLY, price_fen: int = 500
+) -> Product:
     now = env.clock.now()
     partner, _ = domain.new_partner(f"cp-{uuid.uuid4().hex[:8]}", now)
     product = Product(
-        uuid.uuid4(), partner.id, "K" + uuid.uuid4().hex[:6].upper(), "测试", BillingType.MONTHLY, 500,
+        uuid.uuid4(), partner.id, "K" + uuid.uuid4().hex[:6].upper(), "测试", billing_type, price_fen,
         "d", "a", "c", "r", "1", "2", "full", "full", ProductStatus.PUBLISHED, None, now, now,
     )  # fmt: skip
     async with env.pool.acquire() as conn:
@@ -345,3 +358,111 @@ async def test_ended_subscriptions_go_after_six_months_unless_held_or_still_char
     later = (await env.client.post("/v1/jobs/retention", headers=OPERATOR)).json()
     assert later["subscriptions_deleted"] == 3
     assert await remaining() == {active}
+
+
+async def test_both_exports_give_the_same_instants_in_one_named_zone(env: Env) -> None:
+    user = msisdn()
+    at = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)  # 1 December 01:30 in Shanghai
+    effective = datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
+    async with env.pool.acquire() as conn:
+        await RecordRepository().add(conn, at, user, "sms_in", channel="sms", detail={"text": "TD"})
+        await RecordRepository().add(
+            conn,
+            at + timedelta(minutes=1),
+            user,
+            "notice_sent",
+            detail={"effective_at": effective.isoformat()},
+        )
+    window = {"from": "2026-11-30T00:00:00Z", "to": "2026-12-02T00:00:00+08:00"}
+
+    body = (await env.client.get(f"/v1/users/{user}/records", params=window, headers=OPERATOR)).json()
+    assert body["time_zone"] == "Asia/Shanghai"
+    assert (body["from"], body["to"]) == ("2026-11-30T08:00:00+08:00", "2026-12-02T00:00:00+08:00")
+    json_times = [r["occurred_at"] for r in body["records"]]
+    assert json_times == ["2026-12-01T01:30:00+08:00", "2026-12-01T01:31:00+08:00"]
+    assert body["records"][1]["detail"]["effective_at"] == "2027-01-01T00:00:00+08:00"
+
+    exported = await env.client.get(
+        f"/v1/users/{user}/records", params={**window, "format": "csv"}, headers=OPERATOR
+    )
+    assert exported.content.startswith(b"\xef\xbb\xbf")
+    table = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert "occurred_at (Asia/Shanghai)" in table[0]
+    csv_times = [r["occurred_at (Asia/Shanghai)"] for r in table]
+    assert all(t.endswith("+08:00") for t in csv_times)
+    assert [datetime.fromisoformat(t) for t in csv_times] == [datetime.fromisoformat(t) for t in json_times]
+    assert [datetime.fromisoformat(t) for t in json_times] == [at, at + timedelta(minutes=1)]
+    assert json.loads(table[1]["detail"])["effective_at"] == "2027-01-01T00:00:00+08:00"
+
+
+def status_record(event: MessageStatusChanged, offset: int) -> ConsumerRecord[bytes, bytes]:
+    value = encode_event(event)
+    key = event.key().encode()
+    return ConsumerRecord(SMS_STATUS.name, 0, offset, 0, 0, key, value, None, len(key), len(value), [])
+
+
+def content_delivered(
+    product: Product, partner_id: uuid.UUID, user: str, at: datetime
+) -> MessageStatusChanged:
+    return MessageStatusChanged(
+        producer="sms-sender",
+        payload=MessageState(
+            message_id=uuid.uuid4(),
+            partner_id=partner_id,
+            recipient=user,
+            status=MessageStatus.DELIVERED,
+            segments_total=2,
+            segments=[],
+            accepted_at=at,
+            done_at=at,
+            product_code=product.code,
+        ),
+    )
+
+
+async def test_each_delivered_content_message_is_a_record_once_beside_its_charge(env: Env) -> None:
+    """The consumer of sms.status as the service wires it, fed records directly."""
+    product = await seed_product(env, BillingType.PER_MESSAGE, 10)
+    user = msisdn()
+    sub_id = await seed_subscription(env, user, product)
+    subscriptions = SubscriptionService(env.pool, env.clock, "测试")
+    billing = BillingService(env.pool, env.clock)
+    (on_status,) = [
+        s.batch_handler
+        for s in consumers.subscriptions(subscriptions, on_delivered=[billing.charge_delivered])
+        if s.batch_handler and SMS_STATUS in s.topics
+    ]
+    now = env.clock.now()
+    first = content_delivered(product, product.partner_id, user, now)
+    second = content_delivered(product, product.partner_id, user, now + timedelta(minutes=5))
+    # The same status again, later and with a later delivered time (a month on: another partition).
+    again = first.model_copy(
+        update={
+            "event_id": uuid.uuid4(),
+            "payload": first.payload.model_copy(update={"done_at": now + timedelta(days=31)}),
+        }
+    )
+    forged = content_delivered(product, uuid.uuid4(), user, now + timedelta(minutes=10))
+    batch = [status_record(e, n) for n, e in enumerate((first, second, forged, again))]
+    assert await on_status(batch) == []
+    assert await on_status(batch) == []  # the whole batch redelivered
+
+    body = (await env.client.get(f"/v1/users/{user}/records", headers=OPERATOR)).json()
+    content = [r for r in body["records"] if r["kind"] == "content_delivered"]
+    assert [r["detail"]["message_id"] for r in content] == [
+        str(first.payload.message_id),
+        str(second.payload.message_id),
+    ]
+    assert all(
+        r["product_code"] == product.code
+        and r["subscription_id"] == str(sub_id)
+        and r["detail"]["partner_id"] == str(product.partner_id)
+        and r["detail"]["segments_total"] == 2
+        for r in content
+    )
+    assert [datetime.fromisoformat(r["occurred_at"]) for r in content] == [now, now + timedelta(minutes=5)]
+    charged = [r for r in body["records"] if r["kind"] == "charged"]
+    assert sorted(r["detail"]["message_id"] for r in charged) == sorted(
+        r["detail"]["message_id"] for r in content
+    )
+    assert all(r["detail"]["amount_fen"] == 10 for r in charged)

@@ -41,6 +41,7 @@ class AdvisoryLock(IntEnum):
     PARTITIONS = 0x7A5_0003
     STATUS_RELAY = 0x7A5_0004
     ACCESS_NUMBERS = 0x7A5_0005
+    CONTENT_RECORDS = 0x7A5_0006  # with a message's hash as the second key
 
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"

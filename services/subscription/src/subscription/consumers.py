@@ -57,9 +57,7 @@ def subscriptions(
             ):
                 continue
             try:
-                await service.note_content(
-                    state.recipient, state.product_code, state.partner_id, state.done_at or event.occurred_at
-                )
+                await service.note_content(state, state.done_at or event.occurred_at)
                 for handler in on_delivered:
                     await handler(state)
             except DATABASE_UNAVAILABLE:

@@ -306,6 +306,7 @@ class OrderRecordOut(BaseModel):
 
 class UserRecordsOut(BaseModel):
     msisdn: str
+    time_zone: str = Field(description="The zone every time in this list is given in (IANA name)")
     since: datetime | None = Field(serialization_alias="from")
     until: datetime | None = Field(serialization_alias="to")
     records: list[OrderRecordOut]

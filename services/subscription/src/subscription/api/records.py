@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
 
@@ -20,7 +21,36 @@ from vas_common.types import Instant
 router = audience_router(Audience.OPERATOR, prefix="/v1", tags=["records (operator)"])
 jobs_router = audience_router(Audience.OPERATOR, prefix="/v1/jobs", tags=["jobs (operator)"])
 
-CSV_COLUMNS = ("occurred_at", "kind", "product_code", "channel", "subscription_id", "detail")
+# One zone for every time of an export, the one users read: Asia/Shanghai, named in the export.
+EXPORT_ZONE = SHANGHAI
+CSV_COLUMNS = (
+    f"occurred_at ({EXPORT_ZONE.key})",
+    "kind",
+    "product_code",
+    "channel",
+    "subscription_id",
+    "detail",
+)
+
+
+def in_export_zone(at: datetime) -> datetime:
+    return at.astimezone(EXPORT_ZONE)
+
+
+def detail_in_export_zone(detail: dict[str, Any]) -> dict[str, Any]:
+    """A record's detail with the times it holds (`…_at` keys, ISO 8601 with an offset) in the
+    export's zone."""
+    shown = dict(detail)
+    for key, value in detail.items():
+        if not key.endswith("_at") or not isinstance(value, str):
+            continue
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            continue
+        if at.tzinfo is not None:
+            shown[key] = in_export_zone(at).isoformat()
+    return shown
 
 
 def records_csv(records: list[OrderRecord]) -> str:
@@ -33,12 +63,12 @@ def records_csv(records: list[OrderRecord]) -> str:
     for r in records:
         writer.writerow(
             (
-                r.occurred_at.astimezone(SHANGHAI).isoformat(),
+                in_export_zone(r.occurred_at).isoformat(),
                 r.kind,
                 r.product_code or "",
                 r.channel or "",
                 str(r.subscription_id) if r.subscription_id else "",
-                json.dumps(r.detail, ensure_ascii=False, sort_keys=True),
+                json.dumps(detail_in_export_zone(r.detail), ensure_ascii=False, sort_keys=True),
             )
         )
     return out.getvalue()
@@ -56,7 +86,8 @@ async def user_records(
     until: Annotated[Instant | None, Query(alias="to", description="exclusive")] = None,
     output: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Response | UserRecordsOut:
-    """Every order action and every SMS exchanged with the user, with its time, oldest first."""
+    """Every order action, charge and SMS exchanged with the user (product content delivered
+    included), with its time, oldest first; every time in Asia/Shanghai (+08:00), as `time_zone` says."""
     number = msisdn
     found = await records.of_user(number, since, until)
     if output == "csv":
@@ -67,16 +98,17 @@ async def user_records(
         )
     return UserRecordsOut(
         msisdn=number,
-        since=since,
-        until=until,
+        time_zone=EXPORT_ZONE.key,
+        since=in_export_zone(since) if since else None,
+        until=in_export_zone(until) if until else None,
         records=[
             OrderRecordOut(
-                occurred_at=r.occurred_at,
+                occurred_at=in_export_zone(r.occurred_at),
                 kind=r.kind,
                 product_code=r.product_code,
                 channel=r.channel,
                 subscription_id=r.subscription_id,
-                detail=r.detail,
+                detail=detail_in_export_zone(r.detail),
             )
             for r in found
         ],

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from vas_common.db import DbConnection
+from vas_common.db import AdvisoryLock, DbConnection
+
+CONTENT_DELIVERED = "content_delivered"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,49 @@ class RecordRepository:
             [r.channel for r in records],
             [r.detail for r in records],
         )
+
+    async def add_content_delivered(
+        self,
+        conn: DbConnection,
+        at: datetime,
+        msisdn: str,
+        product_code: str,
+        partner_id: UUID,
+        message_id: UUID,
+        segments: int,
+    ) -> bool:
+        """The record of a product's content message delivered to the user, once per message and
+        only when the sender owns the product; it names the user's open subscription to it, if any.
+        True if written. Inside a transaction."""
+        # A repeated status may carry another delivered time, hence another partition: no unique
+        # index can span that, so the message's lock makes the existence check and the write one step.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            int(AdvisoryLock.CONTENT_RECORDS),
+            str(message_id),
+        )
+        written = await conn.fetchval(
+            """
+            INSERT INTO order_records (occurred_at, msisdn, kind, subscription_id, product_code, detail)
+            SELECT $1, $2, $3, s.id, p.code,
+                   jsonb_build_object('message_id', $6::text, 'partner_id', p.partner_id::text, 'segments_total', $7::int)
+              FROM products p
+              LEFT JOIN subscriptions s
+                ON s.product_id = p.id AND s.msisdn = $2 AND s.status IN ('pending', 'active', 'suspended')
+             WHERE p.code = $4 AND p.partner_id = $5
+               AND NOT EXISTS (SELECT 1 FROM order_records r
+                                WHERE r.msisdn = $2 AND r.kind = $3 AND r.detail->>'message_id' = $6::text)
+            RETURNING true
+            """,
+            at,
+            msisdn,
+            CONTENT_DELIVERED,
+            product_code,
+            partner_id,
+            str(message_id),
+            segments,
+        )
+        return bool(written)
 
     async def confirmation_counts(
         self, conn: DbConnection, since: datetime, until: datetime

@@ -21,7 +21,7 @@ from subscription.service.messaging import Messaging, reply_id, subscription_sta
 from vas_common.clock import Clock
 from vas_common.db import DATABASE_UNAVAILABLE, DbConnection
 from vas_common.errors import Conflict, NotFound, ValidationFailed
-from vas_common.events.sms_sender import MoMessage
+from vas_common.events.sms_sender import MessageState, MoMessage
 from vas_common.events.subscription import (
     SubscriptionCancelled,
     SubscriptionConfirmed,
@@ -406,11 +406,25 @@ class SubscriptionService:
                 )
         return len(due)
 
-    async def note_content(self, msisdn: str, product_code: str, partner_id: UUID, at: datetime) -> None:
-        """Which product's content the user got last (what a bare TD cancels): only content
-        sent by the product's owner counts."""
-        async with self._pool.acquire() as conn:
-            await self._subs.note_content(conn, msisdn, product_code, partner_id, at)
+    async def note_content(self, content: MessageState, at: datetime) -> None:
+        """A product's content message delivered: the raw record of it (once per message) and
+        which product's content the user got last (what a bare TD cancels). Only content sent by
+        the product's owner counts."""
+        if content.product_code is None or content.partner_id is None:
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._subs.note_content(
+                conn, content.recipient, content.product_code, content.partner_id, at
+            )
+            await self._messaging.records.add_content_delivered(
+                conn,
+                at,
+                content.recipient,
+                content.product_code,
+                content.partner_id,
+                content.message_id,
+                content.segments_total,
+            )
 
     async def of_user(self, msisdn: str) -> list[Subscription]:
         async with self._pool.acquire() as conn:
