@@ -229,24 +229,46 @@ class MoCommand:
 
 _CODE = re.compile(r"^[A-Z0-9]{1,20}$")
 
+# The words an MO is read by. A product code must be none of them, nor start with the
+# unsubscribe prefix, nor be a number (numbers answer a 0000 list): no user could order it.
+CONFIRM_WORDS = ("Y", "是", "YES")
+UNSUBSCRIBE_PREFIX = "TD"
+LIST_WORD = "0000"
+UNSUBSCRIBE_ALL_WORD = "00000"
+
+
+def _mo_word(text: str) -> str:
+    return text.strip().upper().replace(" ", "")
+
 
 def parse_mo(text: str) -> MoCommand:
-    word = text.strip().upper().replace(" ", "")
-    if word in ("Y", "是", "YES"):
+    word = _mo_word(text)
+    if word in CONFIRM_WORDS:
         return MoCommand(MoKind.CONFIRM)
-    if word == "TD":
+    if word == UNSUBSCRIBE_PREFIX:
         return MoCommand(MoKind.UNSUBSCRIBE)
-    if word.startswith("TD") and _CODE.match(word[2:]):
-        return MoCommand(MoKind.UNSUBSCRIBE, word[2:])
-    if word == "0000":
+    if word.startswith(UNSUBSCRIBE_PREFIX) and _CODE.match(word[len(UNSUBSCRIBE_PREFIX) :]):
+        return MoCommand(MoKind.UNSUBSCRIBE, word[len(UNSUBSCRIBE_PREFIX) :])
+    if word == LIST_WORD:
         return MoCommand(MoKind.LIST)
-    if word == "00000":
+    if word == UNSUBSCRIBE_ALL_WORD:
         return MoCommand(MoKind.UNSUBSCRIBE_ALL)
     if word.isdigit() and 1 <= int(word) <= 99:
         return MoCommand(MoKind.MENU_CHOICE, str(int(word)))
     if _CODE.match(word):
         return MoCommand(MoKind.SUBSCRIBE, word)
     return MoCommand(MoKind.UNKNOWN)
+
+
+def reserved_word(code: str) -> str | None:
+    """The MO word a product code would be taken for (the code itself, or TD for a code that
+    starts with it), or None when users can order a product by this code."""
+    word = _mo_word(code)
+    if word.startswith(UNSUBSCRIBE_PREFIX):
+        return UNSUBSCRIBE_PREFIX
+    if word in CONFIRM_WORDS or word.isdigit():
+        return word
+    return None
 
 
 def pick_td_target(active: list[Subscription]) -> Subscription | None:

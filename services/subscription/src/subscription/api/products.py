@@ -15,7 +15,11 @@ from subscription.schemas import (
     ProductIn,
     ProductOut,
 )
-from subscription.service.products import ProductCodeConflict, ProductNotDiscontinuable
+from subscription.service.products import (
+    ProductCodeConflict,
+    ProductCodeReserved,
+    ProductNotDiscontinuable,
+)
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
 
@@ -26,7 +30,12 @@ operator_router = audience_router(
 catalogue_router = audience_router(Audience.PUBLIC, tags=["catalogue (public)"])
 
 
-@router.post("", status_code=201, response_model=ProductOut, responses=documented(ProductCodeConflict))
+@router.post(
+    "",
+    status_code=201,
+    response_model=ProductOut,
+    responses=documented(ProductCodeConflict, ProductCodeReserved),
+)
 async def create_product(body: ProductIn, partner_id: PartnerId, products: Products) -> ProductOut:
     """A draft: it can be published once every disclosure a user must get is filled in."""
     return ProductOut.of(await products.create(partner_id, body.model_dump()))

@@ -36,6 +36,11 @@ class ProductCodeConflict(Conflict):
     title = "The product code (SMS keyword) is in use"
 
 
+class ProductCodeReserved(ValidationFailed):
+    code = "product_code_reserved"
+    title = "The product code is a word users send for something else"
+
+
 class ProductIncomplete(ValidationFailed):
     code = "product_incomplete"
     title = "A product needs every disclosure before it can be published"
@@ -85,6 +90,12 @@ class ProductService:
                 "billing_type": BillingType(str(fields["billing_type"])),
             },  # type: ignore[arg-type]
         )
+        reserved = domain.reserved_word(product.code)
+        if reserved is not None:
+            raise ProductCodeReserved(
+                f"code {product.code} would be read as the command {reserved}: no user could order it",
+                extra={"reserved_word": reserved},
+            )
         async with self._pool.acquire() as conn, conn.transaction():
             try:
                 await self._products.insert(conn, product)
