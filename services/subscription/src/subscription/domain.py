@@ -169,6 +169,55 @@ def price_text(price_fen: int, billing_type: BillingType) -> str:
     return f"{yuan}元/月" if billing_type is BillingType.MONTHLY else f"{yuan}元/条"
 
 
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """A product on sale and the name of the partner who provides it."""
+
+    product: Product
+    provider: str
+
+
+class FirstMonthRule(StrEnum):
+    FULL = "full"
+    FREE = "free"
+
+
+class LastMonthRule(StrEnum):
+    FULL = "full"
+    NONE = "none"
+
+
+_FIRST_MONTH_TEXT = {FirstMonthRule.FULL: "首月全额收费", FirstMonthRule.FREE: "首月免费"}
+_LAST_MONTH_TEXT = {LastMonthRule.FULL: "退订当月全额收费", LastMonthRule.NONE: "退订当月不收费"}
+
+
+def first_month_text(rule: str) -> str:
+    return _FIRST_MONTH_TEXT[FirstMonthRule(rule)]
+
+
+def last_month_text(rule: str) -> str:
+    return _LAST_MONTH_TEXT[LastMonthRule(rule)]
+
+
+def month_rules_text(billing_type: BillingType, first_month: str, last_month: str) -> str:
+    """The first/last-month rule as a user reads it. When both apply (ordered and cancelled in the
+    same month) the first-month rule decides, as billing does; that is said only when it matters."""
+    if billing_type is not BillingType.MONTHLY:
+        return "按条收费，不收月功能费"
+    first, last = FirstMonthRule(first_month), LastMonthRule(last_month)
+    text = f"{first_month_text(first)}，{last_month_text(last)}"
+    if first is FirstMonthRule.FULL and last is LastMonthRule.NONE:
+        return text + "；当月订购又当月退订的，按首月规则全额收费"
+    if first is FirstMonthRule.FREE and last is LastMonthRule.FULL:
+        return text + "；当月订购又当月退订的，按首月规则免费"
+    return text
+
+
+def shanghai_date_text(moment: datetime) -> str:
+    """A date as users are told it: the Asia/Shanghai calendar day, labelled."""
+    return moment.astimezone(SHANGHAI).strftime("%Y年%m月%d日") + "（北京时间）"
+
+
 # -- subscriptions --------------------------------------------------------------------------
 
 CONFIRMATION_WINDOW = timedelta(hours=24)

@@ -1,0 +1,50 @@
+"""What the catalogue tells a user, in words: the first/last-month rules and dates in Beijing time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from subscription.domain import (
+    BillingType,
+    first_month_text,
+    last_month_text,
+    month_rules_text,
+    shanghai_date_text,
+)
+
+
+def test_each_month_rule_reads_as_words() -> None:
+    assert first_month_text("full") == "首月全额收费"
+    assert first_month_text("free") == "首月免费"
+    assert last_month_text("full") == "退订当月全额收费"
+    assert last_month_text("none") == "退订当月不收费"
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "text"),
+    [
+        ("full", "full", "首月全额收费，退订当月全额收费"),
+        ("free", "none", "首月免费，退订当月不收费"),
+        ("full", "none", "首月全额收费，退订当月不收费；当月订购又当月退订的，按首月规则全额收费"),
+        ("free", "full", "首月免费，退订当月全额收费；当月订购又当月退订的，按首月规则免费"),
+    ],
+)
+def test_monthly_rules_say_which_wins_only_when_they_disagree(first: str, last: str, text: str) -> None:
+    assert month_rules_text(BillingType.MONTHLY, first, last) == text
+
+
+def test_a_per_message_product_has_no_month_rules() -> None:
+    assert month_rules_text(BillingType.PER_MESSAGE, "free", "none") == "按条收费，不收月功能费"
+
+
+def test_an_unknown_rule_is_an_error_not_a_raw_word() -> None:
+    with pytest.raises(ValueError, match="none"):
+        first_month_text("none")
+
+
+def test_a_date_is_the_beijing_day_and_says_so() -> None:
+    late_evening_utc = datetime(2027, 1, 2, 17, 0, tzinfo=UTC)
+    assert shanghai_date_text(late_evening_utc) == "2027年01月03日（北京时间）"
+    assert shanghai_date_text(datetime(2027, 1, 2, 15, 59, tzinfo=UTC)) == "2027年01月02日（北京时间）"
