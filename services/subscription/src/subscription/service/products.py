@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from subscription import domain
-from subscription.domain import BillingType, Product, ProductStatus, SubscriptionStatus
+from subscription.domain import BillingType, CatalogueEntry, Product, ProductStatus, SubscriptionStatus
 from subscription.repository.notices import ScheduledChange, ScheduledChangeRepository
 from subscription.repository.products import ProductCodeTaken, ProductRepository
 from subscription.repository.subscriptions import SubscriptionRepository
@@ -136,9 +136,9 @@ class ProductService:
             product = replace(product, status=ProductStatus.PUBLISHED, updated_at=now)
         return product
 
-    async def catalogue(self) -> list[Product]:
+    async def catalogue(self) -> list[CatalogueEntry]:
         async with self._pool.acquire() as conn:
-            return await self._products.published(conn)
+            return await self._products.catalogue(conn)
 
     async def of_partner(self, partner_id: UUID) -> list[Product]:
         async with self._pool.acquire() as conn:
