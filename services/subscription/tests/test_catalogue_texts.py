@@ -8,9 +8,10 @@ import pytest
 
 from subscription.domain import (
     BillingType,
+    catalogue_month_rules,
     first_month_text,
     last_month_text,
-    month_rules_text,
+    monthly_charge,
     shanghai_date_text,
 )
 
@@ -24,19 +25,23 @@ def test_each_month_rule_reads_as_words() -> None:
 
 @pytest.mark.parametrize(
     ("first", "last", "text"),
-    [
-        ("full", "full", "首月全额收费，退订当月全额收费"),
-        ("free", "none", "首月免费，退订当月不收费"),
-        ("full", "none", "首月全额收费，退订当月不收费；当月订购又当月退订的，按首月规则全额收费"),
-        ("free", "full", "首月免费，退订当月全额收费；当月订购又当月退订的，按首月规则免费"),
-    ],
+    [("full", "full", "首月全额收费，退订当月全额收费"), ("free", "none", "首月免费，退订当月不收费")],
 )
-def test_monthly_rules_say_which_wins_only_when_they_disagree(first: str, last: str, text: str) -> None:
-    assert month_rules_text(BillingType.MONTHLY, first, last) == text
+def test_rules_that_agree_are_stated_as_they_are(first: str, last: str, text: str) -> None:
+    assert catalogue_month_rules(BillingType.MONTHLY, first, last) == text
+
+
+@pytest.mark.parametrize(("first", "last"), [("full", "none"), ("free", "full")])
+def test_rules_that_disagree_also_say_what_billing_charges_when_both_apply(first: str, last: str) -> None:
+    ordered, cancelled = datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC)
+    charged = monthly_charge(ordered, cancelled, 500, first, last, "2026-11") is not None
+    text = catalogue_month_rules(BillingType.MONTHLY, first, last)
+    assert text.startswith(f"{first_month_text(first)}，{last_month_text(last)}；当月订购又当月退订的，")
+    assert text.endswith("按月全额收费" if charged else "当月不收费")
 
 
 def test_a_per_message_product_has_no_month_rules() -> None:
-    assert month_rules_text(BillingType.PER_MESSAGE, "free", "none") == "按条收费，不收月功能费"
+    assert catalogue_month_rules(BillingType.PER_MESSAGE, "free", "none") == "按条收费，不收月功能费"
 
 
 def test_an_unknown_rule_is_an_error_not_a_raw_word() -> None:

@@ -199,18 +199,24 @@ def last_month_text(rule: str) -> str:
     return _LAST_MONTH_TEXT[LastMonthRule(rule)]
 
 
-def month_rules_text(billing_type: BillingType, first_month: str, last_month: str) -> str:
-    """The first/last-month rule as a user reads it. When both apply (ordered and cancelled in the
-    same month) the first-month rule decides, as billing does; that is said only when it matters."""
+def catalogue_month_rules(billing_type: BillingType, first_month: str, last_month: str) -> str:
+    """The first/last-month rules as a user reads them; when they disagree, also what a month in
+    which the user both orders and cancels costs."""
     if billing_type is not BillingType.MONTHLY:
         return "按条收费，不收月功能费"
     first, last = FirstMonthRule(first_month), LastMonthRule(last_month)
     text = f"{first_month_text(first)}，{last_month_text(last)}"
-    if first is FirstMonthRule.FULL and last is LastMonthRule.NONE:
-        return text + "；当月订购又当月退订的，按首月规则全额收费"
-    if first is FirstMonthRule.FREE and last is LastMonthRule.FULL:
-        return text + "；当月订购又当月退订的，按首月规则免费"
-    return text
+    if (first is FirstMonthRule.FREE) == (last is LastMonthRule.NONE):
+        return text
+    same_month = "按月全额收费" if _same_month_charged(first, last) else "当月不收费"
+    return f"{text}；当月订购又当月退订的，{same_month}"
+
+
+def _same_month_charged(first: FirstMonthRule, last: LastMonthRule) -> bool:
+    # Asks the billing rule itself, so that the catalogue cannot promise what billing does not do.
+    period = "2000-01"
+    start, _ = period_bounds(period)
+    return monthly_charge(start, start + timedelta(days=1), 1, first, last, period) is not None
 
 
 def shanghai_date_text(moment: datetime) -> str:

@@ -19,7 +19,7 @@ from subscription.domain import (
     SendingProfile,
     Subscription,
     SubscriptionStatus,
-    month_rules_text,
+    catalogue_month_rules,
     price_text,
     shanghai_date_text,
 )
@@ -145,7 +145,7 @@ class CatalogueEntryOut(ProductTerms):
         return cls(
             **_product_fields(p),
             provider=entry.provider,
-            month_rules=month_rules_text(p.billing_type, p.first_month, p.last_month),
+            month_rules=catalogue_month_rules(p.billing_type, p.first_month, p.last_month),
             discontinue_on=shanghai_date_text(p.discontinue_at) if p.discontinue_at else None,
         )
 
