@@ -1,4 +1,5 @@
-"""What the catalogue tells a user, in words: the first/last-month rules and dates in Beijing time."""
+"""What the catalogue tells a user, in words: the first/last-month rules and dates in Beijing time
+(as the notices by SMS give them)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import pytest
 from subscription.domain import (
     BillingType,
     catalogue_month_rules,
+    discontinue_notice,
     first_month_text,
     last_month_text,
     monthly_charge,
     shanghai_date_text,
+    suspend_notice,
 )
 
 
@@ -53,3 +56,11 @@ def test_a_date_is_the_beijing_day_and_says_so() -> None:
     late_evening_utc = datetime(2027, 1, 2, 17, 0, tzinfo=UTC)
     assert shanghai_date_text(late_evening_utc) == "2027年01月03日（北京时间）"
     assert shanghai_date_text(datetime(2027, 1, 2, 15, 59, tzinfo=UTC)) == "2027年01月02日（北京时间）"
+
+
+def test_the_notices_by_sms_give_the_same_labelled_beijing_time() -> None:
+    late_evening_utc = datetime(2027, 1, 2, 17, 0, tzinfo=UTC)
+    assert "将于2027年01月03日（北京时间）停止服务" in discontinue_notice(
+        "运营商", "周末影讯", late_evening_utc
+    )
+    assert "将于2027年01月03日01:00（北京时间）暂停" in suspend_notice("运营商", late_evening_utc, "欠费")

@@ -380,12 +380,12 @@ def no_pending_text(provider: str) -> str:
 
 
 def discontinue_notice(provider: str, product_name: str, effective_at: datetime) -> str:
-    day = effective_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日")
+    day = shanghai_date_text(effective_at)
     return f"【{provider}】您订购的“{product_name}”将于{day}停止服务，届时自动退订并停止收费。"
 
 
 def suspend_notice(provider: str, effective_at: datetime, reason: str) -> str:
-    when = effective_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日%H:%M")
+    when = effective_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日%H:%M") + "（北京时间）"
     return f"【{provider}】您的业务将于{when}暂停（{reason}），暂停期间不收费。如有疑问请联系客服。"
 
 
