@@ -136,7 +136,7 @@ class CatalogueEntryOut(ProductTerms):
         description="The first/last-month charging rules in words, e.g. 首月免费，退订当月全额收费"
     )
     discontinue_on: str | None = Field(
-        description="The last day of service as users are told it, e.g. 2027年01月03日（北京时间）"
+        description="The day the service stops, as users are told it, e.g. 2027年01月03日（北京时间）"
     )
 
     @classmethod
