@@ -3,8 +3,9 @@ one-step unsubscription (TD, 0000 + number, 00000), notices; the sms-sender foll
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually
 
@@ -225,6 +226,43 @@ async def test_catalogue_lists_only_complete_published_products(suite: Suite) ->
     assert page.headers["content-type"].startswith("text/html")
     assert "图片彩信" in page.text
     assert "4001234567" in page.text
+
+
+async def test_the_catalogue_tells_a_user_the_end_date_in_beijing_time_the_rules_and_the_provider(
+    suite: Suite,
+) -> None:
+    partner = await suite.partner()
+    product = await suite.product(partner, name="周末影讯", first_month="free", last_month="none")
+    # 17:00 UTC is 01:00 the next day in Beijing: the day a user is told is the later one.
+    day = (suite.clock.now() + timedelta(days=40)).astimezone(UTC).date()
+    effective = datetime(day.year, day.month, day.day, 17, 0, tzinfo=UTC)
+    beijing_day = effective.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y年%m月%d日")
+    ok = await suite.subscription.post(
+        f"/v1/products/{product['id']}/discontinuation",
+        headers=partner["headers"],
+        json={"effective_at": effective.isoformat(), "reason": "业务调整"},
+    )
+    assert ok.status_code == 200, ok.text
+
+    response = await suite.subscription.get("/v1/catalogue")
+    assert partner["id"] not in response.text
+    [entry] = [p for p in response.json() if p["code"] == product["code"]]
+    assert "partner_id" not in entry
+    assert entry["provider"] == partner["name"]
+    assert entry["month_rules"] == "首月免费，退订当月不收费"
+    assert entry["discontinue_on"] == f"{beijing_day}（北京时间）"
+    assert entry["discontinue_at"].endswith("+08:00")
+    assert datetime.fromisoformat(entry["discontinue_at"]) == effective
+
+    page = (await suite.subscription.get("/catalogue")).text
+    section = page[page.index(product["code"]) :].split("</section>", 1)[0]
+    assert f"{beijing_day}（北京时间）" in section
+    assert effective.date().isoformat() not in section
+    assert partner["name"] in section
+    assert "首月免费，退订当月不收费" in section
+    assert ">free<" not in section
+    assert ">none<" not in section
+    assert partner["id"] not in page
 
 
 async def test_the_operator_cancels_only_the_subscription_of_the_user_named(suite: Suite) -> None:

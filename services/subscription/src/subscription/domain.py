@@ -169,6 +169,61 @@ def price_text(price_fen: int, billing_type: BillingType) -> str:
     return f"{yuan}元/月" if billing_type is BillingType.MONTHLY else f"{yuan}元/条"
 
 
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """A product on sale and the name of the partner who provides it."""
+
+    product: Product
+    provider: str
+
+
+class FirstMonthRule(StrEnum):
+    FULL = "full"
+    FREE = "free"
+
+
+class LastMonthRule(StrEnum):
+    FULL = "full"
+    NONE = "none"
+
+
+_FIRST_MONTH_TEXT = {FirstMonthRule.FULL: "首月全额收费", FirstMonthRule.FREE: "首月免费"}
+_LAST_MONTH_TEXT = {LastMonthRule.FULL: "退订当月全额收费", LastMonthRule.NONE: "退订当月不收费"}
+
+
+def first_month_text(rule: str) -> str:
+    return _FIRST_MONTH_TEXT[FirstMonthRule(rule)]
+
+
+def last_month_text(rule: str) -> str:
+    return _LAST_MONTH_TEXT[LastMonthRule(rule)]
+
+
+def catalogue_month_rules(billing_type: BillingType, first_month: str, last_month: str) -> str:
+    """The first/last-month rules as a user reads them; when they disagree, also what a month in
+    which the user both orders and cancels costs."""
+    if billing_type is not BillingType.MONTHLY:
+        return "按条收费，不收月功能费"
+    first, last = FirstMonthRule(first_month), LastMonthRule(last_month)
+    text = f"{first_month_text(first)}，{last_month_text(last)}"
+    if (first is FirstMonthRule.FREE) == (last is LastMonthRule.NONE):
+        return text
+    same_month = "按月全额收费" if _same_month_charged(first, last) else "当月不收费"
+    return f"{text}；当月订购又当月退订的，{same_month}"
+
+
+def _same_month_charged(first: FirstMonthRule, last: LastMonthRule) -> bool:
+    # Asks the billing rule itself, so that the catalogue cannot promise what billing does not do.
+    period = "2000-01"
+    start, _ = period_bounds(period)
+    return monthly_charge(start, start + timedelta(days=1), 1, first, last, period) is not None
+
+
+def shanghai_date_text(moment: datetime) -> str:
+    """A date as users are told it: the Asia/Shanghai calendar day, labelled."""
+    return moment.astimezone(SHANGHAI).strftime("%Y年%m月%d日") + "（北京时间）"
+
+
 # -- subscriptions --------------------------------------------------------------------------
 
 CONFIRMATION_WINDOW = timedelta(hours=24)
@@ -229,24 +284,46 @@ class MoCommand:
 
 _CODE = re.compile(r"^[A-Z0-9]{1,20}$")
 
+# The words an MO is read by. A product code must be none of them, nor start with the
+# unsubscribe prefix, nor be a number (numbers answer a 0000 list): no user could order it.
+CONFIRM_WORDS = ("Y", "是", "YES")
+UNSUBSCRIBE_PREFIX = "TD"
+LIST_WORD = "0000"
+UNSUBSCRIBE_ALL_WORD = "00000"
+
+
+def _mo_word(text: str) -> str:
+    return text.strip().upper().replace(" ", "")
+
 
 def parse_mo(text: str) -> MoCommand:
-    word = text.strip().upper().replace(" ", "")
-    if word in ("Y", "是", "YES"):
+    word = _mo_word(text)
+    if word in CONFIRM_WORDS:
         return MoCommand(MoKind.CONFIRM)
-    if word == "TD":
+    if word == UNSUBSCRIBE_PREFIX:
         return MoCommand(MoKind.UNSUBSCRIBE)
-    if word.startswith("TD") and _CODE.match(word[2:]):
-        return MoCommand(MoKind.UNSUBSCRIBE, word[2:])
-    if word == "0000":
+    if word.startswith(UNSUBSCRIBE_PREFIX) and _CODE.match(word[len(UNSUBSCRIBE_PREFIX) :]):
+        return MoCommand(MoKind.UNSUBSCRIBE, word[len(UNSUBSCRIBE_PREFIX) :])
+    if word == LIST_WORD:
         return MoCommand(MoKind.LIST)
-    if word == "00000":
+    if word == UNSUBSCRIBE_ALL_WORD:
         return MoCommand(MoKind.UNSUBSCRIBE_ALL)
     if word.isdigit() and 1 <= int(word) <= 99:
         return MoCommand(MoKind.MENU_CHOICE, str(int(word)))
     if _CODE.match(word):
         return MoCommand(MoKind.SUBSCRIBE, word)
     return MoCommand(MoKind.UNKNOWN)
+
+
+def reserved_word(code: str) -> str | None:
+    """The MO word a product code would be taken for (the code itself, or TD for a code that
+    starts with it), or None when users can order a product by this code."""
+    word = _mo_word(code)
+    if word.startswith(UNSUBSCRIBE_PREFIX):
+        return UNSUBSCRIBE_PREFIX
+    if word in CONFIRM_WORDS or word.isdigit():
+        return word
+    return None
 
 
 def pick_td_target(active: list[Subscription]) -> Subscription | None:
@@ -303,12 +380,12 @@ def no_pending_text(provider: str) -> str:
 
 
 def discontinue_notice(provider: str, product_name: str, effective_at: datetime) -> str:
-    day = effective_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日")
+    day = shanghai_date_text(effective_at)
     return f"【{provider}】您订购的“{product_name}”将于{day}停止服务，届时自动退订并停止收费。"
 
 
 def suspend_notice(provider: str, effective_at: datetime, reason: str) -> str:
-    when = effective_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日%H:%M")
+    when = effective_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日%H:%M") + "（北京时间）"
     return f"【{provider}】您的业务将于{when}暂停（{reason}），暂停期间不收费。如有疑问请联系客服。"
 
 

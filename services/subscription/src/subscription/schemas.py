@@ -9,7 +9,9 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from subscription.domain import (
+    SHANGHAI,
     BillingType,
+    CatalogueEntry,
     Charge,
     Partner,
     Product,
@@ -17,7 +19,9 @@ from subscription.domain import (
     SendingProfile,
     Subscription,
     SubscriptionStatus,
+    catalogue_month_rules,
     price_text,
+    shanghai_date_text,
 )
 from vas_common.events.subscription import PartnerStatus, SignaturePlacement
 from vas_common.msisdn import MSISDN_PATTERN
@@ -116,19 +120,37 @@ class ProductIn(BaseModel):
     )
 
 
-class CatalogueEntryOut(ProductIn):
-    """A product as the public sees it: what it is and costs, not who runs it internally."""
-
+class ProductTerms(ProductIn):
     status: ProductStatus
     price: str = Field(description="The price as users are told it, e.g. 5元/月")
-    discontinue_at: datetime | None
+    discontinue_at: datetime | None = Field(
+        description="When the product stops, given in Beijing time (+08:00) as users are told it"
+    )
+
+
+class CatalogueEntryOut(ProductTerms):
+    """A product as the public sees it: what it is, who provides it and what it costs."""
+
+    provider: str = Field(description="The name of the company that provides the service")
+    month_rules: str = Field(
+        description="The first/last-month charging rules in words, e.g. 首月免费，退订当月全额收费"
+    )
+    discontinue_on: str | None = Field(
+        description="The day the service stops, as users are told it, e.g. 2027年01月03日（北京时间）"
+    )
 
     @classmethod
-    def of(cls, p: Product) -> Self:
-        return cls(**_product_fields(p))
+    def of(cls, entry: CatalogueEntry) -> Self:
+        p = entry.product
+        return cls(
+            **_product_fields(p),
+            provider=entry.provider,
+            month_rules=catalogue_month_rules(p.billing_type, p.first_month, p.last_month),
+            discontinue_on=shanghai_date_text(p.discontinue_at) if p.discontinue_at else None,
+        )
 
 
-class ProductOut(CatalogueEntryOut):
+class ProductOut(ProductTerms):
     id: UUID
     partner_id: UUID
     created_at: datetime
@@ -161,7 +183,7 @@ def _product_fields(p: Product) -> dict[str, Any]:
         "last_month": p.last_month,
         "status": p.status,
         "price": p.price_text,
-        "discontinue_at": p.discontinue_at,
+        "discontinue_at": p.discontinue_at.astimezone(SHANGHAI) if p.discontinue_at else None,
     }
 
 

@@ -15,7 +15,11 @@ from subscription.schemas import (
     ProductIn,
     ProductOut,
 )
-from subscription.service.products import ProductCodeConflict, ProductNotDiscontinuable
+from subscription.service.products import (
+    ProductCodeConflict,
+    ProductCodeReserved,
+    ProductNotDiscontinuable,
+)
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
 
@@ -26,7 +30,12 @@ operator_router = audience_router(
 catalogue_router = audience_router(Audience.PUBLIC, tags=["catalogue (public)"])
 
 
-@router.post("", status_code=201, response_model=ProductOut, responses=documented(ProductCodeConflict))
+@router.post(
+    "",
+    status_code=201,
+    response_model=ProductOut,
+    responses=documented(ProductCodeConflict, ProductCodeReserved),
+)
 async def create_product(body: ProductIn, partner_id: PartnerId, products: Products) -> ProductOut:
     """A draft: it can be published once every disclosure a user must get is filled in."""
     return ProductOut.of(await products.create(partner_id, body.model_dump()))
@@ -78,13 +87,13 @@ async def catalogue(products: Products) -> list[CatalogueEntryOut]:
 
 
 _FIELDS = (
+    ("提供方 Provider", "provider"),
     ("资费 Price", "price"),
     ("业务功能 What it does", "description"),
     ("适用范围 Where", "availability"),
     ("退订方式 How to cancel", "how_to_cancel"),
     ("收费规则 Charging", "charge_rule"),
-    ("首月 First month", "first_month"),
-    ("末月 Last month", "last_month"),
+    ("首月与退订当月 First and last month", "month_rules"),
     ("故障电话 Fault hotline", "fault_hotline"),
     ("咨询电话 Consultation", "consult_hotline"),
 )
@@ -93,14 +102,14 @@ _FIELDS = (
 @catalogue_router.get("/catalogue", response_class=HTMLResponse)
 async def catalogue_page(products: Products) -> HTMLResponse:
     sections = []
-    for product in (ProductOut.of(p) for p in await products.catalogue()):
+    for product in (CatalogueEntryOut.of(p) for p in await products.catalogue()):
         rows = "".join(
             f"<tr><th>{html.escape(label)}</th><td>{html.escape(str(getattr(product, field)))}</td></tr>"
             for label, field in _FIELDS
         )
         notice = (
-            f"<p class='notice'>停止服务日期 Ends on {html.escape(product.discontinue_at.date().isoformat())}</p>"
-            if product.discontinue_at
+            f"<p class='notice'>停止服务日期 Ends on {html.escape(product.discontinue_on)}</p>"
+            if product.discontinue_on
             else ""
         )
         sections.append(

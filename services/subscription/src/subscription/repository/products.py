@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from subscription.domain import BillingType, Product, ProductStatus
+from subscription.domain import BillingType, CatalogueEntry, Product, ProductStatus
 from vas_common.db import DbConnection
 
 _COLUMNS = (
@@ -17,7 +18,7 @@ _COLUMNS = (
 )
 
 
-def _product(row: asyncpg.Record) -> Product:
+def _product(row: asyncpg.Record | dict[str, Any]) -> Product:
     values = dict(row)
     values["billing_type"] = BillingType(values["billing_type"])
     values["status"] = ProductStatus(values["status"])
@@ -81,11 +82,18 @@ class ProductRepository:
             discontinue_at,
         )
 
-    async def published(self, conn: DbConnection) -> list[Product]:
+    async def catalogue(self, conn: DbConnection) -> list[CatalogueEntry]:
+        """The products on sale, each with its provider's name, in one query."""
+        columns = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
         rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM products WHERE status IN ('published', 'discontinuing') ORDER BY code"
+            f"SELECT {columns}, partners.name AS provider FROM products p "
+            "JOIN partners ON partners.id = p.partner_id "
+            "WHERE p.status IN ('published', 'discontinuing') ORDER BY p.code"
         )
-        return [_product(r) for r in rows]
+        return [
+            CatalogueEntry(_product({k: v for k, v in r.items() if k != "provider"}), r["provider"])
+            for r in rows
+        ]
 
     async def of_partner(self, conn: DbConnection, partner_id: UUID) -> list[Product]:
         rows = await conn.fetch(

@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from subscription import domain
-from subscription.domain import BillingType, Product, ProductStatus, SubscriptionStatus
+from subscription.domain import BillingType, CatalogueEntry, Product, ProductStatus, SubscriptionStatus
 from subscription.repository.notices import ScheduledChange, ScheduledChangeRepository
 from subscription.repository.products import ProductCodeTaken, ProductRepository
 from subscription.repository.subscriptions import SubscriptionRepository
@@ -34,6 +34,11 @@ from vas_common.events.subscription import (
 class ProductCodeConflict(Conflict):
     code = "product_code_taken"
     title = "The product code (SMS keyword) is in use"
+
+
+class ProductCodeReserved(ValidationFailed):
+    code = "product_code_reserved"
+    title = "The product code is a word users send for something else"
 
 
 class ProductIncomplete(ValidationFailed):
@@ -85,6 +90,12 @@ class ProductService:
                 "billing_type": BillingType(str(fields["billing_type"])),
             },  # type: ignore[arg-type]
         )
+        reserved = domain.reserved_word(product.code)
+        if reserved is not None:
+            raise ProductCodeReserved(
+                f"code {product.code} would be read as the command {reserved}: no user could order it",
+                extra={"reserved_word": reserved},
+            )
         async with self._pool.acquire() as conn, conn.transaction():
             try:
                 await self._products.insert(conn, product)
@@ -125,9 +136,9 @@ class ProductService:
             product = replace(product, status=ProductStatus.PUBLISHED, updated_at=now)
         return product
 
-    async def catalogue(self) -> list[Product]:
+    async def catalogue(self) -> list[CatalogueEntry]:
         async with self._pool.acquire() as conn:
-            return await self._products.published(conn)
+            return await self._products.catalogue(conn)
 
     async def of_partner(self, partner_id: UUID) -> list[Product]:
         async with self._pool.acquire() as conn:
