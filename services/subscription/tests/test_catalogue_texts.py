@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from subscription.domain import (
+    ONE_FEE_A_MONTH,
     BillingType,
     catalogue_month_rules,
     discontinue_notice,
@@ -28,10 +29,10 @@ def test_each_month_rule_reads_as_words() -> None:
 
 @pytest.mark.parametrize(
     ("first", "last", "text"),
-    [("full", "full", "首月全额收费，退订当月全额收费"), ("free", "none", "首月免费，退订当月不收费")],
+    [("full", "full", "首月全额收费，退订当月全额收费。"), ("free", "none", "首月免费，退订当月不收费。")],
 )
 def test_rules_that_agree_are_stated_as_they_are(first: str, last: str, text: str) -> None:
-    assert catalogue_month_rules(BillingType.MONTHLY, first, last) == text
+    assert catalogue_month_rules(BillingType.MONTHLY, first, last) == text + ONE_FEE_A_MONTH
 
 
 @pytest.mark.parametrize(("first", "last"), [("full", "none"), ("free", "full")])
@@ -40,7 +41,7 @@ def test_rules_that_disagree_also_say_what_billing_charges_when_both_apply(first
     charged = monthly_charge(ordered, cancelled, 500, first, last, "2026-11") is not None
     text = catalogue_month_rules(BillingType.MONTHLY, first, last)
     assert text.startswith(f"{first_month_text(first)}，{last_month_text(last)}；当月订购又当月退订的，")
-    assert text.endswith("按月全额收费" if charged else "当月不收费")
+    assert text.endswith(("按月全额收费。" if charged else "当月不收费。") + ONE_FEE_A_MONTH)
 
 
 def test_a_per_message_product_has_no_month_rules() -> None:

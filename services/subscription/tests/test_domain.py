@@ -18,7 +18,6 @@ from subscription.domain import (
     MonthlySubscription,
     message_charge,
     month_owed,
-    month_rules_text,
     monthly_charge,
     monthly_fee,
     period_bounds,
@@ -128,14 +127,6 @@ def test_month_rules_and_their_precedence(first_month: str, last_month: str) -> 
     assert owed(BEFORE, cst(2026, 11, 20)) is last_only
     assert owed(BEFORE, None) is neither
     assert owed(BEFORE, cst(2027, 1, 5)) is neither
-
-
-def test_the_catalogue_sentence_says_which_rule_wins() -> None:
-    assert "当月订购又退订的，按月全额收费" in month_rules_text("full", "full")
-    assert "当月订购又退订的，按退订当月不收费，不收费" in month_rules_text("full", "none")
-    assert "当月订购又退订的，按订购当月免费，不收费" in month_rules_text("free", "full")
-    assert "当月订购又退订的，按订购当月免费，不收费" in month_rules_text("free", "none")
-    assert all("每个自然月（北京时间）最多收取一次月费" in month_rules_text(*rules) for rules in MONTH_RULES)
 
 
 def sub(confirmed_at: datetime, ended_at: datetime | None = None) -> MonthlySubscription:

@@ -199,6 +199,10 @@ def last_month_text(rule: str) -> str:
     return _LAST_MONTH_TEXT[LastMonthRule(rule)]
 
 
+# What monthly_fee guarantees, in the words the catalogue gives it.
+ONE_FEE_A_MONTH = "同一用户同一业务每个自然月（北京时间）最多收取一次月费，当月退订后再次订购不重复收费。"
+
+
 def catalogue_month_rules(billing_type: BillingType, first_month: str, last_month: str) -> str:
     """The first/last-month rules as a user reads them; when they disagree, also what a month in
     which the user both orders and cancels costs."""
@@ -206,10 +210,10 @@ def catalogue_month_rules(billing_type: BillingType, first_month: str, last_mont
         return "按条收费，不收月功能费"
     first, last = FirstMonthRule(first_month), LastMonthRule(last_month)
     text = f"{first_month_text(first)}，{last_month_text(last)}"
-    if (first is FirstMonthRule.FREE) == (last is LastMonthRule.NONE):
-        return text
-    same_month = "按月全额收费" if _same_month_charged(first, last) else "当月不收费"
-    return f"{text}；当月订购又当月退订的，{same_month}"
+    if (first is FirstMonthRule.FREE) != (last is LastMonthRule.NONE):
+        same_month = "按月全额收费" if _same_month_charged(first, last) else "当月不收费"
+        text += f"；当月订购又当月退订的，{same_month}"
+    return f"{text}。{ONE_FEE_A_MONTH}"
 
 
 def _same_month_charged(first: FirstMonthRule, last: LastMonthRule) -> bool:
@@ -418,23 +422,6 @@ def month_owed(first_month: str, last_month: str, *, first: bool, last: bool) ->
     if first and first_month == "free":
         return False
     return not (last and last_month == "none")
-
-
-def month_rules_text(first_month: str, last_month: str) -> str:
-    """The sentence the catalogue shows for a product's first and last month rules, saying which
-    one wins when a user subscribes and cancels in the same month (as month_owed decides)."""
-    first_text = "订购当月免费" if first_month == "free" else "订购当月按月全额收费"
-    last_text = "退订当月不收费" if last_month == "none" else "退订当月按月全额收费"
-    if month_owed(first_month, last_month, first=True, last=True):
-        same_month = "当月订购又退订的，按月全额收费"
-    elif first_month == "free":
-        same_month = "当月订购又退订的，按订购当月免费，不收费"
-    else:
-        same_month = "当月订购又退订的，按退订当月不收费，不收费"
-    return (
-        f"{first_text}，{last_text}；{same_month}。"
-        "同一用户同一业务每个自然月（北京时间）最多收取一次月费，当月退订后再次订购不重复收费。"
-    )
 
 
 def monthly_charge(

@@ -271,7 +271,9 @@ class BillingRunOut(BaseModel):
     period: str
     charged: int = Field(description="Charges this run made")
     amount_fen: int = Field(description="Their sum")
-    already_charged: int = Field(description="Subscriptions due for the period that were charged before")
+    already_charged: int = Field(
+        description="Users and products due for the period whose month was charged before"
+    )
 
 
 class RefundIn(BaseModel):
