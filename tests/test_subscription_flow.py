@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from subscription import domain
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -249,7 +250,7 @@ async def test_the_catalogue_tells_a_user_the_end_date_in_beijing_time_the_rules
     [entry] = [p for p in response.json() if p["code"] == product["code"]]
     assert "partner_id" not in entry
     assert entry["provider"] == partner["name"]
-    assert entry["month_rules"] == "首月免费，退订当月不收费"
+    assert entry["month_rules"] == "首月免费，退订当月不收费。" + domain.ONE_FEE_A_MONTH
     assert entry["discontinue_on"] == f"{beijing_day}（北京时间）"
     assert entry["discontinue_at"].endswith("+08:00")
     assert datetime.fromisoformat(entry["discontinue_at"]) == effective
