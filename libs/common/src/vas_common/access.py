@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
 
-from vas_common.auth import presented_credential
+from vas_common.auth import API_KEY_PREFIX, presented_credential
 from vas_common.errors import AppError, Problem, Unauthorized
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def key_id_of(credential: str | None) -> str:
         return "none"
     prefix, _, rest = credential.partition("_")
     key_id, sep, _secret = rest.partition("_")
-    if prefix != "vask" or not sep or not key_id.isalnum() or len(key_id) > 16:
+    if prefix != API_KEY_PREFIX or not sep or not key_id.isalnum() or len(key_id) > 16:
         return "malformed"
     return key_id
 

@@ -12,7 +12,6 @@ overrides and isolates that make a name or a message display as something else.
 - `MultiLineText`: SMS content and long descriptions. LF and tab are allowed, CR only as part
   of CRLF; no other control character.
 - `JsonInt`: money and counts in a body; `"5"` and `true` are refused, `5.0` is 5.
-- `Int4`, `Int8`: the ranges of PostgreSQL integer and bigint.
 - `Instant`: a timezone-aware datetime whose year, as written, is 2000 to 2999 (the OpenAPI
   schema says so with a pattern, so clients and fuzzers know). Time zones are required because
   every instant is compared with the clock and stored as timestamptz; the bound keeps the
@@ -29,8 +28,6 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
-INT8_MIN, INT8_MAX = -(2**63), 2**63 - 1
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2999
 
 _ALWAYS_FORBIDDEN = (
@@ -99,8 +96,6 @@ def instant_in_range(value: datetime) -> datetime:
 SingleLineText = Annotated[str, AfterValidator(single_line_text)]
 MultiLineText = Annotated[str, AfterValidator(multi_line_text)]
 JsonInt = Annotated[int, BeforeValidator(json_integer)]
-Int4 = Annotated[int, Field(ge=INT4_MIN, le=INT4_MAX)]
-Int8 = Annotated[int, Field(ge=INT8_MIN, le=INT8_MAX)]
 Instant = Annotated[
     AwareDatetime,
     AfterValidator(instant_in_range),
