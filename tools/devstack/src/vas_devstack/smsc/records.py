@@ -117,6 +117,9 @@ class MessageBook:
         self.records: list[SubmitRecord] = []
         self._messages: dict[MessageKey, AssembledMessage] = {}
         self._by_destination: defaultdict[str, list[AssembledMessage]] = defaultdict(list)
+        # What a handset would show, in order: a text each time one is completed, so the same
+        # short text sent twice is there twice (messages() keeps it once, as one message).
+        self._received: defaultdict[str, list[str]] = defaultdict(list)
         self.complete = 0
         self.duplicate_segments = 0
         self.out_of_order = 0
@@ -136,6 +139,8 @@ class MessageBook:
         if seq in message.parts:
             message.duplicates += 1
             self.duplicate_segments += 1
+            if message.total == 1:
+                self._received[record.destination].append(message.text())
         else:
             # order is judged on first arrivals only: a resent segment is a duplicate, not disorder
             if seq < message.max_sequence and message.in_order:
@@ -151,6 +156,7 @@ class MessageBook:
             ):
                 message.complete = True
                 self.complete += 1
+                self._received[record.destination].append(message.text())
         message.message_ids.append(record.message_id)
         message.last_monotonic = record.received_monotonic
         message.last_wall = record.received_at
@@ -174,6 +180,10 @@ class MessageBook:
                 break
             out.append(message)
         return out
+
+    def received(self, destination: str) -> list[str]:
+        """The texts a handset got, in the order each was completed, repeats included."""
+        return list(self._received.get(destination, ()))
 
     def count(self, destination: str | None = None) -> int:
         if destination:
