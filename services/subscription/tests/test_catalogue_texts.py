@@ -64,4 +64,6 @@ def test_the_notices_by_sms_give_the_same_labelled_beijing_time() -> None:
     assert "将于2027年01月03日（北京时间）停止服务" in discontinue_notice(
         "运营商", "周末影讯", late_evening_utc
     )
-    assert "将于2027年01月03日01:00（北京时间）暂停" in suspend_notice("运营商", late_evening_utc, "欠费")
+    assert "将于2027年01月03日01:00（北京时间）暂停" in suspend_notice(
+        "运营商", late_evening_utc, "欠费", [], []
+    )

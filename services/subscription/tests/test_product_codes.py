@@ -28,13 +28,16 @@ from subscription.domain import MoKind, parse_mo, reserved_word
         ("1", "1"),
         ("99", "99"),
         ("123456", "123456"),
+        ("Y1", "Y1"),
+        ("y12", "Y12"),
+        ("OK", "OK"),
     ],
 )
 def test_mo_words_are_reserved(code: str, word: str) -> None:
     assert reserved_word(code) == word
 
 
-@pytest.mark.parametrize("code", ["NEWS", "Y1", "YESNEWS", "ATD", "0A", "A0000", "P12345"])
+@pytest.mark.parametrize("code", ["NEWS", "Y0", "Y123", "YESNEWS", "ATD", "0A", "A0000", "P12345", "OKAY"])
 def test_any_other_code_is_free_and_an_mo_with_it_orders_it(code: str) -> None:
     assert reserved_word(code) is None
     assert parse_mo(code).kind is MoKind.SUBSCRIBE

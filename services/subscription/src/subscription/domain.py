@@ -4,6 +4,7 @@ the texts users get, billing periods. Pure: no I/O."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -271,11 +272,12 @@ class Subscription:
 
 
 class MoKind(StrEnum):
-    CONFIRM = "confirm"  # Y, y, 是
-    UNSUBSCRIBE = "unsubscribe"  # TD or TD<code>
+    CONFIRM = "confirm"  # Y, 是, 确认, OK …: the user's only pending order, or a question which
+    CONFIRM_CHOICE = "confirm_choice"  # Y<n>: the n-th order of the last pending list shown
+    UNSUBSCRIBE = "unsubscribe"  # TD, 退订, 取消, each alone or with a product code
     LIST = "list"  # 0000
     UNSUBSCRIBE_ALL = "unsubscribe_all"  # 00000
-    MENU_CHOICE = "menu_choice"  # a number after a 0000 list
+    MENU_CHOICE = "menu_choice"  # a number: the n-th subscription of the last list shown
     SUBSCRIBE = "subscribe"  # a product code
     UNKNOWN = "unknown"
 
@@ -287,32 +289,45 @@ class MoCommand:
 
 
 _CODE = re.compile(r"^[A-Z0-9]{1,20}$")
+_CHOICE = re.compile(r"^[0-9]{1,2}$")
 
-# The words an MO is read by. A product code must be none of them, nor start with the
-# unsubscribe prefix, nor be a number (numbers answer a 0000 list): no user could order it.
-CONFIRM_WORDS = ("Y", "是", "YES")
+# The words an MO is read by. A product code must be none of them, nor start with an
+# unsubscribe word, nor be a number (numbers answer a list) or Y and a number: no user could
+# order it. Users answer the way they talk, so the common affirmatives all confirm.
+CONFIRM_WORDS = ("Y", "YES", "OK", "是", "是的", "确认", "确定", "同意", "好", "好的")
+CONFIRM_CHOICE_PREFIX = "Y"
 UNSUBSCRIBE_PREFIX = "TD"
+UNSUBSCRIBE_WORDS = (UNSUBSCRIBE_PREFIX, "退订", "取消")
 LIST_WORD = "0000"
 UNSUBSCRIBE_ALL_WORD = "00000"
+# What people put around a one-word answer: "Y.", "是的！", "OK~".
+_ANSWER_PUNCTUATION = ".,!?~;:'\"。，！？～；：、…·“”‘’"
 
 
 def _mo_word(text: str) -> str:
-    return text.strip().upper().replace(" ", "")
+    """The word an MO says: full-width forms as ASCII (ｙ → Y), upper case, no spaces, and no
+    punctuation around it."""
+    word = unicodedata.normalize("NFKC", text).upper()
+    word = "".join(word.split())
+    return word.strip(_ANSWER_PUNCTUATION)
 
 
 def parse_mo(text: str) -> MoCommand:
     word = _mo_word(text)
     if word in CONFIRM_WORDS:
         return MoCommand(MoKind.CONFIRM)
-    if word == UNSUBSCRIBE_PREFIX:
-        return MoCommand(MoKind.UNSUBSCRIBE)
-    if word.startswith(UNSUBSCRIBE_PREFIX) and _CODE.match(word[len(UNSUBSCRIBE_PREFIX) :]):
-        return MoCommand(MoKind.UNSUBSCRIBE, word[len(UNSUBSCRIBE_PREFIX) :])
+    if word.startswith(CONFIRM_CHOICE_PREFIX) and _CHOICE.match(word[1:]) and int(word[1:]) >= 1:
+        return MoCommand(MoKind.CONFIRM_CHOICE, str(int(word[1:])))
+    for prefix in UNSUBSCRIBE_WORDS:
+        if word == prefix:
+            return MoCommand(MoKind.UNSUBSCRIBE)
+        if word.startswith(prefix) and _CODE.match(word[len(prefix) :]):
+            return MoCommand(MoKind.UNSUBSCRIBE, word[len(prefix) :])
     if word == LIST_WORD:
         return MoCommand(MoKind.LIST)
     if word == UNSUBSCRIBE_ALL_WORD:
         return MoCommand(MoKind.UNSUBSCRIBE_ALL)
-    if word.isdigit() and 1 <= int(word) <= 99:
+    if _CHOICE.match(word) and int(word) >= 1:
         return MoCommand(MoKind.MENU_CHOICE, str(int(word)))
     if _CODE.match(word):
         return MoCommand(MoKind.SUBSCRIBE, word)
@@ -320,14 +335,34 @@ def parse_mo(text: str) -> MoCommand:
 
 
 def reserved_word(code: str) -> str | None:
-    """The MO word a product code would be taken for (the code itself, or TD for a code that
+    """The MO word a product code would be taken for (the code itself, TD for a code that
     starts with it), or None when users can order a product by this code."""
     word = _mo_word(code)
     if word.startswith(UNSUBSCRIBE_PREFIX):
         return UNSUBSCRIBE_PREFIX
     if word in CONFIRM_WORDS or word.isdigit():
         return word
+    if parse_mo(word).kind is not MoKind.SUBSCRIBE:
+        return word
     return None
+
+
+class MenuPurpose(StrEnum):
+    CANCEL = "cancel"  # a number cancels the subscription shown under it
+    CONFIRM = "confirm"  # Y<n> confirms the order shown under n
+
+
+@dataclass(frozen=True)
+class Menu:
+    """The last numbered list a user was shown: what their next number (or Y<n>) refers to."""
+
+    purpose: MenuPurpose
+    items: list[UUID]
+
+    def pick(self, purpose: MenuPurpose, number: int) -> UUID | None:
+        if self.purpose is not purpose or not 1 <= number <= len(self.items):
+            return None
+        return self.items[number - 1]
 
 
 def pick_td_target(active: list[Subscription]) -> Subscription | None:
@@ -361,18 +396,74 @@ def confirmed_text(provider: str, sub: Subscription) -> str:
     )
 
 
-def cancelled_text(provider: str, subs: list[Subscription]) -> str:
-    names = "、".join(f"“{s.product_name}”" for s in subs)
-    return f"【{provider}】您已成功退订{names}，退订立即生效，不再收费。"
+def _names(subs: Sequence[Subscription]) -> str:
+    return "、".join(f"“{s.product_name}”" for s in subs)
 
 
-def list_text(provider: str, subs: list[Subscription]) -> str:
+def _cancellations(subs: Sequence[Subscription]) -> list[str]:
+    """What cancelling these (as they were before) did: a confirmed subscription is 退订, an
+    order never confirmed was only withdrawn and cost nothing."""
+    confirmed = [s for s in subs if s.status is not SubscriptionStatus.PENDING]
+    withdrawn = [s for s in subs if s.status is SubscriptionStatus.PENDING]
+    done = []
+    if confirmed:
+        done.append(f"您已成功退订{_names(confirmed)}，退订立即生效，不再收费")
+    if withdrawn:
+        done.append(f"您已取消尚未确认的订购{_names(withdrawn)}，未收取任何费用")
+    return done
+
+
+def cancelled_text(provider: str, subs: Sequence[Subscription]) -> str:
+    return f"【{provider}】{'；'.join(_cancellations(subs))}。"
+
+
+def opted_out_text(provider: str, subs: Sequence[Subscription]) -> str:
+    """The answer to 00000: what it cancelled, and that no promotion comes any more."""
+    done = _cancellations(subs) or ["您当前没有订购任何业务"]
+    return (
+        f"【{provider}】{'；'.join(done)}。您已退订全部业务，今后不再收到业务推广短信；"
+        "再次订购任一业务即恢复。"
+    )
+
+
+_STATE_LABEL = {SubscriptionStatus.PENDING: "（待确认）", SubscriptionStatus.SUSPENDED: "（已暂停）"}
+
+
+def list_text(provider: str, subs: Sequence[Subscription]) -> str:
+    """The user's subscriptions in every state but ended, numbered: the menu a number refers to."""
     if not subs:
         return f"【{provider}】您当前没有订购任何业务。"
     items = "；".join(
-        f"{i}.{s.product_name} {price_text(s.price_fen, s.billing_type)}" for i, s in enumerate(subs, start=1)
+        f"{i}.{s.product_name} {price_text(s.price_fen, s.billing_type)}{_STATE_LABEL.get(s.status, '')}"
+        for i, s in enumerate(subs, start=1)
     )
     return f"【{provider}】您已订购：{items}。回复序号退订对应业务，回复00000退订全部。"
+
+
+def pending_list_text(provider: str, subs: Sequence[Subscription]) -> str:
+    """Several orders wait for a Y: which one? Nothing is confirmed until the user says."""
+    items = "；".join(
+        f"{i}.{s.product_name} {price_text(s.price_fen, s.billing_type)}" for i, s in enumerate(subs, start=1)
+    )
+    return (
+        f"【{provider}】您有{len(subs)}个待确认的订购：{items}。请回复Y加序号确认要订购的业务"
+        f"（如Y1），不回复则不订购、不收费。"
+    )
+
+
+def waiting_text(provider: str, pending: Sequence[Subscription]) -> str:
+    """An answer we could not read while an order waits: the order is still waiting."""
+    if len(pending) == 1:
+        sub = pending[0]
+        return (
+            f"【{provider}】您订购的“{sub.product_name}”还在等待您的确认：回复Y确认订购，"
+            f"回复TD{sub.product_code}取消；不回复则不订购、不收费。"
+        )
+    return f"【{provider}】您有{len(pending)}个订购在等待您的确认，回复Y查看并选择；不回复则不订购、不收费。"
+
+
+def not_on_sale_text(provider: str, sub: Subscription) -> str:
+    return f"【{provider}】“{sub.product_name}”已停止销售，您的订购未生效，不会收费。"
 
 
 def help_text(provider: str) -> str:
@@ -388,9 +479,19 @@ def discontinue_notice(provider: str, product_name: str, effective_at: datetime)
     return f"【{provider}】您订购的“{product_name}”将于{day}停止服务，届时自动退订并停止收费。"
 
 
-def suspend_notice(provider: str, effective_at: datetime, reason: str) -> str:
+def discontinue_pending_notice(provider: str, product_name: str, effective_at: datetime) -> str:
+    day = shanghai_date_text(effective_at)
+    return f"【{provider}】“{product_name}”将于{day}停止服务，您尚未确认的订购已取消，未收取任何费用。"
+
+
+def suspend_notice(
+    provider: str, effective_at: datetime, reason: str, subs: Sequence[Subscription], hotlines: Sequence[str]
+) -> str:
     when = effective_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日%H:%M") + "（北京时间）"
-    return f"【{provider}】您的业务将于{when}暂停（{reason}），暂停期间不收费。如有疑问请联系客服。"
+    return (
+        f"【{provider}】您订购的{_names(subs)}将于{when}暂停（{reason}），暂停期间不收费。"
+        f"如有疑问请致电客服{'、'.join(hotlines)}。"
+    )
 
 
 # -- billing ---------------------------------------------------------------------------------
