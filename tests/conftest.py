@@ -74,6 +74,51 @@ class Suite:
     async def mo(self, msisdn: str, text: str, destination: str = "106900001") -> None:
         assert self.smsc.inject_mo(msisdn, destination, text) >= 1
 
+    async def status_of(self, msisdn: str, code: str) -> str:
+        """The status of the user's latest subscription to the product, or "none"."""
+        subs = (await self.subscription.get(f"/v1/users/{msisdn}/subscriptions", headers=OPERATOR)).json()
+        mine = [s for s in subs if s["product_code"] == code]
+        return str(mine[-1]["status"]) if mine else "none"
+
+    async def status_is(self, msisdn: str, code: str, wanted: str) -> bool:
+        got = await self.status_of(msisdn, code)
+        assert got == wanted, f"{code} for {msisdn} is {got}, waiting for {wanted}"
+        return True
+
+    def phone(self, msisdn: str) -> Phone:
+        return Phone(self, msisdn)
+
+
+class Phone:
+    """A subscriber's handset on the SMSC simulator: sends an MO and reads the texts that arrive
+    after it, in order."""
+
+    def __init__(self, suite: Suite, msisdn: str) -> None:
+        self.suite = suite
+        self.msisdn = msisdn
+        self.read = 0
+
+    def inbox(self) -> list[str]:
+        return self.suite.smsc.book.received(self.msisdn)
+
+    async def next_text(self, *parts: str) -> str:
+        """The first text not read yet; it must contain `parts`."""
+
+        async def arrived() -> str | None:
+            texts = self.inbox()
+            return texts[self.read] if len(texts) > self.read else None
+
+        text: str = await eventually(arrived)
+        self.read += 1
+        assert all(p in text for p in parts), f"expected {parts} in {text!r}"
+        return text
+
+    async def send(self, text: str, *expected: str) -> str:
+        """Send `text`; returns the reply, which must contain `expected`."""
+        self.read = len(self.inbox())
+        await self.suite.mo(self.msisdn, text)
+        return await self.next_text(*expected)
+
 
 @pytest.fixture
 async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator[Suite]:

@@ -41,15 +41,11 @@ async def sms_containing(suite: Suite, msisdn: str, *parts: str) -> str:
 
 
 async def subscription_status(suite: Suite, msisdn: str, code: str) -> str:
-    subs = (await suite.subscription.get(f"/v1/users/{msisdn}/subscriptions", headers=OPERATOR)).json()
-    mine = [s for s in subs if s["product_code"] == code]
-    return str(mine[-1]["status"]) if mine else "none"
+    return str(await suite.status_of(msisdn, code))
 
 
 async def status_is(suite: Suite, msisdn: str, code: str, wanted: str) -> bool:
-    got = await subscription_status(suite, msisdn, code)
-    assert got == wanted, f"{code} for {msisdn} is {got}, waiting for {wanted}"
-    return True
+    return bool(await suite.status_is(msisdn, code, wanted))
 
 
 async def test_double_confirmation_by_sms_and_expiry(suite: Suite) -> None:
@@ -185,7 +181,10 @@ async def test_discontinuation_needs_30_days_and_tells_every_subscriber(suite: S
 
 
 async def test_suspension_needs_24_hours_notice(suite: Suite) -> None:
+    partner = await suite.partner()
+    code = (await suite.product(partner, name="围棋课堂"))["code"]
     user = "8613750000001"
+    await subscribe(suite, user, code)
     too_soon = await suite.subscription.post(
         f"/v1/users/{user}/suspensions",
         headers=OPERATOR,
@@ -202,7 +201,8 @@ async def test_suspension_needs_24_hours_notice(suite: Suite) -> None:
         },
     )
     assert ok.status_code == 202
-    await sms_containing(suite, user, "暂停")
+    assert ok.json()["active_subscriptions"] == 1
+    await sms_containing(suite, user, "“围棋课堂”", "暂停", "4001234567")
 
 
 async def test_catalogue_lists_only_complete_published_products(suite: Suite) -> None:

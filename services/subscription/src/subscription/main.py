@@ -20,10 +20,11 @@ from subscription.api import records as records_api
 from subscription.api import subscriptions as subscription_api
 from subscription.domain import period_of
 from subscription.service.billing import BillingService
+from subscription.service.conversation import RegistrationMetrics
 from subscription.service.partners import PartnerService
 from subscription.service.products import ProductService
 from subscription.service.records import RecordsService
-from subscription.service.subscriptions import RegistrationMetrics, SubscriptionService
+from subscription.service.subscriptions import SubscriptionService
 from subscription.settings import SubscriptionSettings
 from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app

@@ -245,8 +245,21 @@ class SuspensionIn(BaseModel):
 class RegistrationSuccessOut(BaseModel):
     since: datetime
     until: datetime
-    confirmations_given: int
+    rule: str = Field(
+        default=(
+            "Orders placed in [since, until): rate = confirmed / (confirmed + failed). An order failed "
+            "when it expired unconfirmed although the user answered (a Y we could not match to it, an "
+            "answer we could not read). Orders nobody answered (never_answered), withdrawn before a Y "
+            "(withdrawn) and still waiting (waiting) are counted apart."
+        )
+    )
+    orders: int
     confirmed: int
+    failed: int
+    never_answered: int
+    withdrawn: int
+    waiting: int
+    attempts: dict[str, int] = Field(description="Confirmation attempts in the period, by outcome")
     rate: float
     promise: float = 0.999
     met: bool

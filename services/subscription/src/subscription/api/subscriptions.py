@@ -72,5 +72,12 @@ async def registration_success(
     since: Annotated[Instant | None, Query()] = None,
     until: Annotated[Instant | None, Query()] = None,
 ) -> RegistrationSuccessOut:
-    since, until, figure = await subs.registration_success(since, until)
-    return RegistrationSuccessOut(since=since, until=until, met=figure["rate"] >= 0.999, **figure)
+    found = await subs.registration_success(since, until)
+    return RegistrationSuccessOut(
+        since=found.since,
+        until=found.until,
+        attempts=found.attempts,
+        rate=found.rate,
+        met=found.rate >= RegistrationSuccessOut.model_fields["promise"].default,
+        **found.orders,
+    )

@@ -106,22 +106,55 @@ class RecordRepository:
         )
         return bool(written)
 
-    async def confirmation_counts(
+    async def registration_outcomes(
         self, conn: DbConnection, since: datetime, until: datetime
-    ) -> tuple[int, int]:
-        """(Y replies that found a pending order, orders confirmed) in [since, until)."""
-        row = await conn.fetchrow(
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """What became of the orders placed in [since, until) (see SubscriptionService.
+        registration_success), and the confirmation attempts made in it by outcome."""
+        orders = await conn.fetchrow(
             """
-            SELECT count(*) FILTER (WHERE kind = 'sms_in' AND detail->>'command' = 'confirm') AS replies,
-                   count(*) FILTER (WHERE kind = 'sms_out' AND detail->>'purpose' = 'no_pending') AS unmatched,
-                   count(*) FILTER (WHERE kind = 'confirmed') AS confirmed
-              FROM order_records WHERE occurred_at >= $1 AND occurred_at < $2
+            WITH orders AS (
+                SELECT s.confirmed_at IS NOT NULL AS confirmed, s.status, s.end_channel,
+                       EXISTS (SELECT FROM order_records r
+                                WHERE r.msisdn = s.msisdn AND r.kind = 'confirmation_attempt'
+                                  AND r.occurred_at >= s.requested_at
+                                  AND r.occurred_at <= coalesce(s.ended_at, 'infinity')
+                                  AND r.detail->>'outcome' NOT IN ('confirmed', 'no_pending')
+                                  -- not when the user went on to confirm another order: then
+                                  -- this one was passed over, not failed
+                                  AND NOT EXISTS (SELECT FROM order_records c
+                                                   WHERE c.msisdn = s.msisdn AND c.kind = 'confirmation_attempt'
+                                                     AND c.detail->>'outcome' = 'confirmed'
+                                                     AND c.occurred_at >= r.occurred_at
+                                                     AND c.occurred_at <= coalesce(s.ended_at, 'infinity'))
+                              ) AS attempted
+                  FROM subscriptions s
+                 WHERE s.requested_at >= $1 AND s.requested_at < $2
+            )
+            SELECT count(*) AS orders,
+                   count(*) FILTER (WHERE confirmed) AS confirmed,
+                   count(*) FILTER (WHERE NOT confirmed AND status = 'pending') AS waiting,
+                   count(*) FILTER (WHERE NOT confirmed AND end_channel = 'expiry' AND attempted) AS failed,
+                   count(*) FILTER (WHERE NOT confirmed AND end_channel = 'expiry' AND NOT attempted)
+                       AS never_answered,
+                   count(*) FILTER (WHERE NOT confirmed AND status <> 'pending'
+                                      AND end_channel IS DISTINCT FROM 'expiry') AS withdrawn
+              FROM orders
             """,
             since,
             until,
         )
-        assert row is not None
-        return max(0, row["replies"] - row["unmatched"]), row["confirmed"]
+        attempts = await conn.fetch(
+            """
+            SELECT detail->>'outcome' AS outcome, count(*) AS n FROM order_records
+             WHERE kind = 'confirmation_attempt' AND occurred_at >= $1 AND occurred_at < $2
+             GROUP BY 1
+            """,
+            since,
+            until,
+        )
+        assert orders is not None
+        return dict(orders), {r["outcome"]: r["n"] for r in attempts}
 
     async def of_user(
         self, conn: DbConnection, msisdn: str, since: datetime | None, until: datetime | None

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from subscription.domain import BillingType, Subscription, SubscriptionStatus
+from subscription.domain import BillingType, Menu, MenuPurpose, Subscription, SubscriptionStatus
 from vas_common.db import DbConnection, delete_in_batches
 
 _SELECT = """
@@ -97,14 +97,15 @@ class SubscriptionRepository:
         )
         return [_subscription(r) for r in rows]
 
-    async def newest_pending(self, conn: DbConnection, msisdn: str, now: datetime) -> Subscription | None:
-        row = await conn.fetchrow(
+    async def pending(self, conn: DbConnection, msisdn: str, now: datetime) -> list[Subscription]:
+        """The user's orders waiting for a Y (within their 24 h), oldest first, locked."""
+        rows = await conn.fetch(
             _SELECT + " WHERE s.msisdn = $1 AND s.status = 'pending' AND s.confirm_by > $2"
-            " ORDER BY s.requested_at DESC LIMIT 1 FOR UPDATE OF s",
+            " ORDER BY s.requested_at, s.id FOR UPDATE OF s",
             msisdn,
             now,
         )
-        return _subscription(row) if row else None
+        return [_subscription(r) for r in rows]
 
     async def set_status(
         self,
@@ -194,28 +195,35 @@ class SubscriptionRepository:
         )
 
     async def save_menus(
-        self, conn: DbConnection, menus: Mapping[str, Sequence[UUID]], expires_at: datetime
+        self,
+        conn: DbConnection,
+        menus: Mapping[str, Sequence[UUID]],
+        expires_at: datetime,
+        purpose: MenuPurpose = MenuPurpose.CANCEL,
     ) -> None:
-        """The numbered 0000 menu of each user (its subscription ids in order), in one statement."""
+        """The numbered list each user was just shown (its subscription ids in order), in one
+        statement; it replaces the user's previous one, whatever its purpose."""
         await conn.execute(
             """
-            INSERT INTO mo_menus (msisdn, items, expires_at)
+            INSERT INTO mo_menus (msisdn, items, expires_at, purpose)
             SELECT m.msisdn,
-                   coalesce(array_agg(i.item ORDER BY i.n) FILTER (WHERE i.item IS NOT NULL), '{}'), $4
+                   coalesce(array_agg(i.item ORDER BY i.n) FILTER (WHERE i.item IS NOT NULL), '{}'), $4, $5
               FROM unnest($1::text[]) AS m(msisdn)
               LEFT JOIN unnest($2::text[], $3::uuid[]) WITH ORDINALITY AS i(msisdn, item, n)
                 ON i.msisdn = m.msisdn
              GROUP BY m.msisdn
-            ON CONFLICT (msisdn) DO UPDATE SET items = EXCLUDED.items, expires_at = EXCLUDED.expires_at
+            ON CONFLICT (msisdn) DO UPDATE
+               SET items = EXCLUDED.items, expires_at = EXCLUDED.expires_at, purpose = EXCLUDED.purpose
             """,
             list(menus),
             [msisdn for msisdn, items in menus.items() for _ in items],
             [item for items in menus.values() for item in items],
             expires_at,
+            purpose.value,
         )
 
-    async def menu(self, conn: DbConnection, msisdn: str, now: datetime) -> list[UUID]:
-        items = await conn.fetchval(
-            "SELECT items FROM mo_menus WHERE msisdn = $1 AND expires_at > $2", msisdn, now
+    async def menu(self, conn: DbConnection, msisdn: str, now: datetime) -> Menu | None:
+        row = await conn.fetchrow(
+            "SELECT purpose, items FROM mo_menus WHERE msisdn = $1 AND expires_at > $2", msisdn, now
         )
-        return list(items or [])
+        return Menu(MenuPurpose(row["purpose"]), list(row["items"])) if row else None

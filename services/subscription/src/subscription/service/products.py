@@ -13,9 +13,11 @@ import asyncpg
 from subscription import domain
 from subscription.domain import BillingType, CatalogueEntry, Product, ProductStatus, SubscriptionStatus
 from subscription.repository.notices import ScheduledChange, ScheduledChangeRepository
+from subscription.repository.partners import PartnerRepository
 from subscription.repository.products import ProductCodeTaken, ProductRepository
 from subscription.repository.subscriptions import SubscriptionRepository
 from subscription.service.messaging import Messaging, subscription_state
+from subscription.service.orders import OrderSteps
 from subscription.service.subscriptions import ProductNotFound
 from vas_common.clock import Clock
 from vas_common.db import DbConnection
@@ -74,6 +76,7 @@ class ProductService:
         self._subs = subscriptions or SubscriptionRepository()
         self._changes = changes or ScheduledChangeRepository()
         self._messaging = messaging or Messaging()
+        self._steps = OrderSteps(provider_name, self._subs, PartnerRepository(), self._messaging)
 
     async def create(self, partner_id: UUID, fields: dict[str, object]) -> Product:
         now = self._clock.now()
@@ -169,6 +172,7 @@ class ProductService:
                     uuid.uuid4(), "discontinue_product", product.id, None, effective_at, reason, now
                 ),
             )
+            await self._withdraw_pending_orders(conn, product, effective_at, now)
             subscribers = await self._subs.of_product(
                 conn, product.id, [SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED]
             )
@@ -201,6 +205,21 @@ class ProductService:
             subscribers
         )
 
+    async def _withdraw_pending_orders(
+        self, conn: DbConnection, product: Product, effective_at: datetime, now: datetime
+    ) -> None:
+        """Orders still waiting for a Y are cancelled, with the date: a Y must not start a product
+        that is being stopped."""
+        for sub in await self._subs.of_product(conn, product.id, [SubscriptionStatus.PENDING]):
+            await self._steps.cancel(
+                conn,
+                [sub],
+                "discontinued",
+                now,
+                None,
+                lambda provider, _: domain.discontinue_pending_notice(provider, product.name, effective_at),
+            )
+
     async def schedule_suspension(self, msisdn: str, effective_at: datetime, reason: str) -> int:
         """≥ 24 h notice by SMS before a user's subscriptions are suspended."""
         now = self._clock.now()
@@ -214,16 +233,28 @@ class ProductService:
                 conn, ScheduledChange(uuid.uuid4(), "suspend_user", None, msisdn, effective_at, reason, now)
             )
             active = await self._subs.of_user(conn, msisdn, [SubscriptionStatus.ACTIVE])
-            await self._messaging.sms(
-                conn,
-                msisdn,
-                domain.suspend_notice(self._provider, effective_at, reason),
-                now,
-                purpose="suspend_notice",
-            )
-            await self._messaging.record(
-                conn, now, msisdn, "notice_sent", None, reason=reason, effective_at=effective_at.isoformat()
-            )
+            if active:  # a number with nothing to suspend is not bothered
+                hotlines = []
+                for product_id in dict.fromkeys(s.product_id for s in active):
+                    product = await self._products.get(conn, product_id)
+                    if product is not None and product.consult_hotline not in hotlines:
+                        hotlines.append(product.consult_hotline)
+                await self._messaging.sms(
+                    conn,
+                    msisdn,
+                    domain.suspend_notice(self._provider, effective_at, reason, active, hotlines),
+                    now,
+                    purpose="suspend_notice",
+                )
+                await self._messaging.record(
+                    conn,
+                    now,
+                    msisdn,
+                    "notice_sent",
+                    None,
+                    reason=reason,
+                    effective_at=effective_at.isoformat(),
+                )
         return len(active)
 
     async def apply_due_changes(self) -> int:
