@@ -7,6 +7,7 @@ A service's `create_app(settings)` describes itself with a `ServiceSpec` and cal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -78,6 +79,27 @@ class Runtime:
         if self.pool is None:
             raise RuntimeError("database pool not open")
         return self.pool
+
+    def every(self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]) -> None:
+        """Run `job` every `interval_s` seconds until shutdown. A failure is logged and the job
+        runs again at the next interval; shutdown cancels it."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    await job()
+                except Exception:
+                    logger.exception("%s failed; it runs again in %.0fs", name, interval_s)
+
+        task = asyncio.create_task(loop(), name=name)
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        self.on_shutdown.append(stop)
 
 
 @dataclass(frozen=True)

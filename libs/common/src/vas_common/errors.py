@@ -119,6 +119,15 @@ class UnsupportedMediaType(AppError):
     title = "The request body must be JSON"
 
 
+class TooManyRequests(AppError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after_s: int = 60, **kw: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)}, **kw)
+
+
 class ServiceUnavailable(AppError):
     status = 503
     code = "service_unavailable"

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 import phonenumbers
 
+from vas_common.errors import ValidationFailed
+
 _MOBILE_TYPES = frozenset(
     {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 )
@@ -54,3 +56,16 @@ def parse_msisdn(raw: str) -> str | NotMsisdn:
 def normalize_msisdn(raw: str) -> str | None:
     parsed = parse_msisdn(raw)
     return None if isinstance(parsed, NotMsisdn) else parsed
+
+
+class InvalidMsisdn(ValidationFailed):
+    code = "invalid_msisdn"
+    title = "Not a mainland China mobile number"
+
+
+def normalized_msisdn(raw: str) -> str:
+    """The number as stored (86XXXXXXXXXXX), or 422 `invalid_msisdn`."""
+    number = normalize_msisdn(raw)
+    if number is None:
+        raise InvalidMsisdn(f"{raw!r} is not a mainland China mobile number")
+    return number

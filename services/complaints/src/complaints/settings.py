@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from vas_common.settings import ServiceSettings
@@ -9,3 +10,9 @@ class ComplaintsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", extra="ignore")
 
     service_name: str = "complaints"
+    provider_name: str = "VAS"  # how the provider signs the SMS it sends users
+    # The public form: a number, and a client address, may complain this often an hour.
+    web_complaints_per_number_per_hour: int = Field(default=3, ge=1)
+    web_complaints_per_address_per_hour: int = Field(default=20, ge=1)
+    sla_tick_interval_s: float = Field(default=5.0, gt=0)  # how often due warnings/breaches are raised
+    calendar_check_interval_s: float = Field(default=30.0, gt=0)

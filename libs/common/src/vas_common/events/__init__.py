@@ -7,10 +7,15 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
-from vas_common.events import sms_requests, sms_sender, subscription
+from vas_common.events import complaints, sms_requests, sms_sender, subscription
 from vas_common.events.envelope import Event, Payload, utcnow
 
-_ALL_EVENT_TYPES: tuple[type[Event], ...] = (*subscription.EVENTS, *sms_sender.EVENTS, *sms_requests.EVENTS)
+_ALL_EVENT_TYPES: tuple[type[Event], ...] = (
+    *subscription.EVENTS,
+    *sms_sender.EVENTS,
+    *sms_requests.EVENTS,
+    *complaints.EVENTS,
+)
 
 AnyEvent = Annotated[Union[_ALL_EVENT_TYPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 

@@ -14,8 +14,7 @@ from subscription.service.records import RecordsService
 from subscription.service.subscriptions import SubscriptionService
 from vas_common.access import principal
 from vas_common.auth import AuthenticatedPartner, authenticate_partner
-from vas_common.errors import ValidationFailed
-from vas_common.msisdn import MSISDN_PATTERN, normalize_msisdn
+from vas_common.msisdn import MSISDN_PATTERN, normalized_msisdn
 
 T = TypeVar("T")
 
@@ -44,18 +43,6 @@ async def billing_service(request: Request) -> BillingService:
 
 async def records_service(request: Request) -> RecordsService:
     return _state(request, "records_service", RecordsService)
-
-
-class InvalidMsisdn(ValidationFailed):
-    code = "invalid_msisdn"
-    title = "Not a mainland China mobile number"
-
-
-def normalized_msisdn(raw: str) -> str:
-    number = normalize_msisdn(raw)
-    if number is None:
-        raise InvalidMsisdn(f"{raw!r} is not a mainland China mobile number")
-    return number
 
 
 async def path_msisdn(

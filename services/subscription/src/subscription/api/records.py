@@ -11,11 +11,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
 
-from subscription.api.deps import Records, UserMsisdn, normalized_msisdn
+from subscription.api.deps import Records, UserMsisdn
 from subscription.domain import SHANGHAI
 from subscription.repository.records import OrderRecord
 from subscription.schemas import LegalHoldIn, LegalHoldOut, OrderRecordOut, RetentionOut, UserRecordsOut
 from vas_common.access import Audience, audience_router
+from vas_common.msisdn import normalized_msisdn
 from vas_common.types import Instant
 
 router = audience_router(Audience.OPERATOR, prefix="/v1", tags=["records (operator)"])

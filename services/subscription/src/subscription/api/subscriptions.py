@@ -8,11 +8,12 @@ from uuid import UUID
 
 from fastapi import Query
 
-from subscription.api.deps import PartnerId, Products, Subscriptions, UserMsisdn, normalized_msisdn
+from subscription.api.deps import PartnerId, Products, Subscriptions, UserMsisdn
 from subscription.schemas import RegistrationSuccessOut, SubscriptionIn, SubscriptionOut, SuspensionIn
 from subscription.service.subscriptions import ProductNotFound, SubscriptionExists
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
+from vas_common.msisdn import normalized_msisdn
 from vas_common.types import Instant
 
 router = audience_router(Audience.PARTNER, prefix="/v1/subscriptions", tags=["subscriptions (partner)"])
