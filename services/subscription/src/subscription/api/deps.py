@@ -16,6 +16,7 @@ from vas_common.access import principal
 from vas_common.auth import AuthenticatedPartner, authenticate_partner
 from vas_common.errors import ValidationFailed
 from vas_common.msisdn import MSISDN_PATTERN, normalize_msisdn
+from vas_common.pages import Pages
 
 T = TypeVar("T")
 
@@ -44,6 +45,10 @@ async def billing_service(request: Request) -> BillingService:
 
 async def records_service(request: Request) -> RecordsService:
     return _state(request, "records_service", RecordsService)
+
+
+async def site_pages(request: Request) -> Pages:
+    return _state(request, "pages", Pages)
 
 
 class InvalidMsisdn(ValidationFailed):
@@ -85,5 +90,6 @@ Products = Annotated[ProductService, Depends(product_service)]
 Subscriptions = Annotated[SubscriptionService, Depends(subscription_service)]
 Billing = Annotated[BillingService, Depends(billing_service)]
 Records = Annotated[RecordsService, Depends(records_service)]
+SitePages = Annotated[Pages, Depends(site_pages)]
 PartnerId = Annotated[UUID, Depends(current_partner_id)]
 UserMsisdn = Annotated[str, Depends(path_msisdn)]  # the path's number, as stored (86…)
