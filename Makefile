@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run down test test-fast lint snapshots clean bench bench-smoke
+.PHONY: help install browser run down test test-fast lint snapshots clean bench bench-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,13 +21,27 @@ $(CURDIR)/.tools/bin/uv:
 install: $(UV) ## create .venv from uv.lock (all services, libs and dev tools)
 	$(UV) sync --all-packages --frozen --python 3.11
 
+# Page tests drive Debian's chromium (never a browser download) and need a CJK font, without
+# which Chinese renders as boxes. apt-get only when one is missing; its lists are refreshed only
+# when they are absent or the install fails with them, so a machine that has both pays nothing.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser: ## Debian's chromium and a CJK font for the page tests (apt-get, when missing)
+	@if command -v chromium >/dev/null && [ -f $(CJK_FONT) ]; then exit 0; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	install="$(SUDO) apt-get install -y -q --no-install-recommends $(BROWSER_PACKAGES)"; \
+	if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then $(SUDO) apt-get update -q; fi; \
+	$$install || { $(SUDO) apt-get update -q && $$install; }
+
 run: install ## start broker, PostgreSQL and the four services; Ctrl-C stops all
 	$(VENV)/bin/vas-stack run
 
 down: ## stop a stack left running (its supervisor was killed)
 	@if [ -x $(VENV)/bin/vas-stack ]; then $(VENV)/bin/vas-stack down; fi
 
-test: install ## every test, against a real broker and real PostgreSQL started for the session
+test: install browser ## every test, against a real broker and real PostgreSQL started for the session
 	$(VENV)/bin/pytest
 
 lint: install ## ruff, mypy and the import contracts

@@ -47,6 +47,7 @@ from vas_common.events.topics import ALL_TOPICS
 from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics
 from vas_common.logging import configure_logging
 from vas_common.outbox import OutboxRelay
+from vas_common.pages import mount_static
 from vas_common.settings import ServiceSettings
 from vas_common.telemetry import Metrics, configure_tracing, fastapi_telemetry, instrument_fastapi
 
@@ -212,6 +213,8 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     for router in spec.routers:
         require_audiences(router)
         app.include_router(router)
+    # The suite's stylesheet, in every service: a page of any of them looks the same.
+    mount_static(app)
     instrument_fastapi(app)
     _document_problems_and_security(app)
     return app

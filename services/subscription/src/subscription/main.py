@@ -14,6 +14,7 @@ from subscription import consumers
 from subscription.api import billing as billing_api
 from subscription.api import deps
 from subscription.api import jobs as jobs_api
+from subscription.api import pages as pages_api
 from subscription.api import partners as partner_api
 from subscription.api import products as product_api
 from subscription.api import records as records_api
@@ -54,6 +55,7 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         )
         billing = app.state.billing_service = BillingService(pool, clock)
         records = app.state.records_service = RecordsService(pool, clock, settings.retention_months)
+        app.state.pages = pages_api.subscription_pages(settings.provider_name)
         await records.ensure_partitions()
         services["subscriptions"] = subs
         billing_services["billing"] = billing

@@ -2,6 +2,7 @@
 
 Loaded with `-p vas_devstack.pytest_plugin`. PostgreSQL is the embedded one unless
 DATABASE_URL names a server to use instead; every test that asks gets a fresh database.
+The page-test fixtures (`browser`, `open_page`) are in vas_devstack.browser, loaded with it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from vas_devstack.broker import FETCH_MAX_WAIT_MS, EmbeddedBroker
 from vas_devstack.databases import ensure_database
 from vas_devstack.postgres import EmbeddedPostgres
 from vas_devstack.smsc import SmscConfig, SmscSimulator
+
+pytest_plugins = ["vas_devstack.browser"]
 
 
 class PostgresHandle:
@@ -179,6 +182,21 @@ async def serve_http(app: Any, **config: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def serve_on_port(app: Any) -> AsyncIterator[Any]:
+    """Run an app's lifespan and serve it under uvicorn on a free local port, for a browser or
+    another process; yields an httpx client whose base_url is that origin."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    async with (
+        LifespanManager(app, startup_timeout=90, shutdown_timeout=30) as manager,
+        serve_http(manager.app) as origin,
+        httpx.AsyncClient(base_url=origin) as client,
+    ):
+        yield client
 
 
 async def eventually(

@@ -15,6 +15,7 @@ from subscription.service.subscriptions import SubscriptionService
 from vas_common.access import principal
 from vas_common.auth import AuthenticatedPartner, authenticate_partner
 from vas_common.msisdn import MSISDN_PATTERN, normalized_msisdn
+from vas_common.pages import Pages
 
 T = TypeVar("T")
 
@@ -45,6 +46,10 @@ async def records_service(request: Request) -> RecordsService:
     return _state(request, "records_service", RecordsService)
 
 
+async def site_pages(request: Request) -> Pages:
+    return _state(request, "pages", Pages)
+
+
 async def path_msisdn(
     msisdn: Annotated[
         str, Path(pattern=MSISDN_PATTERN, description="The user's mobile number, +86 optional")
@@ -72,5 +77,6 @@ Products = Annotated[ProductService, Depends(product_service)]
 Subscriptions = Annotated[SubscriptionService, Depends(subscription_service)]
 Billing = Annotated[BillingService, Depends(billing_service)]
 Records = Annotated[RecordsService, Depends(records_service)]
+SitePages = Annotated[Pages, Depends(site_pages)]
 PartnerId = Annotated[UUID, Depends(current_partner_id)]
 UserMsisdn = Annotated[str, Depends(path_msisdn)]  # the path's number, as stored (86…)

@@ -1,13 +1,13 @@
-"""Products (partner self-service) and the public catalogue (JSON and a plain HTML page)."""
+"""Products (partner self-service) and the public catalogue (JSON, and a page for users)."""
 
 from __future__ import annotations
 
-import html
 from uuid import UUID
 
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from subscription.api.deps import PartnerId, Products
+from subscription.api.deps import PartnerId, Products, SitePages
 from subscription.schemas import (
     CatalogueEntryOut,
     DiscontinuationIn,
@@ -22,6 +22,7 @@ from subscription.service.products import (
 )
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
+from vas_common.pages import Language
 
 router = audience_router(Audience.PARTNER, prefix="/v1/products", tags=["products (partner)"])
 operator_router = audience_router(
@@ -86,40 +87,8 @@ async def catalogue(products: Products) -> list[CatalogueEntryOut]:
     return [CatalogueEntryOut.of(p) for p in await products.catalogue()]
 
 
-_FIELDS = (
-    ("提供方 Provider", "provider"),
-    ("资费 Price", "price"),
-    ("业务功能 What it does", "description"),
-    ("适用范围 Where", "availability"),
-    ("退订方式 How to cancel", "how_to_cancel"),
-    ("收费规则 Charging", "charge_rule"),
-    ("首月与退订当月 First and last month", "month_rules"),
-    ("故障电话 Fault hotline", "fault_hotline"),
-    ("咨询电话 Consultation", "consult_hotline"),
-)
-
-
 @catalogue_router.get("/catalogue", response_class=HTMLResponse)
-async def catalogue_page(products: Products) -> HTMLResponse:
-    sections = []
-    for product in (CatalogueEntryOut.of(p) for p in await products.catalogue()):
-        rows = "".join(
-            f"<tr><th>{html.escape(label)}</th><td>{html.escape(str(getattr(product, field)))}</td></tr>"
-            for label, field in _FIELDS
-        )
-        notice = (
-            f"<p class='notice'>停止服务日期 Ends on {html.escape(product.discontinue_on)}</p>"
-            if product.discontinue_on
-            else ""
-        )
-        sections.append(
-            f"<section><h2>{html.escape(product.name)} <small>短信代码 {html.escape(product.code)}</small></h2>"
-            f"{notice}<table>{rows}</table></section>"
-        )
-    body = "".join(sections) or "<p>暂无在售业务 No products on sale.</p>"
-    return HTMLResponse(
-        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>业务目录 Catalogue</title>"
-        "<style>body{font-family:sans-serif;max-width:48rem;margin:auto}th{text-align:left;padding-right:1rem}"
-        ".notice{color:#a00}</style></head><body><h1>业务与资费 Products and tariffs</h1>"
-        f"{body}</body></html>"
-    )
+async def catalogue_page(request: Request, products: Products, pages: SitePages) -> HTMLResponse:
+    """The catalogue as a page for users, in Chinese, on the suite's layout; no JavaScript."""
+    entries = [CatalogueEntryOut.of(p) for p in await products.catalogue()]
+    return pages.render(request, "catalogue.html", {"products": entries}, language=Language.ZH_CN)
