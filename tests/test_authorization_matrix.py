@@ -66,7 +66,10 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
     """How to call each route: its body and query (path values come from World.path_values)."""
     later = (suite.clock.now() + timedelta(days=31)).isoformat()
     return {
-        ("POST", "/v1/messages"): {"json": {"recipients": [world.user], "content": "你好"}},
+        ("POST", "/v1/messages"): {
+            # A's product (content needs one): A sends to its subscriber, B is refused the code.
+            "json": {"recipients": [world.user], "content": "你好", "product_code": world.product["code"]}
+        },
         ("GET", "/v1/messages"): {},
         ("GET", "/v1/messages/{message_id}"): {},
         ("GET", "/v1/status-events"): {},

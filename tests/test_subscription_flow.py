@@ -29,6 +29,19 @@ async def content_is(suite: Suite, partner: dict[str, Any], msisdn: str, code: s
     return True
 
 
+async def refused_as(
+    suite: Suite, partner: dict[str, Any], msisdn: str, product_code: str, code: str
+) -> bool:
+    response = await suite.sms_sender.post(
+        "/v1/messages",
+        headers=partner["headers"],
+        json={"recipients": [msisdn], "content": f"{product_code} 今日内容", "product_code": product_code},
+    )
+    assert response.status_code == 422, response.text
+    assert [r["code"] for r in response.json()["rejected"]] == [code], response.text
+    return True
+
+
 async def sms_containing(suite: Suite, msisdn: str, *parts: str) -> str:
     async def found() -> str | None:
         for text in suite.texts_to(msisdn):
@@ -120,12 +133,14 @@ async def test_0000_list_then_number_then_00000(suite: Suite) -> None:
     for code in (codes[0], codes[2]):
         await eventually(lambda code=code: status_is(suite, user, code, "cancelled"))
         await eventually(lambda code=code: content_is(suite, partner, user, code, 422))
-    # 00000 is an opt-out: no content at all, also without a product
+    # 00000 is an opt-out: no content at all. The sms-sender refuses the user's content as opted
+    # out (the reason ahead of not_subscribed); content without a product is refused as a whole.
+    await eventually(lambda: refused_as(suite, partner, user, codes[0], "opted_out"))
     plain = await suite.sms_sender.post(
         "/v1/messages", headers=partner["headers"], json={"recipients": [user], "content": "促销"}
     )
     assert plain.status_code == 422
-    assert plain.json()["rejected"][0]["code"] == "opted_out"
+    assert plain.json()["code"] == "content_needs_product"
 
 
 async def test_td_alone_cancels_the_only_product_and_td_code_cancels_that_one(suite: Suite) -> None:

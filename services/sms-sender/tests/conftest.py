@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,11 +10,22 @@ import asyncpg
 import httpx
 import pytest
 
+from sms_sender.domain import normalize_recipient
 from sms_sender.main import MIGRATIONS, create_app
 from sms_sender.settings import SmsSenderSettings
 from vas_common.auth import issue_api_key
 from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
-from vas_common.events.subscription import PartnerCreated, PartnerState, PartnerStatus, SignaturePlacement
+from vas_common.events import encode_event
+from vas_common.events.subscription import (
+    PartnerCreated,
+    PartnerState,
+    PartnerStatus,
+    ProductCreated,
+    ProductOwnership,
+    SignaturePlacement,
+    SubscriptionConfirmed,
+    SubscriptionState,
+)
 from vas_common.events.topics import SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
 from vas_common.settings import ServiceSettings
@@ -113,3 +124,67 @@ def make_partner(publisher: EventPublisher) -> Callable[[httpx.AsyncClient], Par
         return make
 
     return bound
+
+
+def _subscription_confirmed(msisdn: str, code: str, owner: uuid.UUID) -> SubscriptionConfirmed:
+    return SubscriptionConfirmed(
+        payload=SubscriptionState(
+            subscription_id=uuid.uuid4(),
+            msisdn=msisdn,
+            product_code=code,
+            partner_id=owner,
+            status="active",
+            channel="sms",
+            occurred_at=datetime.now(UTC),
+        )
+    )
+
+
+ProductFactory = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def make_product(publisher: EventPublisher, database: str) -> ProductFactory:
+    """A product of the partner with these active subscribers, announced on subscription.events
+    as the subscription service would; returns its code once the sms-sender of the test's
+    database knows them all. Content must name its product and goes only to its subscribers."""
+
+    async def make(partner: TestPartner, subscribers: Sequence[str], code: str | None = None) -> str:
+        code = code or f"T{uuid.uuid4().hex[:8].upper()}"
+        msisdns = []
+        for number in subscribers:
+            msisdn = normalize_recipient(number)
+            assert isinstance(msisdn, str), f"{number} is not a mobile number: {msisdn}"
+            msisdns.append(msisdn)
+        created = ProductCreated(
+            payload=ProductOwnership(
+                product_id=uuid.uuid4(),
+                product_code=code,
+                partner_id=partner.id,
+                occurred_at=datetime.now(UTC),
+            )
+        )
+        events = [created, *(_subscription_confirmed(m, code, partner.id) for m in msisdns)]
+        await publisher.publish_many(
+            [(SUBSCRIPTION_EVENTS.name, e.key().encode(), encode_event(e), []) for e in events]
+        )
+        conn = await asyncpg.connect(database)
+        try:
+
+            async def known() -> bool:
+                owner = await conn.fetchval(
+                    "SELECT partner_id FROM product_owners WHERE product_code = $1", code
+                )
+                subscribed = await conn.fetchval(
+                    "SELECT count(*) FROM active_subscriptions WHERE product_code = $1 AND msisdn = ANY($2)",
+                    code,
+                    msisdns,
+                )
+                return bool(owner == partner.id and subscribed == len(set(msisdns)))
+
+            await eventually(known)
+        finally:
+            await conn.close()
+        return code
+
+    return make

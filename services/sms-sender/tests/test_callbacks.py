@@ -59,7 +59,7 @@ async def _post_with_callback(client: httpx.AsyncClient, partner: Any, url: str)
     return await client.post(
         "/v1/messages",
         headers=partner.headers,
-        json={"recipients": ["13812345678"], "content": "回调", "callback_url": url},
+        json={"recipients": ["13812345678"], "content": "回调", "category": "notice", "callback_url": url},
     )
 
 

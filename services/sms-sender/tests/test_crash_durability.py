@@ -38,6 +38,8 @@ def process_env(database: str, kafka: Any, smsc: SmscSimulator, role: str) -> di
         "SMS_SENDER_SMSC_RESPONSE_TIMEOUT_S": "2",
         "SMS_SENDER_OUTBOX_POLL_INTERVAL_S": "0.2",
         "SMS_SENDER_LOG_JSON": "false",
+        # make_partner polls with the key until the process has learnt it (as in-process tests do).
+        "SMS_SENDER_AUTH_FAILURES_PER_WINDOW": "100000",
     }
 
 
@@ -61,15 +63,20 @@ async def api(database: str, kafka: Any, sms_settings: Any) -> AsyncIterator[htt
         yield client
 
 
+def numbers(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i:04d}" for i in range(count)]
+
+
 async def send_batch(
-    client: httpx.AsyncClient, partner: Any, prefix: str, count: int, text: str
+    client: httpx.AsyncClient, partner: Any, product: str, recipients: list[str], text: str
 ) -> dict[str, str]:
-    """message id -> recipient, in requests of 100."""
+    """The product's content to the recipients: message id -> recipient, in requests of 100."""
     sent: dict[str, str] = {}
-    for start in range(0, count, 100):
-        recipients = [f"{prefix}{i:04d}" for i in range(start, min(count, start + 100))]
+    for start in range(0, len(recipients), 100):
         response = await client.post(
-            "/v1/messages", headers=partner.headers, json={"recipients": recipients, "content": text}
+            "/v1/messages",
+            headers=partner.headers,
+            json={"recipients": recipients[start : start + 100], "content": text, "product_code": product},
         )
         assert response.status_code == 202, response.text
         sent |= {a["message_id"]: a["recipient"] for a in response.json()["accepted"]}
@@ -99,15 +106,23 @@ def smsc_report(smsc: SmscSimulator, recipients: list[str]) -> tuple[list[str], 
 
 
 async def test_dispatcher_killed_mid_run_loses_nothing(
-    api: httpx.AsyncClient, make_partner: Any, smsc: SmscSimulator, database: str, kafka: Any, tmp_path: Path
+    api: httpx.AsyncClient,
+    make_partner: Any,
+    make_product: Any,
+    smsc: SmscSimulator,
+    database: str,
+    kafka: Any,
+    tmp_path: Path,
 ) -> None:
     partner = await make_partner(api)()
+    subscribers = numbers("1358888", 400)
+    product = await make_product(partner, subscribers)
     smsc.update_config(tps=60)  # 2 binds x 60/s: the run takes seconds, so the kill lands mid-run
     env = process_env(database, kafka, smsc, "dispatcher")
     first = ServiceProcess("sms_sender.main:create_app", env, tmp_path / "dispatcher-1.log")
     await first.start()
     try:
-        sent = await send_batch(api, partner, "1358888", 400, "崩溃恢复测试")
+        sent = await send_batch(api, partner, product, subscribers, "崩溃恢复测试")
         await eventually(lambda: _accepted_at_least(smsc, 100))
         await first.kill()
         killed_at = smsc.stats()["submit_sm_accepted"]
@@ -131,7 +146,7 @@ async def _accepted_at_least(smsc: SmscSimulator, n: int) -> bool:
 
 
 async def test_api_killed_right_after_202_loses_nothing(
-    make_partner: Any, smsc: SmscSimulator, database: str, kafka: Any, tmp_path: Path
+    make_partner: Any, make_product: Any, smsc: SmscSimulator, database: str, kafka: Any, tmp_path: Path
 ) -> None:
     env = process_env(database, kafka, smsc, "api")
     api_process = ServiceProcess("sms_sender.main:create_app", env, tmp_path / "api.log")
@@ -139,7 +154,9 @@ async def test_api_killed_right_after_202_loses_nothing(
         await api_process.start()
         async with httpx.AsyncClient(base_url=api_process.url, timeout=10) as client:
             partner = await make_partner(client)()
-            sent = await send_batch(client, partner, "1357777", 300, "接受即持久")
+            subscribers = numbers("1357777", 300)
+            product = await make_product(partner, subscribers)
+            sent = await send_batch(client, partner, product, subscribers, "接受即持久")
     finally:
         await api_process.kill()  # at once: its outbox relay may not have published everything
 

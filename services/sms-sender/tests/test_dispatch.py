@@ -113,15 +113,26 @@ def seen(smsc: SmscSimulator, destination: str) -> list[dict[str, Any]]:
 
 
 async def test_long_chinese_and_gsm_texts_arrive_whole_delivered_and_called_back(
-    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any, callbacks: CallbackReceiver
+    sender: httpx.AsyncClient,
+    smsc: SmscSimulator,
+    make_partner: Any,
+    make_product: Any,
+    callbacks: CallbackReceiver,
 ) -> None:
     partner = await make_partner(sender)()
     latin = await make_partner(sender)(signature=None)
+    news, jokes = await make_product(partner, ["13800000001"]), await make_product(latin, ["13800000002"])
     secret = (await sender.post("/v1/callback-secrets", headers=partner.headers)).json()["secret"]
     [chinese_id] = await send(
-        sender, partner, ["13800000001"], CHINESE_297, callback_url=callbacks.url, ext_code="9"
+        sender,
+        partner,
+        ["13800000001"],
+        CHINESE_297,
+        callback_url=callbacks.url,
+        ext_code="9",
+        product_code=news,
     )
-    [gsm_id] = await send(sender, latin, ["13800000002"], GSM_156 + "abcd")
+    [gsm_id] = await send(sender, latin, ["13800000002"], GSM_156 + "abcd", product_code=jokes)
 
     await eventually(lambda: all_status(sender, partner, [chinese_id], "delivered"))
     await eventually(lambda: all_status(sender, latin, [gsm_id], "delivered"))
@@ -181,12 +192,13 @@ async def _has(receiver: CallbackReceiver, n: int) -> bool:
 
 
 async def test_throttled_smsc_still_gets_everything_in_order_once(
-    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any
+    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any, make_product: Any
 ) -> None:
     partner = await make_partner(sender)()
-    smsc.update_config(tps=15)  # 2 binds x 15/s: far below what we offer
     recipients = [f"1390000{i:04d}" for i in range(60)]
-    ids = await send(sender, partner, recipients, "限流测试 " + "长" * 70)  # 2 segments each
+    product = await make_product(partner, recipients)
+    smsc.update_config(tps=15)  # 2 binds x 15/s: far below what we offer
+    ids = await send(sender, partner, recipients, "限流测试 " + "长" * 70, product_code=product)  # 2 segments
     await eventually(lambda: all_status(sender, partner, ids, "delivered"), timeout_s=60)
     assert smsc.stats()["submit_sm_throttled"] > 0, "the test did not make the SMSC throttle"
     for number in recipients:
@@ -197,11 +209,13 @@ async def test_throttled_smsc_still_gets_everything_in_order_once(
 
 
 async def test_verification_codes_do_not_queue_behind_bulk_content(
-    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any
+    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any, make_product: Any
 ) -> None:
     partner = await make_partner(sender)()
+    subscribers = [f"1320000{i:04d}" for i in range(200)]
+    product = await make_product(partner, subscribers)
     smsc.update_config(tps=20)  # 2 binds x 20/s: 200 bulk messages need at least 5 s
-    bulk = await send(sender, partner, [f"1320000{i:04d}" for i in range(200)], "批量内容")
+    bulk = await send(sender, partner, subscribers, "批量内容", product_code=product)
     await eventually(lambda: _accepted_at_least(smsc, 10))  # the bulk backlog is in the binds
     [code] = await send(sender, partner, ["13299999999"], "您的验证码是 8765", category="verification")
     await eventually(lambda: all_status(sender, partner, [code], "delivered"))
@@ -212,11 +226,13 @@ async def test_verification_codes_do_not_queue_behind_bulk_content(
 
 
 async def test_receipts_that_overtake_the_submit_resp_are_still_applied(
-    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any
+    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any, make_product: Any
 ) -> None:
     partner = await make_partner(sender)()
+    recipients = [f"1330000{i:04d}" for i in range(40)]
+    product = await make_product(partner, recipients)
     smsc.update_config(receipt_before_resp=True, outcomes={"DELIVRD": 0.7, "UNDELIV": 0.3})
-    ids = await send(sender, partner, [f"1330000{i:04d}" for i in range(40)], "回执先到")
+    ids = await send(sender, partner, recipients, "回执先到", product_code=product)
     await eventually(lambda: _all_final(sender, partner, ids))
     final = await statuses(sender, partner, ids)
     assert set(final.values()) == {"delivered", "failed"}  # both outcomes came through
@@ -233,12 +249,13 @@ async def _all_final(client: httpx.AsyncClient, partner: Any, ids: list[str]) ->
 
 
 async def test_dropped_binds_reconnect_and_nothing_is_lost(
-    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any
+    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any, make_product: Any
 ) -> None:
     partner = await make_partner(sender)()
-    smsc.update_config(tps=50)
     recipients = [f"1370000{i:04d}" for i in range(150)]
-    ids = await send(sender, partner, recipients, "断线重连测试")
+    product = await make_product(partner, recipients)
+    smsc.update_config(tps=50)
+    ids = await send(sender, partner, recipients, "断线重连测试", product_code=product)
     await eventually(lambda: _accepted_at_least(smsc, 20))
     dropped = await smsc.drop_binds()
     assert dropped == 2
@@ -253,13 +270,21 @@ async def _accepted_at_least(smsc: SmscSimulator, n: int) -> bool:
 
 
 async def test_failing_callback_is_retried_while_messages_keep_flowing(
-    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any, callbacks: CallbackReceiver
+    sender: httpx.AsyncClient,
+    smsc: SmscSimulator,
+    make_partner: Any,
+    make_product: Any,
+    callbacks: CallbackReceiver,
 ) -> None:
     partner = await make_partner(sender)()
+    subscribers = [f"1360000{i:04d}" for i in range(1, 40)]
+    product = await make_product(partner, subscribers)
     await sender.post("/v1/callback-secrets", headers=partner.headers)
     callbacks.fail_first = 3
-    [watched] = await send(sender, partner, ["13600000001"], "回调重试", callback_url=callbacks.url)
-    others = await send(sender, partner, [f"1360000{i:04d}" for i in range(2, 40)], "其他消息")
+    [watched] = await send(
+        sender, partner, subscribers[:1], "回调重试", callback_url=callbacks.url, product_code=product
+    )
+    others = await send(sender, partner, subscribers[1:], "其他消息", product_code=product)
     await eventually(lambda: all_status(sender, partner, others, "delivered"))
     await eventually(lambda: _has(callbacks, 1), timeout_s=30)
     assert callbacks.calls == 4  # three failures, then delivered
@@ -332,10 +357,11 @@ async def _seen_once(smsc: SmscSimulator, destination: str) -> bool:
 
 
 async def test_one_trace_from_the_http_request_to_the_submit_sm(
-    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any, span_exporter: Any
+    sender: httpx.AsyncClient, smsc: SmscSimulator, make_partner: Any, make_product: Any, span_exporter: Any
 ) -> None:
     partner = await make_partner(sender)()
-    [message_id] = await send(sender, partner, ["13400000001"], "trace me")
+    product = await make_product(partner, ["13400000001"])
+    [message_id] = await send(sender, partner, ["13400000001"], "trace me", product_code=product)
     await eventually(lambda: _span_named(span_exporter, "submit_sm", message_id))
     spans = span_exporter.get_finished_spans()
     dispatch = next(

@@ -11,7 +11,7 @@ import pytest
 
 from vas_devstack.pytest_plugin import problem_of
 
-GOOD = {"recipients": ["13812345678"], "content": "您的验证码是 123456"}
+GOOD = {"recipients": ["13812345678"], "content": "您的验证码是 123456", "category": "verification"}
 
 FORBIDDEN_TEXT = {
     "NUL in content": {"content": "验证码\x00123456"},

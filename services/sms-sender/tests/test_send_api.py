@@ -5,23 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
 from vas_common.events import UnknownEvent, decode_event
 from vas_common.events.sms_sender import SubmitRequested
-from vas_common.events.subscription import (
-    ProductCreated,
-    ProductOwnership,
-    SignaturePlacement,
-    SubscriptionConfirmed,
-    SubscriptionState,
-)
-from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY, SUBSCRIPTION_EVENTS
-from vas_common.kafka import EventPublisher
+from vas_common.events.subscription import SignaturePlacement
+from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY
 from vas_devstack.pytest_plugin import eventually
 
 CHINESE_300 = ("移动增值业务服务质量承诺" * 30)[:297]  # + the 3-character signature = 300
@@ -52,15 +45,17 @@ async def submitted(kafka: Any, topic: str, message_ids: set[str]) -> dict[str, 
 
 
 async def test_accepts_valid_recipients_and_reports_the_rest(
-    sms_sender_client: httpx.AsyncClient, make_partner: Any, kafka: Any
+    sms_sender_client: httpx.AsyncClient, make_partner: Any, make_product: Any, kafka: Any
 ) -> None:
     partner = await make_partner(sms_sender_client)()
+    product = await make_product(partner, ["13812345678", "13912345678"])
     response = await sms_sender_client.post(
         "/v1/messages",
         headers=partner.headers,
         json={
             "recipients": ["13812345678", "+8613912345678", "12345", "+14155552671", "13812345678"],
             "content": CHINESE_300,
+            "product_code": product,
             "ext_code": "88",
             "client_ref": "order-1",
         },
@@ -114,7 +109,7 @@ async def test_idempotency_key_replays_and_conflicts(
 ) -> None:
     partner = await make_partner(sms_sender_client)()
     key = {**partner.headers, "Idempotency-Key": str(uuid.uuid4())}
-    request = {"recipients": ["13812345678"], "content": "hello", "client_ref": "idem"}
+    request = {"recipients": ["13812345678"], "content": "hello", "category": "notice", "client_ref": "idem"}
     first = await sms_sender_client.post("/v1/messages", headers=key, json=request)
     again = await sms_sender_client.post("/v1/messages", headers=key, json=request)
     assert first.status_code == again.status_code == 202
@@ -140,7 +135,12 @@ async def test_concurrent_requests_with_one_key_create_one_message(
         return await sms_sender_client.post(
             "/v1/messages",
             headers={**partner.headers, "Idempotency-Key": key},
-            json={"recipients": [recipient], "content": "hello", "client_ref": f"c-{key}"},
+            json={
+                "recipients": [recipient],
+                "content": "hello",
+                "category": "notice",
+                "client_ref": f"c-{key}",
+            },
         )
 
     answers = await asyncio.gather(*(send(k, "13812345678") for k in keys for _ in range(3)))
@@ -162,7 +162,7 @@ async def test_partners_see_only_their_own_messages(
     sent = await sms_sender_client.post(
         "/v1/messages",
         headers=a.headers,
-        json={"recipients": ["13812345678"], "content": "hi", "client_ref": "a"},
+        json={"recipients": ["13812345678"], "content": "hi", "category": "notice", "client_ref": "a"},
     )
     message_id = sent.json()["accepted"][0]["message_id"]
     assert (await sms_sender_client.get(f"/v1/messages/{message_id}", headers=a.headers)).status_code == 200
@@ -180,41 +180,15 @@ async def test_partners_see_only_their_own_messages(
     assert wrong.status_code == 401
 
 
-async def announce_product(publisher: EventPublisher, code: str, owner: uuid.UUID) -> None:
-    """As the subscription service does when a partner creates a product."""
-    created = ProductCreated(
-        payload=ProductOwnership(
-            product_id=uuid.uuid4(), product_code=code, partner_id=owner, occurred_at=datetime.now(UTC)
-        )
-    )
-    await publisher.publish(SUBSCRIPTION_EVENTS, created)
-
-
-async def announce_subscriber(publisher: EventPublisher, msisdn: str, code: str, owner: uuid.UUID) -> None:
-    confirmed = SubscriptionConfirmed(
-        payload=SubscriptionState(
-            subscription_id=uuid.uuid4(),
-            msisdn=msisdn,
-            product_code=code,
-            partner_id=owner,
-            status="active",
-            channel="sms",
-            occurred_at=datetime.now(UTC),
-        )
-    )
-    await publisher.publish(SUBSCRIPTION_EVENTS, confirmed)
-
-
 async def test_only_a_products_owner_sends_under_its_code(
-    sms_sender_client: httpx.AsyncClient, make_partner: Any, publisher: EventPublisher
+    sms_sender_client: httpx.AsyncClient, make_partner: Any, make_product: Any
 ) -> None:
     """Product codes are public (the catalogue lists them): another partner's code, or one
     nobody owns, is refused, also for the product's own subscribers."""
     make = make_partner(sms_sender_client)
     owner, other = await make(), await make()
     user = "8613900000003"
-    await announce_product(publisher, "QAB2", owner.id)
-    await announce_subscriber(publisher, user, "QAB2", owner.id)
+    await make_product(owner, [user], "QAB2")
 
     def send(partner: Any, code: str) -> Any:
         return sms_sender_client.post(
@@ -223,10 +197,7 @@ async def test_only_a_products_owner_sends_under_its_code(
             json={"recipients": [user], "content": "今日内容", "product_code": code},
         )
 
-    async def owner_sends() -> bool:
-        return bool((await send(owner, "QAB2")).status_code == 202)
-
-    await eventually(owner_sends)
+    assert (await send(owner, "QAB2")).status_code == 202
     for partner, code in ((other, "QAB2"), (owner, "NOSUCH"), (other, "NOSUCH")):
         refused = await send(partner, code)
         assert refused.status_code == 422, refused.text
@@ -234,15 +205,83 @@ async def test_only_a_products_owner_sends_under_its_code(
         assert (refused.json()["code"], refused.json()["product_code"]) == ("product_not_owned", code)
 
 
+async def test_content_needs_a_product(
+    sms_sender_client: httpx.AsyncClient, make_partner: Any, make_product: Any, database: str, kafka: Any
+) -> None:
+    """Content goes only to a product's active subscribers: the double-confirmed subscription is
+    the user's recorded consent. Content naming no product is refused as a whole, even to a
+    number that never subscribed to anything; notices and verification codes need no product."""
+    partner = await make_partner(sms_sender_client)()
+    stranger, subscriber = "8613900000011", "8613900000012"
+
+    refused = await sms_sender_client.post(
+        "/v1/messages",
+        headers={**partner.headers, "Idempotency-Key": str(uuid.uuid4())},
+        json={"recipients": [stranger], "content": "今日促销", "client_ref": "no-product"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["code"] == "content_needs_product"
+    assert "product_code" in problem["detail"]
+    assert "notice" in problem["detail"]
+    assert "verification" in problem["detail"]
+    explicit = await sms_sender_client.post(
+        "/v1/messages",
+        headers=partner.headers,
+        json={
+            "recipients": [stranger],
+            "content": "今日促销",
+            "category": "content",
+            "client_ref": "no-product",
+        },
+    )
+    assert explicit.status_code == 422
+    assert explicit.json()["code"] == "content_needs_product"
+    # Nothing was accepted: no message row (written with its submit event in one transaction).
+    listed = await sms_sender_client.get(
+        "/v1/messages", params={"client_ref": "no-product"}, headers=partner.headers
+    )
+    assert listed.json() == {"items": []}
+    conn = await asyncpg.connect(database)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM messages") == 0
+    finally:
+        await conn.close()
+
+    notice = await sms_sender_client.post(
+        "/v1/messages",
+        headers=partner.headers,
+        json={"recipients": [stranger], "content": "您的账单已生成", "category": "notice"},
+    )
+    assert notice.status_code == 202, notice.text
+    await submitted(kafka, SMS_SUBMIT_PRIORITY.name, {notice.json()["accepted"][0]["message_id"]})
+
+    product = await make_product(partner, [subscriber])
+    response = await sms_sender_client.post(
+        "/v1/messages",
+        headers=partner.headers,
+        json={"recipients": [subscriber, stranger], "content": "今日内容", "product_code": product},
+    )
+    assert response.status_code == 202, response.text
+    sent = response.json()
+    assert [a["recipient"] for a in sent["accepted"]] == [subscriber]
+    assert [(r["recipient"], r["code"]) for r in sent["rejected"]] == [(stranger, "not_subscribed")]
+    await submitted(kafka, SMS_SUBMIT.name, {sent["accepted"][0]["message_id"]})
+
+    documented = (await sms_sender_client.get("/openapi.json")).json()["paths"]["/v1/messages"]["post"]
+    assert "`content_needs_product`" in documented["responses"]["422"]["description"]
+
+
 async def test_review_signature_and_subscription_rules(
-    sms_sender_client: httpx.AsyncClient, make_partner: Any, publisher: EventPublisher
+    sms_sender_client: httpx.AsyncClient, make_partner: Any, make_product: Any
 ) -> None:
     make = make_partner(sms_sender_client)
     partner = await make()
     bad = await sms_sender_client.post(
         "/v1/messages",
         headers=partner.headers,
-        json={"recipients": ["13812345678"], "content": "加入网上刷单赚钱"},
+        json={"recipients": ["13812345678"], "content": "加入网上刷单赚钱", "category": "notice"},
     )
     assert bad.status_code == 422
     assert bad.json()["code"] == "content_rejected"
@@ -250,24 +289,21 @@ async def test_review_signature_and_subscription_rules(
 
     strict = await make(placement=SignaturePlacement.REQUIRE)
     unsigned = await sms_sender_client.post(
-        "/v1/messages", headers=strict.headers, json={"recipients": ["13812345678"], "content": "hello"}
+        "/v1/messages",
+        headers=strict.headers,
+        json={"recipients": ["13812345678"], "content": "hello", "category": "notice"},
     )
     assert unsigned.status_code == 422
     assert unsigned.json()["code"] == "signature_missing"
 
-    await announce_product(publisher, "NEWS", partner.id)
-
-    async def product_known() -> dict[str, Any] | None:
-        sent = await sms_sender_client.post(
-            "/v1/messages",
-            headers=partner.headers,
-            json={"recipients": ["13812345678"], "content": "今日新闻", "product_code": "NEWS"},
-        )
-        assert sent.status_code == 422
-        problem: dict[str, Any] = sent.json()
-        return None if problem["code"] == "product_not_owned" else problem
-
-    product = await eventually(product_known)
+    await make_product(partner, [], "NEWS")  # nobody subscribes
+    sent = await sms_sender_client.post(
+        "/v1/messages",
+        headers=partner.headers,
+        json={"recipients": ["13812345678"], "content": "今日新闻", "product_code": "NEWS"},
+    )
+    assert sent.status_code == 422
+    product = sent.json()
     assert product["code"] == "no_valid_recipients"
     assert product["rejected"][0]["code"] == "not_subscribed"
 
@@ -280,7 +316,12 @@ async def test_review_signature_and_subscription_rules(
     callback = await sms_sender_client.post(
         "/v1/messages",
         headers=partner.headers,
-        json={"recipients": ["13812345678"], "content": "x", "callback_url": "http://127.0.0.1:1/cb"},
+        json={
+            "recipients": ["13812345678"],
+            "content": "x",
+            "category": "notice",
+            "callback_url": "http://127.0.0.1:1/cb",
+        },
     )
     assert callback.status_code == 422
     assert callback.json()["code"] == "callback_secret_missing"
@@ -292,11 +333,15 @@ async def test_rate_limit_answers_429_with_retry_after(
     partner = await make_partner(sms_sender_client)(rate_limit_per_s=3)
     recipients = [f"1381234{i:04d}" for i in range(3)]
     ok = await sms_sender_client.post(
-        "/v1/messages", headers=partner.headers, json={"recipients": recipients, "content": "a"}
+        "/v1/messages",
+        headers=partner.headers,
+        json={"recipients": recipients, "content": "a", "category": "notice"},
     )
     assert ok.status_code == 202
     limited = await sms_sender_client.post(
-        "/v1/messages", headers=partner.headers, json={"recipients": recipients, "content": "b"}
+        "/v1/messages",
+        headers=partner.headers,
+        json={"recipients": recipients, "content": "b", "category": "notice"},
     )
     assert limited.status_code == 429
     assert limited.json()["code"] == "rate_limited"
@@ -372,7 +417,12 @@ async def test_an_extension_stays_in_the_senders_own_range(
         refused = await sms_sender_client.post(
             "/v1/messages",
             headers=partner.headers,
-            json={"recipients": ["13812345678"], "content": "通知", "ext_code": ext_code},
+            json={
+                "recipients": ["13812345678"],
+                "content": "通知",
+                "category": "notice",
+                "ext_code": ext_code,
+            },
         )
         assert refused.status_code == 422, refused.text
         assert refused.json()["code"] == code
@@ -380,6 +430,6 @@ async def test_an_extension_stays_in_the_senders_own_range(
     sent = await sms_sender_client.post(
         "/v1/messages",
         headers=own.headers,
-        json={"recipients": ["13812345678"], "content": "通知", "ext_code": "123456"},
+        json={"recipients": ["13812345678"], "content": "通知", "category": "notice", "ext_code": "123456"},
     )
     assert sent.status_code == 202, sent.text

@@ -16,7 +16,7 @@ async def test_database_down_means_503_not_202(
 ) -> None:
     async with serve(create_app(sms_settings(own_postgres.dsn(), kafka, readiness_timeout_s=1.0))) as client:
         partner = await make_partner(client)()
-        request = {"recipients": ["13812345678"], "content": "hello"}
+        request = {"recipients": ["13812345678"], "content": "hello", "category": "notice"}
         assert (await client.post("/v1/messages", headers=partner.headers, json=request)).status_code == 202
 
         own_postgres.stop("fast")
@@ -41,7 +41,7 @@ async def test_a_hung_database_means_503_at_once_not_a_held_request(
 ) -> None:
     async with serve(create_app(sms_settings(own_postgres.dsn(), kafka))) as client:
         partner = await make_partner(client)()
-        request = {"recipients": ["13812345678"], "content": "hello"}
+        request = {"recipients": ["13812345678"], "content": "hello", "category": "notice"}
         headers = {**partner.headers, "Idempotency-Key": "hung-1"}
         assert (await client.post("/v1/messages", headers=partner.headers, json=request)).status_code == 202
 

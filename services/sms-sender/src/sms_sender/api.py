@@ -22,17 +22,27 @@ from sms_sender.schemas import (
     WhoAmI,
 )
 from sms_sender.service import (
+    CallbackSecretMissing,
     CallbackSecrets,
+    CallbackUrlForbidden,
+    ContentEmpty,
+    ContentNeedsProduct,
+    ContentRejected,
+    ExtCodeNotAllowed,
     IdempotencyConflict,
+    NoValidRecipients,
     PartnerDirectory,
+    ProductNotOwned,
     RateLimited,
     Sender,
     SendService,
+    SignatureRequired,
+    SourceTooLong,
     StatusQueries,
 )
 from vas_common.access import Audience, audience_router, authenticate, principal
 from vas_common.auth import hash_api_key, presented_credential
-from vas_common.errors import Unauthorized, documented
+from vas_common.errors import Unauthorized, ValidationFailed, documented
 from vas_common.json_body import json_body_openapi, parse_json_body
 from vas_common.types import Instant, SingleLineText
 
@@ -97,10 +107,28 @@ async def who_am_i(sender: CurrentSender) -> WhoAmI:
     status_code=202,
     response_model=SendResponse,
     summary="Send one text to 1-1000 recipients",
-    responses=documented(IdempotencyConflict, RateLimited),
+    # Every 422 code of the route: listing any replaces the generic description.
+    responses=documented(
+        IdempotencyConflict,
+        RateLimited,
+        ValidationFailed,
+        ContentNeedsProduct,
+        ProductNotOwned,
+        ContentRejected,
+        SignatureRequired,
+        ContentEmpty,
+        ExtCodeNotAllowed,
+        SourceTooLong,
+        CallbackSecretMissing,
+        CallbackUrlForbidden,
+        NoValidRecipients,
+    ),
     description=(
         "202 means every accepted message is stored and will be sent: it can no longer be lost. "
-        "Recipients that cannot receive it are listed in `rejected` with a reason."
+        "Recipients that cannot receive it are listed in `rejected` with a reason. "
+        "Content (the default category) must name its `product_code` and goes only to that "
+        "product's active subscribers; without one it is refused (422 `content_needs_product`). "
+        "Notices and verification codes need no product."
     ),
     openapi_extra={
         **json_body_openapi(SendRequest),

@@ -120,6 +120,11 @@ class MessageNotFound(NotFound):
     title = "No such message"
 
 
+class ContentNeedsProduct(ValidationFailed):
+    code = "content_needs_product"
+    title = "Content must name the product it belongs to"
+
+
 class ProductNotOwned(ValidationFailed):
     code = "product_not_owned"
     title = "The product is not one of yours"
@@ -404,6 +409,14 @@ class SendService:
         rejected: list[RejectedRecipient],
         checks: SendChecks | None,
     ) -> SendResponse:
+        if body.category is Category.CONTENT and body.product_code is None:
+            # Checked after the replay: a request answered before keeps its first answer.
+            raise ContentNeedsProduct(
+                "content goes only to the active subscribers of a product: name the product_code of"
+                " the product it belongs to; a message that is not content is category 'notice' or"
+                " 'verification'",
+                extra={"category": body.category.value},
+            )
         try:
             content = domain.signed_content(body.content, sender.signature, sender.signature_placement)
         except SignatureMissing as exc:
@@ -600,7 +613,9 @@ class SendService:
 
 
 def _needs_eligibility(body: SendRequest) -> bool:
-    """Content goes only to users who did not opt out, product messages only to subscribers."""
+    """Content (which always names its product) and any product message go only to the product's
+    active subscribers who did not opt out; a notice or verification code without a product
+    goes to anyone."""
     return body.category is Category.CONTENT or body.product_code is not None
 
 

@@ -34,6 +34,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from vas_bench.http import HttpClient, HttpError
 
 MO_TOPIC = "sms.mo"
+# The MT load is category "notice". Partner content must name a product and goes only to that
+# product's active subscribers, each double-confirmed by SMS through the subscription service:
+# the hundreds of thousands of unique recipients of a run cannot all subscribe first. A notice
+# needs no product; it takes the priority lane (its topic and consumer group, the bind's whole
+# window where bulk content gets W-4) and is not screened for opt-outs at accept.
+MT_CATEGORY = "notice"
+MT_TOPIC = "sms.submit.priority"  # the lane of MT_CATEGORY
 # where the answers to MO are asked for (subscription -> sms-sender): the MO -> reply hook
 REQUESTS_TOPIC = "sms.send-requests"
 
@@ -55,7 +62,7 @@ class MtSpec:
     batch_size: int = 100
     recipient_start: int = 0
     content: str = "您的账单已生成，本月消费 58.00 元，详情请登录查询。"
-    category: str = "content"
+    category: str = MT_CATEGORY
 
 
 @dataclass

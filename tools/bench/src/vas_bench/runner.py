@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 
 from vas_bench.analysis import analyse_mo, analyse_mt, mo_replies, smsc_view
-from vas_bench.loadgen import MoSpec, MtSpec, mt_recipient
+from vas_bench.loadgen import MT_CATEGORY, MT_TOPIC, MoSpec, MtSpec, mt_recipient
 from vas_bench.monitor import Monitor
 from vas_bench.stack import BenchStack
 
@@ -94,9 +94,10 @@ class Runner:
         _say(f"  partner {self.partner_id} known to the sms-sender after {time.monotonic() - started:.2f}s")
 
     async def _consumed(self) -> list[float]:
-        """kafka_records_consumed_total for sms.submit of each dispatcher."""
+        """kafka_records_consumed_total for the MT lane (MT_TOPIC) of each dispatcher."""
         pattern = re.compile(
-            r'^kafka_records_consumed_total\{[^}]*topic="sms\.submit"[^}]*\} ([0-9.e+]+)$', re.M
+            rf'^kafka_records_consumed_total\{{[^}}]*topic="{re.escape(MT_TOPIC)}"[^}}]*\}} ([0-9.e+]+)$',
+            re.M,
         )
         out = []
         for disp in self.stack.dispatchers:
@@ -117,7 +118,7 @@ class Runner:
             resp = await self.http.post(
                 self.stack.api_urls[0] + "/v1/messages",
                 headers={"X-API-Key": self.api_key},
-                json={"recipients": recipients, "content": "预热消息", "category": "content"},
+                json={"recipients": recipients, "content": "预热消息", "category": MT_CATEGORY},
             )
             if resp.status_code != 202:
                 raise BenchError(f"warm-up send failed: {resp.status_code} {resp.text}")
