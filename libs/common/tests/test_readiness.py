@@ -4,8 +4,11 @@ really stopped and started again."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from vas_common.app import ServiceSpec, create_service_app
+from fastapi import FastAPI
+
+from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.settings import ServiceSettings
 from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.postgres import EmbeddedPostgres
@@ -59,3 +62,36 @@ async def test_readyz_reports_the_missing_dependency_and_recovers(
 async def _status_is(client: object, status: int) -> bool:
     response = await client.get("/readyz")  # type: ignore[attr-defined]
     return bool(response.status_code == status)
+
+
+async def test_readyz_reports_warnings_without_failing(database: str, kafka: Any, tmp_path: Path) -> None:
+    (tmp_path / "migrations").mkdir()
+    settings = ServiceSettings(service_name="probe", **service_settings_kwargs(database, kafka.bootstrap))
+
+    async def fine() -> str | None:
+        return None
+
+    async def assuming() -> str | None:
+        return "no data for 2027: an assumption is used"
+
+    async def broken() -> str | None:
+        raise RuntimeError("cannot tell")
+
+    async def wire(_app: FastAPI, runtime: Runtime) -> None:
+        runtime.readiness_warnings.update(fine=fine, assuming=assuming, broken=broken)
+
+    app = create_service_app(
+        settings,
+        ServiceSpec(title="probe", version="0", migrations_dir=tmp_path / "migrations", on_startup=wire),
+    )
+    async with serve(app) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json() == {
+            "status": "ready",
+            "checks": {"database": "ok", "broker": "ok"},
+            "warnings": {
+                "assuming": "no data for 2027: an assumption is used",
+                "broken": "could not be checked: RuntimeError: cannot tell",
+            },
+        }

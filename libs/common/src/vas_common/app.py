@@ -68,6 +68,10 @@ class Runtime:
     relay: OutboxRelay | None = None
     # Filled by a service's on_startup: more readiness checks, and what to stop at shutdown.
     readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    # Conditions an operator should see that do not make the service unready (it still serves,
+    # on an assumption): each returns a warning, or None when all is well. /readyz reports them
+    # under "warnings", also when ready.
+    readiness_warnings: dict[str, Callable[[], Awaitable[str | None]]] = field(default_factory=dict)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # How each audience's callers are authenticated (vas_common.access); the operator's is set
     # here, a service with partner routes adds the partner's in its on_startup.
@@ -353,7 +357,11 @@ def _health_router(runtime: Runtime) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Database and broker are reachable", response_model=None)
+    @router.get(
+        "/readyz",
+        summary="Database and broker are reachable (and warnings that do not stop the service)",
+        response_model=None,
+    )
     async def readyz() -> Response | dict[str, Any]:
         timeout = runtime.settings.readiness_timeout_s
         checks: dict[str, str] = {}
@@ -365,10 +373,21 @@ def _health_router(runtime: Runtime) -> APIRouter:
             except Exception as exc:  # any failure means not ready; the reason is reported
                 checks[name] = f"unavailable: {type(exc).__name__}: {exc}".rstrip(": ")
 
+        warnings: dict[str, str] = {}
+
+        async def warn(name: str, check: Callable[[], Awaitable[str | None]]) -> None:
+            try:
+                warning = await asyncio.wait_for(check(), timeout)
+            except Exception as exc:  # a warning's own failure is one more warning, never unready
+                warning = f"could not be checked: {type(exc).__name__}: {exc}".rstrip(": ")
+            if warning is not None:
+                warnings[name] = warning
+
         await asyncio.gather(
             probe("database", lambda: check_database(runtime.db(), timeout)),
             probe("broker", lambda: runtime.publisher.check(timeout)),
             *(probe(name, check) for name, check in runtime.readiness_checks.items()),
+            *(warn(name, check) for name, check in runtime.readiness_warnings.items()),
         )
         failing = {k: v for k, v in checks.items() if v != "ok"}
         if failing:
@@ -378,9 +397,9 @@ def _health_router(runtime: Runtime) -> APIRouter:
                 "Service not ready",
                 "; ".join(f"{k} {v}" for k, v in failing.items()),
                 headers={"Retry-After": "1"},
-                extra={"checks": checks},
+                extra={"checks": checks, "warnings": warnings},
             )
-        return {"status": "ready", "checks": checks}
+        return {"status": "ready", "checks": checks, "warnings": warnings}
 
     @router.get(
         "/metrics",
