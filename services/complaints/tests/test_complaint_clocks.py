@@ -1,0 +1,288 @@
+"""Complaint clocks on the real 2026 Chinese calendar, through the API on the real database and
+broker: each case asserts the exact due time (Asia/Shanghai). Then the alerts: each warning and
+breach is raised once, with two replicas ticking at once and a restart in between."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from complaints.main import create_app
+from complaints.settings import ComplaintsSettings
+from vas_common.clock import ManualClock
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, problem_of, serve, service_settings_kwargs
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
+def shanghai(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+def settings(database: str, kafka: Any) -> ComplaintsSettings:
+    # The scheduler is driven by the test (POST /v1/jobs/sla-tick), not by its own timer.
+    return ComplaintsSettings(**service_settings_kwargs(database, kafka.bootstrap), sla_tick_interval_s=3600)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def complaints(database: str, kafka: Any, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(create_app(settings(database, kafka), clock=clock)) as client:
+        yield client
+
+
+async def log(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    body = {
+        "channel": "web",
+        "category": "billing",
+        "msisdn": "8613800001234",
+        "summary": "扣费不明",
+        **fields,
+    }
+    for key in ("occurred_at", "operator_deadline"):
+        if isinstance(body.get(key), datetime):
+            body[key] = body[key].isoformat()
+    response = await client.post("/v1/complaints", json=body, headers=OPERATOR)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def clocks(client: httpx.AsyncClient, complaint_id: str) -> dict[str, dict[str, Any]]:
+    response = await client.get(f"/v1/complaints/{complaint_id}", headers=OPERATOR)
+    assert response.status_code == 200, response.text
+    return {c["clock"]: c for c in response.json()["clocks"]}
+
+
+async def due(client: httpx.AsyncClient, complaint_id: str, clock: str) -> datetime | None:
+    found = (await clocks(client, complaint_id))[clock]["due_at"]
+    return datetime.fromisoformat(found).astimezone(SHANGHAI) if found else None
+
+
+async def event(
+    client: httpx.AsyncClient, complaint_id: str, kind: str, at: datetime | None = None
+) -> httpx.Response:
+    body: dict[str, Any] = {"kind": kind}
+    if at is not None:
+        body["occurred_at"] = at.isoformat()
+    return await client.post(f"/v1/complaints/{complaint_id}/events", json=body, headers=OPERATOR)
+
+
+async def test_a_web_complaint_at_16_00_before_the_national_day_week(complaints: httpx.AsyncClient) -> None:
+    # 2026-09-30 (Wed) is the last working day before 1–7 October; 8 October is the next.
+    made = await log(complaints, occurred_at=shanghai("2026-09-30T16:00"))
+    assert await due(complaints, made["id"], "first_reply") == shanghai("2026-09-30T20:00")  # 4 h, 7×24
+    # 2 working days of 09:00–18:00: 2 h on the 30th, 9 h on the 8th, 7 h on the 9th.
+    assert await due(complaints, made["id"], "closure") == shanghai("2026-10-09T16:00")
+    # Answered within 15 calendar days: by the end of 15 October, Beijing time.
+    assert await due(complaints, made["id"], "answered") == shanghai("2026-10-16T00:00")
+
+
+async def test_a_complaint_on_a_make_up_working_saturday_counts_that_day(
+    complaints: httpx.AsyncClient,
+) -> None:
+    # 2026-10-10 is a Saturday worked in exchange for the holiday (调休); 2026-10-17 is a plain one.
+    on_make_up_day = await log(complaints, occurred_at=shanghai("2026-10-10T10:00"))
+    assert await due(complaints, on_make_up_day["id"], "closure") == shanghai("2026-10-13T10:00")
+    on_a_saturday = await log(complaints, occurred_at=shanghai("2026-10-17T10:00"))
+    assert await due(complaints, on_a_saturday["id"], "closure") == shanghai("2026-10-20T18:00")
+
+
+async def test_waiting_on_the_user_over_a_weekend_pauses_the_closure_clock(
+    complaints: httpx.AsyncClient,
+) -> None:
+    made = await log(complaints, occurred_at=shanghai("2026-11-06T10:00"))  # a Friday
+    assert await due(complaints, made["id"], "closure") == shanghai("2026-11-10T10:00")
+    assert (
+        await event(complaints, made["id"], "waiting_on_user", shanghai("2026-11-06T17:00"))
+    ).status_code == 200
+    paused = (await clocks(complaints, made["id"]))["closure"]
+    assert paused["state"] == "paused"
+    assert paused["due_at"] is None
+    assert (
+        await event(complaints, made["id"], "user_replied", shanghai("2026-11-09T10:00"))
+    ).status_code == 200
+    # 7 working hours before the pause; 11 left from Monday 10:00: 8 on Monday, 3 on Tuesday.
+    assert await due(complaints, made["id"], "closure") == shanghai("2026-11-10T12:00")
+
+
+async def test_a_calendar_change_moves_an_open_clock(complaints: httpx.AsyncClient, database: str) -> None:
+    made = await log(complaints, occurred_at=shanghai("2026-11-16T16:00"))  # a Monday
+    assert await due(complaints, made["id"], "closure") == shanghai("2026-11-18T16:00")
+    holiday = await complaints.put(
+        "/v1/calendar/days/2026-11-17", json={"kind": "holiday", "note": "临时休假"}, headers=OPERATOR
+    )
+    assert holiday.status_code == 200, holiday.text
+    assert await due(complaints, made["id"], "closure") == shanghai("2026-11-19T16:00")
+    # The scheduler's copy moved too (the calendar's listener recomputed the open complaints).
+    conn = await asyncpg.connect(database)
+    try:
+        stored = await conn.fetchval(
+            "SELECT due_at FROM complaint_clocks WHERE complaint_id = $1 AND clock = 'closure'",
+            uuid.UUID(made["id"]),
+        )
+    finally:
+        await conn.close()
+    assert stored == shanghai("2026-11-19T16:00")
+
+
+async def test_a_year_without_calendar_data_falls_back_to_monday_to_friday(
+    complaints: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    ready = (await complaints.get("/readyz")).json()
+    assert "2027" in ready["warnings"]["calendar"]
+    clock.advance(shanghai("2027-02-06T00:00") - clock.now())
+    made = await log(complaints, occurred_at=shanghai("2027-02-05T16:00"))  # a Friday, no data for 2027
+    assert await due(complaints, made["id"], "closure") == shanghai("2027-02-09T16:00")
+    # The year's schedule is entered: Spring Festival from 8 February. The open clock follows.
+    for day in ("2027-02-08", "2027-02-09", "2027-02-10"):
+        response = await complaints.put(
+            f"/v1/calendar/days/{day}", json={"kind": "holiday", "note": "春节"}, headers=OPERATOR
+        )
+        assert response.status_code == 200, response.text
+    assert await due(complaints, made["id"], "closure") == shanghai("2027-02-12T16:00")
+
+
+async def test_a_call_solved_on_the_call_and_calls_back_at_minute_29_and_31(
+    complaints: httpx.AsyncClient, clock: ManualClock, database: str
+) -> None:
+    solved = await log(complaints, channel="phone", solved_on_call=True)
+    assert set(await clocks(complaints, solved["id"])) == {"solution", "answered", "closure", "follow_up"}
+    assert (await clocks(complaints, solved["id"]))["solution"]["state"] == "met"
+
+    on_time, late = await log(complaints, channel="phone"), await log(complaints, channel="phone")
+    clock.advance(timedelta(minutes=29))
+    assert (await event(complaints, on_time["id"], "contacted")).status_code == 200
+    assert (await clocks(complaints, on_time["id"]))["first_reply"]["state"] == "met"
+    clock.advance(timedelta(minutes=2))  # minute 31
+    assert (await complaints.post("/v1/jobs/sla-tick", headers=OPERATOR)).status_code == 200
+    assert (await event(complaints, late["id"], "contacted")).status_code == 200
+    assert (await clocks(complaints, late["id"]))["first_reply"]["state"] == "met_late"
+    alerts = await alerts_of(database, late["id"])
+    assert ("first_reply", "breached") in alerts
+    assert ("first_reply", "breached") not in await alerts_of(database, on_time["id"])
+
+
+async def alerts_of(database: str, complaint_id: str) -> list[tuple[str, str]]:
+    conn = await asyncpg.connect(database)
+    try:
+        rows = await conn.fetch(
+            "SELECT clock, alert FROM sla_alerts WHERE complaint_id = $1 ORDER BY fell_due_at, clock",
+            uuid.UUID(complaint_id),
+        )
+    finally:
+        await conn.close()
+    return [(r["clock"], r["alert"]) for r in rows]
+
+
+async def test_bad_events_are_refused_with_a_problem(
+    complaints: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    made = await log(complaints)
+    problem_of(await event(complaints, made["id"], "closed"), 409, "complaint_state_conflict")
+    problem_of(
+        await event(complaints, made["id"], "replied", clock.now() + timedelta(hours=1)),
+        422,
+        "occurred_in_future",
+    )
+    problem_of(
+        await event(complaints, made["id"], "replied", clock.now() - timedelta(days=1)),
+        422,
+        "occurred_before_complaint",
+    )
+    problem_of(await event(complaints, str(uuid.uuid4()), "replied"), 404, "complaint_not_found")
+    forwarded = await complaints.post(
+        "/v1/complaints",
+        json={"channel": "operator", "category": "billing", "msisdn": "8613800001234", "summary": "转办"},
+        headers=OPERATOR,
+    )
+    problem_of(forwarded, 422, "operator_deadline_missing")
+
+
+async def complaint_events(bootstrap: str, complaint_id: str) -> list[str]:
+    """Every record on complaint.events about this complaint, read to the end of the topic."""
+    consumer = AIOKafkaConsumer("complaint.events", bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[str] = []
+    try:
+        partitions = consumer.assignment() or set()
+
+        async def assigned() -> bool:
+            nonlocal partitions
+            partitions = consumer.assignment()
+            if not partitions:
+                await consumer.getmany(timeout_ms=100)
+            return bool(partitions)
+
+        await eventually(assigned)
+        end = await consumer.end_offsets(list(partitions))
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < offset for tp, offset in end.items()])
+
+        while await behind():
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    event = json.loads(record.value or b"{}")
+                    if event.get("payload", {}).get("complaint_id") == complaint_id:
+                        found.append(
+                            f"{event['type']}:{event['payload'].get('clock', '')}:{event['payload'].get('alert', '')}"
+                        )
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_each_warning_and_breach_is_raised_once_by_two_replicas_and_after_a_restart(
+    database: str, kafka: Any
+) -> None:
+    clock = ManualClock()
+
+    async def tick_all(*replicas: httpx.AsyncClient) -> None:
+        answers = await asyncio.gather(*(r.post("/v1/jobs/sla-tick", headers=OPERATOR) for r in replicas))
+        assert all(a.status_code == 200 for a in answers)
+
+    async with serve(create_app(settings(database, kafka), clock=clock)) as one:
+        async with serve(create_app(settings(database, kafka), clock=clock)) as two:
+            made = await log(one)  # a web complaint: first reply within 4 h
+            clock.advance(timedelta(hours=2, minutes=1))  # past 50 %
+            await tick_all(one, two, one, two)
+        # replica two restarts
+        async with serve(create_app(settings(database, kafka), clock=clock)) as two_again:
+            await tick_all(one, two_again)
+            clock.advance(timedelta(hours=2))  # past 80 % and the due time
+            await tick_all(one, two_again, one, two_again)
+
+            async def drained() -> bool:
+                conn = await asyncpg.connect(database)
+                try:
+                    return int(await conn.fetchval("SELECT count(*) FROM outbox")) == 0
+                finally:
+                    await conn.close()
+
+            await eventually(drained)
+    assert await alerts_of(database, made["id"]) == [
+        ("first_reply", "warning_50"),
+        ("first_reply", "warning_80"),
+        ("first_reply", "breached"),
+    ]
+    raised = [e for e in await complaint_events(kafka.bootstrap, made["id"]) if "sla" in e]
+    assert sorted(raised) == [
+        "complaint.sla_breached:first_reply:breached",
+        "complaint.sla_warning:first_reply:warning_50",
+        "complaint.sla_warning:first_reply:warning_80",
+    ]
