@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from complaints.main import create_app as create_complaints
+from complaints.settings import ComplaintsSettings
 from sms_sender.main import create_app as create_sms_sender
 from sms_sender.settings import SmsSenderSettings
 from subscription.main import create_app as create_subscription
@@ -26,6 +28,7 @@ OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 class Suite:
     subscription: httpx.AsyncClient
     sms_sender: httpx.AsyncClient
+    complaints: httpx.AsyncClient
     smsc: SmscSimulator
     clock: ManualClock
     subscription_db: str
@@ -125,6 +128,7 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
     clock = ManualClock()
     sub_db = await postgres.new_database("sub")
     sms_db = await postgres.new_database("sms")
+    complaints_db = await postgres.new_database("cmp")
     sub_settings = SubscriptionSettings(
         **service_settings_kwargs(sub_db, kafka.bootstrap),
         provider_name="VAS",
@@ -139,8 +143,12 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
             "default_access_number": "106900001",
         }
     )
+    complaints_settings = ComplaintsSettings(
+        **service_settings_kwargs(complaints_db, kafka.bootstrap), provider_name="VAS"
+    )
     async with (
         serve(create_subscription(sub_settings, clock=clock)) as sub,
         serve(create_sms_sender(sms_settings)) as sms,
+        serve(create_complaints(complaints_settings, clock=clock)) as complaints,
     ):
-        yield Suite(sub, sms, smsc, clock, sub_db, sms_db)
+        yield Suite(sub, sms, complaints, smsc, clock, sub_db, sms_db)

@@ -45,9 +45,16 @@ class World:
     subscription_id: str
     message_id: str
     charge_id: str
+    complaint: dict[str, Any]
+    policy_id: str
 
     def path_values(self) -> dict[str, str]:
         return {
+            "complaint_id": self.complaint["id"],
+            "tracking_code": self.complaint["tracking_code"],
+            "policy_id": self.policy_id,
+            "day": "2031-05-06",
+            "year": "2031",
             "message_id": self.message_id,
             "product_id": self.product["id"],
             "subscription_id": self.subscription_id,
@@ -123,6 +130,35 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/v1/legal-holds"): {},
         ("POST", "/v1/legal-holds"): {"json": {"msisdn": world.user, "reason": "投诉处理中"}},
         ("DELETE", "/v1/legal-holds/{msisdn}"): {},
+        # complaints (staff routes take the operator token until the staff login)
+        ("POST", "/v1/complaints"): {
+            "json": {"channel": "phone", "category": "billing", "msisdn": world.user, "summary": "扣费不明"}
+        },
+        ("GET", "/v1/complaints"): {},
+        ("GET", "/v1/complaints/{complaint_id}"): {},
+        ("POST", "/v1/complaints/{complaint_id}/events"): {"json": {"kind": "contacted"}},
+        ("POST", "/v1/public/complaints"): {
+            "json": {"msisdn": "8613760000052", "category": "service", "summary": "网页投诉"}
+        },
+        ("GET", "/v1/public/complaints/{tracking_code}"): {"params": {"last4": world.user[-4:]}},
+        ("GET", "/v1/sla/policies"): {},
+        ("POST", "/v1/sla/policies"): {
+            "json": {
+                "clock": "first_reply",
+                "basis": "calendar",
+                "target_minutes": 60,
+                "channel": "web",
+                "partner_id": world.a["id"],
+            }
+        },
+        ("DELETE", "/v1/sla/policies/{policy_id}"): {},
+        ("POST", "/v1/jobs/sla-tick"): {},
+        ("POST", "/v1/jobs/recompute-clocks"): {},
+        ("GET", "/v1/calendar"): {"params": {"year": 2026}},
+        ("PUT", "/v1/calendar/days/{day}"): {"json": {"kind": "holiday", "note": "测试"}},
+        ("DELETE", "/v1/calendar/days/{day}"): {},
+        ("PUT", "/v1/calendar/years/{year}"): {"json": {"complete": True, "note": "测试"}},
+        ("PUT", "/v1/calendar/hours"): {"json": {"start": "09:00", "end": "18:00"}},
     }
 
 
@@ -152,7 +188,40 @@ async def make_world(suite: Suite) -> World:
     [subscription] = (
         await suite.subscription.get(f"/v1/users/{user}/subscriptions", headers=OPERATOR)
     ).json()
-    return World(a, b, throwaway, product, user, subscription["id"], message_id, charge_id)
+    complaint = await suite.complaints.post(
+        "/v1/complaints",
+        json={"channel": "web", "category": "billing", "msisdn": user, "summary": "扣费不明"},
+        headers=OPERATOR,
+    )
+    assert complaint.status_code == 201, complaint.text
+    policy = await suite.complaints.post(
+        "/v1/sla/policies",
+        json={
+            "clock": "first_reply",
+            "basis": "calendar",
+            "target_minutes": 30,
+            "channel": "web",
+            "msisdn": user,
+        },
+        headers=OPERATOR,
+    )
+    assert policy.status_code == 201, policy.text
+    override = await suite.complaints.put(
+        "/v1/calendar/days/2031-05-06", json={"kind": "holiday", "note": "测试"}, headers=OPERATOR
+    )
+    assert override.status_code == 200, override.text
+    return World(
+        a,
+        b,
+        throwaway,
+        product,
+        user,
+        subscription["id"],
+        message_id,
+        charge_id,
+        complaint.json(),
+        policy.json()["id"],
+    )
 
 
 def is_answered(response: httpx.Response) -> bool:
@@ -165,7 +234,7 @@ async def test_every_route_declares_its_audience_and_lets_in_only_that_audience(
     values = world.path_values()
     seen: set[tuple[str, str]] = set()
     failures: list[str] = []
-    for client in (suite.sms_sender, suite.subscription):
+    for client in (suite.sms_sender, suite.subscription, suite.complaints):
         document = (await client.get("/openapi.json")).json()
         for template, item in document["paths"].items():
             for method, operation in item.items():

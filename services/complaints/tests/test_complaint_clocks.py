@@ -177,6 +177,19 @@ async def test_a_call_solved_on_the_call_and_calls_back_at_minute_29_and_31(
     assert ("first_reply", "breached") not in await alerts_of(database, on_time["id"])
 
 
+async def test_the_queue_puts_the_complaint_due_soonest_first(
+    complaints: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    web = await log(complaints, channel="web")  # first reply within 4 h
+    phone = await log(complaints, channel="phone")  # a solution within 15 min
+    done = await log(complaints, channel="phone", solved_on_call=True)
+    assert (await event(complaints, done["id"], "resolved")).status_code == 200
+    queue = (await complaints.get("/v1/complaints", headers=OPERATOR)).json()
+    assert [item["complaint"]["id"] for item in queue] == [phone["id"], web["id"]]
+    soonest = datetime.fromisoformat(queue[0]["next_due"])
+    assert soonest == datetime.fromisoformat(phone["created_at"]) + timedelta(minutes=15)
+
+
 async def alerts_of(database: str, complaint_id: str) -> list[tuple[str, str]]:
     conn = await asyncpg.connect(database)
     try:

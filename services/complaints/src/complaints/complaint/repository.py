@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -20,7 +21,7 @@ operator_deadline, satisfaction
 """
 
 
-def _complaint(row: asyncpg.Record) -> Complaint:
+def _complaint(row: asyncpg.Record | dict[str, Any]) -> Complaint:
     values = dict(row)
     values["channel"] = Channel(values["channel"])
     values["category"] = Category(values["category"])
@@ -129,7 +130,7 @@ class ComplaintRepository:
             """,
             limit,
         )
-        return [(_complaint(r), r["next_due"]) for r in rows]
+        return [(_complaint({k: v for k, v in r.items() if k != "next_due"}), r["next_due"]) for r in rows]
 
     # -- history ------------------------------------------------------------------------
 
