@@ -32,6 +32,8 @@ def make_app() -> FastAPI:
             raise ServiceUnavailable("broker down", retry_after_s=3)
         if body.count == 13:
             raise RuntimeError("boom with 13812345678")
+        if body.count == 7:
+            raise Conflict("clash", extra={"status": "open", "code": "other", "detail": "x", "state": "open"})
         return {"count": body.count}
 
     return app
@@ -54,6 +56,11 @@ async def test_app_error_is_problem_json_with_code_and_extras() -> None:
     assert body["type"].endswith("/conflict")
     assert body["instance"] == "/things"
     assert body["thing"] == "x"
+
+
+async def test_extras_never_replace_the_standard_members() -> None:
+    body = (await call("POST", "/things", json={"count": 7})).json()
+    assert (body["status"], body["code"], body["detail"], body["state"]) == (409, "conflict", "clash", "open")
 
 
 async def test_unavailable_carries_retry_after() -> None:

@@ -299,3 +299,31 @@ async def test_each_warning_and_breach_is_raised_once_by_two_replicas_and_after_
         "complaint.sla_warning:first_reply:warning_50",
         "complaint.sla_warning:first_reply:warning_80",
     ]
+
+
+async def test_the_public_form_gives_a_tracking_code_and_is_limited_per_number(
+    complaints: httpx.AsyncClient,
+) -> None:
+    form = {"msisdn": "+8613800005678", "category": "billing", "summary": "上月多扣了5元"}
+    codes = []
+    for _ in range(3):
+        made = await complaints.post("/v1/public/complaints", json=form)
+        assert made.status_code == 201, made.text
+        codes.append(made.json()["tracking_code"])
+    limited = problem_of(
+        await complaints.post("/v1/public/complaints", json=form), 429, "too_many_complaints"
+    )
+    assert limited["detail"]
+    # staff logging for the same number are not limited
+    await log(complaints, msisdn="8613800005678")
+
+    tracked = await complaints.get(f"/v1/public/complaints/{codes[0]}", params={"last4": "5678"})
+    assert tracked.status_code == 200, tracked.text
+    assert tracked.json()["status"] == "open"
+    assert "8613800005678" not in tracked.text
+    wrong_number = await complaints.get(f"/v1/public/complaints/{codes[0]}", params={"last4": "0000"})
+    wrong_code = await complaints.get("/v1/public/complaints/TS2345678923", params={"last4": "5678"})
+    assert problem_of(wrong_number, 404, "complaint_not_found") == {
+        **problem_of(wrong_code, 404, "complaint_not_found"),
+        "instance": wrong_number.json()["instance"],
+    }

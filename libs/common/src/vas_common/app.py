@@ -184,21 +184,24 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             await _until_ready("broker", lambda: ensure_topics(settings, ALL_TOPICS))
             logger.info("topics ready")
             await _until_ready("broker producer", runtime.publisher.start)
-            stack.push_async_callback(runtime.publisher.stop)
+            budget = settings.shutdown_step_timeout_s
+            stack.push_async_callback(_bounded("the producer", runtime.publisher.stop, budget))
             if spec.on_startup is not None:
                 await spec.on_startup(app, runtime)
             for stop in runtime.on_shutdown:
-                stack.push_async_callback(stop)
+                stack.push_async_callback(
+                    _bounded(getattr(stop, "__qualname__", "a shutdown step"), stop, budget)
+                )
             if spec.uses_outbox:
                 runtime.relay = OutboxRelay(runtime.db(), runtime.publisher, settings.outbox_poll_interval_s)
                 await runtime.relay.start()
-                stack.push_async_callback(runtime.relay.stop)
+                stack.push_async_callback(_bounded("the outbox relay", runtime.relay.stop, budget))
             runners = [
                 ConsumerRunner(settings, sub, runtime.publisher, metrics)
                 for sub in spec.subscriptions(runtime)
             ]
             for runner in runners:
-                stack.push_async_callback(runner.stop)
+                stack.push_async_callback(_bounded(f"consumer group {runner.group_id}", runner.stop, budget))
             # Groups join in parallel: each join waits on the broker for a moment.
             await asyncio.gather(*(runner.start() for runner in runners))
             runtime.consumers.extend(runners)
@@ -222,6 +225,27 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     instrument_fastapi(app)
     _document_problems_and_security(app)
     return app
+
+
+def _bounded(
+    name: str, stop: Callable[[], Awaitable[None]], timeout_s: float
+) -> Callable[[], Awaitable[None]]:
+    """A shutdown step that gives up after `timeout_s`, so that one step that hangs (a consumer
+    leaving its group during a rebalance, a broker that stopped answering) cannot keep the
+    process from ending; the step is named in the log, with how long it was given."""
+
+    async def run() -> None:
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(stop(), timeout_s)
+        except TimeoutError:
+            logger.warning("shutdown: %s did not finish within %.0f s; going on without it", name, timeout_s)
+            return
+        took = time.monotonic() - started
+        if took > timeout_s / 4:
+            logger.info("shutdown: %s took %.1f s", name, took)
+
+    return run
 
 
 def _document_problems_and_security(app: FastAPI) -> None:

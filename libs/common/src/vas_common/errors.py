@@ -172,9 +172,12 @@ def problem_response(
     if instance:
         body["instance"] = instance
     if extra:
-        body.update(extra)
+        # Extension members never replace the standard ones (RFC 9457 §3.2).
+        body.update({k: v for k, v in extra.items() if k not in _STANDARD_MEMBERS})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
 
+
+_STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "instance"})
 
 _HTTP_CODES = {
     400: "bad_request",

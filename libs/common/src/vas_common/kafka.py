@@ -255,6 +255,10 @@ class ConsumerRunner:
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self._sub.group_id}")
 
+    @property
+    def group_id(self) -> str:
+        return self._sub.group_id
+
     async def stop(self) -> None:
         """Stop fetching, let the batches in hand finish (bounded), then leave the group."""
         if self._task is not None:

@@ -46,6 +46,9 @@ class ServiceSettings(BaseSettings):
     consumer_retry_max_s: float = 2.0
     outbox_poll_interval_s: float = 0.5
     readiness_timeout_s: float = 2.0
+    # Each shutdown step (leaving a consumer group, flushing the producer, the relay, a job
+    # loop) is given this long; one that hangs is logged and left (see vas_common.app._bounded).
+    shutdown_step_timeout_s: float = 8.0
     # A request body over this is refused with 413 before it is read into memory; the largest
     # send request (1,000 recipients, 1,000 characters) is ~30 KB.
     max_request_body_bytes: int = 1_048_576

@@ -95,7 +95,7 @@ async def complain_on_the_web(
         summary=body.summary,
         product_code=body.product_code.upper() if body.product_code else None,
     )
-    complaint = await complaints.open(intake, "user", source_address=address)
+    complaint = await complaints.open(intake, "user", from_public_form=True, source_address=address)
     return WebIntakeOut(tracking_code=complaint.tracking_code, status=complaint.status.value)
 
 

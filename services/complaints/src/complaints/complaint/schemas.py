@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from complaints.complaint.domain import STAFF_EVENTS, Complaint, ComplaintEvent
 from complaints.complaint.service import ComplaintView
@@ -33,7 +33,7 @@ class StaffIntakeIn(BaseModel):
     subscription_id: UUID | None = None
     message_id: UUID | None = None
     charge_id: UUID | None = None
-    solved_on_call: bool = Field(default=False, description="Phone: the call itself solved it")
+    solved_on_call: StrictBool = Field(default=False, description="Phone: the call itself solved it")
     operator_reference: SingleLineText | None = Field(default=None, max_length=100)
     operator_deadline: Instant | None = Field(default=None, description="Forwarded: the operator's deadline")
 

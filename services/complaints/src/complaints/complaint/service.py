@@ -114,6 +114,7 @@ class ComplaintService:
         intake: Intake,
         actor: str,
         *,
+        from_public_form: bool = False,
         source_address: str | None = None,
         complaint_id: UUID | None = None,
     ) -> Complaint:
@@ -146,7 +147,7 @@ class ComplaintService:
             operator_deadline=intake.operator_deadline if intake.channel is Channel.OPERATOR else None,
         )
         async with self._pool.acquire() as conn, conn.transaction():
-            if intake.channel is Channel.WEB:
+            if from_public_form:  # staff logging complaints are not limited
                 await self._check_web_limits(conn, intake.msisdn, source_address, now)
             await self._complaints.insert(conn, complaint, source_address)
             history = [self._event(complaint, EventKind.CREATED, occurred, now, actor)]
@@ -217,7 +218,7 @@ class ComplaintService:
             if not domain.allowed_in(kind, complaint.status):
                 raise EventNotAllowed(
                     f"a complaint that is {complaint.status} cannot be {kind}",
-                    extra={"status": complaint.status.value},
+                    extra={"complaint_status": complaint.status.value},
                 )
             event = self._event(complaint, kind, occurred, now, actor, note, detail)
             await self._complaints.add_event(conn, event)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from complaints.sla.domain import Basis, Category, Channel, ClockKind, Policy
 from vas_common.msisdn import MSISDN_PATTERN
@@ -27,7 +27,7 @@ class PolicyIn(BaseModel):
     category: Category | None = None
     partner_id: UUID | None = None
     msisdn: str | None = Field(default=None, pattern=MSISDN_PATTERN)
-    pausable: bool = True
+    pausable: StrictBool = True
     warn_at: list[float] = Field(default=[0.5, 0.8], max_length=5)
     note: SingleLineText | None = Field(default=None, max_length=200)
 
