@@ -20,7 +20,14 @@ from aiokafka import AIOKafkaConsumer
 from complaints.main import create_app
 from complaints.settings import ComplaintsSettings
 from vas_common.clock import ManualClock
-from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, problem_of, serve, service_settings_kwargs
+from vas_devstack.pytest_plugin import (
+    OPERATOR_TOKEN,
+    eventually,
+    groups_settled,
+    problem_of,
+    serve,
+    service_settings_kwargs,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -269,7 +276,8 @@ async def test_each_warning_and_breach_is_raised_once_by_two_replicas_and_after_
         answers = await asyncio.gather(*(r.post("/v1/jobs/sla-tick", headers=OPERATOR) for r in replicas))
         assert all(a.status_code == 200 for a in answers)
 
-    async with serve(create_app(settings(database, kafka), clock=clock)) as one:
+    first = create_app(settings(database, kafka), clock=clock)
+    async with serve(first) as one:
         async with serve(create_app(settings(database, kafka), clock=clock)) as two:
             made = await log(one)  # a web complaint: first reply within 4 h
             clock.advance(timedelta(hours=2, minutes=1))  # past 50 %
@@ -288,6 +296,7 @@ async def test_each_warning_and_breach_is_raised_once_by_two_replicas_and_after_
                     await conn.close()
 
             await eventually(drained)
+        await groups_settled(first)  # before the last replica leaves (see groups_settled)
     assert await alerts_of(database, made["id"]) == [
         ("first_reply", "warning_50"),
         ("first_reply", "warning_80"),
