@@ -72,6 +72,10 @@ class World:
 def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]]:
     """How to call each route: its body and query (path values come from World.path_values)."""
     later = (suite.clock.now() + timedelta(days=31)).isoformat()
+    period = {
+        "from": (suite.clock.now() - timedelta(days=1)).isoformat(),
+        "to": (suite.clock.now() + timedelta(days=1)).isoformat(),
+    }
     return {
         ("POST", "/v1/messages"): {
             # A's product (content needs one): A sends to its subscriber, B is refused the code.
@@ -159,6 +163,8 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("DELETE", "/v1/calendar/days/{day}"): {},
         ("PUT", "/v1/calendar/years/{year}"): {"json": {"complete": True, "note": "测试"}},
         ("PUT", "/v1/calendar/hours"): {"json": {"start": "09:00", "end": "18:00"}},
+        ("GET", "/v1/reports/attainment"): {"params": period},
+        ("GET", "/v1/reports/complaint-rate"): {"params": period},
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -11,11 +12,15 @@ from complaints.calendar.domain import BusinessCalendar
 from complaints.calendar.service import CalendarService
 from complaints.complaint import api as complaint_api
 from complaints.complaint.service import ComplaintService, IntakeLimits
+from complaints.report import api as report_api
+from complaints.report import consumers as report_consumers
+from complaints.report.service import ReportMetrics, ReportService
 from complaints.settings import ComplaintsSettings
 from complaints.sla import api as sla_api
 from complaints.sla.service import SlaMetrics, SlaService
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
+from vas_common.kafka import Subscription
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -23,6 +28,7 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or ComplaintsSettings()
     clock = clock or SystemClock()
+    started: dict[str, ReportService] = {}  # what the consumers need, made at start-up
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
@@ -50,8 +56,16 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
 
         calendar.add_listener(recompute_on_change)
         runtime.every("sla-tick", settings.sla_tick_interval_s, sla.tick)
+        report = app.state.report_service = ReportService(
+            pool, clock, ReportMetrics(runtime.metrics.registry)
+        )
+        started["reports"] = report
+        runtime.every("sla-gauges", settings.sla_gauges_interval_s, report.refresh_gauges)
         # Changes made by another replica are noticed here (the calendar re-reads its revision).
         runtime.every("calendar-check", settings.calendar_check_interval_s, calendar.calendar)
+
+    def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
+        return report_consumers.subscriptions(started["reports"])
 
     return create_service_app(
         settings,
@@ -65,7 +79,9 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
                 sla_api.router,
                 sla_api.jobs_router,
                 calendar_api.router,
+                report_api.router,
             ),
+            subscriptions=subscriptions,
             on_startup=wire,
         ),
     )

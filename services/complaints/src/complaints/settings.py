@@ -16,3 +16,4 @@ class ComplaintsSettings(ServiceSettings):
     web_complaints_per_address_per_hour: int = Field(default=20, ge=1)
     sla_tick_interval_s: float = Field(default=5.0, gt=0)  # how often due warnings/breaches are raised
     calendar_check_interval_s: float = Field(default=30.0, gt=0)
+    sla_gauges_interval_s: float = Field(default=15.0, gt=0)  # open complaints by SLA state, for /metrics
