@@ -20,22 +20,30 @@ CREATE TABLE clock_runs (
 -- A run belongs to the report period that holds its due time, or its start when it has none.
 CREATE INDEX clock_runs_period ON clock_runs ((coalesce(due_at, started_at)));
 
-CREATE FUNCTION clock_runs_record() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Each statement on complaint_clocks touches a few runs by their key. The functions never scan
+-- clock_runs whole, whatever its statistics say: planned while the table was new and empty (a
+-- plan is kept per connection), the join chose a sequential scan and intake slowed down as the
+-- table grew (0.5 ms and rising per statement, against 0.01 ms by the index).
+CREATE FUNCTION clock_runs_record() RETURNS trigger LANGUAGE plpgsql SET enable_seqscan = off AS $$
 BEGIN
     INSERT INTO clock_runs AS r (complaint_id, clock, started_at, due_at, stopped_at, computed_at)
     SELECT complaint_id, clock, started_at, due_at, stopped_at, computed_at FROM computed
     ON CONFLICT (complaint_id, clock, started_at) DO UPDATE
        SET due_at = EXCLUDED.due_at, stopped_at = EXCLUDED.stopped_at, superseded = false,
            computed_at = EXCLUDED.computed_at;
-    UPDATE clock_runs r SET stopped_at = c.started_at, superseded = true
-      FROM computed c
-     WHERE r.complaint_id = c.complaint_id AND r.clock = c.clock
-       AND r.started_at < c.started_at AND r.stopped_at IS NULL;
+    IF TG_OP = 'UPDATE' THEN
+        -- A clock whose run began later than the stored one: the stored run ended there.
+        UPDATE clock_runs r SET stopped_at = c.started_at, superseded = true
+          FROM previous p JOIN computed c ON c.complaint_id = p.complaint_id AND c.clock = p.clock
+         WHERE c.started_at > p.started_at
+           AND r.complaint_id = p.complaint_id AND r.clock = p.clock AND r.started_at = p.started_at
+           AND r.stopped_at IS NULL;
+    END IF;
     RETURN NULL;
 END
 $$;
 
-CREATE FUNCTION clock_runs_withdraw() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION clock_runs_withdraw() RETURNS trigger LANGUAGE plpgsql SET enable_seqscan = off AS $$
 BEGIN
     DELETE FROM clock_runs r USING removed g
      WHERE r.complaint_id = g.complaint_id AND r.clock = g.clock AND r.started_at = g.started_at
@@ -47,7 +55,8 @@ $$;
 CREATE TRIGGER clock_runs_on_insert AFTER INSERT ON complaint_clocks
     REFERENCING NEW TABLE AS computed FOR EACH STATEMENT EXECUTE FUNCTION clock_runs_record();
 CREATE TRIGGER clock_runs_on_update AFTER UPDATE ON complaint_clocks
-    REFERENCING NEW TABLE AS computed FOR EACH STATEMENT EXECUTE FUNCTION clock_runs_record();
+    REFERENCING OLD TABLE AS previous NEW TABLE AS computed
+    FOR EACH STATEMENT EXECUTE FUNCTION clock_runs_record();
 CREATE TRIGGER clock_runs_on_delete AFTER DELETE ON complaint_clocks
     REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION clock_runs_withdraw();
 
