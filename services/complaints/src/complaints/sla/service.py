@@ -103,19 +103,30 @@ class SlaService:
     # -- clocks -------------------------------------------------------------------------
 
     async def clocks(
-        self, conn: DbConnection, complaint: Complaint, history: Sequence[ComplaintEvent]
+        self,
+        conn: DbConnection,
+        complaint: Complaint,
+        history: Sequence[ComplaintEvent],
+        policies: Sequence[Policy] | None = None,
     ) -> list[Clock]:
-        policies = await self._sla.live_policies(conn)
+        if policies is None:
+            policies = await self._sla.live_policies(conn)
         return domain.compute_clocks(
             complaint.subject(), policies, [e.history() for e in history], await self._calendar()
         )
 
     async def recompute(
-        self, conn: DbConnection, complaint: Complaint, history: Sequence[ComplaintEvent], now: datetime
+        self,
+        conn: DbConnection,
+        complaint: Complaint,
+        history: Sequence[ComplaintEvent],
+        now: datetime,
+        policies: Sequence[Policy] | None = None,
     ) -> list[Clock]:
         """Inside the caller's transaction: the complaint's clocks from its history, each due
-        warning or breach raised once, and when the scheduler must look again."""
-        clocks = await self.clocks(conn, complaint, history)
+        warning or breach raised once, and when the scheduler must look again. A batch passes
+        the live policies it read once."""
+        clocks = await self.clocks(conn, complaint, history, policies)
         saved: list[tuple[Clock, str, datetime | None]] = []
         for clock in clocks:
             upcoming = []
@@ -162,8 +173,9 @@ class SlaService:
                 return 0
             complaints = await self._complaints.many(conn, ids, for_update=True)
             histories = await self._complaints.histories(conn, [c.id for c in complaints])
+            policies = await self._sla.live_policies(conn)
             for complaint in complaints:
-                await self.recompute(conn, complaint, histories[complaint.id], now)
+                await self.recompute(conn, complaint, histories[complaint.id], now, policies)
         return len(complaints)
 
     async def recompute_open(self, batch: int = 500) -> int:
@@ -177,8 +189,9 @@ class SlaService:
                 now = self._clock.now()
                 complaints = await self._complaints.many(conn, ids)
                 histories = await self._complaints.histories(conn, ids)
+                policies = await self._sla.live_policies(conn)
                 for complaint in complaints:
-                    await self.recompute(conn, complaint, histories[complaint.id], now)
+                    await self.recompute(conn, complaint, histories[complaint.id], now, policies)
             done += len(ids)
             after = ids[-1]
 
