@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -14,10 +16,18 @@ from complaints.complaint.service import ComplaintService, IntakeLimits
 from complaints.settings import ComplaintsSettings
 from complaints.sla import api as sla_api
 from complaints.sla.service import SlaMetrics, SlaService
+from complaints.staff import api as staff_api
+from complaints.staff import console
+from complaints.staff.messages import MESSAGES as CONSOLE_MESSAGES
+from complaints.staff.service import SignInLimits, StaffService
+from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
+from vas_common.pages import PAGE_ERRORS_STATE, Pages
+from vas_common.staff import Csrf, StaffTokens, staff_authenticator
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+logger = logging.getLogger(__name__)
 
 
 def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -49,6 +59,7 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
             await sla.recompute_open()
 
         calendar.add_listener(recompute_on_change)
+        await _wire_staff(app, runtime, settings, clock)
         runtime.every("sla-tick", settings.sla_tick_interval_s, sla.tick)
         # Changes made by another replica are noticed here (the calendar re-reads its revision).
         runtime.every("calendar-check", settings.calendar_check_interval_s, calendar.calendar)
@@ -65,7 +76,44 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
                 sla_api.router,
                 sla_api.jobs_router,
                 calendar_api.router,
+                staff_api.sessions_router,
+                staff_api.me_router,
+                staff_api.accounts_router,
+                console.public_pages,
+                console.staff_pages,
             ),
             on_startup=wire,
+            form_paths=("/staff/",),
         ),
     )
+
+
+async def _wire_staff(app: FastAPI, runtime: Runtime, settings: ComplaintsSettings, clock: Clock) -> None:
+    """Staff sign-in is issued here: the accounts, the authenticator that also looks at the
+    account behind a token (deactivated, or changed since), the first administrator, and the
+    console's pages."""
+    tokens = StaffTokens(settings.staff_token_key, clock)
+    staff = app.state.staff_service = StaffService(
+        runtime.db(),
+        clock,
+        tokens,
+        timedelta(hours=settings.staff_session_hours),
+        limits=SignInLimits(
+            settings.staff_sign_in_failures, timedelta(seconds=settings.staff_sign_in_window_s)
+        ),
+    )
+    runtime.authenticators[Audience.STAFF] = staff_authenticator(
+        tokens, settings.operator_token, staff.check_session
+    )
+    if not tokens.enabled:
+        logger.warning("staff sign-in is off: COMPLAINTS_STAFF_TOKEN_KEY is not set (32+ characters)")
+    await staff.seed_initial_admin(
+        settings.initial_admin_login, settings.initial_admin_password.get_secret_value()
+    )
+    runtime.every("staff-sign-in-failures", settings.staff_sign_in_window_s, staff.forget_old_failures)
+    ui = app.state.staff_console = console.Console(
+        Pages(console.TEMPLATES, CONSOLE_MESSAGES, site_name=settings.provider_name),
+        Csrf(settings.staff_token_key),
+        clock,
+    )
+    setattr(app.state, PAGE_ERRORS_STATE, ui.render_error)

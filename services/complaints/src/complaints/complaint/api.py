@@ -1,5 +1,5 @@
-"""Complaint endpoints: staff intake and work (operator token until the staff login), and the
-public form and tracking (no login)."""
+"""Complaint endpoints: staff intake and work (any signed-in staff member, or the operator token),
+and the public form and tracking (no login)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
 from vas_common.msisdn import InvalidMsisdn, normalized_msisdn
 
-staff_router = audience_router(Audience.OPERATOR, prefix="/v1/complaints", tags=["complaints (staff)"])
+staff_router = audience_router(Audience.STAFF, prefix="/v1/complaints", tags=["complaints (staff)"])
 public_router = audience_router(Audience.PUBLIC, prefix="/v1/public/complaints", tags=["complaints (public)"])
 
 
