@@ -53,7 +53,9 @@ def time_left(due: datetime | None, now: datetime, language: Language) -> str:
 
 
 def masked(msisdn: str) -> str:
-    return msisdn[:3] + "****" + msisdn[-4:] if len(msisdn) >= 8 else msisdn
+    """A number as a list shows it: 138****5678 (the full one is on the complaint's page)."""
+    national = msisdn[2:] if msisdn.startswith("86") and len(msisdn) == 13 else msisdn
+    return national[:3] + "****" + national[-4:] if len(national) >= 8 else national
 
 
 def percent(share: float | None) -> str:
@@ -100,7 +102,8 @@ def attainment_chart(
     by_clock: Mapping[str, Tally], labels: Mapping[str, str], target: float, target_word: str
 ) -> Chart:
     """A bar per clock that has decided outcomes, in the clocks' order; SVG user units."""
-    width, height, left, right, top, bottom = 720, 300, 48, 704, 16, 236
+    # the plot, and room on the right for the target line's label
+    width, height, left, right, top, bottom = 720, 300, 48, 630, 20, 236
     order = [k.value for k in ClockKind]
     decided: Sequence[tuple[str, Tally]] = [
         (clock, tally)
@@ -119,14 +122,15 @@ def attainment_chart(
     for i, (clock, tally) in enumerate(decided):
         share = tally.share_on_time or 0.0
         x = left + slot * i + (slot - bar_width) / 2
+        shown = max(share, 0.01)  # none met on time still shows a sliver, in its colour
         bars.append(
             Bar(
                 label=labels.get(clock, clock),
                 value=percent(share),
                 x=round(x, 1),
-                y=round(y_of(share), 1),
+                y=round(y_of(shown), 1),
                 width=round(bar_width, 1),
-                height=round(bottom - y_of(share), 1),
+                height=round(bottom - y_of(shown), 1),
                 label_x=round(x + bar_width / 2, 1),
                 meets_target=share >= target,
             )
