@@ -256,7 +256,7 @@ async def make_world(suite: Suite) -> World:
         "/v1/calendar/days/2031-05-06", json={"kind": "holiday", "note": "测试"}, headers=OPERATOR
     )
     assert override.status_code == 200, override.text
-    agent = await _staff_account(suite, "matrix-agent", "agent")
+    await _staff_account(suite, "matrix-agent", "agent")
     signed_in = await suite.complaints.post(
         "/v1/staff/sessions", json={"login": "matrix-agent", "password": STAFF_PASSWORD}
     )

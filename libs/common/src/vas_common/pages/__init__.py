@@ -286,10 +286,11 @@ async def render_page_error(request: Request, error: AppError) -> Response:
 
 
 def form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    """OpenAPI `requestBody` of a page's form (for `openapi_extra`)."""
+    """OpenAPI `requestBody` of a page's form (for `openapi_extra`); a form whose fields are all
+    optional may be posted empty."""
     return {
         "requestBody": {
-            "required": True,
+            "required": bool(required),
             "content": {
                 "application/x-www-form-urlencoded": {
                     "schema": {"type": "object", "properties": fields, "required": required}

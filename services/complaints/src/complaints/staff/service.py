@@ -18,7 +18,7 @@ from complaints.staff.domain import StaffAccount
 from complaints.staff.passwords import Passwords
 from complaints.staff.repository import LoginTaken, StaffRepository
 from vas_common.clock import Clock
-from vas_common.db import DbConnection
+from vas_common.db import AdvisoryLock, DbConnection
 from vas_common.errors import (
     Conflict,
     NotFound,
@@ -30,9 +30,6 @@ from vas_common.errors import (
 from vas_common.staff import IssuedToken, Role, StaffMember, StaffTokens
 
 logger = logging.getLogger(__name__)
-
-# Account changes that could leave no administrator take this lock first.
-_ADMINS_LOCK = 0x5741_4646  # "WAFF"
 
 
 class InvalidCredentials(Unauthorized):
@@ -288,4 +285,4 @@ class StaffService:
 
     @staticmethod
     async def _lock_admins(conn: DbConnection) -> None:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _ADMINS_LOCK)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", AdvisoryLock.STAFF_ACCOUNTS.value)
