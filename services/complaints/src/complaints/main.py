@@ -10,7 +10,8 @@ from complaints.calendar import api as calendar_api
 from complaints.calendar.domain import BusinessCalendar
 from complaints.calendar.service import CalendarService
 from complaints.complaint import api as complaint_api
-from complaints.complaint.service import ComplaintService, IntakeLimits
+from complaints.complaint import consumers as complaint_consumers
+from complaints.complaint.service import ComplaintService, IntakeLimits, SmsReplies
 from complaints.settings import ComplaintsSettings
 from complaints.sla import api as sla_api
 from complaints.sla.service import SlaMetrics, SlaService
@@ -23,6 +24,7 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or ComplaintsSettings()
     clock = clock or SystemClock()
+    services: dict[str, ComplaintService] = {}
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
@@ -34,7 +36,7 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
         sla = app.state.sla_service = SlaService(
             pool, clock, calendar.calendar, SlaMetrics(runtime.metrics.registry)
         )
-        app.state.complaint_service = ComplaintService(
+        complaints = app.state.complaint_service = ComplaintService(
             pool,
             clock,
             sla,
@@ -42,7 +44,11 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
             IntakeLimits(
                 settings.web_complaints_per_number_per_hour, settings.web_complaints_per_address_per_hour
             ),
+            SmsReplies(
+                settings.system_access_number, settings.complaints_ext_code, settings.complaint_keywords
+            ),
         )
+        services["complaints"] = complaints
 
         async def recompute_on_change(_calendar: BusinessCalendar, _version: int) -> None:
             # A calendar change (a holiday entered, a missing year's data arriving) moves due times.
@@ -67,5 +73,6 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
                 calendar_api.router,
             ),
             on_startup=wire,
+            subscriptions=lambda _runtime: complaint_consumers.subscriptions(services["complaints"]),
         ),
     )
