@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,10 +24,15 @@ ACCESS = "10690000"
 
 
 @pytest.fixture
-async def service(database: str, kafka: Any) -> AsyncIterator[tuple[ComplaintService, asyncpg.Pool]]:
-    app = create_app(
-        ComplaintsSettings(**service_settings_kwargs(database, kafka.bootstrap)), clock=ManualClock()
-    )
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def service(
+    database: str, kafka: Any, clock: ManualClock
+) -> AsyncIterator[tuple[ComplaintService, asyncpg.Pool]]:
+    app = create_app(ComplaintsSettings(**service_settings_kwargs(database, kafka.bootstrap)), clock=clock)
     async with serve(app):
         yield app.state.complaint_service, app.state.runtime.db()
 
@@ -79,3 +84,29 @@ async def test_other_sms_are_not_complaints(service: tuple[ComplaintService, asy
         await complaints.handle_mo(mo("8613780000002", text))
     await complaints.handle_mo(mo("8613780000003", "5", destination=ACCESS + "9"))  # no complaint to score
     assert await pool.fetchval("SELECT count(*) FROM complaints WHERE msisdn LIKE '861378000000%'") == 0
+
+
+async def test_a_resolution_nobody_scores_is_escalated_once(
+    service: tuple[ComplaintService, asyncpg.Pool], clock: ManualClock
+) -> None:
+    complaints, pool = service
+    await complaints.handle_mo(mo("8613780000004", "投诉 流量包没生效"))
+    complaint_id = await pool.fetchval("SELECT id FROM complaints WHERE msisdn = '8613780000004'")
+    await complaints.record(complaint_id, EventKind.RESOLVED, "agent")
+    scored = mo("8613780000005", "投诉 同样的问题")
+    await complaints.handle_mo(scored)
+    scored_id = await pool.fetchval("SELECT id FROM complaints WHERE msisdn = '8613780000005'")
+    await complaints.record(scored_id, EventKind.RESOLVED, "agent")
+    await complaints.handle_mo(mo("8613780000005", "4", destination=ACCESS + "9"))
+
+    wait = timedelta(hours=72)
+    assert await complaints.escalate_unrated(wait) == 0  # not yet
+    clock.advance(wait + timedelta(minutes=1))
+    escalated = await complaints.escalate_unrated(wait)
+    assert escalated >= 1
+    assert await complaints.escalate_unrated(wait) == 0  # once
+    kinds = await pool.fetch(
+        "SELECT complaint_id, kind FROM complaint_events WHERE kind = 'escalated' AND complaint_id = ANY($1::uuid[])",
+        [complaint_id, scored_id],
+    )
+    assert [(r["complaint_id"], r["kind"]) for r in kinds] == [(complaint_id, "escalated")]

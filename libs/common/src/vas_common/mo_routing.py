@@ -37,4 +37,7 @@ def to_complaints(destination: str, system_access_number: str, ext_code: str) ->
 def for_complaints(
     text: str, destination: str, system_access_number: str, ext_code: str, keywords: tuple[str, ...]
 ) -> bool:
-    return to_complaints(destination, system_access_number, ext_code) or complaint_text(text, keywords) is not None
+    return (
+        to_complaints(destination, system_access_number, ext_code)
+        or complaint_text(text, keywords) is not None
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -56,6 +57,8 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
 
         calendar.add_listener(recompute_on_change)
         runtime.every("sla-tick", settings.sla_tick_interval_s, sla.tick)
+        wait = timedelta(hours=settings.satisfaction_wait_hours)
+        runtime.every("satisfaction-follow-up", 60.0, lambda: complaints.escalate_unrated(wait))
         # Changes made by another replica are noticed here (the calendar re-reads its revision).
         runtime.every("calendar-check", settings.calendar_check_interval_s, calendar.calendar)
 

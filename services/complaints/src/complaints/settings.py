@@ -21,5 +21,7 @@ class ComplaintsSettings(ServiceSettings):
     system_access_number: str = Field(default="10690000", pattern=r"^[0-9]{3,20}$")
     complaint_keywords: tuple[str, ...] = COMPLAINT_KEYWORDS
     complaints_ext_code: str = Field(default=COMPLAINTS_EXT_CODE, pattern=r"^[0-9]{1,6}$")
+    # A resolved complaint the user has not scored within this long is escalated to a supervisor.
+    satisfaction_wait_hours: float = Field(default=72.0, gt=0)
     sla_tick_interval_s: float = Field(default=5.0, gt=0)  # how often due warnings/breaches are raised
     calendar_check_interval_s: float = Field(default=30.0, gt=0)

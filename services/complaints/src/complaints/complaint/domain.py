@@ -81,6 +81,7 @@ _ALLOWED: dict[EventKind, frozenset[ComplaintStatus]] = {
     EventKind.SATISFACTION_RECORDED: frozenset({ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED}),
     EventKind.REOPENED: frozenset({ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED}),
     EventKind.CLOSED: frozenset({ComplaintStatus.RESOLVED}),
+    EventKind.ESCALATED: frozenset({ComplaintStatus.RESOLVED}),
 }
 _STATUS_AFTER: dict[EventKind, ComplaintStatus] = {
     EventKind.CONTACTED: ComplaintStatus.OPEN,
@@ -92,7 +93,7 @@ _STATUS_AFTER: dict[EventKind, ComplaintStatus] = {
     EventKind.REOPENED: ComplaintStatus.OPEN,
     EventKind.CLOSED: ComplaintStatus.CLOSED,
 }
-STAFF_EVENTS = frozenset(_ALLOWED) - {EventKind.SATISFACTION_RECORDED}
+STAFF_EVENTS = frozenset(_ALLOWED) - {EventKind.SATISFACTION_RECORDED, EventKind.ESCALATED}
 
 
 def allowed_in(kind: EventKind, status: ComplaintStatus) -> bool:

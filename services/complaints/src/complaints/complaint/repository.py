@@ -170,6 +170,29 @@ class ComplaintRepository:
         )
         return _complaint(row) if row else None
 
+    async def unrated(
+        self, conn: DbConnection, resolved_before: datetime, limit: int
+    ) -> list[tuple[UUID, UUID]]:
+        """(complaint id, resolution event id) of resolved complaints whose last resolution is
+        older than `resolved_before` with no score, reopening or escalation since."""
+        rows = await conn.fetch(
+            """
+            SELECT c.id, r.id AS resolution
+              FROM complaints c
+              CROSS JOIN LATERAL (SELECT id, occurred_at FROM complaint_events e
+                                   WHERE e.complaint_id = c.id AND e.kind = 'resolved'
+                                   ORDER BY occurred_at DESC LIMIT 1) r
+             WHERE c.status = 'resolved' AND r.occurred_at < $1
+               AND NOT EXISTS (SELECT FROM complaint_events x
+                                WHERE x.complaint_id = c.id AND x.occurred_at >= r.occurred_at
+                                  AND x.kind IN ('satisfaction_recorded', 'reopened', 'escalated'))
+             LIMIT $2
+            """,
+            resolved_before,
+            limit,
+        )
+        return [(r["id"], r["resolution"]) for r in rows]
+
     async def history(self, conn: DbConnection, complaint_id: UUID) -> list[ComplaintEvent]:
         rows = await conn.fetch(
             """

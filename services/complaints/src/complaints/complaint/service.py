@@ -311,6 +311,22 @@ class ComplaintService:
                 event_id=uuid.uuid5(_SMS_NAMESPACE, f"mo:{mo.mo_id}:reopen"),
             )  # fmt: skip
 
+    async def escalate_unrated(self, wait: timedelta, batch: int = 200) -> int:
+        """Resolved complaints the user has not scored within `wait`: escalated to a supervisor
+        (once per resolution, whichever replica runs it)."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn:
+            due = await self._complaints.unrated(conn, now - wait, batch)
+        for complaint_id, resolution in due:
+            await self.record(
+                complaint_id,
+                EventKind.ESCALATED,
+                "system",
+                note="用户未回复满意度，转主管回访",
+                event_id=uuid.uuid5(_SMS_NAMESPACE, f"escalation:{resolution}"),
+            )
+        return len(due)
+
     async def view(self, complaint_id: UUID) -> ComplaintView:
         async with self._pool.acquire() as conn:
             complaint = await self._complaints.get(conn, complaint_id)
