@@ -144,7 +144,9 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
         }
     )
     complaints_settings = ComplaintsSettings(
-        **service_settings_kwargs(complaints_db, kafka.bootstrap), provider_name="VAS"
+        **service_settings_kwargs(complaints_db, kafka.bootstrap),
+        provider_name="VAS",
+        system_access_number="106900001",
     )
     async with (
         serve(create_subscription(sub_settings, clock=clock)) as sub,

@@ -19,10 +19,14 @@ import pytest
 from fastapi import FastAPI
 from playwright.async_api import Page, expect
 
+from complaints.complaint.domain import ComplaintStatus
 from complaints.main import create_app
 from complaints.settings import ComplaintsSettings
-from complaints.sla.domain import SHANGHAI
+from complaints.sla.domain import SHANGHAI, Category, Channel, ClockKind, ClockState, EventKind
 from complaints.staff.console import _safe_next
+from complaints.staff.domain import SlaLight
+from complaints.staff.messages import MESSAGES
+from vas_common.staff import Role
 from vas_devstack.browser import SCREENSHOTS, OpenPage
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, serve, serve_on_port, service_settings_kwargs
 
@@ -103,6 +107,24 @@ async def csrf_of(client: httpx.AsyncClient, page: str) -> str:
     found = CSRF_INPUT.search(shown.text)
     assert found, shown.text
     return found.group(1)
+
+
+@pytest.mark.parametrize("language", list(MESSAGES))
+def test_every_state_kind_channel_and_category_has_its_words(language: Any) -> None:
+    """A page names every value of these (StrictUndefined: a missing word is an error page)."""
+    words = MESSAGES[language]
+    wanted = (
+        [f"kind_{k.value}" for k in EventKind]
+        + [f"clock_{k.value}" for k in ClockKind]
+        + [f"short_{k.value}" for k in ClockKind]
+        + [f"state_{k.value}" for k in ClockState]
+        + [f"status_{k.value}" for k in ComplaintStatus]
+        + [f"channel_{k.value}" for k in Channel]
+        + [f"category_{k.value}" for k in Category]
+        + [f"light_{k.value}" for k in SlaLight]
+        + [f"role_{k.value}" for k in Role]
+    )
+    assert [key for key in wanted if key not in words] == []
 
 
 # -- over HTTP --------------------------------------------------------------------------------

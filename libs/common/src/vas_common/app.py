@@ -207,7 +207,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
                 stack.push_async_callback(_bounded("the outbox relay", runtime.relay.stop, budget))
             runners = [
                 ConsumerRunner(settings, sub, runtime.publisher, metrics)
-                for sub in spec.subscriptions(runtime)
+                for sub in (spec.subscriptions(runtime) if settings.consumers_enabled else ())
             ]
             for runner in runners:
                 stack.push_async_callback(_bounded(f"consumer group {runner.group_id}", runner.stop, budget))
@@ -238,20 +238,29 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     return app
 
 
+# Shutdown steps still running after their time (see _bounded): kept referenced until they end.
+_LATE_STEPS: set[asyncio.Task[None]] = set()
+
+
 def _bounded(
     name: str, stop: Callable[[], Awaitable[None]], timeout_s: float
 ) -> Callable[[], Awaitable[None]]:
-    """A shutdown step that gives up after `timeout_s`, so that one step that hangs (a consumer
-    leaving its group during a rebalance, a broker that stopped answering) cannot keep the
-    process from ending; the step is named in the log, with how long it was given."""
+    """A shutdown step the rest of the shutdown waits for at most `timeout_s`: a step that hangs
+    (a consumer leaving its group during a rebalance, a broker that stopped answering) is named
+    in the log and left to finish on its own. It is not cancelled: a consumer cancelled half-way
+    through leaving keeps heartbeating as a member that never rejoins, and its group rebalances
+    for good."""
 
     async def run() -> None:
         started = time.monotonic()
-        try:
-            await asyncio.wait_for(stop(), timeout_s)
-        except TimeoutError:
+        task = asyncio.ensure_future(stop())
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if not done:
             logger.warning("shutdown: %s did not finish within %.0f s; going on without it", name, timeout_s)
+            _LATE_STEPS.add(task)
+            task.add_done_callback(_LATE_STEPS.discard)
             return
+        task.result()  # its error, if any, as before
         took = time.monotonic() - started
         if took > timeout_s / 4:
             logger.info("shutdown: %s took %.1f s", name, took)

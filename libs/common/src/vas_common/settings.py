@@ -48,6 +48,9 @@ class ServiceSettings(BaseSettings):
     consumer_retry_max_s: float = 2.0
     outbox_poll_interval_s: float = 0.5
     readiness_timeout_s: float = 2.0
+    # False: this process serves HTTP and runs its jobs but reads no topic (an API-only replica;
+    # tests that start extra replicas to race on the database).
+    consumers_enabled: bool = True
     # Each shutdown step (leaving a consumer group, flushing the producer, the relay, a job
     # loop) is given this long; one that hangs is logged and left (see vas_common.app._bounded).
     shutdown_step_timeout_s: float = 8.0

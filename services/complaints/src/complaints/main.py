@@ -12,7 +12,8 @@ from complaints.calendar import api as calendar_api
 from complaints.calendar.domain import BusinessCalendar
 from complaints.calendar.service import CalendarService
 from complaints.complaint import api as complaint_api
-from complaints.complaint.service import ComplaintService, IntakeLimits
+from complaints.complaint import consumers as complaint_consumers
+from complaints.complaint.service import ComplaintService, IntakeLimits, SmsReplies
 from complaints.settings import ComplaintsSettings
 from complaints.sla import api as sla_api
 from complaints.sla.service import SlaMetrics, SlaService
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or ComplaintsSettings()
     clock = clock or SystemClock()
+    services: dict[str, ComplaintService] = {}
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
@@ -44,7 +46,7 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
         sla = app.state.sla_service = SlaService(
             pool, clock, calendar.calendar, SlaMetrics(runtime.metrics.registry)
         )
-        app.state.complaint_service = ComplaintService(
+        complaints = app.state.complaint_service = ComplaintService(
             pool,
             clock,
             sla,
@@ -52,7 +54,11 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
             IntakeLimits(
                 settings.web_complaints_per_number_per_hour, settings.web_complaints_per_address_per_hour
             ),
+            SmsReplies(
+                settings.system_access_number, settings.complaints_ext_code, settings.complaint_keywords
+            ),
         )
+        services["complaints"] = complaints
 
         async def recompute_on_change(_calendar: BusinessCalendar, _version: int) -> None:
             # A calendar change (a holiday entered, a missing year's data arriving) moves due times.
@@ -61,6 +67,8 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
         calendar.add_listener(recompute_on_change)
         await _wire_staff(app, runtime, settings, clock)
         runtime.every("sla-tick", settings.sla_tick_interval_s, sla.tick)
+        wait = timedelta(hours=settings.satisfaction_wait_hours)
+        runtime.every("satisfaction-follow-up", 60.0, lambda: complaints.escalate_unrated(wait))
         # Changes made by another replica are noticed here (the calendar re-reads its revision).
         runtime.every("calendar-check", settings.calendar_check_interval_s, calendar.calendar)
 
@@ -83,6 +91,7 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
                 console.staff_pages,
             ),
             on_startup=wire,
+            subscriptions=lambda _runtime: complaint_consumers.subscriptions(services["complaints"]),
             form_paths=("/staff/",),
         ),
     )

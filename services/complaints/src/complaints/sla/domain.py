@@ -54,6 +54,7 @@ class EventKind(StrEnum):
     SATISFACTION_RECORDED = "satisfaction_recorded"
     REOPENED = "reopened"
     CLOSED = "closed"
+    ESCALATED = "escalated"  # no score from the user in time: a supervisor follows it up
 
 
 class ClockKind(StrEnum):

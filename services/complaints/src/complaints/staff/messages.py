@@ -92,6 +92,7 @@ _ZH = {
     "kind_satisfaction_recorded": "满意度",
     "kind_reopened": "重新打开",
     "kind_closed": "关闭",
+    "kind_escalated": "升级处理（用户未评价）",
     # complaint status, channels, categories
     "status_open": "处理中",
     "status_waiting_on_user": "等待用户",
@@ -287,6 +288,7 @@ _EN = {
     "kind_satisfaction_recorded": "Satisfaction",
     "kind_reopened": "Reopened",
     "kind_closed": "Closed",
+    "kind_escalated": "Escalated (no score from the user)",
     "status_open": "open",
     "status_waiting_on_user": "waiting on the user",
     "status_resolved": "resolved",
