@@ -11,6 +11,8 @@ from complaints.calendar.domain import BusinessCalendar
 from complaints.calendar.service import CalendarService
 from complaints.complaint import api as complaint_api
 from complaints.complaint.service import ComplaintService, IntakeLimits
+from complaints.holds import consumers as holds_consumers
+from complaints.holds.service import DisputeService
 from complaints.settings import ComplaintsSettings
 from complaints.sla import api as sla_api
 from complaints.sla.service import SlaMetrics, SlaService
@@ -42,6 +44,7 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
             IntakeLimits(
                 settings.web_complaints_per_number_per_hour, settings.web_complaints_per_address_per_hour
             ),
+            hooks=[DisputeService(pool, clock).after_change],  # dispute holds and refunds follow each change
         )
 
         async def recompute_on_change(_calendar: BusinessCalendar, _version: int) -> None:
@@ -67,5 +70,6 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
                 calendar_api.router,
             ),
             on_startup=wire,
+            subscriptions=lambda runtime: holds_consumers.subscriptions(DisputeService(runtime.db(), clock)),
         ),
     )
