@@ -1,5 +1,6 @@
-"""The suite as one system for cross-service tests: subscription (on a clock the test moves),
-sms-sender (API and dispatcher) and the SMSC simulator, on the session's broker and PostgreSQL."""
+"""The suite as one system for cross-service tests: subscription, sms-sender (API and dispatcher)
+and complaints on one clock the test moves (the sms-sender's retention reads it), and the SMSC
+simulator, on the session's broker and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -150,7 +151,7 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
     )
     async with (
         serve(create_subscription(sub_settings, clock=clock)) as sub,
-        serve(create_sms_sender(sms_settings)) as sms,
+        serve(create_sms_sender(sms_settings, clock=clock)) as sms,
         serve(create_complaints(complaints_settings, clock=clock)) as complaints,
     ):
         yield Suite(sub, sms, complaints, smsc, clock, sub_db, sms_db)

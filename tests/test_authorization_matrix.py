@@ -144,6 +144,7 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/v1/legal-holds"): {},
         ("POST", "/v1/legal-holds"): {"json": {"msisdn": world.user, "reason": "投诉处理中"}},
         ("DELETE", "/v1/legal-holds/{msisdn}"): {},
+        ("GET", "/v1/users/{msisdn}/holds"): {},
         # complaints (staff routes take the operator token until the staff login)
         ("POST", "/v1/complaints"): {
             "json": {"channel": "phone", "category": "billing", "msisdn": world.user, "summary": "扣费不明"}

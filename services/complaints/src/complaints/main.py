@@ -14,6 +14,8 @@ from complaints.calendar.service import CalendarService
 from complaints.complaint import api as complaint_api
 from complaints.complaint import consumers as complaint_consumers
 from complaints.complaint.service import ComplaintService, IntakeLimits, SmsReplies
+from complaints.holds import consumers as holds_consumers
+from complaints.holds.service import DisputeService
 from complaints.settings import ComplaintsSettings
 from complaints.sla import api as sla_api
 from complaints.sla.service import SlaMetrics, SlaService
@@ -57,6 +59,7 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
             SmsReplies(
                 settings.system_access_number, settings.complaints_ext_code, settings.complaint_keywords
             ),
+            hooks=[DisputeService(pool, clock).after_change],  # dispute holds and refunds follow each change
         )
         services["complaints"] = complaints
 
@@ -91,7 +94,10 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
                 console.staff_pages,
             ),
             on_startup=wire,
-            subscriptions=lambda _runtime: complaint_consumers.subscriptions(services["complaints"]),
+            subscriptions=lambda runtime: (
+                *complaint_consumers.subscriptions(services["complaints"]),
+                *holds_consumers.subscriptions(DisputeService(runtime.db(), clock)),
+            ),
             form_paths=("/staff/",),
         ),
     )

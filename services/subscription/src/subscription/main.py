@@ -44,6 +44,7 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
     clock = clock or SystemClock()
     services: dict[str, SubscriptionService] = {}
     billing_services: dict[str, BillingService] = {}
+    records_services: dict[str, RecordsService] = {}
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
@@ -75,6 +76,7 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         await records.ensure_partitions()
         services["subscriptions"] = subs
         billing_services["billing"] = billing
+        records_services["records"] = records
 
         async def run_jobs() -> None:
             loop = asyncio.get_running_loop()
@@ -108,8 +110,11 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         runtime.on_shutdown.append(stop_jobs)
 
     def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
-        return consumers.subscriptions(
-            services["subscriptions"], on_delivered=[billing_services["billing"].charge_delivered]
+        return (
+            *consumers.subscriptions(
+                services["subscriptions"], on_delivered=[billing_services["billing"].charge_delivered]
+            ),
+            consumers.complaint_events(records_services["records"], billing_services["billing"]),
         )
 
     return create_service_app(

@@ -5,6 +5,7 @@ recomputes the complaint's clocks in it, so a clock never lags its history."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,6 +79,12 @@ class Intake:
     operator_deadline: datetime | None = None
 
 
+# Called inside a use case's transaction after each change of a complaint (its intake, each event
+# recorded), with the complaint as it now is, locked: another sub-domain acts on the change in the
+# same transaction (complaints.holds: dispute holds and refunds). Raising rolls the change back.
+ChangeHook = Callable[[DbConnection, Complaint, ComplaintEvent, datetime], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class IntakeLimits:
     per_number_per_hour: int = 3
@@ -112,7 +119,9 @@ class ComplaintService:
         replies: SmsReplies | None = None,
         complaints: ComplaintRepository | None = None,
         outbox: OutboxRepository | None = None,
+        hooks: Sequence[ChangeHook] = (),
     ) -> None:
+        self._hooks = tuple(hooks)
         self._pool = pool
         self._clock = clock
         self._sla = sla
@@ -184,6 +193,8 @@ class ComplaintService:
                     now,
                 )
             await self._publish(conn, complaint, EventKind.CREATED, occurred, created=True)
+            for hook in self._hooks:
+                await hook(conn, complaint, history[0], now)
             await self._sla.recompute(conn, complaint, history, now)
         return complaint
 
@@ -258,6 +269,8 @@ class ComplaintService:
             updated = domain.after_event(complaint, event)
             await self._complaints.update_state(conn, updated)
             await self._publish(conn, updated, kind, occurred)
+            for hook in self._hooks:
+                await hook(conn, updated, event, now)
             history = await self._complaints.history(conn, complaint_id)
             clocks = await self._sla.recompute(conn, updated, history, now)
         return ComplaintView(updated, history, clocks, now)
