@@ -86,6 +86,10 @@ class World:
 def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]]:
     """How to call each route: its body and query (path values come from World.path_values)."""
     later = (suite.clock.now() + timedelta(days=31)).isoformat()
+    period = {
+        "from": (suite.clock.now() - timedelta(days=1)).isoformat(),
+        "to": (suite.clock.now() + timedelta(days=1)).isoformat(),
+    }
     return {
         ("POST", "/v1/messages"): {
             # A's product (content needs one): A sends to its subscriber, B is refused the code.
@@ -206,6 +210,8 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         },  # removed next
         ("POST", "/staff/calendar/overrides/{day}/removal"): {"data": {}},
         ("GET", "/staff/attainment"): {},
+        ("GET", "/v1/reports/attainment"): {"params": period},
+        ("GET", "/v1/reports/complaint-rate"): {"params": period},
     }
 
 

@@ -20,7 +20,13 @@ from aiokafka import AIOKafkaConsumer
 from complaints.main import create_app
 from complaints.settings import ComplaintsSettings
 from vas_common.clock import ManualClock
-from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, problem_of, serve, service_settings_kwargs
+from vas_devstack.pytest_plugin import (
+    OPERATOR_TOKEN,
+    eventually,
+    problem_of,
+    serve,
+    service_settings_kwargs,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}

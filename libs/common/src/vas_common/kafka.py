@@ -259,6 +259,14 @@ class ConsumerRunner:
     def group_id(self) -> str:
         return self._sub.group_id
 
+    @property
+    def topics(self) -> list[str]:
+        return [t.name for t in self._sub.topics]
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this member holds now (none before it joined or after it left)."""
+        return set(self._consumer.assignment()) if self._consumer is not None else set()
+
     async def stop(self) -> None:
         """Stop fetching, let the batches in hand finish (bounded), then leave the group."""
         if self._task is not None:

@@ -115,6 +115,7 @@ class NotifiedRelay:
         self._poll_interval_s = poll_interval_s
         self._settle_s = settle_s
         self._busy_until = 0.0
+        self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: PoolConnectionProxy | None = None
@@ -124,11 +125,19 @@ class NotifiedRelay:
         raise NotImplementedError
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=self._name)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """End the loop once the round in hand is over: a batch cancelled between its publication
+        and its COMMIT goes back to the table and would be published a second time by the next
+        relay. After `grace_s` (a broker that does not answer) the round is cancelled."""
         if self._task is not None:
-            self._task.cancel()
+            self._stopping = True
+            self._wake.set()
+            _, running = await asyncio.wait([self._task], timeout=grace_s)
+            if running:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -159,13 +168,13 @@ class NotifiedRelay:
         self._listener = conn
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             # Cleared before relaying: a NOTIFY that comes while a batch is written wakes the
             # next round at once instead of being lost. A short batch took all there was.
             self._wake.clear()
             try:
                 await self._ensure_listener()
-                while (published := await self.relay_once()) == self._batch:
+                while (published := await self.relay_once()) == self._batch and not self._stopping:
                     pass
                 if published:
                     self._busy_until = time.monotonic() + 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from complaints.complaint import consumers as complaint_consumers
 from complaints.complaint.service import ComplaintService, IntakeLimits, SmsReplies
 from complaints.holds import consumers as holds_consumers
 from complaints.holds.service import DisputeService
+from complaints.report import api as report_api
+from complaints.report import consumers as report_consumers
+from complaints.report.service import ReportMetrics, ReportService
 from complaints.settings import ComplaintsSettings
 from complaints.sla import api as sla_api
 from complaints.sla.service import SlaMetrics, SlaService
@@ -26,6 +30,7 @@ from complaints.staff.service import SignInLimits, StaffService
 from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
+from vas_common.kafka import Subscription
 from vas_common.pages import PAGE_ERRORS_STATE, Pages
 from vas_common.staff import Csrf, StaffTokens, staff_authenticator
 
@@ -37,6 +42,7 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
     settings = settings or ComplaintsSettings()
     clock = clock or SystemClock()
     services: dict[str, ComplaintService] = {}
+    started: dict[str, ReportService] = {}  # what the consumers need, made at start-up
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
@@ -72,8 +78,20 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
         runtime.every("sla-tick", settings.sla_tick_interval_s, sla.tick)
         wait = timedelta(hours=settings.satisfaction_wait_hours)
         runtime.every("satisfaction-follow-up", 60.0, lambda: complaints.escalate_unrated(wait))
+        report = app.state.report_service = ReportService(
+            pool, clock, ReportMetrics(runtime.metrics.registry)
+        )
+        started["reports"] = report
+        runtime.every("sla-gauges", settings.sla_gauges_interval_s, report.refresh_gauges)
         # Changes made by another replica are noticed here (the calendar re-reads its revision).
         runtime.every("calendar-check", settings.calendar_check_interval_s, calendar.calendar)
+
+    def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
+        return (
+            *complaint_consumers.subscriptions(services["complaints"]),
+            *holds_consumers.subscriptions(DisputeService(runtime.db(), clock)),
+            *report_consumers.subscriptions(started["reports"]),
+        )
 
     return create_service_app(
         settings,
@@ -92,12 +110,10 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
                 staff_api.accounts_router,
                 console.public_pages,
                 console.staff_pages,
+                report_api.router,
             ),
+            subscriptions=subscriptions,
             on_startup=wire,
-            subscriptions=lambda runtime: (
-                *complaint_consumers.subscriptions(services["complaints"]),
-                *holds_consumers.subscriptions(DisputeService(runtime.db(), clock)),
-            ),
             form_paths=("/staff/",),
         ),
     )

@@ -33,3 +33,4 @@ class ComplaintsSettings(ServiceSettings):
     staff_sign_in_window_s: float = Field(default=900.0, gt=0)
     initial_admin_login: str = ""
     initial_admin_password: SecretStr = SecretStr("")
+    sla_gauges_interval_s: float = Field(default=15.0, gt=0)  # open complaints by SLA state, for /metrics

@@ -31,8 +31,10 @@ from typing import Any
 
 import psutil
 
+from vas_bench import complaints as complaints_scenario
 from vas_bench import profile as profiling
 from vas_bench import report
+from vas_bench.complaints import ComplaintsSpec
 from vas_bench.loadgen import MoSpec, MtSpec
 from vas_bench.monitor import Monitor
 from vas_bench.runner import BenchError, Runner
@@ -40,8 +42,27 @@ from vas_bench.stack import BenchStack, DispatchConfig, StackOptions
 
 BENCH_DIR = Path(__file__).resolve().parents[2]  # tools/bench
 RESULTS = BENCH_DIR / "results"
-ALL_SCENARIOS = ("mt-batch", "ramp-batch", "mt-single", "ramp-single", "both-ways", "busy-hour", "scale-out")
-DEFAULT_SCENARIOS = ("mt-batch", "ramp-batch", "mt-single", "ramp-single", "both-ways", "scale-out")
+ALL_SCENARIOS = (
+    "mt-batch",
+    "ramp-batch",
+    "mt-single",
+    "ramp-single",
+    "both-ways",
+    "busy-hour",
+    "scale-out",
+    "complaints",
+)
+DEFAULT_SCENARIOS = (
+    "mt-batch",
+    "ramp-batch",
+    "mt-single",
+    "ramp-single",
+    "both-ways",
+    "scale-out",
+    "complaints",
+)
+# The complaints part of `smoke`: small, a few seconds.
+SMOKE_COMPLAINTS = ComplaintsSpec(open=2_000, due=100, intake_s=2.0, concurrency=2, ticks=5)
 
 
 def _rates(text: str) -> list[float]:
@@ -91,6 +112,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SECONDS",
         help="py-spy the API and a dispatcher during mt-batch",
     )
+    p.add_argument(
+        "--complaints-open", type=int, default=100_000, help="open complaints the SLA scan runs over"
+    )
+    p.add_argument("--complaints-due", type=int, default=1_000, help="complaints due in the loaded scan")
+    p.add_argument("--complaints-intake-s", type=float, default=20.0, help="seconds of intake per endpoint")
+    p.add_argument("--complaints-concurrency", type=int, default=8, help="intake clients per endpoint")
     p.add_argument("--results-dir", type=Path, default=RESULTS)
     p.add_argument("--no-latest", action="store_true", help="do not copy the results to results/latest/")
     args = p.parse_args(argv)
@@ -108,6 +135,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.ramp_step_s = min(args.ramp_step_s, 10.0)
         args.scale_duration = min(args.scale_duration, 15.0)
         args.busy_duration = min(args.busy_duration, 30.0)
+        args.complaints_open = min(args.complaints_open, 10_000)
+        args.complaints_intake_s = min(args.complaints_intake_s, 5.0)
     return args
 
 
@@ -163,7 +192,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, out: Path) -> None:
         self.args = args
         self.out = out
-        self.results: dict[str, Any] = {"scenarios": {}, "ramps": {}, "scale_out": None}
+        self.results: dict[str, Any] = {"scenarios": {}, "ramps": {}, "scale_out": None, "complaints": None}
         self.main_dispatch = DispatchConfig(
             replicas=args.dispatchers,
             binds=args.binds,
@@ -243,6 +272,36 @@ class Bench:
             MoSpec(100.0, 10.0, text=self.args.mo_text, batch_size=self.args.mo_batch),
         )
         self._save("smoke", r, "MT 100 msg/s (20/request) + MO 100 msg/s, 10 s")
+        await self._complaints(SMOKE_COMPLAINTS)
+
+    async def scenario_complaints(self) -> None:
+        a = self.args
+        await self._complaints(
+            ComplaintsSpec(
+                open=a.complaints_open,
+                due=a.complaints_due,
+                intake_s=a.complaints_intake_s,
+                concurrency=a.complaints_concurrency,
+            )
+        )
+
+    async def _complaints(self, spec: ComplaintsSpec) -> None:
+        """A stack of its own: PostgreSQL, the broker and the complaints service."""
+        await self.stop()
+        self.runner = None
+        self._stacks += 1
+        print(f"\n-- stack {self._stacks} for complaints: {spec} --", flush=True)
+        options = replace(
+            self.options,
+            sms_path=False,
+            complaints=True,
+            complaints_env=complaints_scenario.complaints_env(),
+        )
+        self.stack = BenchStack(options, self.out / "logs" / "complaints")
+        await self.stack.start()
+        self.monitor.start()
+        self.results["complaints"] = await complaints_scenario.run_scenario(self.stack, self.monitor, spec)
+        await self.stop()
 
     def _profiler(self, name: str, duration_s: float) -> Callable[[], Coroutine[Any, Any, Any]] | None:
         """py-spy the API and the first dispatcher during a run (`--profile SECONDS`); in both ways,
@@ -408,6 +467,10 @@ class Bench:
         self.results["promises"] = report.promises(self.results)
         report.write_json(self.results, self.out)
         plots = report.write_plots(self.results, self.out)
+        if self.results.get("complaints"):
+            path = self.out / "complaints.png"
+            complaints_scenario.plot(self.results["complaints"], path)
+            plots.append(path)
         text = report.print_table(self.results)
         profiles = [r["profile"] for r in self.results["scenarios"].values() if "profile" in r]
         if profiles:
@@ -502,7 +565,9 @@ def _failures(results: dict[str, Any], smoke: bool) -> list[str]:
                 out.append(f"{name}: {mo['lost']} MO lost")
             if smoke and (not mo["injected"] or mo["errors"]):
                 out.append(f"{name}: MO injection failed ({mo['injected']} injected, errors {mo['errors']})")
-    if not _all_runs(results):
+    if results.get("complaints"):
+        out += complaints_scenario.failures(results["complaints"])
+    if not _all_runs(results) and not results.get("complaints"):
         out.append("no run completed")
     return out
 

@@ -13,6 +13,8 @@ matplotlib.use("Agg")  # no display: files only
 
 import matplotlib.pyplot as plt
 
+from vas_bench import complaints
+
 SEND_DELAY_P99_TARGET_MS = 4000.0
 STRETCH_P99_MS = 250.0
 
@@ -140,6 +142,9 @@ def promises(results: dict[str, Any]) -> list[dict[str, Any]]:
             f" p99 {r['mt']['latency']['accept_to_submit_resp']['p99_ms']} ms ({why})",
             ok and r["duration_s"] >= 600,
         )
+    scan = complaints.promise(results["complaints"]) if results.get("complaints") else None
+    if scan is not None:
+        rows.append(scan)
     return rows
 
 
@@ -170,6 +175,8 @@ def print_table(results: dict[str, Any]) -> str:
             f" other processes {m.get('other_processes_cpu_pct', 0):.0f}%,"
             f" kernel unattributed {m.get('kernel_unattributed_cpu_pct', 0):.0f}%"
         )
+    if results.get("complaints"):
+        lines += complaints.summary_lines(results["complaints"])
     lines.append("")
     lines.append("Promises:")
     width = max(len(p["promise"]) for p in results["promises"])

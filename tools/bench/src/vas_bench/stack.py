@@ -34,6 +34,7 @@ from vas_devstack.procs import ServiceProcess
 
 SMS_SENDER = "sms_sender.main:create_app"
 SUBSCRIPTION = "subscription.main:create_app"
+COMPLAINTS = "complaints.main:create_app"
 
 
 class StackError(RuntimeError):
@@ -67,6 +68,9 @@ class StackOptions:
     pg_fast_unsafe: bool = False
     log_level: str = "INFO"
     kafka_session_timeout_ms: int = 3000
+    sms_path: bool = True  # the SMSC simulator, the subscription service and the sms-sender
+    complaints: bool = False  # the complaints service (its own scenario)
+    complaints_env: dict[str, str] = field(default_factory=dict)
 
 
 def _say(message: str) -> None:
@@ -87,6 +91,8 @@ class BenchStack:
         self.subscription: ServiceProcess | None = None
         self.apis: list[ServiceProcess] = []
         self.dispatchers: list[ServiceProcess] = []
+        self.complaints: ServiceProcess | None = None
+        self.complaints_dsn = ""
         self.extra: dict[str, int] = {}  # other processes to record (the load generator)
         self.sender_dsn = ""
         self.subscription_dsn = ""
@@ -125,9 +131,21 @@ class BenchStack:
         await asyncio.to_thread(self.broker.start)
         self._record()
         _say(f"  broker   {self.broker.bootstrap}")
+        if self.options.sms_path:
+            await self._start_sms_path()
+        if self.options.complaints:
+            self.complaints_dsn = await ensure_database(self.postgres.dsn(), "vas_complaints")
+            self.complaints = ServiceProcess(COMPLAINTS, self._complaints_env(), self.logs / "complaints.log")
+            await self.complaints.start()
+            self._record()
+            _say(f"  complaints {self.complaints.url}")
+        _say(f"stack up in {time.monotonic() - started:.1f}s")
+
+    async def _start_sms_path(self) -> None:
         await self._start_smsc()
         self._record()
         _say(f"  smsc     smpp 127.0.0.1:{self.smsc_smpp_port}, control {self.smsc_url}")
+        assert self.postgres is not None
         admin = self.postgres.dsn()
         self.sender_dsn = await ensure_database(admin, "vas_sms_sender")
         self.subscription_dsn = await ensure_database(admin, "vas_subscription")
@@ -147,7 +165,9 @@ class BenchStack:
         self._record()
         _say(f"  subscription {self.subscription.url}; sms-sender API {', '.join(self.api_urls)}")
         await self.set_dispatch(self.dispatch)
-        _say(f"stack up in {time.monotonic() - started:.1f}s")
+
+    def _complaints_env(self) -> dict[str, str]:
+        return self._common_env("COMPLAINTS_", self.complaints_dsn) | self.options.complaints_env
 
     async def _start_smsc(self) -> None:
         self.smsc_smpp_port = free_port()
@@ -262,6 +282,8 @@ class BenchStack:
         for i, disp in enumerate(self.dispatchers, start=1):
             if disp.process is not None:
                 out[f"dispatcher-{i}"] = [disp.process.pid]
+        if self.complaints is not None and self.complaints.process is not None:
+            out["complaints"] = [self.complaints.process.pid]
         for name, pid in self.extra.items():
             out[name] = [pid]
         return out
@@ -274,6 +296,8 @@ class BenchStack:
             procs.append(("subscription", self.subscription.process))
         procs += [(f"api-{i}", p.process) for i, p in enumerate(self.apis, 1)]
         procs += [(f"dispatcher-{i}", p.process) for i, p in enumerate(self.dispatchers, 1)]
+        if self.complaints is not None:
+            procs.append(("complaints", self.complaints.process))
         for name, proc in procs:
             if proc is not None and proc.returncode is not None:
                 dead.append(f"{name} (exit {proc.returncode})")
@@ -326,6 +350,8 @@ class BenchStack:
     async def stop(self) -> None:
         """Stop everything, in reverse order; every step is tried whatever failed before it."""
         steps: list[tuple[str, Any]] = [("dispatchers", self.stop_dispatchers)]
+        if self.complaints is not None:
+            steps.append(("complaints", self.complaints.stop))
         steps += [(f"api-{i}", p.stop) for i, p in enumerate(self.apis, 1)]
         if self.subscription is not None:
             steps.append(("subscription", self.subscription.stop))

@@ -247,6 +247,20 @@ async def read_topic(bootstrap: str, topic: str, count: int) -> list[bytes]:
     return values
 
 
+async def groups_settled(app: Any) -> None:
+    """Wait until every consumer group of a running app holds all its partitions again. Stop the
+    last replica of a service only after this: when the last member of a group leaves while the
+    group rebalances (another replica left a moment before), Tansu, the dev broker, never forms
+    that group again, and every later start of the service waits for it in vain."""
+    runtime = app.state.runtime
+
+    def settled() -> bool:
+        partitions = runtime.settings.kafka_topic_partitions
+        return all(len(r.assignment()) == len(r.topics) * partitions for r in runtime.consumers)
+
+    await eventually(settled)
+
+
 def problem_of(response: Any, status: int, code: str) -> dict[str, Any]:
     """The problem+json body of an httpx response, checked to have this status and code."""
     assert response.status_code == status, response.text
