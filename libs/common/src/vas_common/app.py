@@ -205,10 +205,8 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
                 runtime.relay = OutboxRelay(runtime.db(), runtime.publisher, settings.outbox_poll_interval_s)
                 await runtime.relay.start()
                 stack.push_async_callback(_bounded("the outbox relay", runtime.relay.stop, budget))
-            runners = [
-                ConsumerRunner(settings, sub, runtime.publisher, metrics)
-                for sub in (spec.subscriptions(runtime) if settings.consumers_enabled else ())
-            ]
+            subscriptions = distinct_groups(spec.subscriptions(runtime) if settings.consumers_enabled else ())
+            runners = [ConsumerRunner(settings, sub, runtime.publisher, metrics) for sub in subscriptions]
             for runner in runners:
                 stack.push_async_callback(_bounded(f"consumer group {runner.group_id}", runner.stop, budget))
             # Groups join in parallel: each join waits on the broker for a moment.
@@ -236,6 +234,16 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     instrument_fastapi(app)
     _document_problems_and_security(app)
     return app
+
+
+def distinct_groups(subscriptions: Sequence[Subscription]) -> Sequence[Subscription]:
+    """The subscriptions, refused when two share a consumer group: they would split the topics'
+    partitions between them, and each would see only part of the records."""
+    groups = [sub.group_id for sub in subscriptions]
+    shared = sorted({g for g in groups if groups.count(g) > 1})
+    if shared:
+        raise RuntimeError(f"consumer groups declared twice: {', '.join(shared)}")
+    return subscriptions
 
 
 # Shutdown steps still running after their time (see _bounded): kept referenced until they end.

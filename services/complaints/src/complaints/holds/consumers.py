@@ -65,6 +65,6 @@ def subscriptions(disputes: DisputeService) -> Sequence[Subscription]:
 
     return (
         Subscription(
-            "complaints.subscription-events", (SUBSCRIPTION_EVENTS,), batch_handler=on_subscription_events
+            "complaints.refund-answers", (SUBSCRIPTION_EVENTS,), batch_handler=on_subscription_events
         ),
     )

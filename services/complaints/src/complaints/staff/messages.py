@@ -93,6 +93,8 @@ _ZH = {
     "kind_reopened": "重新打开",
     "kind_closed": "关闭",
     "kind_escalated": "升级处理（用户未评价）",
+    "kind_refunded": "已退费",
+    "kind_refund_failed": "退费未成功",
     # complaint status, channels, categories
     "status_open": "处理中",
     "status_waiting_on_user": "等待用户",
@@ -289,6 +291,8 @@ _EN = {
     "kind_reopened": "Reopened",
     "kind_closed": "Closed",
     "kind_escalated": "Escalated (no score from the user)",
+    "kind_refunded": "Refunded",
+    "kind_refund_failed": "Refund refused",
     "status_open": "open",
     "status_waiting_on_user": "waiting on the user",
     "status_resolved": "resolved",
