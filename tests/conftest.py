@@ -1,5 +1,6 @@
-"""The suite as one system for cross-service tests: subscription (on a clock the test moves),
-sms-sender (API and dispatcher) and the SMSC simulator, on the session's broker and PostgreSQL."""
+"""The suite as one system for cross-service tests: subscription, sms-sender (API and dispatcher)
+and complaints on one clock the test moves (the sms-sender's retention reads it), and the SMSC
+simulator, on the session's broker and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -144,11 +145,13 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
         }
     )
     complaints_settings = ComplaintsSettings(
-        **service_settings_kwargs(complaints_db, kafka.bootstrap), provider_name="VAS"
+        **service_settings_kwargs(complaints_db, kafka.bootstrap),
+        provider_name="VAS",
+        system_access_number="106900001",
     )
     async with (
         serve(create_subscription(sub_settings, clock=clock)) as sub,
-        serve(create_sms_sender(sms_settings)) as sms,
+        serve(create_sms_sender(sms_settings, clock=clock)) as sms,
         serve(create_complaints(complaints_settings, clock=clock)) as complaints,
     ):
         yield Suite(sub, sms, complaints, smsc, clock, sub_db, sms_db)

@@ -9,6 +9,11 @@ data and as the operator:
 | public | answered | answered | answered | answered |
 | partner | 401 | 401 | answered, found | 404, or nothing of A's in the answer |
 | operator | 401 | answered, found | 401 | 401 |
+| staff | 401 | answered, found (the operator is a staff admin for machines) | 401 | 401 |
+
+A staff route is also called as a signed-in agent (a staff token, issued by the complaints
+service and verified by the service called): 403 `role_required` where the route says it needs a
+higher role (`x-staff-role`), else answered and found.
 
 "answered" = below 500 and not 401/403; "found" = not 404. A route this test does not know how to
 call (a new one) fails it until it is added to REQUESTS below, so a new route is never unchecked.
@@ -23,11 +28,17 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from subscription import domain
-from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually
+from vas_common.staff import CSRF_COOKIE, Csrf
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, STAFF_TOKEN_KEY, eventually
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+STAFF_PASSWORD = "matrix password 1"
+LOGIN_NONCE = "matrix-nonce-0123456789"
+LOGIN_CSRF = Csrf(SecretStr(STAFF_TOKEN_KEY)).token(LOGIN_NONCE, None)
+ROLE_EXTENSION = "x-staff-role"
 AUDIENCES = {"public", "partner", "operator", "staff"}
 Suite = Any  # tests/conftest.py
 
@@ -47,6 +58,8 @@ class World:
     charge_id: str
     complaint: dict[str, Any]
     policy_id: str
+    agent: dict[str, str]  # a signed-in agent's bearer token
+    account_id: str  # a staff account (a throwaway one: the admin routes change it)
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -61,6 +74,7 @@ class World:
             "msisdn": self.user,
             "charge_id": self.charge_id,
             "partner_id": self.throwaway["id"],
+            "account_id": self.account_id,
         }
 
     def traces_of_a(self) -> list[str]:
@@ -134,6 +148,7 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/v1/legal-holds"): {},
         ("POST", "/v1/legal-holds"): {"json": {"msisdn": world.user, "reason": "投诉处理中"}},
         ("DELETE", "/v1/legal-holds/{msisdn}"): {},
+        ("GET", "/v1/users/{msisdn}/holds"): {},
         # complaints (staff routes take the operator token until the staff login)
         ("POST", "/v1/complaints"): {
             "json": {"channel": "phone", "category": "billing", "msisdn": world.user, "summary": "扣费不明"}
@@ -163,6 +178,38 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("DELETE", "/v1/calendar/days/{day}"): {},
         ("PUT", "/v1/calendar/years/{year}"): {"json": {"complete": True, "note": "测试"}},
         ("PUT", "/v1/calendar/hours"): {"json": {"start": "09:00", "end": "18:00"}},
+        # staff sign-in and accounts (complaints), and the console's pages
+        ("POST", "/v1/staff/sessions"): {"json": {"login": "matrix-agent", "password": STAFF_PASSWORD}},
+        ("DELETE", "/v1/staff/sessions"): {},
+        ("GET", "/v1/staff/me"): {},
+        ("GET", "/v1/staff/accounts"): {},
+        ("POST", "/v1/staff/accounts"): {
+            "json": {
+                "login": f"m{uuid.uuid4().hex[:8]}",
+                "display_name": "矩阵",
+                "role": "agent",
+                "password": STAFF_PASSWORD,
+            }
+        },
+        ("GET", "/v1/staff/accounts/{account_id}"): {},
+        ("PATCH", "/v1/staff/accounts/{account_id}"): {"json": {"display_name": "改名"}},
+        ("PUT", "/v1/staff/accounts/{account_id}/password"): {"json": {"password": STAFF_PASSWORD}},
+        ("GET", "/staff/login"): {},
+        ("POST", "/staff/login"): {
+            # a browser's form: its CSRF nonce cookie and the token the page gave it
+            "data": {"login": "matrix-agent", "password": STAFF_PASSWORD, "csrf_token": LOGIN_CSRF},
+            "headers": {"Cookie": f"{CSRF_COOKIE}={LOGIN_NONCE}"},
+        },
+        ("POST", "/staff/logout"): {"data": {}},
+        ("GET", "/staff/complaints"): {},
+        ("GET", "/staff/complaints/{complaint_id}"): {},
+        ("POST", "/staff/complaints/{complaint_id}/events"): {"data": {"kind": "contacted", "note": "矩阵"}},
+        ("GET", "/staff/calendar"): {"params": {"year": 2031}},
+        ("POST", "/staff/calendar/overrides"): {
+            "data": {"day": "2031-05-06", "kind": "holiday"}
+        },  # removed next
+        ("POST", "/staff/calendar/overrides/{day}/removal"): {"data": {}},
+        ("GET", "/staff/attainment"): {},
         ("GET", "/v1/reports/attainment"): {"params": period},
         ("GET", "/v1/reports/complaint-rate"): {"params": period},
     }
@@ -216,6 +263,13 @@ async def make_world(suite: Suite) -> World:
         "/v1/calendar/days/2031-05-06", json={"kind": "holiday", "note": "测试"}, headers=OPERATOR
     )
     assert override.status_code == 200, override.text
+    await _staff_account(suite, "matrix-agent", "agent")
+    signed_in = await suite.complaints.post(
+        "/v1/staff/sessions", json={"login": "matrix-agent", "password": STAFF_PASSWORD}
+    )
+    assert signed_in.status_code == 201, signed_in.text
+    suite.complaints.cookies.clear()  # each call below presents its own credentials
+    throwaway_account = await _staff_account(suite, "matrix-throwaway", "agent")
     return World(
         a,
         b,
@@ -227,7 +281,19 @@ async def make_world(suite: Suite) -> World:
         charge_id,
         complaint.json(),
         policy.json()["id"],
+        {"Authorization": f"Bearer {signed_in.json()['token']}"},
+        throwaway_account["id"],
     )
+
+
+async def _staff_account(suite: Suite, login: str, role: str) -> dict[str, Any]:
+    created = await suite.complaints.post(
+        "/v1/staff/accounts",
+        json={"login": login, "display_name": "矩阵", "role": role, "password": STAFF_PASSWORD},
+        headers=OPERATOR,
+    )
+    assert created.status_code == 201, created.text
+    return dict(created.json())
 
 
 def is_answered(response: httpx.Response) -> bool:
@@ -255,13 +321,23 @@ async def test_every_route_declares_its_audience_and_lets_in_only_that_audience(
                     continue
                 url = template.format(**{name: values[name] for name in _placeholders(template)})
 
-                call = functools.partial(client.request, route[0], url, **calls[route])
-                failures += await _check(route, audience, call, world)
+                call = functools.partial(_call, client, route[0], url, calls[route])
+                failures += await _check(route, audience, call, world, page=bool(operation.get("x-page")))
+                if audience == "staff":
+                    failures += await _check_role(route, operation.get(ROLE_EXTENSION), call, world)
+                client.cookies.clear()  # a sign-in answered above leaves its cookie
     assert not failures, "\n".join(failures)
     assert not set(calls) - seen, f"routes gone from the OpenAPI documents: {set(calls) - seen}"
 
 
-async def _check(route: tuple[str, str], audience: str, call: Any, world: World) -> list[str]:
+async def _call(
+    client: httpx.AsyncClient, method: str, url: str, how: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
+    """The route called as `how` says, with the caller's credentials added to its headers."""
+    return await client.request(method, url, **{**how, "headers": {**how.get("headers", {}), **headers}})
+
+
+async def _check(route: tuple[str, str], audience: str, call: Any, world: World, *, page: bool) -> list[str]:
     failures: list[str] = []
 
     def expect(who: str, response: httpx.Response, ok: bool, wanted: str) -> None:
@@ -276,7 +352,9 @@ async def _check(route: tuple[str, str], audience: str, call: Any, world: World)
         return failures
     expect("no one", nobody, nobody.status_code == 401, "401")
     if nobody.status_code == 401:
-        expect("no one", nobody, nobody.headers["content-type"] == "application/problem+json", "problem+json")
+        # a page answers as a page (the sign-in form), the API in problem+json
+        wanted = "text/html; charset=utf-8" if page else "application/problem+json"
+        expect("no one", nobody, nobody.headers["content-type"] == wanted, wanted)
 
     other = await call(headers=world.b["headers"])
     if audience == "partner":
@@ -291,7 +369,7 @@ async def _check(route: tuple[str, str], audience: str, call: Any, world: World)
         expect("a partner", other, other.status_code == 401, "401")
 
     operator = await call(headers=OPERATOR)
-    if audience == "operator":
+    if audience in ("operator", "staff"):
         expect(
             "the operator",
             operator,
@@ -309,6 +387,19 @@ async def _check(route: tuple[str, str], audience: str, call: Any, world: World)
     else:
         expect("partner A", own, own.status_code == 401, "401")
     return failures
+
+
+async def _check_role(route: tuple[str, str], role: str | None, call: Any, world: World) -> list[str]:
+    """A staff route as a signed-in agent: refused (403 role_required) where a higher role is
+    required, else answered."""
+    agent = await call(headers=world.agent)
+    if role in ("supervisor", "admin"):
+        if agent.status_code != 403:
+            return [f"{route} as an agent: {agent.status_code} {agent.text[:200]}; wanted 403 (needs {role})"]
+        return []
+    if not is_answered(agent) or agent.status_code == 404:
+        return [f"{route} as an agent: {agent.status_code} {agent.text[:200]}; wanted an answer, found"]
+    return []
 
 
 def _placeholders(template: str) -> list[str]:

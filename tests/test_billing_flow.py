@@ -239,7 +239,7 @@ async def test_a_legal_hold_keeps_a_users_records_in_both_services(suite: Suite)
     try:
 
         async def sms_sender_holds() -> bool:
-            return bool(await sms_pool.fetchval("SELECT count(*) FROM legal_holds WHERE msisdn = $1", held))
+            return bool(await sms_pool.fetchval("SELECT count(*) FROM record_holds WHERE msisdn = $1", held))
 
         await eventually(sms_sender_holds)  # learnt from user.legal_hold_changed
 

@@ -32,7 +32,7 @@ K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 OVERLAYS = sorted(p for p in (K8S / "overlays").iterdir() if (p / "kustomization.yaml").is_file())
 KUSTOMIZATION_DIRS = sorted(p.parent for p in K8S.rglob("kustomization.yaml"))
-SECRET_KEYS = {"DATABASE_URL", "OPERATOR_TOKEN"}
+SECRET_KEYS = {"DATABASE_URL", "OPERATOR_TOKEN", "STAFF_TOKEN_KEY"}
 PORT = 8000
 
 

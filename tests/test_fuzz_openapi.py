@@ -50,6 +50,8 @@ async def origins(postgres: Any, kafka: Any) -> AsyncIterator[dict[str, str]]:
                 **service_settings_kwargs(db, kafka.bootstrap),
                 web_complaints_per_number_per_hour=1_000_000,
                 web_complaints_per_address_per_hour=1_000_000,
+                # likewise the failed sign-ins per login and address (tested in the staff tests)
+                staff_sign_in_failures=1_000_000,
             )
         ),
         "incident": lambda db: incident_app(IncidentSettings(**service_settings_kwargs(db, kafka.bootstrap))),

@@ -1,5 +1,6 @@
 """What each service's OpenAPI document tells a client (and the fuzzer): how to authenticate,
-every status a route may answer, and that errors are application/problem+json."""
+every status a route may answer, and that errors are application/problem+json (a page's as a
+page, text/html, but for what the middleware answers before any route: 413)."""
 
 from __future__ import annotations
 
@@ -58,11 +59,40 @@ def test_every_error_is_documented_as_problem_json(service: str) -> None:
         if "{" in path:
             assert {"404", "422"} <= set(responses), (method, path)
         for status, response in responses.items():
-            if status[0] in "45":
+            if status[0] not in "45":
+                continue
+            if operation.get("x-page") and status != "413":
+                assert list(response["content"]) == ["text/html"], (method, path, status)
+            else:
                 assert list(response["content"]) == ["application/problem+json"], (method, path, status)
                 assert response["content"]["application/problem+json"]["schema"] == {
                     "$ref": "#/components/schemas/Problem"
                 }
+
+
+def test_staff_routes_take_the_session_the_staff_token_or_the_operator_token() -> None:
+    document = DOCUMENTS["complaints"]()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["staffSession"] == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "vas_staff",
+        "description": schemes["staffSession"]["description"],
+    }
+    staff = [op for _m, _p, op in operations(document) if op["x-audience"] == "staff"]
+    assert staff
+    for operation in staff:
+        assert operation["security"] == [{"staffSession": []}, {"staffBearer": []}, {"operatorBearer": []}]
+    roles = {
+        (m, p): op.get("x-staff-role") for m, p, op in operations(document) if op["x-audience"] == "staff"
+    }
+    assert roles[("PUT", "/v1/calendar/days/{day}")] == "admin"
+    assert roles[("POST", "/v1/sla/policies")] == "supervisor"
+    assert roles[("GET", "/staff/attainment")] == "supervisor"
+    assert roles[("POST", "/v1/complaints/{complaint_id}/events")] is None  # any staff member
+    for (method, path), role in roles.items():
+        if role is not None:
+            assert "403" in document["paths"][path][method.lower()]["responses"], (method, path)
 
 
 def test_metrics_are_documented_as_text() -> None:

@@ -220,3 +220,18 @@ async def _is(read: Callable[[], Awaitable[int | None]], expected: int) -> bool:
 
 async def _true(condition: bool) -> bool:
     return condition
+
+
+def test_two_subscriptions_may_not_share_a_consumer_group() -> None:
+    from vas_common.app import distinct_groups
+    from vas_common.events.topics import SMS_MO, SUBSCRIPTION_EVENTS
+    from vas_common.kafka import Subscription
+
+    async def handle(_record: object) -> None:
+        return None
+
+    one = Subscription("svc.events", (SUBSCRIPTION_EVENTS,), handler=handle)
+    other = Subscription("svc.mo", (SMS_MO,), handler=handle)
+    assert distinct_groups([one, other]) == [one, other]
+    with pytest.raises(RuntimeError, match=r"svc\.events"):
+        distinct_groups([one, other, Subscription("svc.events", (SMS_MO,), handler=handle)])

@@ -1,28 +1,33 @@
 """Retention in the sms-sender against the real database: messages, segments, status events and
 callback deliveries older than 6 Asia/Shanghai months are gone after the job, except those of a
-user under a legal hold (learnt from subscription.events); Idempotency-Keys go after their 24
-hours; the job takes "now" from the service clock."""
+held user, while any holder remains (legal holds from subscription.events, complaints' dispute
+holds from complaint.events); Idempotency-Keys go after their 24 hours; the job takes "now" from
+the service clock."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from sms_sender.main import create_app
+from sms_sender.main import MIGRATIONS, create_app
 from sms_sender.repository import MessageRepository, NewMessage, SegmentOutcome, StatusEventRow
 from sms_sender.retention import RETENTION_TZ, retention_cutoff
 from sms_sender.settings import SmsSenderSettings
 from vas_common.clock import ManualClock
+from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
+from vas_common.events.complaints import HoldChange, HoldPlaced, HoldReleased
 from vas_common.events.subscription import LegalHold, LegalHoldChanged
-from vas_common.events.topics import SUBSCRIPTION_EVENTS
+from vas_common.events.topics import COMPLAINT_EVENTS, SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve, service_settings_kwargs
 
@@ -108,7 +113,7 @@ async def hold(publisher: EventPublisher, env: Env, user: str, held: bool) -> No
     await publisher.publish(SUBSCRIPTION_EVENTS, event)
 
     async def stored() -> bool:
-        found = await env.pool.fetchval("SELECT count(*) FROM legal_holds WHERE msisdn = $1", user)
+        found = await env.pool.fetchval("SELECT count(*) FROM record_holds WHERE msisdn = $1", user)
         return bool(found) is held
 
     await eventually(stored)
@@ -196,3 +201,98 @@ async def test_idempotency_keys_go_after_their_24_hours(env: Env, monkeypatch: p
         "DELETE FROM idempotency_keys WHERE partner_id = $1", partner
     )  # ageing, not for others
     assert {r["key"] for r in left} == {"k-24h-1m", "k-1h"}
+
+
+async def holders_of(env: Env, user: str) -> list[str]:
+    rows = await env.pool.fetch("SELECT holder FROM record_holds WHERE msisdn = $1 ORDER BY holder", user)
+    return [r["holder"] for r in rows]
+
+
+async def test_records_stay_while_any_holder_remains(env: Env, publisher: EventPublisher) -> None:
+    """A legal hold (subscription.events) and two complaints' dispute holds (complaint.events) on
+    one number: releasing one never lifts another; each event applied twice changes nothing."""
+    user, first, second = msisdn(), f"complaint:{uuid.uuid4()}", f"complaint:{uuid.uuid4()}"
+    old = await seed_message(env, user, env.clock.now())
+    env.clock.advance(timedelta(days=7 * 31))  # the message is past the 6 months
+
+    # Announced before holders existed: no `holder` in the payload, read as the one legal hold.
+    legacy = json.loads(
+        LegalHoldChanged(
+            payload=LegalHold(msisdn=user, held=True, reason="诉讼", occurred_at=env.clock.now())
+        ).model_dump_json()
+    )
+    del legacy["payload"]["holder"]
+    await publisher.publish_raw(SUBSCRIPTION_EVENTS.name, user.encode(), json.dumps(legacy).encode())
+
+    def change(event: type[HoldPlaced | HoldReleased], holder: str) -> HoldPlaced | HoldReleased:
+        return event(
+            payload=HoldChange(msisdn=user, holder=holder, reason="投诉处理中", occurred_at=env.clock.now())
+        )
+
+    for event in (
+        change(HoldPlaced, first),
+        change(HoldPlaced, first),  # a redelivery
+        change(HoldReleased, f"complaint:{uuid.uuid4()}"),  # never placed: nothing happens
+        change(HoldPlaced, second),
+    ):
+        await publisher.publish(COMPLAINT_EVENTS, event)
+
+    async def three() -> bool:
+        return await holders_of(env, user) == sorted(["legal", first, second])
+
+    await eventually(three)
+
+    async def kept_after_retention() -> set[uuid.UUID]:
+        assert (await env.client.post("/v1/jobs/retention", headers=OPERATOR)).status_code == 200
+        return await remaining(env, "messages", [old])
+
+    assert await kept_after_retention() == {old}
+
+    # The legal hold is released: the complaints' stay.
+    released = LegalHoldChanged(payload=LegalHold(msisdn=user, held=False, occurred_at=env.clock.now()))
+    await publisher.publish(SUBSCRIPTION_EVENTS, released)
+
+    async def two() -> bool:
+        return await holders_of(env, user) == sorted([first, second])
+
+    await eventually(two)
+    await publisher.publish(COMPLAINT_EVENTS, change(HoldReleased, first))
+    await publisher.publish(COMPLAINT_EVENTS, change(HoldReleased, first))
+
+    async def only_second() -> bool:
+        return await holders_of(env, user) == [second]
+
+    await eventually(only_second)
+    assert await kept_after_retention() == {old}
+
+    await publisher.publish(COMPLAINT_EVENTS, change(HoldReleased, second))
+
+    async def none() -> bool:
+        return await holders_of(env, user) == []
+
+    await eventually(none)
+    assert await kept_after_retention() == set()
+    for table in RECORDS:
+        assert await remaining(env, table, [old]) == set(), table
+
+
+async def test_the_migration_keeps_earlier_holds_as_the_holder_legal(database: str, tmp_path: Path) -> None:
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        if path.name < "010":
+            shutil.copy(path, before / path.name)
+    pool = await create_pool(database)
+    try:
+        await migrate(pool, [("common", COMMON_MIGRATIONS), ("sms-sender", before)])
+        at = await pool.fetchval(
+            "INSERT INTO legal_holds (msisdn, updated_at) VALUES ('8613500000001', now()) RETURNING updated_at"
+        )
+        assert await migrate(pool, [("common", COMMON_MIGRATIONS), ("sms-sender", MIGRATIONS)]) == [
+            "sms-sender/010_record_holds"
+        ]
+        rows = await pool.fetch("SELECT msisdn, holder, reason, placed_at FROM record_holds")
+        assert [tuple(r) for r in rows] == [("8613500000001", "legal", None, at)]
+        assert await pool.fetchval("SELECT to_regclass('legal_holds')") is None
+    finally:
+        await pool.close()

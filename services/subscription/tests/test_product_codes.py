@@ -31,6 +31,7 @@ from subscription.domain import MoKind, parse_mo, reserved_word
         ("Y1", "Y1"),
         ("y12", "Y12"),
         ("OK", "OK"),
+        ("TS", "TS"),  # a complaint keyword (vas_common.mo_routing)
     ],
 )
 def test_mo_words_are_reserved(code: str, word: str) -> None:

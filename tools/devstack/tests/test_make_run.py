@@ -93,6 +93,16 @@ def test_make_run_ready_within_two_minutes_and_ctrl_c_stops_everything(tmp_path:
                     client.get(f"http://127.0.0.1:{base + svc.port_offset}/openapi.json").status_code == 200
                 )
             assert client.get(f"http://127.0.0.1:{env['VAS_SMSC_HTTP_PORT']}/healthz").status_code == 200
+            # the staff console: the first admin, with the password make run printed
+            printed = next(line for line in output if "staff console:" in line)
+            password = printed.rsplit(":", 1)[1].strip().rstrip(")")
+            complaints = f"http://127.0.0.1:{base + 3}"
+            session = client.post(
+                f"{complaints}/v1/staff/sessions", json={"login": "admin", "password": password}
+            )
+            assert session.status_code == 201, session.text
+            queue_page = client.get(f"{complaints}/staff/complaints")  # the session cookie, kept
+            assert queue_page.status_code == 200, queue_page.text
 
         recorded = json.loads((state / "stack.json").read_text())
         pids = {entry["pid"] for entry in recorded["processes"]}

@@ -24,6 +24,7 @@ from functools import cache
 from typing import Any, ClassVar, TypeVar
 
 from fastapi import APIRouter, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
 
@@ -56,12 +57,26 @@ SECURITY_SCHEMES: dict[str, dict[str, str]] = {
         "description": "The partner's API key as a bearer token",
     },
     "operatorBearer": {"type": "http", "scheme": "bearer", "description": "The operator token"},
+    "staffSession": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "vas_staff",
+        "description": "A staff member's session cookie, set by signing in (POST /v1/staff/sessions or"
+        " the /staff/login form of the complaints service); see vas_common.staff",
+    },
+    "staffBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A staff token (what POST /v1/staff/sessions returns) as a bearer token",
+    },
 }
 _SECURITY: dict[Audience, list[dict[str, list[str]]]] = {
     Audience.PUBLIC: [],
     Audience.PARTNER: [{"partnerApiKey": []}, {"partnerBearer": []}],
     Audience.OPERATOR: [{"operatorBearer": []}],
-    Audience.STAFF: [{"operatorBearer": []}],
+    # a signed-in staff member, or the operator token (machines) as the pseudo member "operator"
+    Audience.STAFF: [{"staffSession": []}, {"staffBearer": []}, {"operatorBearer": []}],
 }
 
 Authenticator = Callable[[Request], Awaitable[object]]
@@ -201,6 +216,9 @@ class _AudienceRoute(APIRoute):
             or get_flat_params(self.dependant)  # path, query and header parameters, also of dependencies
         ):
             self.responses = {**VALIDATION_RESPONSE, **self.responses}
+        for documenting in _documenting_dependencies(self.dependant):
+            self.openapi_extra = {**(self.openapi_extra or {}), **documenting.openapi_extra}
+            self.responses = {**self.responses, **documenting.responses}
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -213,6 +231,21 @@ class _AudienceRoute(APIRoute):
             return await handler(request)
 
         return authenticated_first
+
+
+def _documenting_dependencies(dependant: Dependant) -> list[Any]:
+    """The route's dependencies that document what they add (a role check: its 403 and
+    `x-staff-role`): callables with `openapi_extra` and `responses` attributes."""
+    found = []
+    for dependency in dependant.dependencies:
+        call = dependency.call
+        if hasattr(call, "openapi_extra") and hasattr(call, "responses"):
+            found.append(call)
+        found += _documenting_dependencies(dependency)
+    return found
+
+
+AudienceRoute = _AudienceRoute  # to derive route classes from (vas_common.pages)
 
 
 @cache

@@ -47,8 +47,9 @@ from vas_common.events.topics import ALL_TOPICS
 from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics
 from vas_common.logging import configure_logging
 from vas_common.outbox import OutboxRelay
-from vas_common.pages import mount_static
+from vas_common.pages import PAGE_EXTENSION, mount_static
 from vas_common.settings import ServiceSettings
+from vas_common.staff import StaffTokens, staff_authenticator
 from vas_common.telemetry import Metrics, configure_tracing, fastapi_telemetry, instrument_fastapi
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,9 @@ class ServiceSpec:
     uses_outbox: bool = True
     # Hot endpoints of the routers served past FastAPI's routing (see vas_common.direct_routes).
     direct_endpoints: Sequence[Callable[[Request], Awaitable[Response]]] = ()
+    # Paths (prefixes) of pages whose forms post `application/x-www-form-urlencoded`; every
+    # other body must be JSON (RequestBodyRules).
+    form_paths: Sequence[str] = ()
 
 
 async def _until_ready(what: str, start: Callable[[], Awaitable[Any]]) -> Any:
@@ -154,6 +158,11 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         check_operator_token(request, settings.operator_token)
 
     runtime.authenticators[Audience.OPERATOR] = operator
+    # Staff signed in at the complaints service, verified here with the shared key; a service
+    # with a clock of its own (or the issuer, which also looks at the account) replaces it.
+    runtime.authenticators[Audience.STAFF] = staff_authenticator(
+        StaffTokens(settings.staff_token_key), settings.operator_token
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -196,10 +205,8 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
                 runtime.relay = OutboxRelay(runtime.db(), runtime.publisher, settings.outbox_poll_interval_s)
                 await runtime.relay.start()
                 stack.push_async_callback(_bounded("the outbox relay", runtime.relay.stop, budget))
-            runners = [
-                ConsumerRunner(settings, sub, runtime.publisher, metrics)
-                for sub in spec.subscriptions(runtime)
-            ]
+            subscriptions = distinct_groups(spec.subscriptions(runtime) if settings.consumers_enabled else ())
+            runners = [ConsumerRunner(settings, sub, runtime.publisher, metrics) for sub in subscriptions]
             for runner in runners:
                 stack.push_async_callback(_bounded(f"consumer group {runner.group_id}", runner.stop, budget))
             # Groups join in parallel: each join waits on the broker for a moment.
@@ -214,7 +221,9 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     install_problem_handlers(app)
     if spec.direct_endpoints:  # added first, so it runs inside the metrics and trace context
         app.add_middleware(DirectRoutes, fastapi_app=app, endpoints=spec.direct_endpoints)
-    app.add_middleware(RequestBodyRules, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        RequestBodyRules, max_bytes=settings.max_request_body_bytes, form_paths=tuple(spec.form_paths)
+    )
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     app.include_router(_health_router(runtime))
     for router in spec.routers:
@@ -227,20 +236,39 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     return app
 
 
+def distinct_groups(subscriptions: Sequence[Subscription]) -> Sequence[Subscription]:
+    """The subscriptions, refused when two share a consumer group: they would split the topics'
+    partitions between them, and each would see only part of the records."""
+    groups = [sub.group_id for sub in subscriptions]
+    shared = sorted({g for g in groups if groups.count(g) > 1})
+    if shared:
+        raise RuntimeError(f"consumer groups declared twice: {', '.join(shared)}")
+    return subscriptions
+
+
+# Shutdown steps still running after their time (see _bounded): kept referenced until they end.
+_LATE_STEPS: set[asyncio.Task[None]] = set()
+
+
 def _bounded(
     name: str, stop: Callable[[], Awaitable[None]], timeout_s: float
 ) -> Callable[[], Awaitable[None]]:
-    """A shutdown step that gives up after `timeout_s`, so that one step that hangs (a consumer
-    leaving its group during a rebalance, a broker that stopped answering) cannot keep the
-    process from ending; the step is named in the log, with how long it was given."""
+    """A shutdown step the rest of the shutdown waits for at most `timeout_s`: a step that hangs
+    (a consumer leaving its group during a rebalance, a broker that stopped answering) is named
+    in the log and left to finish on its own. It is not cancelled: a consumer cancelled half-way
+    through leaving keeps heartbeating as a member that never rejoins, and its group rebalances
+    for good."""
 
     async def run() -> None:
         started = time.monotonic()
-        try:
-            await asyncio.wait_for(stop(), timeout_s)
-        except TimeoutError:
+        task = asyncio.ensure_future(stop())
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if not done:
             logger.warning("shutdown: %s did not finish within %.0f s; going on without it", name, timeout_s)
+            _LATE_STEPS.add(task)
+            task.add_done_callback(_LATE_STEPS.discard)
             return
+        task.result()  # its error, if any, as before
         took = time.monotonic() - started
         if took > timeout_s / 4:
             logger.info("shutdown: %s took %.1f s", name, took)
@@ -260,6 +288,8 @@ def _document_problems_and_security(app: FastAPI) -> None:
             schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
             for path_item in schema.get("paths", {}).values():
                 for operation in path_item.values():
+                    if operation.get(PAGE_EXTENSION):
+                        continue  # a page answers its errors as pages (vas_common.pages)
                     for status, response in operation.get("responses", {}).items():
                         # FastAPI files an error's model under the route's own media type.
                         if status[:1] in ("4", "5") and response.get("content"):
@@ -281,11 +311,14 @@ class RequestBodyRules:
     The type: every body this suite takes is JSON, so a body whose Content-Type is not
     `application/json` or `application/*+json`, or that has none, is refused before routing.
     FastAPI's `strict_content_type` only makes such a body fail validation (422), and the send
-    endpoint parses its body itself; one look at the headers here serves both."""
+    endpoint parses its body itself; one look at the headers here serves both. The one
+    exception is a page's form (`ServiceSpec.form_paths`): `application/x-www-form-urlencoded`
+    there, which is how a browser posts a form without JavaScript."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, form_paths: tuple[str, ...] = ()) -> None:
         self._app = app
         self._max_bytes = max_bytes
+        self._form_paths = form_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -304,7 +337,11 @@ class RequestBodyRules:
             await self._refuse(self._too_large(), scope, receive, send)
             return
         has_body = declared != b"0" if declared is not None else chunked is not None
-        if has_body and not is_json_media_type(content_type):
+        if (
+            has_body
+            and not is_json_media_type(content_type)
+            and not (is_form_media_type(content_type) and scope["path"].startswith(self._form_paths))
+        ):
             error = UnsupportedMediaType(
                 "send the body as JSON with 'Content-Type: application/json'",
                 extra={"content_type": content_type.decode("latin-1") if content_type else None},
@@ -332,6 +369,12 @@ class RequestBodyRules:
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"the request body is over {self._max_bytes} bytes")
+
+
+def is_form_media_type(content_type: bytes | None) -> bool:
+    if content_type is None:
+        return False
+    return content_type.partition(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
 
 
 def is_json_media_type(content_type: bytes | None) -> bool:

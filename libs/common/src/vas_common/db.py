@@ -42,6 +42,7 @@ class AdvisoryLock(IntEnum):
     STATUS_RELAY = 0x7A5_0004
     ACCESS_NUMBERS = 0x7A5_0005
     CONTENT_RECORDS = 0x7A5_0006  # with a message's hash as the second key
+    STAFF_ACCOUNTS = 0x7A5_0020  # complaints: changes that could leave no administrator
 
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"

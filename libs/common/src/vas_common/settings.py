@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_KEY_LENGTH = 32  # of STAFF_TOKEN_KEY (vas_common.staff checks the same)
 
 
 class ServiceSettings(BaseSettings):
@@ -46,6 +48,9 @@ class ServiceSettings(BaseSettings):
     consumer_retry_max_s: float = 2.0
     outbox_poll_interval_s: float = 0.5
     readiness_timeout_s: float = 2.0
+    # False: this process serves HTTP and runs its jobs but reads no topic (an API-only replica;
+    # tests that start extra replicas to race on the database).
+    consumers_enabled: bool = True
     # Each shutdown step (leaving a consumer group, flushing the producer, the relay, a job
     # loop) is given this long; one that hangs is logged and left (see vas_common.app._bounded).
     shutdown_step_timeout_s: float = 8.0
@@ -53,6 +58,11 @@ class ServiceSettings(BaseSettings):
     # send request (1,000 recipients, 1,000 characters) is ~30 KB.
     max_request_body_bytes: int = 1_048_576
     operator_token: SecretStr = SecretStr("")
+    # The key every service verifies staff sign-in tokens with (vas_common.staff); the complaints
+    # service also issues them with it. Empty (the default) turns staff sign-in off, as an empty
+    # operator token turns the operator off: nothing works with a key that everyone knows.
+    # `make run` makes one in .state/staff-token-key; at least 32 characters.
+    staff_token_key: SecretStr = SecretStr("")
     # Past this many failed authentications from one client address in a window, the client is
     # answered 429 until the window ends (keys cannot be guessed at speed).
     auth_failures_per_window: int = Field(default=20, ge=1)
@@ -65,6 +75,13 @@ class ServiceSettings(BaseSettings):
     migrations_dir: Path | None = None
     # "none" keeps spans in-process only (no export); "console" prints them (development).
     trace_exporter: str = "none"
+
+    @field_validator("staff_token_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr) -> SecretStr:
+        if key.get_secret_value() and len(key.get_secret_value()) < MIN_KEY_LENGTH:
+            raise ValueError(f"STAFF_TOKEN_KEY must have at least {MIN_KEY_LENGTH} characters, or be empty")
+        return key
 
     def client_id(self) -> str:
         return self.kafka_client_id or self.service_name

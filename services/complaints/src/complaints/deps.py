@@ -8,6 +8,8 @@ from fastapi import Depends, Request
 
 from complaints.complaint.service import ComplaintService
 from complaints.sla.service import SlaService
+from complaints.staff.service import StaffService
+from vas_common.staff import StaffMember, staff_member
 
 T = TypeVar("T")
 
@@ -27,8 +29,13 @@ async def sla_service(request: Request) -> SlaService:
 
 
 async def staff_actor(request: Request) -> str:
-    """Who the staff member is. The operator token names no person yet: "operator"."""
-    return "operator"
+    """Who the staff member is, as histories name them: "王芳 (wangfang)", or "operator" for
+    the operator token."""
+    return staff_member(request).actor
+
+
+async def staff_service(request: Request) -> StaffService:
+    return _state(request, "staff_service", StaffService)
 
 
 async def client_address(request: Request) -> str | None:
@@ -38,4 +45,6 @@ async def client_address(request: Request) -> str | None:
 Complaints = Annotated[ComplaintService, Depends(complaint_service)]
 Sla = Annotated[SlaService, Depends(sla_service)]
 Actor = Annotated[str, Depends(staff_actor)]
+Staff = Annotated[StaffService, Depends(staff_service)]
+Member = Annotated[StaffMember, Depends(staff_member)]
 ClientAddress = Annotated[str | None, Depends(client_address)]

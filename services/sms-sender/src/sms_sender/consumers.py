@@ -1,5 +1,6 @@
-"""Kafka consumers of the sms-sender: partner copies from subscription.events (every role) and,
-in dispatcher processes, the two submit lanes."""
+"""Kafka consumers of the sms-sender: partner copies and eligibility from subscription.events and
+complaints' dispute holds from complaint.events (every role) and, in dispatcher processes, the
+two submit lanes."""
 
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ from sms_sender.dispatch import Dispatcher
 from sms_sender.service import Eligibility, PartnerDirectory, SendService
 from vas_common.app import Runtime
 from vas_common.events import Event
+from vas_common.events.complaints import HoldPlaced, HoldReleased
 from vas_common.events.sms_requests import SendRequested
 from vas_common.events.subscription import PARTNER_EVENTS
-from vas_common.events.topics import SMS_SEND_REQUESTS, SMS_SUBMIT, SMS_SUBMIT_PRIORITY, SUBSCRIPTION_EVENTS
+from vas_common.events.topics import (
+    COMPLAINT_EVENTS,
+    SMS_SEND_REQUESTS,
+    SMS_SUBMIT,
+    SMS_SUBMIT_PRIORITY,
+    SUBSCRIPTION_EVENTS,
+)
 from vas_common.kafka import PoisonList, Subscription, decode_batch, event_handler
 from vas_common.telemetry import kafka_headers_to_carrier
 
@@ -46,11 +54,20 @@ def subscriptions(
         else:
             await eligibility.apply(event)
 
+    async def on_complaint_event(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
+        if isinstance(event, HoldPlaced | HoldReleased):  # the rest of complaint.events is not ours
+            await eligibility.apply(event)
+
     subs = [
         Subscription(
             group_id="sms-sender.subscription-events",
             topics=(SUBSCRIPTION_EVENTS,),
             handler=event_handler(on_subscription_event),
+        ),
+        Subscription(
+            group_id="sms-sender.complaint-events",
+            topics=(COMPLAINT_EVENTS,),
+            handler=event_handler(on_complaint_event),
         ),
         Subscription(
             group_id="sms-sender.send-requests",

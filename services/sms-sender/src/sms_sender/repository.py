@@ -611,25 +611,33 @@ class EligibilityRepository:
         else:
             await conn.execute("DELETE FROM opt_outs WHERE msisdn = $1 AND updated_at <= $2", msisdn, at)
 
-    async def set_legal_hold(self, conn: DbConnection, msisdn: str, held: bool, at: datetime) -> None:
+    async def set_hold(
+        self, conn: DbConnection, msisdn: str, holder: str, held: bool, reason: str | None, at: datetime
+    ) -> None:
+        """This holder now holds the number's records, or no longer does. Idempotent: setting the
+        same again changes nothing (a hold keeps its first placed_at), and releasing a hold never
+        placed is a no-op. Other holders of the number are untouched."""
         if held:
             await conn.execute(
-                "INSERT INTO legal_holds (msisdn, updated_at) VALUES ($1, $2) ON CONFLICT (msisdn) DO UPDATE SET updated_at = $2",
+                """
+                INSERT INTO record_holds (msisdn, holder, reason, placed_at) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (msisdn, holder) DO UPDATE SET reason = coalesce(EXCLUDED.reason, record_holds.reason)
+                """,
                 msisdn,
+                holder,
+                reason,
                 at,
             )
         else:
-            await conn.execute("DELETE FROM legal_holds WHERE msisdn = $1", msisdn)
+            await conn.execute("DELETE FROM record_holds WHERE msisdn = $1 AND holder = $2", msisdn, holder)
 
 
-# Whether a row of each records table belongs to a user under a legal hold (alias t).
-_HELD_THROUGH_MESSAGE = (
-    "EXISTS (SELECT 1 FROM messages m JOIN legal_holds h ON h.msisdn = m.recipient WHERE m.id = t.message_id)"
-)
+# Whether a row of each records table belongs to a user held by anyone (alias t).
+_HELD_THROUGH_MESSAGE = "EXISTS (SELECT 1 FROM messages m JOIN record_holds h ON h.msisdn = m.recipient WHERE m.id = t.message_id)"
 _HELD = {
-    "messages": "EXISTS (SELECT 1 FROM legal_holds h WHERE h.msisdn = t.recipient)",
+    "messages": "EXISTS (SELECT 1 FROM record_holds h WHERE h.msisdn = t.recipient)",
     "segments": (
-        "EXISTS (SELECT 1 FROM messages m JOIN legal_holds h ON h.msisdn = m.recipient"
+        "EXISTS (SELECT 1 FROM messages m JOIN record_holds h ON h.msisdn = m.recipient"
         " WHERE m.id = t.message_id AND m.accepted_at = t.accepted_at)"
     ),
     "status_events": _HELD_THROUGH_MESSAGE,
@@ -638,13 +646,14 @@ _HELD = {
 
 
 class RetentionRepository:
-    """Removing records older than the retention horizon except those of users under a legal hold
-    (the recipient of the message, or of the message a segment or status event belongs to)."""
+    """Removing records older than the retention horizon except those of held users (a legal hold
+    or a complaint's dispute hold on the recipient of the message, or of the message a segment or
+    status event belongs to)."""
 
     async def lock_holds(self, conn: DbConnection) -> None:
         """Until the caller's transaction ends no hold can be stored, so nothing is removed from a
         user who became held between looking for held users' rows and removing the rest."""
-        await conn.execute("LOCK TABLE legal_holds IN SHARE MODE")
+        await conn.execute("LOCK TABLE record_holds IN SHARE MODE")
 
     async def partitions_before(self, conn: DbConnection, table: str, cutoff: datetime) -> list[str]:
         """The monthly partitions of `table` that hold nothing from `cutoff` on."""

@@ -40,6 +40,7 @@ from vas_common.cursors import InvalidCursor as InvalidCursorText
 from vas_common.db import DATABASE_UNAVAILABLE, CommitOutcomeUnknown, DbConnection
 from vas_common.errors import AppError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from vas_common.events import Event, encode_event
+from vas_common.events.complaints import HoldPlaced, HoldReleased
 from vas_common.events.envelope import utcnow
 from vas_common.events.sms_requests import SystemMessage
 from vas_common.events.sms_sender import (
@@ -235,7 +236,8 @@ class PartnerDirectory:
 
 class Eligibility:
     """Applies subscription.events to the sms-sender's own tables: active subscriptions (product
-    content goes only to them), opt-outs (00000: no content at all), legal holds."""
+    content goes only to them), opt-outs (00000: no content at all), legal holds; and from
+    complaint.events the dispute holds of complaints. Holds are per (number, holder)."""
 
     def __init__(self, pool: asyncpg.Pool, repo: EligibilityRepository | None = None) -> None:
         self._pool = pool
@@ -257,8 +259,19 @@ class Eligibility:
                     conn, event.payload.msisdn, isinstance(event, UserOptedOut), event.payload.occurred_at
                 )
             elif isinstance(event, LegalHoldChanged):
-                await self._repo.set_legal_hold(
-                    conn, event.payload.msisdn, event.payload.held, event.payload.occurred_at
+                hold = event.payload
+                await self._repo.set_hold(
+                    conn, hold.msisdn, hold.holder, hold.held, hold.reason, hold.occurred_at
+                )
+            elif isinstance(event, HoldPlaced | HoldReleased):
+                change = event.payload
+                await self._repo.set_hold(
+                    conn,
+                    change.msisdn,
+                    change.holder,
+                    isinstance(event, HoldPlaced),
+                    change.reason,
+                    change.occurred_at,
                 )
 
 

@@ -1,5 +1,6 @@
-"""Kafka consumers of the subscription service: user-originated SMS (commands) and delivery
-statuses (which product's content a user got last; per-message billing)."""
+"""Kafka consumers of the subscription service: user-originated SMS (commands), delivery
+statuses (which product's content a user got last; per-message billing), and what complaints ask
+of it (dispute holds on a user's records, refunds)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import ConsumerRecord
 
+from subscription.service.billing import BillingService
+from subscription.service.records import RecordsService
 from subscription.service.subscriptions import SubscriptionService
 from vas_common.db import DATABASE_UNAVAILABLE
+from vas_common.events import Event
+from vas_common.events.complaints import HoldPlaced, HoldReleased, RefundRequested
 from vas_common.events.sms_sender import (
     MessageState,
     MessageStatus,
@@ -16,8 +21,8 @@ from vas_common.events.sms_sender import (
     MoMessage,
     MoReceived,
 )
-from vas_common.events.topics import SMS_MO, SMS_STATUS
-from vas_common.kafka import PoisonList, Subscription, decode_batch
+from vas_common.events.topics import COMPLAINT_EVENTS, SMS_MO, SMS_STATUS
+from vas_common.kafka import PoisonList, Subscription, decode_batch, event_handler
 
 _DELIVERED = b'"status":"delivered"'
 DeliveredHandler = Callable[[MessageState], Awaitable[object]]  # what it returns is not used
@@ -69,4 +74,20 @@ def subscriptions(
     return (
         Subscription("subscription.sms-mo", (SMS_MO,), batch_handler=on_mo),
         Subscription("subscription.sms-status", (SMS_STATUS,), batch_handler=on_status),
+    )
+
+
+def complaint_events(records: RecordsService, billing: BillingService) -> Subscription:
+    """Dispute holds placed and released by complaints, and their refund requests; each handled
+    idempotently (a hold event states what its holder now does; a refund request is handled once
+    by its id). Every other complaint event is not for this service."""
+
+    async def on_complaint_event(event: Event, _record: ConsumerRecord[bytes, bytes]) -> None:
+        if isinstance(event, HoldPlaced | HoldReleased):
+            await records.apply_dispute_hold(event.payload, isinstance(event, HoldPlaced))
+        elif isinstance(event, RefundRequested):
+            await billing.refund_requested(event.payload)
+
+    return Subscription(
+        "subscription.complaint-events", (COMPLAINT_EVENTS,), handler=event_handler(on_complaint_event)
     )

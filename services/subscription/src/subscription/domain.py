@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from vas_common.auth import IssuedApiKey, issue_api_key
 from vas_common.events.subscription import Charge as ChargePayload
 from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
+from vas_common.mo_routing import COMPLAINT_KEYWORDS, complaint_text
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,8 @@ def reserved_word(code: str) -> str | None:
     word = _mo_word(code)
     if word.startswith(UNSUBSCRIBE_PREFIX):
         return UNSUBSCRIBE_PREFIX
+    if complaint_text(word, COMPLAINT_KEYWORDS) is not None:  # the complaints service's
+        return word
     if word in CONFIRM_WORDS or word.isdigit():
         return word
     if parse_mo(word).kind is not MoKind.SUBSCRIBE:

@@ -27,9 +27,11 @@ from subscription.service.products import ProductService
 from subscription.service.records import RecordsService
 from subscription.service.subscriptions import SubscriptionService
 from subscription.settings import SubscriptionSettings
+from vas_common import mo_routing
 from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
+from vas_common.events.sms_sender import MoMessage
 from vas_common.kafka import Subscription
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -42,6 +44,7 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
     clock = clock or SystemClock()
     services: dict[str, SubscriptionService] = {}
     billing_services: dict[str, BillingService] = {}
+    records_services: dict[str, RecordsService] = {}
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
@@ -50,8 +53,22 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         )
         runtime.authenticators[Audience.PARTNER] = deps.authenticate_partner_key
         products = app.state.product_service = ProductService(pool, clock, settings.provider_name)
+
+        def for_complaints(mo: MoMessage) -> bool:
+            return mo_routing.for_complaints(
+                mo.text,
+                mo.destination,
+                settings.system_access_number,
+                settings.complaints_ext_code,
+                settings.complaint_keywords,
+            )
+
         subs = app.state.subscription_service = SubscriptionService(
-            pool, clock, settings.provider_name, RegistrationMetrics(runtime.metrics.registry)
+            pool,
+            clock,
+            settings.provider_name,
+            RegistrationMetrics(runtime.metrics.registry),
+            leave_alone=for_complaints,
         )
         billing = app.state.billing_service = BillingService(pool, clock)
         records = app.state.records_service = RecordsService(pool, clock, settings.retention_months)
@@ -59,6 +76,7 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         await records.ensure_partitions()
         services["subscriptions"] = subs
         billing_services["billing"] = billing
+        records_services["records"] = records
 
         async def run_jobs() -> None:
             loop = asyncio.get_running_loop()
@@ -92,8 +110,11 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         runtime.on_shutdown.append(stop_jobs)
 
     def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
-        return consumers.subscriptions(
-            services["subscriptions"], on_delivered=[billing_services["billing"].charge_delivered]
+        return (
+            *consumers.subscriptions(
+                services["subscriptions"], on_delivered=[billing_services["billing"].charge_delivered]
+            ),
+            consumers.complaint_events(records_services["records"], billing_services["billing"]),
         )
 
     return create_service_app(

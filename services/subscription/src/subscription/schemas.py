@@ -349,17 +349,36 @@ class UserRecordsOut(BaseModel):
     records: list[OrderRecordOut]
 
 
+LEGAL_HOLDER_PATTERN = r"^legal(:[A-Za-z0-9._-]{1,64})?$"
+LEGAL_HOLDER_DESCRIPTION = (
+    "Which legal hold: `legal` (the default), or `legal:<name>` to keep several apart"
+    " (a case number); releasing one never lifts another, nor a complaint's dispute hold"
+)
+
+
 class LegalHoldIn(BaseModel):
     msisdn: str = Field(pattern=MSISDN_PATTERN, description="The user's mobile number, +86 optional")
     reason: SingleLineText = Field(
         min_length=1, max_length=200, description="e.g. the complaint or case it is for"
     )
+    holder: str = Field(default="legal", pattern=LEGAL_HOLDER_PATTERN, description=LEGAL_HOLDER_DESCRIPTION)
 
 
-class LegalHoldOut(BaseModel):
+class HoldOut(BaseModel):
     msisdn: str
+    holder: str = Field(description="`legal`, `legal:<name>`, or `complaint:<complaint id>` (a dispute hold)")
     reason: str
     placed_at: datetime
+
+
+class LegalHoldOut(HoldOut):
+    pass
+
+
+class UserHoldsOut(BaseModel):
+    msisdn: str
+    held: bool = Field(description="Whether the user's records are kept past the retention horizon")
+    holds: list[HoldOut]
 
 
 class RetentionOut(JobResult):
@@ -370,3 +389,6 @@ class RetentionOut(JobResult):
     charges_deleted: int
     subscriptions_deleted: int = Field(description="Subscriptions that ended before the cutoff")
     processed_mo_deleted: int = Field(description="Ids of handled MO past the 7 days an MO could come again")
+    refund_requests_deleted: int = Field(
+        default=0, description="Complaints' refund requests handled before the cutoff, of users not held"
+    )

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from vas_common.mo_routing import COMPLAINT_KEYWORDS, COMPLAINTS_EXT_CODE
 from vas_common.settings import ServiceSettings
 
 
@@ -14,6 +15,9 @@ class SubscriptionSettings(ServiceSettings):
     # The provider's own access number (the sms-sender's SMS_SENDER_DEFAULT_ACCESS_NUMBER): no
     # partner's access number may overlap it.
     system_access_number: str = Field(default="10690000", pattern=r"^\d{3,20}$")
+    # MO the complaints service answers (vas_common.mo_routing): left alone here.
+    complaint_keywords: tuple[str, ...] = COMPLAINT_KEYWORDS
+    complaints_ext_code: str = Field(default=COMPLAINTS_EXT_CODE, pattern=r"^[0-9]{1,6}$")
     jobs_interval_s: float = 60.0  # expiry of unconfirmed orders, scheduled notices
     # Raw records (order_records, charges) are kept this many Asia/Shanghai months, longer under a
     # legal hold; the retention job runs this often (and on POST /v1/jobs/retention).

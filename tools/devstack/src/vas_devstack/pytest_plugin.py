@@ -72,6 +72,7 @@ def service_settings_kwargs(database_url: str, kafka_bootstrap: str) -> dict[str
         "kafka_heartbeat_interval_ms": 500,
         "kafka_fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
         "operator_token": OPERATOR_TOKEN,
+        "staff_token_key": STAFF_TOKEN_KEY,
         "log_json": False,
         "outbox_poll_interval_s": 0.2,
         # Tests poll with a key until the service has learnt it; the limit has a test of its own.
@@ -80,6 +81,7 @@ def service_settings_kwargs(database_url: str, kafka_bootstrap: str) -> dict[str
 
 
 OPERATOR_TOKEN = "test-operator-token"
+STAFF_TOKEN_KEY = "test-staff-token-key-of-32-characters-or-more"
 
 
 @pytest.fixture

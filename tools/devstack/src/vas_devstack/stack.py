@@ -62,6 +62,10 @@ class StackConfig:
     smsc_http_port: int = field(default_factory=lambda: int(os.environ.get("VAS_SMSC_HTTP_PORT", "8025")))
 
 
+ADMIN_LOGIN = "admin"  # the first staff administrator `make run` creates
+_COMPLAINTS = next(svc for svc in SERVICES if svc.name == "complaints")
+
+
 class StackError(RuntimeError):
     pass
 
@@ -104,6 +108,21 @@ class Stack:
         path = self.state_dir / "operator-token"
         if not path.exists():
             path.write_text(os.environ.get("VAS_OPERATOR_TOKEN") or secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def staff_token_key(self) -> str:
+        """The key every service verifies staff sign-in with (the complaints service issues)."""
+        return self._secret("staff-token-key", "VAS_STAFF_TOKEN_KEY", 32)
+
+    def admin_password(self) -> str:
+        """The first staff administrator's password (login `admin`), created at the first start."""
+        return self._secret("admin-password", "VAS_ADMIN_PASSWORD", 12)
+
+    def _secret(self, name: str, variable: str, size: int) -> str:
+        path = self.state_dir / name
+        if not path.exists():
+            path.write_text(os.environ.get(variable) or secrets.token_urlsafe(size))
             path.chmod(0o600)
         return path.read_text().strip()
 
@@ -167,10 +186,14 @@ class Stack:
                 f"{svc.env_prefix}DATABASE_URL": dsn,
                 f"{svc.env_prefix}KAFKA_BOOTSTRAP": self.broker.bootstrap,
                 f"{svc.env_prefix}OPERATOR_TOKEN": token,
+                f"{svc.env_prefix}STAFF_TOKEN_KEY": self.staff_token_key(),
                 f"{svc.env_prefix}KAFKA_SESSION_TIMEOUT_MS": "3000",
                 f"{svc.env_prefix}KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             }
         )
+        if svc.name == "complaints":  # staff accounts live here; the first admin when there is none
+            env[f"{svc.env_prefix}INITIAL_ADMIN_LOGIN"] = ADMIN_LOGIN
+            env[f"{svc.env_prefix}INITIAL_ADMIN_PASSWORD"] = self.admin_password()
         if svc.name == "sms-sender":  # binds to the SMSC simulator (its default account vas / vas-pass)
             env[f"{svc.env_prefix}SMSC_HOST"] = "127.0.0.1"
             env[f"{svc.env_prefix}DISPATCH_FETCH_MAX_WAIT_MS"] = str(FETCH_MAX_WAIT_MS)
@@ -253,6 +276,9 @@ class Stack:
             f"  postgres      {self.postgres.dsn() if self.postgres else 'DATABASE_URL'}",
             f"  logs          {self.logs}",
             f"  operator token: {self.state_dir / 'operator-token'}",
+            f"  staff console: http://127.0.0.1:{self.config.port_base + _COMPLAINTS.port_offset}/staff/login"
+            f"  (login {ADMIN_LOGIN}, password in {self.state_dir / 'admin-password'}:"
+            f" {self.admin_password()})",
             "Ctrl-C stops everything.",
         ]
         return "\n".join(lines)

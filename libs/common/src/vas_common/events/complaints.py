@@ -1,5 +1,7 @@
 """Events produced by the complaints service on `complaint.events`: what happened to a complaint,
-and each SLA warning and breach (emitted once per complaint, clock run and alert)."""
+each SLA warning and breach (emitted once per complaint, clock run and alert), the dispute holds
+an open billing or subscription complaint places on the user's records, and the refunds staff
+ask for when they resolve a billing complaint."""
 
 from __future__ import annotations
 
@@ -74,4 +76,69 @@ class SlaBreached(_SlaEvent):
     type: Literal["complaint.sla_breached"] = "complaint.sla_breached"
 
 
-EVENTS = (ComplaintCreated, ComplaintUpdated, SlaWarning, SlaBreached)
+def complaint_holder(complaint_id: UUID) -> str:
+    """The holder name of a complaint's dispute hold (a legal hold is `legal` or `legal:<name>`)."""
+    return f"complaint:{complaint_id}"
+
+
+class HoldChange(Payload):
+    """A holder starts or stops keeping a user's records past the retention horizon. Holds are
+    per (msisdn, holder): the records stay while any holder remains, so releasing one never lifts
+    another's. Applying an event means "this holder now holds (or not)": an event seen twice
+    changes nothing, and a release of a hold never placed is a no-op."""
+
+    msisdn: str
+    holder: str  # complaint:<complaint id>
+    reason: str | None = None
+    occurred_at: AwareDatetime
+
+
+class _HoldEvent(Event):
+    producer: str = PRODUCER
+    payload: HoldChange
+
+    def key(self) -> str:
+        # One partition per number: a holder's placements and releases are read in order.
+        return self.payload.msisdn
+
+
+class HoldPlaced(_HoldEvent):
+    type: Literal["complaint.hold_placed"] = "complaint.hold_placed"
+
+
+class HoldReleased(_HoldEvent):
+    type: Literal["complaint.hold_released"] = "complaint.hold_released"
+
+
+class RefundRequest(Payload):
+    """Staff resolved a billing complaint with a refund of the user's charge. `request_id` is the
+    idempotency key: the subscription service refunds once per request, and only a charge of
+    `msisdn`; it answers with `billing.refunded` or `billing.refund_failed` naming the request."""
+
+    request_id: UUID
+    complaint_id: UUID
+    msisdn: str
+    charge_id: UUID
+    amount_fen: int  # positive: what is to be returned
+    reason: str
+    occurred_at: AwareDatetime
+
+
+class RefundRequested(Event):
+    producer: str = PRODUCER
+    type: Literal["complaint.refund_requested"] = "complaint.refund_requested"
+    payload: RefundRequest
+
+    def key(self) -> str:
+        return self.payload.msisdn
+
+
+EVENTS = (
+    ComplaintCreated,
+    ComplaintUpdated,
+    SlaWarning,
+    SlaBreached,
+    HoldPlaced,
+    HoldReleased,
+    RefundRequested,
+)

@@ -142,15 +142,22 @@ class UserOptedIn(Event):
         return self.payload.msisdn
 
 
+LEGAL_HOLDER = "legal"
+
+
 class LegalHold(Payload):
     msisdn: str
     held: bool
     reason: str | None = None
     occurred_at: AwareDatetime
+    # Holds are per (msisdn, holder): `legal`, or `legal:<name>` when several are kept apart.
+    # Events written before holders existed read as the one legal hold.
+    holder: str = LEGAL_HOLDER
 
 
 class LegalHoldChanged(Event):
-    """Records of a held user are kept past the 6-month retention (every service that keeps them)."""
+    """Records of a held user are kept past the 6-month retention (every service that keeps them)
+    while any holder remains: this legal holder, another one, or a complaint's dispute hold."""
 
     producer: str = PRODUCER
     type: Literal["user.legal_hold_changed"] = "user.legal_hold_changed"
@@ -181,10 +188,43 @@ class Charged(Event):
         return self.payload.msisdn
 
 
+class RefundCharge(Charge):
+    """A refund: a negative charge naming the charge it returns money of, and, when a complaint
+    asked for it (complaint.refund_requested), the request and the complaint."""
+
+    refund_of: UUID | None = None
+    request_id: UUID | None = None
+    complaint_id: UUID | None = None
+
+
 class Refunded(Event):
     producer: str = PRODUCER
     type: Literal["billing.refunded"] = "billing.refunded"
-    payload: Charge
+    payload: RefundCharge
+
+    def key(self) -> str:
+        return self.payload.msisdn
+
+
+class RefundFailure(Payload):
+    """A complaint's refund request that was refused: `code` says why (`charge_not_found`,
+    `charge_of_another_user`, `charge_not_refundable`, `refund_exceeds_charge`)."""
+
+    request_id: UUID
+    complaint_id: UUID
+    msisdn: str
+    charge_id: UUID
+    amount_fen: int
+    code: str
+    detail: str
+    refundable_fen: int | None = None  # what is left to refund of the charge, when it is the user's
+    occurred_at: AwareDatetime
+
+
+class RefundFailed(Event):
+    producer: str = PRODUCER
+    type: Literal["billing.refund_failed"] = "billing.refund_failed"
+    payload: RefundFailure
 
     def key(self) -> str:
         return self.payload.msisdn
@@ -252,6 +292,7 @@ EVENTS = (
     LegalHoldChanged,
     Charged,
     Refunded,
+    RefundFailed,
     ProductCreated,
     ProductDiscontinuationScheduled,
     ProductDiscontinued,

@@ -24,16 +24,30 @@ forget, and `Pages` checks at start-up that every language has every key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import jinja2
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from starlette.staticfiles import StaticFiles
+
+from vas_common.access import Audience, AudienceRoute
+from vas_common.db import DATABASE_UNAVAILABLE
+from vas_common.errors import (
+    PROBLEM_CONTENT_TYPE,
+    AppError,
+    BadRequest,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -194,3 +208,118 @@ def _language_links(request: Request, current: Language) -> list[dict[str, Any]]
             }
         )
     return links
+
+
+# -- page routes ------------------------------------------------------------------------------
+
+PAGE_EXTENSION = "x-page"  # on a page's OpenAPI operation: it answers HTML, errors too
+PAGE_ERRORS_STATE = "page_errors"  # app.state attribute: how the service renders an error as a page
+
+# (request, error) -> the error as a page; a service sets it in app.state at start-up.
+PageErrorRenderer = Callable[[Request, AppError], Awaitable[Response]]
+
+_HTML_CONTENT = {"text/html": {"schema": {"type": "string"}}}
+_MAX_FORM_FIELDS = 50
+
+
+def _as_page_response(status: int | str, response: dict[str, Any]) -> dict[str, Any]:
+    """An error a page answers as a page, except what the middleware answers before routing."""
+    if str(status) == "413":
+        return {
+            "description": response.get("description", "Payload too large"),
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    if str(status)[:1] in ("4", "5"):
+        return {"description": response.get("description", ""), "content": _HTML_CONTENT}
+    return response
+
+
+class _PageRoute(AudienceRoute):
+    """A page's route (see page_route_class); the audience is set by the subclass."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["openapi_extra"] = {**(kwargs.get("openapi_extra") or {}), PAGE_EXTENSION: True}
+        super().__init__(path, endpoint, **kwargs)
+        documented: dict[int | str, dict[str, Any]] = dict(self.responses)
+        self.responses = {status: _as_page_response(status, r) for status, r in documented.items()}
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except AppError as error:
+                return await render_page_error(request, error)
+            except RequestValidationError as invalid:
+                detail = "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                    for e in invalid.errors()
+                )
+                return await render_page_error(request, ValidationFailed(detail))
+            except DATABASE_UNAVAILABLE:
+                return await render_page_error(
+                    request, ServiceUnavailable("the database is not answering; try again shortly")
+                )
+
+        return page
+
+
+@cache
+def page_route_class(audience: Audience) -> type[APIRoute]:
+    """Routes of server-rendered pages for `audience`: authenticated first like any route of the
+    audience (vas_common.access), documented as HTML (`x-page`), and every error (401, 403, 404,
+    422, 503 …) answered as a page by the service's PageErrorRenderer, never as JSON to a person."""
+    return type(f"{audience.value.title()}PageRoute", (_PageRoute,), {"audience": audience})
+
+
+def page_router(audience: Audience, **kwargs: Any) -> APIRouter:
+    """An APIRouter of pages for `audience` (see page_route_class)."""
+    return APIRouter(route_class=page_route_class(audience), default_response_class=HTMLResponse, **kwargs)
+
+
+async def render_page_error(request: Request, error: AppError) -> Response:
+    renderer: PageErrorRenderer | None = getattr(request.app.state, PAGE_ERRORS_STATE, None)
+    if renderer is None:
+        raise error  # no pages of its own to render it with: problem+json
+    return await renderer(request, error)
+
+
+def form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """OpenAPI `requestBody` of a page's form (for `openapi_extra`); a form whose fields are all
+    optional may be posted empty."""
+    return {
+        "requestBody": {
+            "required": bool(required),
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "properties": fields, "required": required}
+                }
+            },
+        }
+    }
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The fields of a posted form (`application/x-www-form-urlencoded`, UTF-8); the first value
+    of a field given twice. An empty body is an empty form."""
+    body = await request.body()
+    if not body:
+        return {}
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("a form is posted as application/x-www-form-urlencoded")
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"),
+            keep_blank_values=True,
+            max_num_fields=_MAX_FORM_FIELDS,
+            encoding="utf-8",
+            errors="strict",
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("the form could not be read (not URL-encoded UTF-8)") from exc
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields.setdefault(name, value)
+    return fields

@@ -1,5 +1,5 @@
-"""The calendar's admin API: one year's named days, day overrides, years declared complete and
-the working hours. Operator audience until staff sign-in exists."""
+"""The calendar's admin API: one year's named days (any staff member), day overrides, years
+declared complete and the working hours (administrators; the operator token is one)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from complaints.calendar.service import (
     OutOfCalendarRange,
     OverrideNotFound,
 )
+from complaints.deps import Actor
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
+from vas_common.staff import Role, require_role
 from vas_common.types import EARLIEST_YEAR, LATEST_YEAR
 
-router = audience_router(Audience.OPERATOR, prefix="/v1/calendar", tags=["calendar (admin)"])
-
-# Who changed the calendar, for `updated_by`: the operator token names no one; staff sign-in will.
-OPERATOR_ACTOR = "operator"
+router = audience_router(Audience.STAFF, prefix="/v1/calendar", tags=["calendar (admin)"])
+Admin = require_role(Role.ADMIN)
 
 
 async def calendar_service(request: Request) -> CalendarService:
@@ -49,29 +49,43 @@ async def get_calendar(
     return CalendarYearOut.of(await service.year(year), service.missing_years_ahead())
 
 
-@router.put("/days/{day}", response_model=OverrideOut, responses=documented(OutOfCalendarRange))
-async def put_day(day: DayParam, body: DayIn, service: Calendar) -> OverrideOut:
+@router.put(
+    "/days/{day}", response_model=OverrideOut, dependencies=[Admin], responses=documented(OutOfCalendarRange)
+)
+async def put_day(day: DayParam, body: DayIn, service: Calendar, actor: Actor) -> OverrideOut:
     """Make the day a working day or a holiday whatever the official schedule says; open SLA
     clocks are recomputed on the changed calendar."""
-    return OverrideOut.of(await service.set_day(day, body.kind, body.note, OPERATOR_ACTOR))
+    return OverrideOut.of(await service.set_day(day, body.kind, body.note, actor))
 
 
-@router.delete("/days/{day}", status_code=204, responses=documented(OutOfCalendarRange, OverrideNotFound))
-async def delete_day(day: DayParam, service: Calendar) -> Response:
+@router.delete(
+    "/days/{day}",
+    status_code=204,
+    dependencies=[Admin],
+    responses=documented(OutOfCalendarRange, OverrideNotFound),
+)
+async def delete_day(day: DayParam, service: Calendar, actor: Actor) -> Response:
     """Remove the day's override: the official schedule (or Mon-Fri) decides again."""
-    await service.remove_day(day, OPERATOR_ACTOR)
+    await service.remove_day(day, actor)
     return Response(status_code=204)
 
 
-@router.put("/years/{year}", response_model=CalendarYearOut, responses=documented(OutOfCalendarRange))
-async def put_year(year: YearParam, body: YearIn, service: Calendar) -> CalendarYearOut:
+@router.put(
+    "/years/{year}",
+    response_model=CalendarYearOut,
+    dependencies=[Admin],
+    responses=documented(OutOfCalendarRange),
+)
+async def put_year(year: YearParam, body: YearIn, service: Calendar, actor: Actor) -> CalendarYearOut:
     """Declare that the year's official schedule is entered (as day overrides), so the year no
     longer counts as missing; `complete: false` withdraws the declaration."""
-    declared = await service.declare_year(year, body.complete, body.note, OPERATOR_ACTOR)
+    declared = await service.declare_year(year, body.complete, body.note, actor)
     return CalendarYearOut.of(declared, service.missing_years_ahead())
 
 
-@router.put("/hours", response_model=HoursOut, responses=documented(InvalidWorkingHours))
-async def put_hours(body: HoursIn, service: Calendar) -> HoursOut:
+@router.put(
+    "/hours", response_model=HoursOut, dependencies=[Admin], responses=documented(InvalidWorkingHours)
+)
+async def put_hours(body: HoursIn, service: Calendar, actor: Actor) -> HoursOut:
     """The working hours of every working day, Asia/Shanghai local time; start before end."""
-    return HoursOut.of(await service.set_hours(*body.times(), actor=OPERATOR_ACTOR))
+    return HoursOut.of(await service.set_hours(*body.times(), actor=actor))

@@ -1,5 +1,5 @@
-"""Complaint endpoints: staff intake and work (operator token until the staff login), and the
-public form and tracking (no login)."""
+"""Complaint endpoints: staff intake and work (any signed-in staff member, or the operator token),
+and the public form and tracking (no login)."""
 
 from __future__ import annotations
 
@@ -28,12 +28,13 @@ from complaints.complaint.service import (
     TooManyComplaints,
 )
 from complaints.deps import Actor, ClientAddress, Complaints
+from complaints.holds.service import RefundNotAllowed
 from complaints.sla.domain import Channel, EventKind
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
 from vas_common.msisdn import InvalidMsisdn, normalized_msisdn
 
-staff_router = audience_router(Audience.OPERATOR, prefix="/v1/complaints", tags=["complaints (staff)"])
+staff_router = audience_router(Audience.STAFF, prefix="/v1/complaints", tags=["complaints (staff)"])
 public_router = audience_router(Audience.PUBLIC, prefix="/v1/public/complaints", tags=["complaints (public)"])
 
 
@@ -69,14 +70,23 @@ async def complaint(complaint_id: UUID, complaints: Complaints) -> ComplaintDeta
 @staff_router.post(
     "/{complaint_id}/events",
     response_model=ComplaintDetailOut,
-    responses=documented(ComplaintNotFound, EventNotAllowed, OccurredInFuture, OccurredBeforeComplaint),
+    responses=documented(
+        ComplaintNotFound, EventNotAllowed, OccurredInFuture, OccurredBeforeComplaint, RefundNotAllowed
+    ),
 )
 async def add_event(
     complaint_id: UUID, body: EventIn, complaints: Complaints, actor: Actor
 ) -> ComplaintDetailOut:
-    """Something that happened: a reply, a call (logged late if need be), waiting on the user …"""
+    """Something that happened: a reply, a call (logged late if need be), waiting on the user …
+    Resolving a billing complaint may return money (`refund`): the subscription service refunds
+    the user's charge, and its answer (`refunded` or `refund_failed`) joins the history."""
     view = await complaints.record(
-        complaint_id, EventKind(body.kind), actor, occurred_at=body.occurred_at, note=body.note or ""
+        complaint_id,
+        EventKind(body.kind),
+        actor,
+        occurred_at=body.occurred_at,
+        note=body.note or "",
+        detail=body.refund.ask().detail() if body.refund else None,
     )
     return ComplaintDetailOut.of(view)
 

@@ -4,6 +4,7 @@ state, tracking codes, and the texts a user gets. Pure: no I/O."""
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -80,6 +81,7 @@ _ALLOWED: dict[EventKind, frozenset[ComplaintStatus]] = {
     EventKind.SATISFACTION_RECORDED: frozenset({ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED}),
     EventKind.REOPENED: frozenset({ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED}),
     EventKind.CLOSED: frozenset({ComplaintStatus.RESOLVED}),
+    EventKind.ESCALATED: frozenset({ComplaintStatus.RESOLVED}),
 }
 _STATUS_AFTER: dict[EventKind, ComplaintStatus] = {
     EventKind.CONTACTED: ComplaintStatus.OPEN,
@@ -91,7 +93,7 @@ _STATUS_AFTER: dict[EventKind, ComplaintStatus] = {
     EventKind.REOPENED: ComplaintStatus.OPEN,
     EventKind.CLOSED: ComplaintStatus.CLOSED,
 }
-STAFF_EVENTS = frozenset(_ALLOWED) - {EventKind.SATISFACTION_RECORDED}
+STAFF_EVENTS = frozenset(_ALLOWED) - {EventKind.SATISFACTION_RECORDED, EventKind.ESCALATED}
 
 
 def allowed_in(kind: EventKind, status: ComplaintStatus) -> bool:
@@ -134,3 +136,20 @@ def acknowledgement_text(provider: str, code: str) -> str:
         f"【{provider}】您的投诉已受理，受理编号{code}。我们会尽快与您联系；"
         f"凭受理编号和手机号后四位可在网站查询处理进度。"
     )
+
+
+def survey_text(provider: str, code: str) -> str:
+    return (
+        f"【{provider}】您的投诉（受理编号{code}）已处理完毕。请回复数字评价：5非常满意，4满意，"
+        f"3一般，2不满意，1非常不满意。不满意的我们将重新处理。"
+    )
+
+
+def satisfaction_score(text: str) -> int | None:
+    """1–5 from a reply to the survey ("5", "５", " 4 "), or None."""
+    word = unicodedata.normalize("NFKC", text).strip().rstrip("。.!！")
+    return int(word) if word in {"1", "2", "3", "4", "5"} else None
+
+
+# A score at or below this reopens the complaint: the user is not satisfied.
+REOPEN_AT_OR_BELOW = 2

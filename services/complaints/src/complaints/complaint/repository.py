@@ -38,11 +38,13 @@ def _event(row: asyncpg.Record) -> ComplaintEvent:
 
 
 class ComplaintRepository:
-    async def insert(self, conn: DbConnection, c: Complaint, source_address: str | None) -> None:
-        await conn.execute(
+    async def insert(self, conn: DbConnection, c: Complaint, source_address: str | None) -> bool:
+        """False when a complaint with this id exists already (an intake seen twice)."""
+        status = await conn.execute(
             f"""
             INSERT INTO complaints ({_COLUMNS}, source_address)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+            ON CONFLICT (id) DO NOTHING
             """,
             c.id,
             c.tracking_code,
@@ -64,6 +66,7 @@ class ComplaintRepository:
             c.satisfaction,
             source_address,
         )
+        return status.endswith(" 1")
 
     async def get(
         self, conn: DbConnection, complaint_id: UUID, *, for_update: bool = False
@@ -149,6 +152,46 @@ class ComplaintRepository:
             e.note,
             json.dumps(e.detail or {}),
         )
+
+    async def event_exists(self, conn: DbConnection, event_id: UUID) -> bool:
+        return bool(
+            await conn.fetchval("SELECT EXISTS (SELECT FROM complaint_events WHERE id = $1)", event_id)
+        )
+
+    async def latest_of_user(
+        self, conn: DbConnection, msisdn: str, statuses: Sequence[ComplaintStatus]
+    ) -> Complaint | None:
+        """The user's most recently changed complaint in one of these statuses."""
+        row = await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM complaints WHERE msisdn = $1 AND status = ANY($2::text[])"
+            " ORDER BY updated_at DESC LIMIT 1",
+            msisdn,
+            [s.value for s in statuses],
+        )
+        return _complaint(row) if row else None
+
+    async def unrated(
+        self, conn: DbConnection, resolved_before: datetime, limit: int
+    ) -> list[tuple[UUID, UUID]]:
+        """(complaint id, resolution event id) of resolved complaints whose last resolution is
+        older than `resolved_before` with no score, reopening or escalation since."""
+        rows = await conn.fetch(
+            """
+            SELECT c.id, r.id AS resolution
+              FROM complaints c
+              CROSS JOIN LATERAL (SELECT id, occurred_at FROM complaint_events e
+                                   WHERE e.complaint_id = c.id AND e.kind = 'resolved'
+                                   ORDER BY occurred_at DESC LIMIT 1) r
+             WHERE c.status = 'resolved' AND r.occurred_at < $1
+               AND NOT EXISTS (SELECT FROM complaint_events x
+                                WHERE x.complaint_id = c.id AND x.occurred_at >= r.occurred_at
+                                  AND x.kind IN ('satisfaction_recorded', 'reopened', 'escalated'))
+             LIMIT $2
+            """,
+            resolved_before,
+            limit,
+        )
+        return [(r["id"], r["resolution"]) for r in rows]
 
     async def history(self, conn: DbConnection, complaint_id: UUID) -> list[ComplaintEvent]:
         rows = await conn.fetch(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from complaints.complaint.domain import STAFF_EVENTS, Complaint, ComplaintEvent
 from complaints.complaint.service import ComplaintView
+from complaints.holds.schemas import RefundIn
 from complaints.sla.domain import Category, Channel, Clock, EventKind
 from vas_common.msisdn import MSISDN_PATTERN
 from vas_common.types import Instant, MultiLineText, SingleLineText
@@ -51,6 +52,15 @@ class EventIn(BaseModel):
     kind: StaffEventKind  # type: ignore[valid-type]
     occurred_at: Instant | None = Field(default=None, description="When it happened; default now")
     note: MultiLineText | None = Field(default=None, max_length=4000)
+    refund: RefundIn | None = Field(
+        default=None, description="With `resolved` on a billing complaint: return money of the user's charge"
+    )
+
+    @model_validator(mode="after")
+    def _refund_only_on_resolving(self) -> Self:
+        if self.refund is not None and self.kind != EventKind.RESOLVED.value:
+            raise ValueError("a refund is asked for only with the kind `resolved`")
+        return self
 
 
 class ComplaintOut(BaseModel):
@@ -103,11 +113,20 @@ class EventOut(BaseModel):
     recorded_at: datetime
     actor: str
     note: str
+    detail: dict[str, Any] = Field(
+        default_factory=dict,
+        description="e.g. the refund a resolution asked for, the refund's amount and charge",
+    )
 
     @classmethod
     def of(cls, e: ComplaintEvent) -> EventOut:
         return cls(
-            kind=e.kind, occurred_at=e.occurred_at, recorded_at=e.recorded_at, actor=e.actor, note=e.note
+            kind=e.kind,
+            occurred_at=e.occurred_at,
+            recorded_at=e.recorded_at,
+            actor=e.actor,
+            note=e.note,
+            detail=e.detail or {},
         )
 
 

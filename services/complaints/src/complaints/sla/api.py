@@ -1,4 +1,5 @@
-"""SLA endpoints: policies as data (admin), and the jobs the scheduler runs by itself."""
+"""SLA endpoints: policies as data (any staff member reads them, a supervisor changes them), and
+the jobs the scheduler runs by itself (operator token: machines)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from complaints.sla.service import (
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
 from vas_common.msisdn import normalized_msisdn
+from vas_common.staff import Role, require_role
 
-router = audience_router(Audience.OPERATOR, prefix="/v1/sla", tags=["SLA policies (admin)"])
+router = audience_router(Audience.STAFF, prefix="/v1/sla", tags=["SLA policies (supervisor)"])
+Supervisor = require_role(Role.SUPERVISOR)
 jobs_router = audience_router(Audience.OPERATOR, prefix="/v1/jobs", tags=["jobs (operator)"])
 
 
@@ -30,6 +33,7 @@ async def policies(sla: Sla) -> list[PolicyOut]:
 @router.post(
     "/policies",
     status_code=201,
+    dependencies=[Supervisor],
     response_model=PolicyOut,
     responses=documented(PolicyLooserThanStandard, PolicyExists, PolicyInvalid),
 )
@@ -56,7 +60,9 @@ async def add_policy(body: PolicyIn, sla: Sla) -> PolicyOut:
     return PolicyOut.of(policy)
 
 
-@router.delete("/policies/{policy_id}", status_code=204, responses=documented(PolicyNotFound))
+@router.delete(
+    "/policies/{policy_id}", status_code=204, dependencies=[Supervisor], responses=documented(PolicyNotFound)
+)
 async def retire_policy(policy_id: UUID, sla: Sla) -> None:
     await sla.retire_policy(policy_id)
     await sla.recompute_open()

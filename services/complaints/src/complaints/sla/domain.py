@@ -54,6 +54,11 @@ class EventKind(StrEnum):
     SATISFACTION_RECORDED = "satisfaction_recorded"
     REOPENED = "reopened"
     CLOSED = "closed"
+    ESCALATED = "escalated"  # no score from the user in time: a supervisor follows it up
+    # The subscription service's answer to a refund asked at resolution: on the timeline, but
+    # neither the complaint's status nor any clock moves (no clock stops, pauses or resumes on them).
+    REFUNDED = "refunded"
+    REFUND_FAILED = "refund_failed"
 
 
 class ClockKind(StrEnum):

@@ -1,5 +1,5 @@
-"""Raw records (operator): a user's raw data list (原始数据清单) as JSON or CSV, legal holds, and
-the retention job."""
+"""Raw records (operator): a user's raw data list (原始数据清单) as JSON or CSV, legal holds, who
+holds a user's records, and the retention job."""
 
 from __future__ import annotations
 
@@ -14,8 +14,21 @@ from fastapi import Query, Response
 from subscription.api.deps import Records, UserMsisdn
 from subscription.domain import SHANGHAI
 from subscription.repository.records import OrderRecord
-from subscription.schemas import LegalHoldIn, LegalHoldOut, OrderRecordOut, RetentionOut, UserRecordsOut
+from subscription.repository.retention import Hold
+from subscription.schemas import (
+    LEGAL_HOLDER_DESCRIPTION,
+    LEGAL_HOLDER_PATTERN,
+    HoldOut,
+    LegalHoldIn,
+    LegalHoldOut,
+    OrderRecordOut,
+    RetentionOut,
+    UserHoldsOut,
+    UserRecordsOut,
+)
+from subscription.service.records import LegalHoldNotFound
 from vas_common.access import Audience, audience_router
+from vas_common.errors import documented
 from vas_common.msisdn import normalized_msisdn
 from vas_common.types import Instant
 
@@ -116,24 +129,49 @@ async def user_records(
     )
 
 
+def _legal(hold: Hold) -> LegalHoldOut:
+    return LegalHoldOut(msisdn=hold.msisdn, holder=hold.holder, reason=hold.reason, placed_at=hold.placed_at)
+
+
 @router.post("/legal-holds", status_code=201, response_model=LegalHoldOut)
 async def place_legal_hold(body: LegalHoldIn, records: Records) -> LegalHoldOut:
-    """The user's records are kept past the retention horizon, here and in the sms-sender."""
-    hold = await records.place_hold(normalized_msisdn(body.msisdn), body.reason)
-    return LegalHoldOut(msisdn=hold.msisdn, reason=hold.reason, placed_at=hold.placed_at)
+    """The user's records are kept past the retention horizon, here and in the sms-sender, until
+    this holder is released (and no other holder remains). Placing it again changes its reason."""
+    return _legal(await records.place_hold(normalized_msisdn(body.msisdn), body.reason, body.holder))
 
 
 @router.get("/legal-holds", response_model=list[LegalHoldOut])
 async def legal_holds(records: Records) -> list[LegalHoldOut]:
-    return [
-        LegalHoldOut(msisdn=h.msisdn, reason=h.reason, placed_at=h.placed_at) for h in await records.holds()
-    ]
+    """Every legal hold, oldest first (a complaint's dispute hold is listed per user, below)."""
+    return [_legal(h) for h in await records.holds()]
 
 
-@router.delete("/legal-holds/{msisdn}", status_code=204)
-async def release_legal_hold(msisdn: UserMsisdn, records: Records) -> Response:
-    await records.release_hold(msisdn)
+@router.delete("/legal-holds/{msisdn}", status_code=204, responses=documented(LegalHoldNotFound))
+async def release_legal_hold(
+    msisdn: UserMsisdn,
+    records: Records,
+    holder: Annotated[
+        str, Query(pattern=LEGAL_HOLDER_PATTERN, description=LEGAL_HOLDER_DESCRIPTION)
+    ] = "legal",
+) -> Response:
+    """Release one legal holder (`legal` unless named): the records stay while another holder,
+    a complaint's dispute hold included, remains."""
+    await records.release_hold(msisdn, holder)
     return Response(status_code=204)
+
+
+@router.get("/users/{msisdn}/holds", response_model=UserHoldsOut)
+async def user_holds(msisdn: UserMsisdn, records: Records) -> UserHoldsOut:
+    """Who keeps the user's records past the retention horizon: legal holds and the dispute holds
+    of open billing or subscription complaints."""
+    found = await records.holds_of(msisdn)
+    return UserHoldsOut(
+        msisdn=msisdn,
+        held=bool(found),
+        holds=[
+            HoldOut(msisdn=h.msisdn, holder=h.holder, reason=h.reason, placed_at=h.placed_at) for h in found
+        ],
+    )
 
 
 @jobs_router.post("/retention", response_model=RetentionOut)
@@ -146,7 +184,8 @@ async def retention(records: Records) -> RetentionOut:
         affected=result.records_deleted
         + result.charges_deleted
         + result.subscriptions_deleted
-        + result.processed_mo_deleted,
+        + result.processed_mo_deleted
+        + result.refund_requests_deleted,
         cutoff=result.cutoff,
         partitions_created=result.partitions_created,
         partitions_dropped=result.partitions_dropped,
@@ -154,4 +193,5 @@ async def retention(records: Records) -> RetentionOut:
         charges_deleted=result.charges_deleted,
         subscriptions_deleted=result.subscriptions_deleted,
         processed_mo_deleted=result.processed_mo_deleted,
+        refund_requests_deleted=result.refund_requests_deleted,
     )

@@ -133,3 +133,42 @@ class BillingRepository:
             end,
         )
         return [_charge(r) for r in rows]
+
+    # -- refunds a complaint asked for ---------------------------------------------------------
+
+    async def claim_refund_request(
+        self,
+        conn: DbConnection,
+        request_id: UUID,
+        complaint_id: UUID,
+        msisdn: str,
+        charge_id: UUID,
+        amount_fen: int,
+        at: datetime,
+    ) -> bool:
+        """Mark the request handled; False when it was before (a redelivery: nothing to do). A
+        second transaction claiming the same request waits here until the first one ends."""
+        inserted = await conn.fetchval(
+            """
+            INSERT INTO refund_requests (id, complaint_id, msisdn, charge_id, amount_fen, handled_at)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (id) DO NOTHING RETURNING true
+            """,
+            request_id,
+            complaint_id,
+            msisdn,
+            charge_id,
+            amount_fen,
+            at,
+        )
+        return bool(inserted)
+
+    async def settle_refund_request(
+        self, conn: DbConnection, request_id: UUID, refund_id: UUID | None, refused_code: str | None
+    ) -> None:
+        await conn.execute(
+            "UPDATE refund_requests SET refund_id = $2, refused_code = $3 WHERE id = $1",
+            request_id,
+            refund_id,
+            refused_code,
+        )

@@ -1,10 +1,12 @@
-"""Billing: the monthly fee run, per-message fees from delivery statuses, refunds and the fee
-query. Each new charge is written with its raw record and its event in one transaction."""
+"""Billing: the monthly fee run, per-message fees from delivery statuses, refunds (by the operator,
+or asked for by a complaint) and the fee query. Each new charge is written with its raw record and
+its event in one transaction."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import groupby
 from uuid import UUID
 
@@ -18,8 +20,9 @@ from subscription.service.messaging import Messaging
 from vas_common.clock import Clock
 from vas_common.db import DbConnection
 from vas_common.errors import NotFound, ValidationFailed
+from vas_common.events.complaints import RefundRequest
 from vas_common.events.sms_sender import MessageState
-from vas_common.events.subscription import Charged, Refunded
+from vas_common.events.subscription import Charged, RefundCharge, Refunded, RefundFailed, RefundFailure
 
 MONTHLY_REASON = "monthly_fee"
 MESSAGE_REASON = "message_fee"
@@ -43,6 +46,29 @@ class ChargeNotRefundable(ValidationFailed):
 class RefundExceedsCharge(ValidationFailed):
     code = "refund_exceeds_charge"
     title = "The refunds of a charge may not exceed it"
+
+
+class ChargeOfAnotherUser(ValidationFailed):
+    code = "charge_of_another_user"
+    title = "A complaint may refund only a charge of its own user"
+
+
+class RefundAmountInvalid(ValidationFailed):
+    code = "refund_amount_invalid"
+    title = "A refund returns a positive amount"
+
+
+# Why a complaint's refund request can be refused; each is reported back as billing.refund_failed.
+REFUSALS = (
+    ChargeNotFound,
+    ChargeOfAnotherUser,
+    ChargeNotRefundable,
+    RefundExceedsCharge,
+    RefundAmountInvalid,
+)
+Refusal = (
+    ChargeNotFound | ChargeOfAnotherUser | ChargeNotRefundable | RefundExceedsCharge | RefundAmountInvalid
+)
 
 
 @dataclass(frozen=True)
@@ -174,39 +200,109 @@ class BillingService:
         """A negative charge naming the one it refunds; all refunds of a charge stay within it."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            # The row lock makes concurrent refunds of one charge take turns.
-            original = await self._billing.get(conn, charge_id, for_update=True)
-            if original is None:
-                raise ChargeNotFound(f"charge {charge_id} does not exist")
-            if original.refund_of is not None or original.amount_fen <= 0:
-                raise ChargeNotRefundable(f"charge {charge_id} is a refund")
-            refunded = await self._billing.refunded(conn, charge_id)
-            left = domain.refundable(original.amount_fen, refunded)
-            if amount_fen > left:
-                raise RefundExceedsCharge(
-                    f"{amount_fen} fen asked, {left} fen of charge {charge_id} is left to refund",
-                    extra={
-                        "charged_fen": original.amount_fen,
-                        "refunded_fen": refunded,
-                        "refundable_fen": left,
-                    },
-                )
-            refund = Charge(
-                id=uuid.uuid4(),
-                msisdn=original.msisdn,
-                subscription_id=original.subscription_id,
-                product_id=original.product_id,
-                product_code=original.product_code,
-                amount_fen=-amount_fen,
-                reason=reason,
-                charged_at=now,
-                period=original.period,
-                message_id=original.message_id,
-                refund_of=original.id,
-            )
-            await self._billing.insert_once(conn, refund)
+            refund = await self._refund(conn, charge_id, amount_fen, reason, now)
             await self._record(conn, "refunded", refund)
-            await self._messaging.publish(conn, Refunded(payload=refund.payload()))
+            await self._messaging.publish(conn, Refunded(payload=_refund_payload(refund)))
+        return refund
+
+    async def refund_requested(self, request: RefundRequest) -> Charge | Refusal | None:
+        """A complaint asks for a refund of its user's charge (complaint.refund_requested): the
+        refund made, or why it was refused (each answered by an event naming the request), or
+        None when the request was handled before (a redelivery changes nothing). The request id
+        is marked handled in the transaction that makes the refund."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._billing.claim_refund_request(
+                conn,
+                request.request_id,
+                request.complaint_id,
+                request.msisdn,
+                request.charge_id,
+                request.amount_fen,
+                now,
+            ):
+                return None
+            try:
+                refund = await self._refund(
+                    conn, request.charge_id, request.amount_fen, request.reason, now, of_user=request.msisdn
+                )
+            except REFUSALS as refused:  # nothing was written by the refund: the checks come first
+                await self._billing.settle_refund_request(conn, request.request_id, None, refused.code)
+                left = refused.extra.get("refundable_fen")
+                await self._messaging.publish(
+                    conn,
+                    RefundFailed(
+                        payload=RefundFailure(
+                            request_id=request.request_id,
+                            complaint_id=request.complaint_id,
+                            msisdn=request.msisdn,
+                            charge_id=request.charge_id,
+                            amount_fen=request.amount_fen,
+                            code=refused.code,
+                            detail=refused.detail,
+                            refundable_fen=left if isinstance(left, int) else None,
+                            occurred_at=now,
+                        )
+                    ),
+                )
+                return refused
+            await self._billing.settle_refund_request(conn, request.request_id, refund.id, None)
+            await self._record(
+                conn,
+                "refunded",
+                refund,
+                {"complaint_id": str(request.complaint_id), "request_id": str(request.request_id)},
+            )
+            await self._messaging.publish(conn, Refunded(payload=_refund_payload(refund, request)))
+        return refund
+
+    async def _refund(
+        self,
+        conn: DbConnection,
+        charge_id: UUID,
+        amount_fen: int,
+        reason: str,
+        now: datetime,
+        *,
+        of_user: str | None = None,
+    ) -> Charge:
+        """Inside the caller's transaction: the refund charge, after every check (a refused one
+        writes nothing). `of_user`: the charge must be this user's."""
+        if amount_fen <= 0:
+            raise RefundAmountInvalid(f"{amount_fen} fen is not an amount to refund")
+        # The row lock makes concurrent refunds of one charge take turns.
+        original = await self._billing.get(conn, charge_id, for_update=True)
+        if original is None:
+            raise ChargeNotFound(f"charge {charge_id} does not exist")
+        if of_user is not None and original.msisdn != of_user:
+            raise ChargeOfAnotherUser(f"charge {charge_id} is not a charge of {of_user}")
+        if original.refund_of is not None or original.amount_fen <= 0:
+            raise ChargeNotRefundable(f"charge {charge_id} is a refund")
+        refunded = await self._billing.refunded(conn, charge_id)
+        left = domain.refundable(original.amount_fen, refunded)
+        if amount_fen > left:
+            raise RefundExceedsCharge(
+                f"{amount_fen} fen asked, {left} fen of charge {charge_id} is left to refund",
+                extra={
+                    "charged_fen": original.amount_fen,
+                    "refunded_fen": refunded,
+                    "refundable_fen": left,
+                },
+            )
+        refund = Charge(
+            id=uuid.uuid4(),
+            msisdn=original.msisdn,
+            subscription_id=original.subscription_id,
+            product_id=original.product_id,
+            product_code=original.product_code,
+            amount_fen=-amount_fen,
+            reason=reason,
+            charged_at=now,
+            period=original.period,
+            message_id=original.message_id,
+            refund_of=original.id,
+        )
+        await self._billing.insert_once(conn, refund)
         return refund
 
     async def charges_of(self, msisdn: str, month: str | None) -> UserCharges:
@@ -217,11 +313,14 @@ class BillingService:
             charges = await self._billing.of_user(conn, msisdn, start, end)
         return UserCharges(msisdn, month, charges)
 
-    async def _record(self, conn: DbConnection, kind: str, charge: Charge) -> None:
+    async def _record(
+        self, conn: DbConnection, kind: str, charge: Charge, also: dict[str, object] | None = None
+    ) -> None:
         detail: dict[str, object] = {
             "charge_id": str(charge.id),
             "amount_fen": charge.amount_fen,
             "reason": charge.reason,
+            **(also or {}),
         }
         if charge.period is not None:
             detail["period"] = charge.period
@@ -238,3 +337,12 @@ class BillingService:
             product_code=charge.product_code,
             detail=detail,
         )
+
+
+def _refund_payload(refund: Charge, request: RefundRequest | None = None) -> RefundCharge:
+    return RefundCharge(
+        **refund.payload().model_dump(),
+        refund_of=refund.refund_of,
+        request_id=request.request_id if request else None,
+        complaint_id=request.complaint_id if request else None,
+    )

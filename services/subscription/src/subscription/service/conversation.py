@@ -17,7 +17,7 @@ waits) is recorded with its outcome: the registration success rate counts the on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -66,7 +66,9 @@ class SmsConversation:
         products: ProductRepository,
         messaging: Messaging,
         metrics: RegistrationMetrics,
+        leave_alone: Callable[[MoMessage], bool] = lambda _: False,
     ) -> None:
+        self._leave_alone = leave_alone
         self._provider = provider
         self._steps = steps
         self._subs = subscriptions
@@ -75,7 +77,11 @@ class SmsConversation:
         self._metrics = metrics
 
     async def handle(self, conn: DbConnection, mos: Sequence[MoMessage], now: datetime) -> None:
-        """These MO in order, inside the caller's transaction; an MO seen before is skipped."""
+        """These MO in order, inside the caller's transaction; an MO seen before is skipped, and
+        so is one the complaints service answers (a complaint, a reply to its texts)."""
+        mos = [mo for mo in mos if not self._leave_alone(mo)]
+        if not mos:
+            return
         fresh = await self._subs.first_time_seen(conn, [mo.mo_id for mo in mos])
         work: list[tuple[MoMessage, domain.MoCommand]] = []
         for mo in mos:

@@ -1,6 +1,7 @@
-"""Raw records (原始数据): a user's list on request, legal holds, and retention — records,
-charges and ended subscriptions are kept `retention_months` Asia/Shanghai months, a held user's
-for as long as the hold; the ids of handled MO for as long as an MO could come again."""
+"""Raw records (原始数据): a user's list on request, holds, and retention — records, charges
+and ended subscriptions are kept `retention_months` Asia/Shanghai months, a held user's for as
+long as any hold remains (holds are per number and holder: legal holds placed here, dispute holds
+of complaints from complaint.events); the ids of handled MO for as long as an MO could come again."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import asyncpg
 
 from subscription import domain
 from subscription.repository.records import OrderRecord, RecordRepository
-from subscription.repository.retention import Hold, LegalHoldRepository, RetentionRepository
+from subscription.repository.retention import Hold, HoldRepository, RetentionRepository
 from subscription.repository.subscriptions import SubscriptionRepository
 from subscription.service.messaging import Messaging
 from vas_common.clock import Clock
 from vas_common.errors import NotFound, ValidationFailed
-from vas_common.events.subscription import LegalHold, LegalHoldChanged
+from vas_common.events.complaints import HoldChange
+from vas_common.events.subscription import LEGAL_HOLDER, LegalHold, LegalHoldChanged
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ _MO_ID_BATCH = 10_000
 
 class LegalHoldNotFound(NotFound):
     code = "legal_hold_not_found"
-    title = "The user is not under a legal hold"
+    title = "The user is not under this legal hold"
 
 
 class InvalidRange(ValidationFailed):
@@ -46,6 +48,7 @@ class RetentionResult:
     charges_deleted: int
     subscriptions_deleted: int
     processed_mo_deleted: int
+    refund_requests_deleted: int
 
 
 class RecordsService:
@@ -55,7 +58,7 @@ class RecordsService:
         clock: Clock,
         retention_months: int,
         records: RecordRepository | None = None,
-        holds: LegalHoldRepository | None = None,
+        holds: HoldRepository | None = None,
         retention: RetentionRepository | None = None,
         messaging: Messaging | None = None,
         subscriptions: SubscriptionRepository | None = None,
@@ -64,7 +67,7 @@ class RecordsService:
         self._clock = clock
         self._months = retention_months
         self._records = records or RecordRepository()
-        self._holds = holds or LegalHoldRepository()
+        self._holds = holds or HoldRepository()
         self._retention = retention or RetentionRepository()
         self._messaging = messaging or Messaging()
         self._subs = subscriptions or SubscriptionRepository()
@@ -75,30 +78,56 @@ class RecordsService:
         async with self._pool.acquire() as conn:
             return await self._records.of_user(conn, msisdn, since, until)
 
-    # -- legal holds -----------------------------------------------------------------------
+    # -- holds -------------------------------------------------------------------------------
 
-    async def place_hold(self, msisdn: str, reason: str) -> Hold:
+    async def place_hold(self, msisdn: str, reason: str, holder: str = LEGAL_HOLDER) -> Hold:
+        """A legal hold (`legal` or `legal:<name>`), announced to the sms-sender, which keeps the
+        user's messages as long."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            hold = await self._holds.place(conn, msisdn, reason, now)
+            hold = await self._holds.place(conn, msisdn, holder, reason, now)
             await self._messaging.publish(
                 conn,
-                LegalHoldChanged(payload=LegalHold(msisdn=msisdn, held=True, reason=reason, occurred_at=now)),
+                LegalHoldChanged(
+                    payload=LegalHold(msisdn=msisdn, held=True, reason=reason, occurred_at=now, holder=holder)
+                ),
             )
         return hold
 
-    async def release_hold(self, msisdn: str) -> None:
+    async def release_hold(self, msisdn: str, holder: str = LEGAL_HOLDER) -> None:
+        """Release one legal holder; the user's records stay while another holder remains."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._holds.release(conn, msisdn):
-                raise LegalHoldNotFound(f"{msisdn} is not under a legal hold")
+            if not await self._holds.release(conn, msisdn, holder):
+                raise LegalHoldNotFound(f"{msisdn} is not held by {holder}", extra={"holder": holder})
             await self._messaging.publish(
-                conn, LegalHoldChanged(payload=LegalHold(msisdn=msisdn, held=False, occurred_at=now))
+                conn,
+                LegalHoldChanged(
+                    payload=LegalHold(msisdn=msisdn, held=False, occurred_at=now, holder=holder)
+                ),
             )
 
     async def holds(self) -> list[Hold]:
+        """Every legal hold (dispute holds are the complaints service's)."""
         async with self._pool.acquire() as conn:
-            return await self._holds.all(conn)
+            return await self._holds.with_prefix(conn, LEGAL_HOLDER)
+
+    async def holds_of(self, msisdn: str) -> list[Hold]:
+        """Everyone holding the user's records: legal holds and complaints."""
+        async with self._pool.acquire() as conn:
+            return await self._holds.of_user(conn, msisdn)
+
+    async def apply_dispute_hold(self, change: HoldChange, held: bool) -> None:
+        """A complaint placed or released its dispute hold (complaint.events). Idempotent: the
+        event says what the holder now does, so applying it again changes nothing, and releasing
+        a hold never placed is a no-op; a holder's events come in order (keyed by the number).
+        The sms-sender reads the same events: nothing is announced from here."""
+        async with self._pool.acquire() as conn:
+            if held:
+                reason = change.reason or change.holder
+                await self._holds.place(conn, change.msisdn, change.holder, reason, change.occurred_at)
+            else:
+                await self._holds.release(conn, change.msisdn, change.holder)
 
     # -- retention -------------------------------------------------------------------------
 
@@ -130,16 +159,20 @@ class RecordsService:
                 charges = await self._retention.delete_charges(conn, cutoff)
                 # After the charges: a subscription goes once nothing charged to it is kept.
                 subscriptions = await self._retention.delete_ended_subscriptions(conn, cutoff)
+                refund_requests = await self._retention.delete_refund_requests(conn, cutoff)
             mo_ids = await self._subs.forget_processed_mo(conn, now - PROCESSED_MO_KEPT, _MO_ID_BATCH)
-        result = RetentionResult(cutoff, created, dropped, records, charges, subscriptions, mo_ids)
+        result = RetentionResult(
+            cutoff, created, dropped, records, charges, subscriptions, mo_ids, refund_requests
+        )
         logger.info(
             "retention: records before %s removed; partitions dropped %s, records deleted %d, charges deleted %d,"
-            " ended subscriptions deleted %d, MO ids forgotten %d",
+            " ended subscriptions deleted %d, MO ids forgotten %d, refund requests deleted %d",
             cutoff.isoformat(),
             dropped or "none",
             records,
             charges,
             subscriptions,
             mo_ids,
+            refund_requests,
         )
         return result

@@ -5,7 +5,7 @@ and feeds around them, and the registration success rate."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -73,6 +73,7 @@ class SubscriptionService:
         products: ProductRepository | None = None,
         partners: PartnerRepository | None = None,
         messaging: Messaging | None = None,
+        leave_alone: Callable[[MoMessage], bool] = lambda _: False,
     ) -> None:
         self._pool = pool
         self._clock = clock
@@ -89,6 +90,7 @@ class SubscriptionService:
             self._products,
             self._messaging,
             metrics or RegistrationMetrics(None),
+            leave_alone,
         )
 
     # -- requests ------------------------------------------------------------------------
