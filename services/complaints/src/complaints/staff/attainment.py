@@ -1,12 +1,8 @@
-"""SLA attainment for a period, per clock, channel, category and partner: the one query the
-console's attainment page reads.
-
-Interim: the suite's attainment report (`GET /v1/reports/attainment`, complaints/report/) is the
-figure of record; at the merge this function is replaced by a call to it. Until then it counts
-here, from `complaint_clocks` (each clock's current run: met, met late, breached and still open,
-running, by its times against `now`, not the stored state that the tick may not have caught up
-with) and `sla_alerts` (the breaches of earlier runs: a reopened complaint, a follow-up clock
-restarted by a contact, replace the run in `complaint_clocks` but not the breach raised)."""
+"""SLA attainment for a period, per clock, channel, category and partner, as the console's
+attainment page shows it: the runs of the suite's attainment report (`complaints/report/`,
+`GET /v1/reports/attainment`), tallied for the page's tables and chart, so the page and the
+report of record give the same figures by the same rule (a run counts in the period that
+holds its due time; a paused one without a due time, in the period it started)."""
 
 from __future__ import annotations
 
@@ -15,28 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
+from complaints.report.domain import RunResult
 
 TARGET_SHARE = 0.95  # the share of deadlines to meet on time (the chart's target line)
-
-_OUTCOMES = """
-SELECT k.clock, c.channel, c.category, c.partner_id,
-       CASE WHEN k.stopped_at IS NOT NULL AND (k.due_at IS NULL OR k.stopped_at <= k.due_at) THEN 'met'
-            WHEN k.stopped_at IS NOT NULL THEN 'met_late'
-            WHEN k.due_at IS NOT NULL AND k.due_at <= $3 THEN 'breached'
-            ELSE 'running' END AS outcome,
-       count(*) AS n
-  FROM complaint_clocks k JOIN complaints c ON c.id = k.complaint_id
- WHERE k.started_at >= $1 AND k.started_at < $2
- GROUP BY 1, 2, 3, 4, 5
-UNION ALL
-SELECT a.clock, c.channel, c.category, c.partner_id, 'breached', count(*)
-  FROM sla_alerts a JOIN complaints c ON c.id = a.complaint_id
- WHERE a.alert = 'breached' AND a.started_at >= $1 AND a.started_at < $2
-   AND NOT EXISTS (SELECT FROM complaint_clocks k WHERE k.complaint_id = a.complaint_id
-                      AND k.clock = a.clock AND k.started_at = a.started_at)
- GROUP BY 1, 2, 3, 4
-"""
 
 
 @dataclass
@@ -45,6 +22,7 @@ class Tally:
     met_late: int = 0
     breached: int = 0
     running: int = 0
+    paused: int = 0
 
     def add(self, outcome: str, count: int) -> None:
         setattr(self, outcome, getattr(self, outcome) + count)
@@ -70,14 +48,22 @@ class Attainment:
     by_partner: dict[UUID | None, Tally] = field(default_factory=dict)
 
 
-async def attainment(pool: asyncpg.Pool, start: datetime, end: datetime, now: datetime) -> Attainment:
-    """Clocks that started in [start, end), their outcomes as of `now`."""
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(_OUTCOMES, start, end, now)
+def of_report(start: datetime, end: datetime, runs: Iterable[RunResult]) -> Attainment:
+    """The report's runs, tallied per clock, channel, category and partner."""
     return tallied(
         start,
         end,
-        ((r["clock"], r["channel"], r["category"], r["partner_id"], r["outcome"], r["n"]) for r in rows),
+        (
+            (
+                r.run.clock.value,
+                r.run.channel.value,
+                r.run.category.value,
+                r.run.partner_id,
+                r.outcome.value,
+                1,
+            )
+            for r in runs
+        ),
     )
 
 

@@ -35,9 +35,10 @@ from complaints.complaint.domain import STAFF_EVENTS, ComplaintStatus
 from complaints.complaint.schemas import StaffEventKind
 from complaints.complaint.service import ComplaintView
 from complaints.deps import ClientAddress, Complaints, Member, Staff
+from complaints.report.service import ReportService
 from complaints.sla.domain import SHANGHAI, Category, Channel, ClockKind, EventKind
 from complaints.staff import views
-from complaints.staff.attainment import TARGET_SHARE, Tally, attainment
+from complaints.staff.attainment import TARGET_SHARE, Tally, of_report
 from complaints.staff.domain import sla_light
 from complaints.staff.queue import console_queue
 from complaints.staff.service import InvalidCredentials, SessionEnded, SignInOff, TooManyFailedSignIns
@@ -571,7 +572,9 @@ async def attainment_page(
     if first > last or (last - first).days > 366 or first.year < EARLIEST_YEAR or last.year >= LATEST_YEAR:
         raise PeriodInvalid(f"{first} to {last}")
     start, end = views.period_bounds(first, last)
-    figures = await attainment(request.app.state.runtime.db(), start, end, ui.clock.now())
+    reports = request.app.state.report_service
+    assert isinstance(reports, ReportService)
+    figures = of_report(start, end, (await reports.attainment(start, end)).runs)
     t = ui.pages.messages[staff_language(request)]
     chart = views.attainment_chart(
         figures.by_clock,
@@ -588,6 +591,7 @@ async def attainment_page(
                 "met_late": tally.met_late,
                 "breached": tally.breached,
                 "running": tally.running,
+                "paused": tally.paused,
                 "share": views.percent(tally.share_on_time),
                 "below": tally.share_on_time is not None and tally.share_on_time < TARGET_SHARE,
             }
