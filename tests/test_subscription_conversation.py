@@ -60,8 +60,19 @@ async def test_two_ys_at_once_with_two_orders_waiting_activate_neither(suite: Su
     for code in codes:
         await phone.send(code, "回复Y")
     await asyncio.gather(suite.mo(phone.msisdn, "Y"), suite.mo(phone.msisdn, "y"))
-    for _ in range(2):
-        await phone.next_text("2个待确认的订购")
+
+    async def both_asked_which() -> bool:
+        # Read from the raw records: two identical long replies at once may share an SMS
+        # concatenation reference and reach the simulator as one message (issue #17).
+        found = await suite.subscription.get(f"/v1/users/{phone.msisdn}/records", headers=OPERATOR)
+        asked = [
+            r
+            for r in found.json()["records"]
+            if r["kind"] == "sms_out" and r["detail"].get("purpose") == "pending_list"
+        ]
+        return len(asked) == 2 and all("2个待确认的订购" in r["detail"]["text"] for r in asked)
+
+    await eventually(both_asked_which)
     for code in codes:
         assert await suite.status_of(phone.msisdn, code) == "pending"
 
