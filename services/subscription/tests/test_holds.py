@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from subscription import domain
 from subscription.domain import BillingType, Charge, Product, ProductStatus, SubscriptionStatus
@@ -32,14 +31,21 @@ from subscription.repository.subscriptions import SubscriptionRepository
 from subscription.settings import SubscriptionSettings
 from vas_common.clock import ManualClock
 from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
-from vas_common.events import Event, UnknownEvent, decode_event
+from vas_common.events import Event
 from vas_common.events.complaints import HoldChange, HoldPlaced, HoldReleased, RefundRequest, RefundRequested
 from vas_common.events.subscription import Refunded, RefundFailed
 from vas_common.events.topics import COMPLAINT_EVENTS, SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
 from vas_common.settings import ServiceSettings
 from vas_common.telemetry import Metrics
-from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, problem_of, serve, service_settings_kwargs
+from vas_devstack.pytest_plugin import (
+    OPERATOR_TOKEN,
+    eventually,
+    problem_of,
+    read_events,
+    serve,
+    service_settings_kwargs,
+)
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
@@ -231,33 +237,13 @@ def refund_request(user: str, charge_id: uuid.UUID, amount_fen: int, env: Env) -
 
 
 async def answers(kafka: Any, request_ids: set[uuid.UUID], wanted: int) -> list[Event]:
-    """Refunded and RefundFailed events on subscription.events naming these requests."""
-    consumer = AIOKafkaConsumer(
-        SUBSCRIPTION_EVENTS.name,
-        bootstrap_servers=kafka.bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-    )
-    await consumer.start()
-    found: list[Event] = []
-    try:
+    """Refunded and RefundFailed events on subscription.events naming these requests (and any
+    more behind them, to the end of the topic)."""
 
-        async def all_read() -> bool:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                for record in records:
-                    try:
-                        event = decode_event(record.value or b"")
-                    except UnknownEvent:
-                        continue
-                    if isinstance(event, Refunded | RefundFailed) and event.payload.request_id in request_ids:
-                        found.append(event)
-            return len(found) >= wanted
+    def ours(event: Event) -> bool:
+        return isinstance(event, Refunded | RefundFailed) and event.payload.request_id in request_ids
 
-        await eventually(all_read)
-        await consumer.getmany(timeout_ms=500)  # and nothing more behind them
-    finally:
-        await consumer.stop()
-    return found
+    return [event for event, _ in await read_events(kafka.bootstrap, SUBSCRIPTION_EVENTS.name, ours, wanted)]
 
 
 async def test_a_complaints_refund_request_refunds_its_users_charge_once_or_is_refused(

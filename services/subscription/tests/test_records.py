@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
 from subscription import consumers, domain
 from subscription.domain import SHANGHAI, BillingType, Charge, Product, ProductStatus, SubscriptionStatus
@@ -31,11 +31,11 @@ from subscription.service.subscriptions import SubscriptionService
 from subscription.settings import SubscriptionSettings
 from vas_common.clock import ManualClock
 from vas_common.db import ensure_monthly_partitions
-from vas_common.events import UnknownEvent, decode_event, encode_event
+from vas_common.events import Event, encode_event
 from vas_common.events.sms_sender import MessageState, MessageStatus, MessageStatusChanged
 from vas_common.events.subscription import LegalHoldChanged
 from vas_common.events.topics import SMS_STATUS, SUBSCRIPTION_EVENTS
-from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve, service_settings_kwargs
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, read_events, serve, service_settings_kwargs
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
@@ -166,31 +166,12 @@ async def test_legal_holds_are_stored_and_announced(env: Env, kafka: Any) -> Non
         await env.client.post("/v1/legal-holds", json={"msisdn": user, "reason": ""}, headers=OPERATOR)
     ).status_code == 422
 
-    consumer = AIOKafkaConsumer(
-        SUBSCRIPTION_EVENTS.name,
-        bootstrap_servers=kafka.bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-    )
-    await consumer.start()
-    seen: list[LegalHoldChanged] = []
-    try:
+    def about_user(event: Event) -> bool:
+        return isinstance(event, LegalHoldChanged) and event.payload.msisdn == user
 
-        async def three() -> bool:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                for record in records:
-                    try:
-                        event = decode_event(record.value or b"")
-                    except UnknownEvent:
-                        continue
-                    if isinstance(event, LegalHoldChanged) and event.payload.msisdn == user:
-                        assert record.key == user.encode()
-                        seen.append(event)
-            return len(seen) >= 3
-
-        await eventually(three)
-    finally:
-        await consumer.stop()
+    changes = await read_events(kafka.bootstrap, SUBSCRIPTION_EVENTS.name, about_user, 3)
+    assert all(record.key == user.encode() for _, record in changes)
+    seen = [event for event, _ in changes]
     assert [(e.payload.held, e.payload.reason) for e in seen] == [
         (True, "投诉处理中 C-1"),
         (True, "C-2"),

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -86,13 +86,23 @@ class Runtime:
             raise RuntimeError("database pool not open")
         return self.pool
 
-    def every(self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]) -> None:
-        """Run `job` every `interval_s` seconds until shutdown. A failure is logged and the job
-        runs again at the next interval; shutdown cancels it."""
+    def every(
+        self,
+        name: str,
+        interval_s: float,
+        job: Callable[[], Awaitable[object]],
+        *,
+        first_after_s: float | None = None,
+    ) -> None:
+        """Run `job` every `interval_s` seconds until shutdown, the first time after
+        `first_after_s` (default: one interval). A failure is logged and the job runs again at
+        the next interval; shutdown cancels it."""
 
         async def loop() -> None:
+            wait = interval_s if first_after_s is None else first_after_s
             while True:
-                await asyncio.sleep(interval_s)
+                await asyncio.sleep(wait)
+                wait = interval_s
                 try:
                     await job()
                 except Exception:
@@ -106,6 +116,17 @@ class Runtime:
                 await task
 
         self.on_shutdown.append(stop)
+
+
+StateT = TypeVar("StateT")
+
+
+def app_state(request: Request, name: str, kind: type[StateT]) -> StateT:
+    """What a service's start-up put in `app.state` under `name`, checked to be a `kind`: how an
+    endpoint dependency reaches its use case."""
+    value = getattr(request.app.state, name)
+    assert isinstance(value, kind), f"app.state.{name} is {type(value).__name__}, not {kind.__name__}"
+    return value
 
 
 @dataclass(frozen=True)

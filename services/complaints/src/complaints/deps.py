@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from complaints.complaint.service import ComplaintService
 from complaints.sla.service import SlaService
 from complaints.staff.service import StaffService
+from vas_common.app import app_state
 from vas_common.staff import StaffMember, staff_member
-
-T = TypeVar("T")
-
-
-def _state(request: Request, name: str, kind: type[T]) -> T:
-    value = getattr(request.app.state, name)
-    assert isinstance(value, kind)
-    return value
 
 
 async def complaint_service(request: Request) -> ComplaintService:
-    return _state(request, "complaint_service", ComplaintService)
+    return app_state(request, "complaint_service", ComplaintService)
 
 
 async def sla_service(request: Request) -> SlaService:
-    return _state(request, "sla_service", SlaService)
+    return app_state(request, "sla_service", SlaService)
 
 
 async def staff_actor(request: Request) -> str:
@@ -35,7 +28,7 @@ async def staff_actor(request: Request) -> str:
 
 
 async def staff_service(request: Request) -> StaffService:
-    return _state(request, "staff_service", StaffService)
+    return app_state(request, "staff_service", StaffService)
 
 
 async def client_address(request: Request) -> str | None:

@@ -41,6 +41,7 @@ from sms_sender.service import (
     StatusQueries,
 )
 from vas_common.access import Audience, audience_router, authenticate, principal
+from vas_common.app import app_state
 from vas_common.auth import hash_api_key, presented_credential
 from vas_common.errors import Unauthorized, ValidationFailed, documented
 from vas_common.json_body import json_body_openapi, parse_json_body
@@ -49,14 +50,8 @@ from vas_common.types import Instant, SingleLineText
 IDEMPOTENCY_KEY_MAX = 128
 
 
-def _state(request: Request, name: str) -> object:
-    return getattr(request.app.state, name)
-
-
 async def partner_directory(request: Request) -> PartnerDirectory:
-    directory = _state(request, "partner_directory")
-    assert isinstance(directory, PartnerDirectory)
-    return directory
+    return app_state(request, "partner_directory", PartnerDirectory)
 
 
 async def authenticate_sender(request: Request) -> Sender:
@@ -75,21 +70,15 @@ async def current_sender(request: Request) -> Sender:
 
 
 async def send_service(request: Request) -> SendService:
-    service = _state(request, "send_service")
-    assert isinstance(service, SendService)
-    return service
+    return app_state(request, "send_service", SendService)
 
 
 async def status_queries(request: Request) -> StatusQueries:
-    queries = _state(request, "status_queries")
-    assert isinstance(queries, StatusQueries)
-    return queries
+    return app_state(request, "status_queries", StatusQueries)
 
 
 async def callback_secrets(request: Request) -> CallbackSecrets:
-    secrets = _state(request, "callback_secrets")
-    assert isinstance(secrets, CallbackSecrets)
-    return secrets
+    return app_state(request, "callback_secrets", CallbackSecrets)
 
 
 CurrentSender = Annotated[Sender, Depends(current_sender)]

@@ -5,8 +5,6 @@ group) or `all` (both; the default and what `make run` uses)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -64,15 +62,6 @@ def _connector(settings: SmsSenderSettings) -> SmppConnector:
     )
 
 
-async def _every(interval_s: float, work: object) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await work()  # type: ignore[operator]
-        except Exception:
-            logger.exception("periodic task failed; it runs again in %.0fs", interval_s)
-
-
 def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or SmsSenderSettings()
     clock = clock or SystemClock()
@@ -91,16 +80,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             cursor_key = await MessageRepository().service_key(conn, "status_event_cursor")
         retention = app.state.retention = Retention(pool, clock, settings.retention_months)
         # Every role runs it (each process keeps the coming months' partitions); runs overlap safely.
-        retention_task = asyncio.create_task(
-            _every(settings.retention_interval_s, retention.run), name="retention"
-        )
-
-        async def stop_retention() -> None:
-            retention_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention_task
-
-        runtime.on_shutdown.append(stop_retention)
+        runtime.every("retention", settings.retention_interval_s, retention.run)
         group_commits = GroupCommitMetrics(runtime.metrics.registry)  # one per registry
         callback_policy = AddressPolicy.of(
             settings.callback_allow_http, settings.callback_allowed_destinations
@@ -159,14 +139,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         status_relay = StatusRelay(pool, runtime.publisher, settings.outbox_poll_interval_s)
         await status_relay.start()
         runtime.on_shutdown.append(status_relay.stop)
-        resolver = asyncio.create_task(_every(1.0, dispatcher.resolve_early_receipts), name="early-receipts")
-
-        async def stop_resolver() -> None:
-            resolver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await resolver
-
-        runtime.on_shutdown.append(stop_resolver)
+        runtime.every("early-receipts", 1.0, dispatcher.resolve_early_receipts)
 
     def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
         return consumers.subscriptions(

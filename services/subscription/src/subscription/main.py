@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,36 +76,22 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         billing_services["billing"] = billing
         records_services["records"] = records
 
-        async def run_jobs() -> None:
-            loop = asyncio.get_running_loop()
-            retention_due = billing_due = loop.time()
-            while True:
-                await asyncio.sleep(settings.jobs_interval_s)
-                try:
-                    await subs.expire_pending()
-                    await products.apply_due_changes()
-                    if loop.time() >= retention_due:
-                        # also creates the coming months' partitions of order_records
-                        await records.apply_retention()
-                        retention_due = loop.time() + settings.retention_interval_s
-                    if loop.time() >= billing_due:
-                        # the current month, again and again: a run charges only what is not charged
-                        # yet (new subscriptions), so monthly fees are taken without anyone calling it
-                        await billing.run_monthly(period_of(clock.now()))
-                        billing_due = loop.time() + settings.billing_interval_s
-                except Exception:
-                    logger.exception(
-                        "periodic jobs failed; they run again in %.0fs", settings.jobs_interval_s
-                    )
+        async def expire_and_apply() -> None:
+            await subs.expire_pending()
+            await products.apply_due_changes()
 
-        task = asyncio.create_task(run_jobs(), name="subscription-jobs")
+        async def bill_this_month() -> None:
+            # the current month, again and again: a run charges only what is not charged yet
+            # (new subscriptions), so monthly fees are taken without anyone calling it
+            await billing.run_monthly(period_of(clock.now()))
 
-        async def stop_jobs() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        runtime.on_shutdown.append(stop_jobs)
+        first = settings.jobs_interval_s
+        runtime.every("expire-and-notices", settings.jobs_interval_s, expire_and_apply)
+        # also creates the coming months' partitions of order_records
+        runtime.every(
+            "retention", settings.retention_interval_s, records.apply_retention, first_after_s=first
+        )
+        runtime.every("monthly-billing", settings.billing_interval_s, bill_this_month, first_after_s=first)
 
     def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
         return (

@@ -261,6 +261,44 @@ async def groups_settled(app: Any) -> None:
     await eventually(settled)
 
 
+async def read_events(
+    bootstrap: str, topic: str, where: Callable[[Any], bool], count: int
+) -> list[tuple[Any, Any]]:
+    """(event, record) for every record of `topic`, from its start, whose decoded event passes
+    `where`: waits until `count` of them are there, then reads on to the end of the topic as it
+    stands, so that a record more than expected (a duplicate) is in the answer too."""
+    from aiokafka import AIOKafkaConsumer
+
+    from vas_common.events import UnknownEvent, decode_event
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[tuple[Any, Any]] = []
+
+    async def fetch() -> None:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            for record in records:
+                try:
+                    event = decode_event(record.value or b"")
+                except UnknownEvent:
+                    continue
+                if where(event):
+                    found.append((event, record))
+
+    async def enough() -> bool:
+        await fetch()
+        return len(found) >= count
+
+    try:
+        await eventually(enough)
+        end = await consumer.end_offsets(list(consumer.assignment()))
+        while [tp for tp, offset in end.items() if await consumer.position(tp) < offset]:
+            await fetch()
+    finally:
+        await consumer.stop()
+    return found
+
+
 def problem_of(response: Any, status: int, code: str) -> dict[str, Any]:
     """The problem+json body of an httpx response, checked to have this status and code."""
     assert response.status_code == status, response.text

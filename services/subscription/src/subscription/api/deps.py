@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Path, Request
@@ -13,41 +13,34 @@ from subscription.service.products import ProductService
 from subscription.service.records import RecordsService
 from subscription.service.subscriptions import SubscriptionService
 from vas_common.access import principal
+from vas_common.app import app_state
 from vas_common.auth import AuthenticatedPartner, authenticate_partner
 from vas_common.msisdn import MSISDN_PATTERN, normalized_msisdn
 from vas_common.pages import Pages
 
-T = TypeVar("T")
-
-
-def _state(request: Request, name: str, kind: type[T]) -> T:
-    value = getattr(request.app.state, name)
-    assert isinstance(value, kind)
-    return value
-
 
 async def partner_service(request: Request) -> PartnerService:
-    return _state(request, "partner_service", PartnerService)
+    return app_state(request, "partner_service", PartnerService)
 
 
 async def product_service(request: Request) -> ProductService:
-    return _state(request, "product_service", ProductService)
+    return app_state(request, "product_service", ProductService)
 
 
 async def subscription_service(request: Request) -> SubscriptionService:
-    return _state(request, "subscription_service", SubscriptionService)
+    return app_state(request, "subscription_service", SubscriptionService)
 
 
 async def billing_service(request: Request) -> BillingService:
-    return _state(request, "billing_service", BillingService)
+    return app_state(request, "billing_service", BillingService)
 
 
 async def records_service(request: Request) -> RecordsService:
-    return _state(request, "records_service", RecordsService)
+    return app_state(request, "records_service", RecordsService)
 
 
 async def site_pages(request: Request) -> Pages:
-    return _state(request, "pages", Pages)
+    return app_state(request, "pages", Pages)
 
 
 async def path_msisdn(
