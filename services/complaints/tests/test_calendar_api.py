@@ -40,8 +40,10 @@ async def test_a_year_lists_its_holidays_and_make_up_days_from_the_seed(
     days = {d["day"]: d for d in body["days"]}
     assert days["2026-10-01"]["kind"] == "holiday"
     assert days["2026-10-01"]["source"] == "seed"
-    assert days["2026-10-01"]["note"] == "National Day"
+    # Named in Chinese, as users read it; the English name is there for the staff console.
+    assert (days["2026-10-01"]["note"], days["2026-10-01"]["seeded_name_en"]) == ("国庆节", "National Day")
     assert days["2026-02-14"]["kind"] == "workday"  # Saturday: make-up working day
+    assert days["2026-02-14"]["note"] == "春节调休上班"
     assert days["2026-09-20"]["kind"] == "workday"  # Sunday: make-up working day
     assert "2026-10-08" not in days  # a plain Thursday
     assert [d["day"] for d in body["days"]] == sorted(days)

@@ -191,10 +191,12 @@ class BusinessCalendar:
 
 @dataclass(frozen=True)
 class SeededDay:
-    """A day of a packaged official schedule: a public holiday or a make-up working day."""
+    """A day of a packaged official schedule: a public holiday or a make-up working day, named in
+    Chinese (`note`, what users and the API see) and in English for the staff console."""
 
     kind: DayKind
     note: str
+    note_en: str
 
 
 class YearSource(StrEnum):

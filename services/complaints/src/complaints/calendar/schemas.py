@@ -92,8 +92,9 @@ class CalendarDayOut(BaseModel):
     source: DaySource = Field(
         description="`seed`: the packaged official schedule; `override`: an administrator"
     )
-    note: str
+    note: str = Field(description="The administrator's note, or the official name of the day in Chinese")
     seeded_kind: DayKind | None = Field(description="What the official schedule says of the day, if anything")
+    seeded_name_en: str | None = Field(description="The official schedule's name of the day in English")
     updated_at: datetime | None = Field(description="When the override was set")
     updated_by: str | None
 
@@ -105,6 +106,7 @@ class CalendarDayOut(BaseModel):
             source=day.source,
             note=day.note,
             seeded_kind=day.seeded.kind if day.seeded else None,
+            seeded_name_en=day.seeded.note_en if day.seeded else None,
             updated_at=day.override.updated_at if day.override else None,
             updated_by=day.override.updated_by if day.override else None,
         )

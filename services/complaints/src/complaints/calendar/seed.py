@@ -36,18 +36,24 @@ class Seed:
     years: Mapping[int, YearSource]  # the years whose official schedule is in `days`
 
 
+def _make_up_day(holiday_zh: str, holiday_en: str) -> SeededDay:
+    return SeededDay(DayKind.WORKDAY, f"{holiday_zh}调休上班", f"make-up working day ({holiday_en})")
+
+
 def _from_chinesecalendar(year: int) -> dict[date, SeededDay] | None:
     try:
         chinese_calendar.is_workday(date(year, 1, 1))
     except NotImplementedError:
         return None
+    # The package names days in English; its Holiday enum carries the Chinese name.
+    chinese = {holiday.value: holiday.chinese for holiday in chinese_calendar.Holiday}
     days = {
-        day: SeededDay(DayKind.HOLIDAY, str(name))
+        day: SeededDay(DayKind.HOLIDAY, chinese.get(str(name), str(name)), str(name))
         for day, name in chinese_calendar.holidays.items()
         if day.year == year
     }
     days.update(
-        (day, SeededDay(DayKind.WORKDAY, f"make-up working day ({name})"))
+        (day, _make_up_day(chinese.get(str(name), str(name)), str(name)))
         for day, name in chinese_calendar.workdays.items()
         if day.year == year
     )
@@ -56,12 +62,15 @@ def _from_chinesecalendar(year: int) -> dict[date, SeededDay] | None:
 
 def _from_holidays(year: int) -> dict[date, SeededDay] | None:
     official = country_holidays("CN", years=year, language="en_US")
+    in_chinese = country_holidays("CN", years=year, language="zh_CN")
     make_up_days = sorted(day for day in official.weekend_workdays if day.year == year)
     names = {day: str(name) for day, name in official.items() if day.year == year}
     if not make_up_days or any(_ESTIMATED_MARK in name.lower() for name in names.values()):
         return None
-    days = {day: SeededDay(DayKind.HOLIDAY, name) for day, name in names.items()}
-    days.update((day, SeededDay(DayKind.WORKDAY, "make-up working day")) for day in make_up_days)
+    days = {
+        day: SeededDay(DayKind.HOLIDAY, str(in_chinese.get(day, name)), name) for day, name in names.items()
+    }
+    days.update((day, SeededDay(DayKind.WORKDAY, "调休上班", "make-up working day")) for day in make_up_days)
     return days
 
 

@@ -45,7 +45,7 @@ from complaints.staff.service import InvalidCredentials, SessionEnded, SignInOff
 from vas_common.access import Audience
 from vas_common.clock import Clock
 from vas_common.errors import AppError, BadRequest, Unauthorized, ValidationFailed
-from vas_common.pages import Pages, form_body, page_router, read_form, staff_language
+from vas_common.pages import Language, Pages, form_body, page_router, read_form, staff_language
 from vas_common.staff import (
     CSRF_FIELD,
     Csrf,
@@ -491,13 +491,15 @@ async def _calendar(
     error: AppError | None = None,
 ) -> HTMLResponse:
     shown = await calendar.year(year)
+    english = staff_language(request) == Language.EN
     days = [
         {
             "day": d.day.isoformat(),
             "weekday": d.day.weekday(),
             "kind": d.kind.value,
             "source": d.source.value,
-            "note": d.note,
+            # An official day's name in the page's language; an administrator's note as written.
+            "note": d.seeded.note_en if d.seeded and not d.override and english else d.note,
             "by": d.override.updated_by if d.override else "",
             "overridden": d.override is not None,
         }
