@@ -194,6 +194,11 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/v1/staff/accounts/{account_id}"): {},
         ("PATCH", "/v1/staff/accounts/{account_id}"): {"json": {"display_name": "改名"}},
         ("PUT", "/v1/staff/accounts/{account_id}/password"): {"json": {"password": STAFF_PASSWORD}},
+        ("GET", "/complaints/new"): {},
+        ("POST", "/complaints/new"): {
+            "data": {"msisdn": world.user, "category": "service", "summary": "矩阵"}
+        },
+        ("GET", "/complaints/track"): {"params": {"code": "TS0000000000", "last4": world.user[-4:]}},
         ("GET", "/staff/login"): {},
         ("POST", "/staff/login"): {
             # a browser's form: its CSRF nonce cookie and the token the page gave it

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 from complaints.calendar import api as calendar_api
 from complaints.calendar.domain import BusinessCalendar
 from complaints.calendar.service import CalendarService
 from complaints.complaint import api as complaint_api
 from complaints.complaint import consumers as complaint_consumers
+from complaints.complaint import pages as complaint_pages
 from complaints.complaint.service import ComplaintService, IntakeLimits, SmsReplies
 from complaints.holds import consumers as holds_consumers
 from complaints.holds.service import DisputeService
@@ -30,8 +31,9 @@ from complaints.staff.service import SignInLimits, StaffService
 from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
+from vas_common.errors import AppError
 from vas_common.kafka import Subscription
-from vas_common.pages import PAGE_ERRORS_STATE, Pages
+from vas_common.pages import PAGE_ERRORS_STATE, PageErrorRenderer, Pages
 from vas_common.staff import Csrf, StaffTokens, staff_authenticator
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -75,6 +77,16 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
 
         calendar.add_listener(recompute_on_change)
         await _wire_staff(app, runtime, settings, clock)
+        app.state.complaint_pages = complaint_pages.complaint_pages(settings.provider_name)
+        staff_page_error: PageErrorRenderer = getattr(app.state, PAGE_ERRORS_STATE)
+
+        async def page_error(request: Request, error: AppError) -> Response:
+            # A user's page never answers with the staff console's error page.
+            if request.url.path.startswith(complaint_pages.PREFIX + "/"):
+                return await complaint_pages.render_error(request, error)
+            return await staff_page_error(request, error)
+
+        setattr(app.state, PAGE_ERRORS_STATE, page_error)
         runtime.every("sla-tick", settings.sla_tick_interval_s, sla.tick)
         wait = timedelta(hours=settings.satisfaction_wait_hours)
         runtime.every("satisfaction-follow-up", 60.0, lambda: complaints.escalate_unrated(wait))
@@ -109,12 +121,13 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
                 staff_api.me_router,
                 staff_api.accounts_router,
                 console.public_pages,
+                complaint_pages.public_pages,
                 console.staff_pages,
                 report_api.router,
             ),
             subscriptions=subscriptions,
             on_startup=wire,
-            form_paths=("/staff/",),
+            form_paths=("/staff/", complaint_pages.PREFIX + "/"),
         ),
     )
 
