@@ -151,6 +151,50 @@ async def test_a_calendar_change_moves_an_open_clock(complaints: httpx.AsyncClie
     assert stored == shanghai("2026-11-19T16:00")
 
 
+async def test_a_calendar_recompute_waits_for_a_complaint_being_changed(
+    complaints: httpx.AsyncClient, database: str
+) -> None:
+    """A reply being recorded while the calendar changes: the recompute must read the history
+    with the reply in it, not write back a running clock from the history before it."""
+    made = await log(complaints, occurred_at=shanghai("2026-11-16T16:00"))
+    complaint_id = uuid.UUID(made["id"])
+    change = await asyncpg.connect(database)
+    try:
+        async with change.transaction():
+            # what recording a reply does: the complaint locked, the event added (its clocks are
+            # recomputed in the same transaction; here that is left to the calendar's recompute)
+            await change.execute("SELECT 1 FROM complaints WHERE id = $1 FOR UPDATE", complaint_id)
+            await change.execute(
+                """INSERT INTO complaint_events (id, complaint_id, kind, occurred_at, recorded_at, actor)
+                   VALUES ($1, $2, 'replied', $3, $3, 'agent')""",
+                uuid.uuid4(),
+                complaint_id,
+                shanghai("2026-11-16T17:00"),
+            )
+            holiday = asyncio.create_task(
+                complaints.put("/v1/calendar/days/2026-11-17", json={"kind": "holiday"}, headers=OPERATOR)
+            )
+
+            async def recompute_waits() -> bool:
+                blocked = await change.fetchval(
+                    """SELECT count(*) FROM pg_stat_activity
+                       WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"""
+                )
+                return bool(blocked)
+
+            await eventually(recompute_waits)
+            assert not holiday.done()
+        assert (await holiday).status_code == 200
+        first_reply = await change.fetchrow(
+            "SELECT state, stopped_at FROM complaint_clocks WHERE complaint_id = $1 AND clock = 'first_reply'",
+            complaint_id,
+        )
+    finally:
+        await change.close()
+    assert first_reply["stopped_at"] == shanghai("2026-11-16T17:00")
+    assert first_reply["state"] != "running"
+
+
 async def test_a_year_without_calendar_data_falls_back_to_monday_to_friday(
     complaints: httpx.AsyncClient, clock: ManualClock
 ) -> None:

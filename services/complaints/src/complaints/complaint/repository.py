@@ -217,9 +217,11 @@ class ComplaintRepository:
         return found
 
     async def many(
-        self, conn: DbConnection, ids: Sequence[UUID], *, for_update: bool = False
+        self, conn: DbConnection, ids: Sequence[UUID], *, for_update: bool = False, skip_locked: bool = False
     ) -> list[Complaint]:
-        lock = " FOR UPDATE SKIP LOCKED" if for_update else ""
+        """Locked in id order when `for_update` (two such batches never deadlock); `skip_locked`
+        leaves out the ones another transaction holds."""
+        lock = (" FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE") if for_update else ""
         rows = await conn.fetch(
             f"SELECT {_COLUMNS} FROM complaints WHERE id = ANY($1::uuid[]) ORDER BY id{lock}", list(ids)
         )

@@ -171,7 +171,7 @@ class SlaService:
             ids = await self._sla.due(conn, now, batch)
             if not ids:
                 return 0
-            complaints = await self._complaints.many(conn, ids, for_update=True)
+            complaints = await self._complaints.many(conn, ids, for_update=True, skip_locked=True)
             histories = await self._complaints.histories(conn, [c.id for c in complaints])
             policies = await self._sla.live_policies(conn)
             for complaint in complaints:
@@ -179,7 +179,9 @@ class SlaService:
         return len(complaints)
 
     async def recompute_open(self, batch: int = 500) -> int:
-        """Every complaint not closed, again (after a calendar or policy change); in batches."""
+        """Every complaint not closed, again (after a calendar or policy change); in batches.
+        Each batch waits for the complaints someone is changing: their history is read after
+        the change, so a clock is never written back from a history older than the one stored."""
         done, after = 0, None
         while True:
             async with self._pool.acquire() as conn, conn.transaction():
@@ -187,7 +189,7 @@ class SlaService:
                 if not ids:
                     return done
                 now = self._clock.now()
-                complaints = await self._complaints.many(conn, ids)
+                complaints = await self._complaints.many(conn, ids, for_update=True)
                 histories = await self._complaints.histories(conn, ids)
                 policies = await self._sla.live_policies(conn)
                 for complaint in complaints:
