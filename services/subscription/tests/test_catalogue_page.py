@@ -13,7 +13,7 @@ from playwright.async_api import expect
 from subscription.main import create_app
 from subscription.settings import SubscriptionSettings
 from vas_devstack.browser import OpenPage
-from vas_devstack.pytest_plugin import OPERATOR_TOKEN, serve_on_port, service_settings_kwargs
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, read_events, serve_on_port, service_settings_kwargs
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 BRAND_BLUE = "rgb(31, 78, 121)"  # header.site in suite.css
@@ -40,7 +40,7 @@ async def published_product(client: httpx.AsyncClient, partner_name: str, **fiel
     assert product.status_code == 201, product.text
     published = await client.post(f"/v1/products/{product.json()['id']}/publication", headers=headers)
     assert published.status_code == 200, published.text
-    return dict(published.json())
+    return {**published.json(), "api_key": headers["X-API-Key"]}
 
 
 async def test_a_user_reads_the_catalogue_in_chinese_without_javascript(
@@ -86,3 +86,28 @@ async def test_the_page_has_the_suites_security_headers(subscription_client: htt
     css = await subscription_client.get("/static/suite/suite.css")
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
+
+
+async def test_a_product_going_on_sale_is_announced_once_with_its_terms(database: str, kafka: Any) -> None:
+    settings = SubscriptionSettings(**service_settings_kwargs(database, kafka.bootstrap), provider_name="VAS")
+    async with serve_on_port(create_app(settings)) as client:
+        product = await published_product(client, "晨光资讯", name="早间新闻", price_fen=500)
+        repeated = await client.post(
+            f"/v1/products/{product['id']}/publication", headers={"X-API-Key": product["api_key"]}
+        )
+        assert repeated.status_code == 200, repeated.text
+        found = await read_events(
+            kafka.bootstrap,
+            "subscription.events",
+            lambda e: e.type == "product.published" and e.payload.product_code == product["code"],
+            1,
+        )
+    assert len(found) == 1  # publishing it again announces nothing more
+    listing = found[0][0].payload
+    assert (listing.name, listing.provider, listing.price, listing.availability) == (
+        "早间新闻",
+        "晨光资讯",
+        "5元/月",
+        "全国",
+    )
+    assert listing.how_to_cancel.startswith("回复TD")

@@ -251,6 +251,40 @@ class ProductCreated(Event):
         return str(self.payload.product_id)
 
 
+class ProductListing(Payload):
+    """A product as the public catalogue shows it (the terms a user is told before signing up):
+    what other services publish about the provider's services, e.g. the status page's tariffs."""
+
+    product_id: UUID
+    product_code: str
+    partner_id: UUID
+    name: str
+    provider: str  # the partner's name
+    billing_type: str  # monthly | per_message
+    price_fen: int
+    price: str  # as users are told it, e.g. 5元/月
+    description: str
+    availability: str  # the scope: where and to whom it is offered
+    how_to_cancel: str
+    charge_rule: str
+    month_rules: str
+    fault_hotline: str
+    consult_hotline: str
+    occurred_at: AwareDatetime
+
+
+class ProductPublished(Event):
+    """A product went on sale; its product code never changes hands and its terms do not change
+    while it is on sale (a new product is made instead)."""
+
+    producer: str = PRODUCER
+    type: Literal["product.published"] = "product.published"
+    payload: ProductListing
+
+    def key(self) -> str:
+        return str(self.payload.product_id)
+
+
 class ProductNotice(Payload):
     product_id: UUID
     product_code: str
@@ -294,6 +328,7 @@ EVENTS = (
     Refunded,
     RefundFailed,
     ProductCreated,
+    ProductPublished,
     ProductDiscontinuationScheduled,
     ProductDiscontinued,
 )

@@ -26,8 +26,10 @@ from vas_common.events.subscription import (
     ProductCreated,
     ProductDiscontinuationScheduled,
     ProductDiscontinued,
+    ProductListing,
     ProductNotice,
     ProductOwnership,
+    ProductPublished,
     SubscriptionEnded,
     SubscriptionSuspended,
 )
@@ -76,7 +78,8 @@ class ProductService:
         self._subs = subscriptions or SubscriptionRepository()
         self._changes = changes or ScheduledChangeRepository()
         self._messaging = messaging or Messaging()
-        self._steps = OrderSteps(provider_name, self._subs, PartnerRepository(), self._messaging)
+        self._partners = PartnerRepository()
+        self._steps = OrderSteps(provider_name, self._subs, self._partners, self._messaging)
 
     async def create(self, partner_id: UUID, fields: dict[str, object]) -> Product:
         now = self._clock.now()
@@ -132,12 +135,19 @@ class ProductService:
                 "a user must be told all of this before signing up: " + ", ".join(missing),
                 extra={"missing": missing},
             )
-        if product.status is ProductStatus.DRAFT:
-            now = self._clock.now()
-            async with self._pool.acquire() as conn:
-                await self._products.set_status(conn, product.id, ProductStatus.PUBLISHED, now)
-            product = replace(product, status=ProductStatus.PUBLISHED, updated_at=now)
-        return product
+        if product.status is not ProductStatus.DRAFT:
+            return product
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            locked = await self._products.get(conn, product.id, for_update=True)
+            if locked is None or locked.status is not ProductStatus.DRAFT:
+                return locked or product  # published meanwhile: announced by that request
+            await self._products.set_status(conn, product.id, ProductStatus.PUBLISHED, now)
+            partner = await self._partners.get(conn, product.partner_id)
+            await self._messaging.publish(
+                conn, ProductPublished(payload=_listing(product, partner.name if partner else "", now))
+            )
+        return replace(product, status=ProductStatus.PUBLISHED, updated_at=now)
 
     async def catalogue(self) -> list[CatalogueEntry]:
         async with self._pool.acquire() as conn:
@@ -302,3 +312,26 @@ class ProductService:
                 )
             ),
         )
+
+
+def _listing(product: Product, provider: str, now: datetime) -> ProductListing:
+    return ProductListing(
+        product_id=product.id,
+        product_code=product.code,
+        partner_id=product.partner_id,
+        name=product.name,
+        provider=provider,
+        billing_type=product.billing_type.value,
+        price_fen=product.price_fen,
+        price=product.price_text,
+        description=product.description,
+        availability=product.availability,
+        how_to_cancel=product.how_to_cancel,
+        charge_rule=product.charge_rule,
+        month_rules=domain.catalogue_month_rules(
+            product.billing_type, product.first_month, product.last_month
+        ),
+        fault_hotline=product.fault_hotline,
+        consult_hotline=product.consult_hotline,
+        occurred_at=now,
+    )
