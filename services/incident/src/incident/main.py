@@ -2,22 +2,74 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from incident import api
+from incident.availability import api as availability_api
+from incident.availability.domain import AvailabilityRule
+from incident.availability.service import AvailabilityService
+from incident.incidents import api as incidents_api
+from incident.incidents.service import IncidentService
 from incident.settings import IncidentSettings
-from vas_common.app import ServiceSpec, create_service_app
+from incident.signals import consumers as signal_consumers
+from incident.signals.service import SignalRules, SignalService
+from vas_common.access import Audience
+from vas_common.app import Runtime, ServiceSpec, create_service_app
+from vas_common.clock import Clock, SystemClock
+from vas_common.kafka import Subscription
+from vas_common.staff import StaffTokens, staff_authenticator
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def create_app(settings: IncidentSettings | None = None) -> FastAPI:
+def create_app(settings: IncidentSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or IncidentSettings()
+    clock = clock or SystemClock()
+    started: dict[str, SignalService] = {}  # what the consumers need, made at start-up
+
+    async def wire(app: FastAPI, runtime: Runtime) -> None:
+        pool = runtime.db()
+        # Staff tokens (issued by the complaints service) checked against this service's clock.
+        runtime.authenticators[Audience.STAFF] = staff_authenticator(
+            StaffTokens(settings.staff_token_key, clock), settings.operator_token
+        )
+        incidents = app.state.incident_service = await IncidentService.create(pool, clock, settings.services)
+        signals = SignalService(
+            pool,
+            clock,
+            incidents,
+            SignalRules(
+                service=settings.signal_service,
+                hold_down_s=settings.signal_hold_down_s,
+                max_report_age_s=settings.signal_max_report_age_s,
+            ),
+        )
+        incidents.add_hook(signals.after_change)
+        started["signals"] = app.state.signal_service = signals
+        app.state.availability_service = AvailabilityService(
+            pool,
+            clock,
+            AvailabilityRule(
+                partial_weight=settings.availability_partial_weight,
+                exclude_on_time_maintenance=settings.availability_exclude_on_time_maintenance,
+            ),
+        )
+        # Every replica ticks; a healed fault is taken by one of them (FOR UPDATE SKIP LOCKED).
+        runtime.every("signal-hold-down", settings.signal_tick_interval_s, signals.resolve_healed)
+
+    def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
+        return (*signal_consumers.subscriptions(started["signals"]),)
+
     return create_service_app(
         settings,
         ServiceSpec(
-            title="VAS incident service", version="0.1.0", migrations_dir=MIGRATIONS, routers=(api.router,)
+            title="VAS incident service",
+            version="0.1.0",
+            migrations_dir=MIGRATIONS,
+            routers=(incidents_api.router, availability_api.router),
+            subscriptions=subscriptions,
+            on_startup=wire,
         ),
     )
