@@ -55,16 +55,19 @@ async def test_a_supervisor_opens_an_incident_with_separate_times_and_an_agent_r
     assert created.status_code == 201, created.text
     detail = created.json()
     opened = detail["incident"]
-    assert opened["status"] == "open" and opened["origin"] == "manual"
+    assert opened["status"] == "open"
+    assert opened["origin"] == "manual"
     assert opened["regulator_duty"] is True  # a major outage
     assert datetime.fromisoformat(opened["impact_started_at"]) == started
     assert datetime.fromisoformat(opened["detected_at"]) == detected
-    assert opened["reported_at"] is None and opened["resolved_at"] is None
+    assert opened["reported_at"] is None
+    assert opened["resolved_at"] is None
     assert opened["created_by"] == "supervisor 一号 (supervisor1)"
     assert [e["kind"] for e in detail["timeline"]] == ["opened"]
 
     read = await incident.client.get(f"/v1/incidents/{opened['id']}", headers=agent)
-    assert read.status_code == 200 and read.json()["incident"]["title"] == "短信网关故障"
+    assert read.status_code == 200
+    assert read.json()["incident"]["title"] == "短信网关故障"
 
     events = await read_events(
         incident.settings.kafka_bootstrap,
@@ -72,7 +75,8 @@ async def test_a_supervisor_opens_an_incident_with_separate_times_and_an_agent_r
         lambda e: isinstance(e, IncidentOpened) and str(e.payload.incident_id) == opened["id"],
         1,
     )
-    assert len(events) == 1 and events[0][0].payload.regulator_duty is True
+    assert len(events) == 1
+    assert events[0][0].payload.regulator_duty is True
 
 
 async def test_times_that_contradict_each_other_and_unknown_services_are_refused(incident: Running) -> None:
@@ -189,7 +193,8 @@ async def test_a_merged_incident_points_at_its_survivor_which_shows_both_timelin
     assert datetime.fromisoformat(survivor["incident"]["impact_started_at"]) == now - timedelta(minutes=30)
     assert {e["incident_id"] for e in survivor["timeline"]} == {first["id"], duplicate["id"]}
     gone = (await incident.client.get(f"/v1/incidents/{duplicate['id']}", headers=OPERATOR)).json()
-    assert gone["incident"]["status"] == "merged" and gone["incident"]["merged_into"] == first["id"]
+    assert gone["incident"]["status"] == "merged"
+    assert gone["incident"]["merged_into"] == first["id"]
     assert "note" in [e["kind"] for e in gone["timeline"]]  # its timeline is kept
     edit = await incident.client.patch(
         f"/v1/incidents/{duplicate['id']}", json={"title": "y"}, headers=OPERATOR

@@ -36,8 +36,11 @@ def test_binds_down_fails_only_after_n_seconds_and_names_when_they_went() -> Non
     assert not _check(monitor, HealthCheck.BINDS_DOWN).failing
     clock.advance(timedelta(seconds=2))
     result = _check(monitor, HealthCheck.BINDS_DOWN)
-    assert result.failing and result.value is not None and result.value > 30
-    assert result.since is not None and abs((result.since - went).total_seconds()) < 1
+    assert result.failing
+    assert result.value is not None
+    assert result.value > 30
+    assert result.since is not None
+    assert abs((result.since - went).total_seconds()) < 1
     binds[0] = 1
     assert not _check(monitor, HealthCheck.BINDS_DOWN).failing
 
@@ -49,10 +52,14 @@ def test_send_delay_p99_above_threshold_needs_more_than_one_percent_over() -> No
         monitor.note_delay(0.2)
     monitor.note_delay(9.0)  # 1 of 100 over: p99 (nearest rank, the 99th) is still 0.2 s
     result = _check(monitor, HealthCheck.SEND_DELAY)
-    assert not result.failing and result.samples == 100 and result.value == 0.25
+    assert not result.failing
+    assert result.samples == 100
+    assert result.value == 0.25
     monitor.note_delay(9.0)  # 2 of 101: the 100th is over
     result = _check(monitor, HealthCheck.SEND_DELAY)
-    assert result.failing and result.value == 9.0 and result.detail["over_threshold"] == 2
+    assert result.failing
+    assert result.value == 9.0
+    assert result.detail["over_threshold"] == 2
     clock.advance(timedelta(seconds=61))  # the window moved past them
     assert not _check(monitor, HealthCheck.SEND_DELAY).failing
 
@@ -66,7 +73,9 @@ def test_delivery_failure_share_over_the_window_with_a_minimum_of_outcomes() -> 
     for _ in range(5):
         monitor.note_outcome(failed=False)
     result = _check(monitor, HealthCheck.DELIVERY_FAILURE)
-    assert result.failing and result.value == 0.5 and result.samples == 10
+    assert result.failing
+    assert result.value == 0.5
+    assert result.samples == 10
     for _ in range(20):
         monitor.note_outcome(failed=False)
     assert not _check(monitor, HealthCheck.DELIVERY_FAILURE).failing  # 5 of 30

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from vas_common.events.envelope import Event, Payload
 
@@ -127,7 +127,7 @@ class HealthCheckResult(Payload):
     threshold: float
     window_s: float  # the window the value is over (binds_down: the report interval)
     samples: int = 0  # messages or outcomes in the window
-    detail: dict[str, float | int | str] = {}
+    detail: dict[str, float | int | str] = Field(default_factory=dict)
 
 
 class HealthReport(Payload):
