@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -52,3 +53,19 @@ async def incident(database: str, kafka: Any) -> AsyncIterator[RunningIncident]:
     app = create_app(settings, clock)
     async with serve(app) as client:
         yield RunningIncident(app, client, clock, settings)
+
+
+@pytest.fixture
+async def replicas(
+    database: str, kafka: Any
+) -> AsyncIterator[tuple[list[FastAPI], list[httpx.AsyncClient], ManualClock]]:
+    """Two replicas of the incident service on one database and one clock (reading no topic:
+    the test hands them the reports)."""
+    clock = ManualClock()
+    async with AsyncExitStack() as stack:
+        apps, clients = [], []
+        for _ in range(2):
+            app = create_app(incident_settings(database, kafka.bootstrap, consumers_enabled=False), clock)
+            clients.append(await stack.enter_async_context(serve(app)))
+            apps.append(app)
+        yield apps, clients, clock
