@@ -1,5 +1,5 @@
-"""The suite as one system for cross-service tests: subscription, sms-sender (API and dispatcher)
-and complaints on one clock the test moves (the sms-sender's retention reads it), and the SMSC
+"""The suite as one system for cross-service tests: subscription, sms-sender (API and dispatcher),
+complaints and incident on one clock the test moves (the sms-sender's retention reads it), and the SMSC
 simulator, on the session's broker and PostgreSQL."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import pytest
 
 from complaints.main import create_app as create_complaints
 from complaints.settings import ComplaintsSettings
+from incident.main import create_app as create_incident
+from incident.settings import IncidentSettings
 from sms_sender.main import create_app as create_sms_sender
 from sms_sender.settings import SmsSenderSettings
 from subscription.main import create_app as create_subscription
@@ -34,6 +36,7 @@ class Suite:
     clock: ManualClock
     subscription_db: str
     sms_sender_db: str
+    incident: httpx.AsyncClient
 
     async def partner(self, **profile: Any) -> dict[str, Any]:
         """A partner created the real way; returns once the sms-sender accepts its key."""
@@ -142,6 +145,9 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
             "smsc_port": smsc.smpp_port,
             "smsc_tps": 0,
             "default_access_number": "106900001",
+            # health signals quick enough for a test (tests/test_incident_flow.py)
+            "health_report_interval_s": 0.2,
+            "health_binds_down_after_s": 10.0,
         }
     )
     complaints_settings = ComplaintsSettings(
@@ -149,9 +155,15 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
         provider_name="VAS",
         system_access_number="106900001",
     )
+    incident_settings = IncidentSettings(
+        **service_settings_kwargs(await postgres.new_database("inc"), kafka.bootstrap),
+        signal_hold_down_s=30.0,
+        signal_tick_interval_s=0.2,
+    )
     async with (
         serve(create_subscription(sub_settings, clock=clock)) as sub,
         serve(create_sms_sender(sms_settings, clock=clock)) as sms,
         serve(create_complaints(complaints_settings, clock=clock)) as complaints,
+        serve(create_incident(incident_settings, clock=clock)) as incident,
     ):
-        yield Suite(sub, sms, complaints, smsc, clock, sub_db, sms_db)
+        yield Suite(sub, sms, complaints, smsc, clock, sub_db, sms_db, incident)
