@@ -60,6 +60,8 @@ class World:
     policy_id: str
     agent: dict[str, str]  # a signed-in agent's bearer token
     account_id: str  # a staff account (a throwaway one: the admin routes change it)
+    incident_id: str  # an incident (merged into survivor_id by the merge route)
+    survivor_id: str
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -75,6 +77,7 @@ class World:
             "charge_id": self.charge_id,
             "partner_id": self.throwaway["id"],
             "account_id": self.account_id,
+            "incident_id": self.incident_id,
         }
 
     def traces_of_a(self) -> list[str]:
@@ -212,6 +215,17 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/staff/attainment"): {},
         ("GET", "/v1/reports/attainment"): {"params": period},
         ("GET", "/v1/reports/complaint-rate"): {"params": period},
+        # incident (staff: any member reads, a supervisor changes)
+        ("GET", "/v1/incidents"): {},
+        ("POST", "/v1/incidents"): {
+            "json": {"title": "矩阵", "severity": "minor", "impact": "partial", "services": ["sms-sender"]}
+        },
+        ("GET", "/v1/incidents/{incident_id}"): {},
+        ("PATCH", "/v1/incidents/{incident_id}"): {"json": {"commander": "矩阵"}},
+        ("POST", "/v1/incidents/{incident_id}/timeline"): {"json": {"kind": "note", "text": "矩阵"}},
+        ("POST", "/v1/incidents/{incident_id}/resolve"): {"json": {}},
+        ("POST", "/v1/incidents/{incident_id}/merge"): {"json": {"into": world.survivor_id}},
+        ("GET", "/v1/availability"): {"params": {"service": "sms-sender", "month": "2026-01"}},
     }
 
 
@@ -270,6 +284,15 @@ async def make_world(suite: Suite) -> World:
     assert signed_in.status_code == 201, signed_in.text
     suite.complaints.cookies.clear()  # each call below presents its own credentials
     throwaway_account = await _staff_account(suite, "matrix-throwaway", "agent")
+    incidents = [
+        await suite.incident.post(
+            "/v1/incidents",
+            json={"title": "矩阵", "severity": "major", "impact": "full", "services": ["sms-sender"]},
+            headers=OPERATOR,
+        )
+        for _ in range(2)
+    ]
+    assert all(i.status_code == 201 for i in incidents), incidents[0].text
     return World(
         a,
         b,
@@ -283,6 +306,8 @@ async def make_world(suite: Suite) -> World:
         policy.json()["id"],
         {"Authorization": f"Bearer {signed_in.json()['token']}"},
         throwaway_account["id"],
+        incident_id=incidents[0].json()["incident"]["id"],
+        survivor_id=incidents[1].json()["incident"]["id"],
     )
 
 
@@ -306,7 +331,7 @@ async def test_every_route_declares_its_audience_and_lets_in_only_that_audience(
     values = world.path_values()
     seen: set[tuple[str, str]] = set()
     failures: list[str] = []
-    for client in (suite.sms_sender, suite.subscription, suite.complaints):
+    for client in (suite.sms_sender, suite.subscription, suite.complaints, suite.incident):
         document = (await client.get("/openapi.json")).json()
         for template, item in document["paths"].items():
             for method, operation in item.items():
