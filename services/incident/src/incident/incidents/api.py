@@ -10,6 +10,15 @@ from fastapi import Query
 
 from incident.deps import Actor, Incidents, Supervisor
 from incident.incidents.domain import EDITABLE, Changes, EntryKind, IncidentStatus
+from incident.incidents.errors import (
+    IncidentAlreadyResolved,
+    IncidentMerged,
+    IncidentNotFound,
+    IncidentTimesInvalid,
+    InvalidPageCursor,
+    MergeNotAllowed,
+    UnknownService,
+)
 from incident.incidents.schemas import (
     EntryIn,
     IncidentDetailOut,
@@ -20,16 +29,7 @@ from incident.incidents.schemas import (
     MergeIn,
     ResolveIn,
 )
-from incident.incidents.service import (
-    IncidentAlreadyResolved,
-    IncidentMerged,
-    IncidentNotFound,
-    IncidentTimesInvalid,
-    InvalidPageCursor,
-    MergeNotAllowed,
-    NewIncident,
-    UnknownService,
-)
+from incident.incidents.service import NewIncident
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
 

@@ -16,6 +16,9 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from vas_common.events.envelope import Event
+from vas_common.events.incident import IncidentOpened, IncidentResolved, IncidentState, IncidentUpdated
+
 # How far ahead of the service's clock a time given by a person may be (clocks disagree a little).
 CLOCK_SKEW = timedelta(minutes=2)
 
@@ -252,3 +255,31 @@ def merged(duplicate: Incident, survivor: Incident, now: datetime) -> tuple[Inci
         updated_at=now,
     )
     return gone, carries
+
+
+def event_of(i: Incident, change: str) -> Event:
+    """The incident.* event announcing `change`: the incident as it now is."""
+    state = IncidentState(
+        incident_id=i.id,
+        change=change,
+        title=i.title,
+        status=i.status.value,
+        severity=i.severity.value,
+        regulator_duty=i.regulator_duty,
+        impact=i.impact.value,
+        origin=i.origin.value,
+        services=list(i.services),
+        products=list(i.products),
+        impact_started_at=i.impact_started_at,
+        detected_at=i.detected_at,
+        reported_at=i.reported_at,
+        mitigated_at=i.mitigated_at,
+        resolved_at=i.resolved_at,
+        merged_into=i.merged_into,
+        occurred_at=i.updated_at,
+    )
+    if change == "opened":
+        return IncidentOpened(payload=state)
+    if change == "resolved":
+        return IncidentResolved(payload=state)
+    return IncidentUpdated(payload=state)

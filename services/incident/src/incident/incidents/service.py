@@ -24,49 +24,21 @@ from incident.incidents.domain import (
     Severity,
     TimelineEntry,
 )
+from incident.incidents.errors import (
+    IncidentAlreadyResolved,
+    IncidentMerged,
+    IncidentNotFound,
+    IncidentTimesInvalid,
+    InvalidPageCursor,
+    MergeNotAllowed,
+    UnknownService,
+)
 from incident.incidents.repository import IncidentRepository
 from vas_common.clock import Clock
 from vas_common.cursors import CursorCipher, InvalidCursor
 from vas_common.db import DbConnection
-from vas_common.errors import Conflict, NotFound, ValidationFailed
-from vas_common.events.incident import IncidentOpened, IncidentResolved, IncidentState, IncidentUpdated
 from vas_common.events.topics import INCIDENT_EVENTS
 from vas_common.outbox import OutboxRepository
-
-
-class IncidentNotFound(NotFound):
-    code = "incident_not_found"
-    title = "No such incident"
-
-
-class IncidentTimesInvalid(ValidationFailed):
-    code = "incident_times_invalid"
-    title = "The incident's times contradict each other or lie in the future"
-
-
-class UnknownService(ValidationFailed):
-    code = "unknown_service"
-    title = "An affected service is not one this provider runs"
-
-
-class IncidentMerged(Conflict):
-    code = "incident_merged"
-    title = "The incident was merged into another; change that one"
-
-
-class MergeNotAllowed(Conflict):
-    code = "merge_not_allowed"
-    title = "An incident cannot be merged into itself or into one merged away"
-
-
-class IncidentAlreadyResolved(Conflict):
-    code = "incident_already_resolved"
-    title = "The incident is resolved already"
-
-
-class InvalidPageCursor(ValidationFailed):
-    code = "invalid_cursor"
-    title = "Not a cursor this service handed out"
 
 
 @dataclass(frozen=True)
@@ -397,33 +369,7 @@ class IncidentService:
             await hook(conn, before, after, now)
 
     async def _publish(self, conn: DbConnection, i: Incident, change: str) -> None:
-        state = IncidentState(
-            incident_id=i.id,
-            change=change,
-            title=i.title,
-            status=i.status.value,
-            severity=i.severity.value,
-            regulator_duty=i.regulator_duty,
-            impact=i.impact.value,
-            origin=i.origin.value,
-            services=list(i.services),
-            products=list(i.products),
-            impact_started_at=i.impact_started_at,
-            detected_at=i.detected_at,
-            reported_at=i.reported_at,
-            mitigated_at=i.mitigated_at,
-            resolved_at=i.resolved_at,
-            merged_into=i.merged_into,
-            occurred_at=i.updated_at,
-        )
-        event = (
-            IncidentOpened(payload=state)
-            if change == "opened"
-            else IncidentResolved(payload=state)
-            if change == "resolved"
-            else IncidentUpdated(payload=state)
-        )
-        await self._outbox.enqueue(conn, INCIDENT_EVENTS, event)
+        await self._outbox.enqueue(conn, INCIDENT_EVENTS, domain.event_of(i, change))
 
     def _check_services(self, services: Sequence[str]) -> None:
         unknown = sorted(set(services) - set(self._known))
