@@ -146,6 +146,9 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
             "smsc_port": smsc.smpp_port,
             "smsc_tps": 0,
             "default_access_number": "106900001",
+            # health signals quick enough for a test (tests/test_incident_flow.py)
+            "health_report_interval_s": 0.2,
+            "health_binds_down_after_s": 10.0,
         }
     )
     complaints_settings = ComplaintsSettings(
@@ -154,7 +157,10 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
         system_access_number="106900001",
     )
     incident_settings = IncidentSettings(
-        **service_settings_kwargs(incident_db, kafka.bootstrap), provider_name="VAS"
+        **service_settings_kwargs(incident_db, kafka.bootstrap),
+        provider_name="VAS",
+        signal_hold_down_s=30.0,
+        signal_tick_interval_s=0.2,
     )
     async with (
         serve(create_subscription(sub_settings, clock=clock)) as sub,

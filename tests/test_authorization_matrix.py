@@ -60,6 +60,8 @@ class World:
     policy_id: str
     agent: dict[str, str]  # a signed-in agent's bearer token
     account_id: str  # a staff account (a throwaway one: the admin routes change it)
+    incident_id: str  # an incident (merged into survivor_id by the merge route)
+    survivor_id: str
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -76,6 +78,7 @@ class World:
             "partner_id": self.throwaway["id"],
             "account_id": self.account_id,
             "key": "records",
+            "incident_id": self.incident_id,
         }
 
     def traces_of_a(self) -> list[str]:
@@ -218,13 +221,24 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/staff/attainment"): {},
         ("GET", "/v1/reports/attainment"): {"params": period},
         ("GET", "/v1/reports/complaint-rate"): {"params": period},
-        # incident
+        # incident: the status page
         ("GET", "/v1/status/published"): {},
         ("PUT", "/v1/status/commitments/{key}"): {
             "json": {"title": "记录保存", "promise": "原始记录保存6个月，用户可查询"}
         },
         ("GET", "/status"): {},
         ("GET", "/status/feed.atom"): {},
+        # incident (staff: any member reads, a supervisor changes)
+        ("GET", "/v1/incidents"): {},
+        ("POST", "/v1/incidents"): {
+            "json": {"title": "矩阵", "severity": "minor", "impact": "partial", "services": ["sms-sender"]}
+        },
+        ("GET", "/v1/incidents/{incident_id}"): {},
+        ("PATCH", "/v1/incidents/{incident_id}"): {"json": {"commander": "矩阵"}},
+        ("POST", "/v1/incidents/{incident_id}/timeline"): {"json": {"kind": "note", "text": "矩阵"}},
+        ("POST", "/v1/incidents/{incident_id}/resolve"): {"json": {}},
+        ("POST", "/v1/incidents/{incident_id}/merge"): {"json": {"into": world.survivor_id}},
+        ("GET", "/v1/availability"): {"params": {"service": "sms-sender", "month": "2026-01"}},
     }
 
 
@@ -283,6 +297,15 @@ async def make_world(suite: Suite) -> World:
     assert signed_in.status_code == 201, signed_in.text
     suite.complaints.cookies.clear()  # each call below presents its own credentials
     throwaway_account = await _staff_account(suite, "matrix-throwaway", "agent")
+    incidents = [
+        await suite.incident.post(
+            "/v1/incidents",
+            json={"title": "矩阵", "severity": "major", "impact": "full", "services": ["sms-sender"]},
+            headers=OPERATOR,
+        )
+        for _ in range(2)
+    ]
+    assert all(i.status_code == 201 for i in incidents), incidents[0].text
     return World(
         a,
         b,
@@ -296,6 +319,8 @@ async def make_world(suite: Suite) -> World:
         policy.json()["id"],
         {"Authorization": f"Bearer {signed_in.json()['token']}"},
         throwaway_account["id"],
+        incident_id=incidents[0].json()["incident"]["id"],
+        survivor_id=incidents[1].json()["incident"]["id"],
     )
 
 

@@ -9,11 +9,13 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from vas_common.clock import ManualClock
 from vas_common.smpp.pdu import (
     ESM_CLASS_DELIVERY_RECEIPT,
     TLV_MESSAGE_STATE,
@@ -457,6 +459,25 @@ async def test_drop_binds_closes_every_session(smsc: SmscSimulator, api: httpx.A
     again, resp = await Esme.connect(smsc.smpp_port)
     assert resp.status == Status.ESME_ROK
     await again.close()
+
+
+async def test_refuse_binds_drops_them_and_refuses_new_ones_until_the_clock_passes(
+    smsc: SmscSimulator, api: httpx.AsyncClient
+) -> None:
+    first, _ = await Esme.connect(smsc.smpp_port)
+    clock = ManualClock()
+    await smsc.refuse_binds(90, clock)
+    await asyncio.wait_for(first.session.closed.wait(), 5)
+    refused, resp = await Esme.connect(smsc.smpp_port)
+    assert resp.status == Status.ESME_RBINDFAIL
+    assert (await api.get("/stats")).json()["binds_refused_until"]
+    await refused.close()
+    clock.advance(timedelta(seconds=91))
+    again, resp = await Esme.connect(smsc.smpp_port)
+    assert resp.status == Status.ESME_ROK
+    await again.close()
+    assert (await api.post("/faults/refuse-binds", json={"seconds": 0.2})).status_code == 200
+    assert smsc.refusing_binds
 
 
 async def test_pause_answers_nothing_then_answers_again(

@@ -7,15 +7,23 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from incident import api
+from incident.availability import api as availability_api
+from incident.availability.domain import AvailabilityRule
+from incident.availability.service import AvailabilityService
+from incident.incidents import api as incidents_api
+from incident.incidents.service import IncidentService
 from incident.settings import IncidentSettings
+from incident.signals import consumers as signal_consumers
+from incident.signals.service import SignalRules, SignalService
 from incident.status import api as status_api
 from incident.status import consumers as status_consumers
 from incident.status import pages as status_pages
 from incident.status.service import StatusService
+from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
 from vas_common.kafka import Subscription
+from vas_common.staff import StaffTokens, staff_authenticator
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -23,15 +31,47 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 def create_app(settings: IncidentSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or IncidentSettings()
     clock = clock or SystemClock()
-    started: dict[str, StatusService] = {}
+    # What the consumers need, made at start-up.
+    signals_started: dict[str, SignalService] = {}
+    status_started: dict[str, StatusService] = {}
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
-        status = app.state.status_service = StatusService(runtime.db(), clock)
-        started["status"] = status
+        pool = runtime.db()
+        # Staff tokens (issued by the complaints service) checked against this service's clock.
+        runtime.authenticators[Audience.STAFF] = staff_authenticator(
+            StaffTokens(settings.staff_token_key, clock), settings.operator_token
+        )
+        incidents = app.state.incident_service = await IncidentService.create(pool, clock, settings.services)
+        signals = SignalService(
+            pool,
+            clock,
+            incidents,
+            SignalRules(
+                service=settings.signal_service,
+                hold_down_s=settings.signal_hold_down_s,
+                max_report_age_s=settings.signal_max_report_age_s,
+            ),
+        )
+        incidents.add_hook(signals.after_change)
+        signals_started["signals"] = app.state.signal_service = signals
+        app.state.availability_service = AvailabilityService(
+            pool,
+            clock,
+            AvailabilityRule(
+                partial_weight=settings.availability_partial_weight,
+                exclude_on_time_maintenance=settings.availability_exclude_on_time_maintenance,
+            ),
+        )
+        # Every replica ticks; a healed fault is taken by one of them (FOR UPDATE SKIP LOCKED).
+        runtime.every("signal-hold-down", settings.signal_tick_interval_s, signals.resolve_healed)
+        status_started["status"] = app.state.status_service = StatusService(pool, clock)
         app.state.status_pages = status_pages.status_pages(settings.provider_name)
 
-    def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
-        return (*status_consumers.subscriptions(started["status"]),)
+    def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
+        return (
+            *signal_consumers.subscriptions(signals_started["signals"]),
+            *status_consumers.subscriptions(status_started["status"]),
+        )
 
     return create_service_app(
         settings,
@@ -40,7 +80,8 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
             version="0.1.0",
             migrations_dir=MIGRATIONS,
             routers=(
-                api.router,
+                incidents_api.router,
+                availability_api.router,
                 status_api.public_router,
                 status_api.admin_router,
                 status_pages.public_pages,

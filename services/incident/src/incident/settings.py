@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from vas_common.settings import ServiceSettings
@@ -10,3 +13,22 @@ class IncidentSettings(ServiceSettings):
 
     service_name: str = "incident"
     provider_name: str = "VAS"  # the site's name on the status page, and how notices are signed
+    # The services an incident may name (availability is per service).
+    services: tuple[str, ...] = ("sms-sender", "subscription", "complaints", "incident")
+    # Health signals (incident.signals): the service the sms.health checks speak for; how long a
+    # fault must be healthy before its incident is resolved; how often that is looked at; how old a
+    # report may be and still be acted on.
+    signal_service: str = "sms-sender"
+    signal_hold_down_s: float = Field(default=300.0, ge=0)
+    signal_tick_interval_s: float = Field(default=5.0, gt=0)
+    signal_max_report_age_s: float = Field(default=120.0, gt=0)
+    # Availability (incident.availability): how much a partial outage counts, and whether
+    # maintenance announced on time is left out of the period.
+    availability_partial_weight: float = Field(default=0.3, ge=0, le=1)
+    availability_exclude_on_time_maintenance: bool = True
+
+    @model_validator(mode="after")
+    def _signal_service_known(self) -> Self:
+        if self.signal_service not in self.services:
+            raise ValueError(f"signal_service {self.signal_service!r} is not in services {self.services}")
+        return self

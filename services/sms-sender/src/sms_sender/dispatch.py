@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sms_sender import domain
 from sms_sender.connectors import Inbound, OutboundSegment, SmscConnector
 from sms_sender.connectors.smpp import is_receipt
+from sms_sender.health import HealthMonitor
 from sms_sender.repository import MessageKey, MessageRepository, MoRepository, ReceiptRow, SegmentOutcome
 from sms_sender.service import StatusRecorder
 from vas_common.db import DbConnection
@@ -76,8 +77,10 @@ class Dispatcher:
         recorder: StatusRecorder | None = None,
         clock: Callable[[], datetime] = utcnow,
         group_commits: GroupCommitMetrics | None = None,
+        health: HealthMonitor | None = None,
     ) -> None:
         self._pool = pool
+        self._health = health  # counts send delays and delivery outcomes for sms.health
         self._connector = connector
         self._metrics = metrics
         self._messages = messages or MessageRepository()
@@ -196,11 +199,16 @@ class Dispatcher:
             if result.smsc_message_id:
                 self._recording[result.smsc_message_id] = recording
             if not result.accepted:
+                if self._health is not None:
+                    self._health.note_outcome(failed=True)
                 self._metrics.refused.labels(result.status_name).inc()
                 logger.warning("message %s segment %d refused: %s", work.message_id, seq, result.status_name)
                 break  # the message has failed; its later segments are not sent
             self._metrics.submitted.inc()
-        self._metrics.accept_to_submit.observe(max(0.0, time.time() - work.accepted_at.timestamp()))
+        delay = max(0.0, time.time() - work.accepted_at.timestamp())
+        self._metrics.accept_to_submit.observe(delay)
+        if self._health is not None:
+            self._health.note_delay(delay)
         return outcomes
 
     async def _already_submitted(
@@ -251,6 +259,8 @@ class Dispatcher:
                 logger.warning("unreadable delivery receipt from %s ignored", item.source_addr)
                 continue
             self._metrics.receipts.labels(receipt.stat).inc()
+            if self._health is not None:
+                self._health.note_outcome(failed=not receipt.delivered)
             receipts.append(
                 ReceiptRow(
                     receipt.message_id,

@@ -18,6 +18,7 @@ from sms_sender.callbacks import CallbackWorker
 from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
 from sms_sender.dispatch import Dispatcher, DispatchMetrics
 from sms_sender.domain import ContentReviewer, parse_word_list
+from sms_sender.health import HealthMonitor, HealthRules
 from sms_sender.repository import MessageRepository
 from sms_sender.retention import Retention
 from sms_sender.service import CallbackSecrets, PartnerDirectory, SendMetrics, SendService, StatusQueries
@@ -28,6 +29,8 @@ from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.breaker import CircuitBreaker
 from vas_common.clock import Clock, SystemClock
 from vas_common.cursors import CursorCipher
+from vas_common.events.sms_sender import HealthReported
+from vas_common.events.topics import SMS_HEALTH
 from vas_common.group_commit import GroupCommitMetrics
 from vas_common.kafka import Subscription
 from vas_common.outbound import AddressPolicy, OutboundGuard
@@ -59,6 +62,26 @@ def _connector(settings: SmsSenderSettings) -> SmppConnector:
             enquire_link_interval_s=settings.smsc_enquire_link_interval_s,
             give_up_after_s=settings.smsc_give_up_after_s,
         )
+    )
+
+
+def _health_monitor(settings: SmsSenderSettings, clock: Clock, connector: SmppConnector) -> HealthMonitor:
+    return HealthMonitor(
+        clock,
+        HealthRules(
+            binds_down_after_s=settings.health_binds_down_after_s,
+            send_delay_threshold_s=settings.health_send_delay_threshold_s,
+            send_delay_quantile=settings.health_send_delay_quantile,
+            send_delay_window_s=settings.health_send_delay_window_s,
+            send_delay_min_samples=settings.health_send_delay_min_samples,
+            failure_rate_threshold=settings.health_failure_rate_threshold,
+            failure_window_s=settings.health_failure_window_s,
+            failure_min_samples=settings.health_failure_min_samples,
+        ),
+        smsc=settings.smsc_name,
+        binds_up=connector.connected_binds,
+        binds_configured=settings.smsc_binds,
+        interval_s=settings.health_report_interval_s,
     )
 
 
@@ -107,8 +130,13 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         connector = _connector(settings)
         for metric in connector.metrics():
             runtime.metrics.registry.register(metric)
+        health = _health_monitor(settings, clock, connector)
         dispatcher = Dispatcher(
-            pool, connector, DispatchMetrics(runtime.metrics.registry), group_commits=group_commits
+            pool,
+            connector,
+            DispatchMetrics(runtime.metrics.registry),
+            group_commits=group_commits,
+            health=health,
         )
         await dispatcher.start()
         await connector.start(dispatcher.inbound)
@@ -140,6 +168,11 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         await status_relay.start()
         runtime.on_shutdown.append(status_relay.stop)
         runtime.every("early-receipts", 1.0, dispatcher.resolve_early_receipts)
+
+        async def report_health() -> None:
+            await runtime.publisher.publish(SMS_HEALTH, HealthReported(payload=health.report()))
+
+        runtime.every("health-report", settings.health_report_interval_s, report_health)
 
     def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
         return consumers.subscriptions(

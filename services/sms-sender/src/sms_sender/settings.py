@@ -43,6 +43,19 @@ class SmsSenderSettings(ServiceSettings):
     smsc_enquire_link_interval_s: float = 10.0
     smsc_give_up_after_s: float = 600.0
 
+    # Health signals (sms_sender.health, topic sms.health): a report every interval from each
+    # dispatcher; the SMSC's name in them (default system_id@host:port); the checks' thresholds.
+    health_report_interval_s: float = Field(default=10.0, gt=0)
+    health_smsc_name: str = ""
+    health_binds_down_after_s: float = Field(default=30.0, ge=0)
+    health_send_delay_threshold_s: float = Field(default=4.0, gt=0)
+    health_send_delay_quantile: float = Field(default=0.99, gt=0, lt=1)
+    health_send_delay_window_s: float = Field(default=300.0, gt=0)
+    health_send_delay_min_samples: int = Field(default=20, ge=1)
+    health_failure_rate_threshold: float = Field(default=0.2, gt=0, lt=1)
+    health_failure_window_s: float = Field(default=300.0, gt=0)
+    health_failure_min_samples: int = Field(default=50, ge=1)
+
     callback_retry_initial_s: float = 10.0
     callback_retry_max_s: float = 3600.0
     callback_give_up_after_s: float = 86_400.0
@@ -66,6 +79,10 @@ class SmsSenderSettings(ServiceSettings):
     # user under a legal hold; the retention job runs this often (and on POST /v1/jobs/retention).
     retention_months: int = Field(default=6, ge=1)
     retention_interval_s: float = 86_400.0
+
+    @property
+    def smsc_name(self) -> str:
+        return self.health_smsc_name or f"{self.smsc_system_id}@{self.smsc_host}:{self.smsc_port}"
 
     @property
     def runs_api(self) -> bool:

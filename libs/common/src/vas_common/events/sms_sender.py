@@ -1,5 +1,6 @@
 """Events produced by the sms-sender: accepted MT work (`sms.submit`, `sms.submit.priority`),
-status changes (`sms.status`) and user-originated messages (`sms.mo`)."""
+status changes (`sms.status`), user-originated messages (`sms.mo`) and each dispatcher's health
+reports (`sms.health`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from vas_common.events.envelope import Event, Payload
 
@@ -106,4 +107,49 @@ class MoReceived(Event):
         return self.payload.msisdn
 
 
-EVENTS = (SubmitRequested, MessageStatusChanged, MoReceived)
+class HealthCheck(StrEnum):
+    """What a dispatcher watches (thresholds are sms-sender settings, sent with each result)."""
+
+    BINDS_DOWN = "binds_down"  # every bind to the SMSC down for longer than `threshold` seconds
+    SEND_DELAY = "send_delay"  # accept -> submit_sm_resp p99 above `threshold` seconds over the window
+    DELIVERY_FAILURE = "delivery_failure"  # share of final failures above `threshold` over the window
+
+
+class HealthCheckResult(Payload):
+    """One check's verdict with its evidence: the numbers it was decided on, so that a person
+    (and the incident's timeline) can see why."""
+
+    check: str  # a HealthCheck value; consumers skip checks they do not know
+    subject: str  # what was watched: the SMSC (bind group) name
+    failing: bool
+    since: AwareDatetime | None = None  # failing: when the condition began
+    value: float | None = None  # binds_down: seconds all down; send_delay: p99 s; delivery_failure: share
+    threshold: float
+    window_s: float  # the window the value is over (binds_down: the report interval)
+    samples: int = 0  # messages or outcomes in the window
+    detail: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+class HealthReport(Payload):
+    """A dispatcher's periodic report: every check, failing or not. Sent every `interval_s`
+    whatever the state, so a lost report is replaced by the next and a consumer that starts late
+    learns the state at once; healthy reports are what ends a fault."""
+
+    instance_id: str  # the dispatcher process (host and pid)
+    smsc: str  # the SMSC (bind group) this dispatcher binds to
+    observed_at: AwareDatetime
+    interval_s: float
+    checks: list[HealthCheckResult]
+
+
+class HealthReported(Event):
+    producer: str = PRODUCER
+    type: Literal["sms.health_reported"] = "sms.health_reported"
+    payload: HealthReport
+
+    def key(self) -> str:
+        # One partition per SMSC: the reports on one fault are read in order, by one consumer.
+        return self.payload.smsc
+
+
+EVENTS = (SubmitRequested, MessageStatusChanged, MoReceived, HealthReported)

@@ -23,6 +23,9 @@ SMS_MO = Topic("sms.mo")
 SUBSCRIPTION_EVENTS = Topic("subscription.events")
 COMPLAINT_EVENTS = Topic("complaint.events")
 INCIDENT_EVENTS = Topic("incident.events")
+# Health reports of each sms-sender dispatcher (binds, send delay, delivery failures), every few
+# seconds: the incident service opens and resolves incidents from them (vas_common.events.sms_sender).
+SMS_HEALTH = Topic("sms.health")
 
 ALL_TOPICS: tuple[Topic, ...] = (
     SMS_SUBMIT,
@@ -33,4 +36,5 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SUBSCRIPTION_EVENTS,
     COMPLAINT_EVENTS,
     INCIDENT_EVENTS,
+    SMS_HEALTH,
 )

@@ -96,6 +96,12 @@ def create_app(sim: SmscSimulator) -> FastAPI:
     async def drop_binds() -> dict[str, int]:
         return {"dropped": await sim.drop_binds()}
 
+    @app.post("/faults/refuse-binds")
+    async def refuse_binds(body: PauseRequest) -> dict[str, Any]:
+        """Drop every bind and refuse new ones for `seconds` (an SMSC outage)."""
+        until = await sim.refuse_binds(body.seconds)
+        return {"binds_refused_until": until.isoformat(), "seconds": body.seconds}
+
     @app.post("/faults/pause")
     async def pause(body: PauseRequest) -> dict[str, Any]:
         sim.pause(body.seconds)

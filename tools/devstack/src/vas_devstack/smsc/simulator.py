@@ -21,9 +21,10 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from vas_common.clock import Clock, SystemClock
 from vas_common.smpp.pdu import (
     ESM_CLASS_DELIVERY_RECEIPT,
     TLV_MESSAGE_STATE,
@@ -228,6 +229,9 @@ class SmscSimulator:
         self._unpaused = asyncio.Event()
         self._unpaused.set()
         self._resume_handle: asyncio.TimerHandle | None = None
+        # refuse_binds: until when (on which clock) every bind is refused
+        self._binds_refused_until: datetime | None = None
+        self._refusal_clock: Clock = SystemClock()
         self._server: asyncio.Server | None = None
         self._http: Any = None  # uvicorn.Server, imported only when started
         self._loop: asyncio.AbstractEventLoop
@@ -430,7 +434,9 @@ class SmscSimulator:
             bind.put(response_to(pdu, Status.ESME_RALYBND, system_id=self.config.system_id))
             return
         expected = self.config.accounts.get(pdu.system_id)
-        if expected is None:
+        if self.refusing_binds:
+            status = Status.ESME_RBINDFAIL
+        elif expected is None:
             status = Status.ESME_RINVSYSID
         elif expected != pdu.password:
             status = Status.ESME_RINVPASWD
@@ -630,6 +636,22 @@ class SmscSimulator:
             await bind.session.abort()
         return len(binds)
 
+    async def refuse_binds(self, seconds: float, clock: Clock | None = None) -> datetime:
+        """An SMSC outage as an ESME sees it: every bind is dropped now, and every bind asked for
+        is refused (ESME_RBINDFAIL) until `seconds` have passed on `clock` (a test's ManualClock:
+        moving it on ends the outage). Returns when it ends."""
+        if seconds <= 0:
+            raise ConfigError("seconds must be > 0")
+        self._refusal_clock = clock or SystemClock()
+        self._binds_refused_until = self._refusal_clock.now() + timedelta(seconds=seconds)
+        await self.drop_binds()
+        return self._binds_refused_until
+
+    @property
+    def refusing_binds(self) -> bool:
+        until = self._binds_refused_until
+        return until is not None and self._refusal_clock.now() < until
+
     @property
     def paused(self) -> bool:
         return not self._unpaused.is_set()
@@ -702,6 +724,11 @@ class SmscSimulator:
             **vars(self.counters),
             "deliver_sm_held": len(self._held),
             "paused": self.paused,
+            "binds_refused_until": (
+                self._binds_refused_until.isoformat()
+                if self.refusing_binds and self._binds_refused_until
+                else None
+            ),
             "paused_until": (
                 datetime.fromtimestamp(self._paused_until_wall, UTC).isoformat()
                 if self.paused and self._paused_until_wall is not None
