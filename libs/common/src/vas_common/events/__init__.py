@@ -7,7 +7,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
-from vas_common.events import complaints, sms_requests, sms_sender, subscription
+from vas_common.events import complaints, incident_maintenance, sms_requests, sms_sender, subscription
 from vas_common.events.envelope import Event, Payload, utcnow
 
 _ALL_EVENT_TYPES: tuple[type[Event], ...] = (
@@ -15,6 +15,7 @@ _ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     *sms_sender.EVENTS,
     *sms_requests.EVENTS,
     *complaints.EVENTS,
+    *incident_maintenance.EVENTS,
 )
 
 AnyEvent = Annotated[Union[_ALL_EVENT_TYPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
