@@ -1,5 +1,5 @@
 """The suite as one system for cross-service tests: subscription, sms-sender (API and dispatcher)
-and complaints on one clock the test moves (the sms-sender's retention reads it), and the SMSC
+complaints and incident on one clock the test moves (the sms-sender's retention reads it), and the SMSC
 simulator, on the session's broker and PostgreSQL."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import pytest
 
 from complaints.main import create_app as create_complaints
 from complaints.settings import ComplaintsSettings
+from incident.main import create_app as create_incident
+from incident.settings import IncidentSettings
 from sms_sender.main import create_app as create_sms_sender
 from sms_sender.settings import SmsSenderSettings
 from subscription.main import create_app as create_subscription
@@ -34,6 +36,7 @@ class Suite:
     clock: ManualClock
     subscription_db: str
     sms_sender_db: str
+    incident: httpx.AsyncClient
 
     async def partner(self, **profile: Any) -> dict[str, Any]:
         """A partner created the real way; returns once the sms-sender accepts its key."""
@@ -149,9 +152,13 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
         provider_name="VAS",
         system_access_number="106900001",
     )
+    incident_settings = IncidentSettings(
+        **service_settings_kwargs(await postgres.new_database("inc"), kafka.bootstrap)
+    )
     async with (
         serve(create_subscription(sub_settings, clock=clock)) as sub,
         serve(create_sms_sender(sms_settings, clock=clock)) as sms,
         serve(create_complaints(complaints_settings, clock=clock)) as complaints,
+        serve(create_incident(incident_settings, clock=clock)) as incident,
     ):
-        yield Suite(sub, sms, complaints, smsc, clock, sub_db, sms_db)
+        yield Suite(sub, sms, complaints, smsc, clock, sub_db, sms_db, incident)
