@@ -60,6 +60,8 @@ class World:
     policy_id: str
     agent: dict[str, str]  # a signed-in agent's bearer token
     account_id: str  # a staff account (a throwaway one: the admin routes change it)
+    window_id: str  # a maintenance window longer than 24 h, and its regulator task
+    task_id: str
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -75,6 +77,8 @@ class World:
             "charge_id": self.charge_id,
             "partner_id": self.throwaway["id"],
             "account_id": self.account_id,
+            "window_id": self.window_id,
+            "task_id": self.task_id,
         }
 
     def traces_of_a(self) -> list[str]:
@@ -212,6 +216,28 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/staff/attainment"): {},
         ("GET", "/v1/reports/attainment"): {"params": period},
         ("GET", "/v1/reports/complaint-rate"): {"params": period},
+        # incident: maintenance windows and regulator tasks (supervisor)
+        ("POST", "/v1/maintenance-windows"): {"json": maintenance_window(suite, hours_ahead=80)},
+        ("GET", "/v1/maintenance-windows"): {},
+        ("GET", "/v1/maintenance-windows/{window_id}"): {},
+        ("PUT", "/v1/maintenance-windows/{window_id}/schedule"): {
+            "json": {k: v for k, v in maintenance_window(suite, hours_ahead=90).items() if k.endswith("_at")}
+        },
+        ("POST", "/v1/maintenance-windows/{window_id}/cancellation"): {"json": {"reason": "矩阵"}},
+        ("POST", "/v1/maintenance-windows/{window_id}/completion"): {},
+        ("POST", "/v1/jobs/maintenance-tick"): {},
+        ("GET", "/v1/regulator-tasks"): {},
+        ("POST", "/v1/regulator-tasks/{task_id}/completion"): {"json": {"note": "矩阵"}},
+    }
+
+
+def maintenance_window(suite: Suite, hours_ahead: int, lasts_hours: int = 4) -> dict[str, Any]:
+    start = suite.clock.now() + timedelta(hours=hours_ahead)
+    return {
+        "product_codes": ["MATRIX"],
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=lasts_hours)).isoformat(),
+        "text_zh": "矩阵维护",
     }
 
 
@@ -270,6 +296,13 @@ async def make_world(suite: Suite) -> World:
     assert signed_in.status_code == 201, signed_in.text
     suite.complaints.cookies.clear()  # each call below presents its own credentials
     throwaway_account = await _staff_account(suite, "matrix-throwaway", "agent")
+    window = await suite.incident.post(
+        "/v1/maintenance-windows", json=maintenance_window(suite, 100, lasts_hours=30), headers=OPERATOR
+    )
+    assert window.status_code == 201, window.text
+    task = (
+        await suite.incident.get(f"/v1/maintenance-windows/{window.json()['id']}", headers=OPERATOR)
+    ).json()
     return World(
         a,
         b,
@@ -283,6 +316,8 @@ async def make_world(suite: Suite) -> World:
         policy.json()["id"],
         {"Authorization": f"Bearer {signed_in.json()['token']}"},
         throwaway_account["id"],
+        window.json()["id"],
+        task["regulator_task"]["id"],
     )
 
 
@@ -306,7 +341,7 @@ async def test_every_route_declares_its_audience_and_lets_in_only_that_audience(
     values = world.path_values()
     seen: set[tuple[str, str]] = set()
     failures: list[str] = []
-    for client in (suite.sms_sender, suite.subscription, suite.complaints):
+    for client in (suite.sms_sender, suite.subscription, suite.complaints, suite.incident):
         document = (await client.get("/openapi.json")).json()
         for template, item in document["paths"].items():
             for method, operation in item.items():
