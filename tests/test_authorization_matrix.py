@@ -62,6 +62,8 @@ class World:
     account_id: str  # a staff account (a throwaway one: the admin routes change it)
     incident_id: str  # an incident (merged into survivor_id by the merge route)
     survivor_id: str
+    window_id: str  # a maintenance window longer than 24 h, and its regulator task
+    task_id: str
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -79,6 +81,8 @@ class World:
             "account_id": self.account_id,
             "key": "records",
             "incident_id": self.incident_id,
+            "window_id": self.window_id,
+            "task_id": self.task_id,
         }
 
     def traces_of_a(self) -> list[str]:
@@ -239,6 +243,28 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("POST", "/v1/incidents/{incident_id}/resolve"): {"json": {}},
         ("POST", "/v1/incidents/{incident_id}/merge"): {"json": {"into": world.survivor_id}},
         ("GET", "/v1/availability"): {"params": {"service": "sms-sender", "month": "2026-01"}},
+        # incident: maintenance windows and regulator tasks (supervisor)
+        ("POST", "/v1/maintenance-windows"): {"json": maintenance_window(suite, hours_ahead=80)},
+        ("GET", "/v1/maintenance-windows"): {},
+        ("GET", "/v1/maintenance-windows/{window_id}"): {},
+        ("PUT", "/v1/maintenance-windows/{window_id}/schedule"): {
+            "json": {k: v for k, v in maintenance_window(suite, hours_ahead=90).items() if k.endswith("_at")}
+        },
+        ("POST", "/v1/maintenance-windows/{window_id}/cancellation"): {"json": {"reason": "矩阵"}},
+        ("POST", "/v1/maintenance-windows/{window_id}/completion"): {},
+        ("POST", "/v1/jobs/maintenance-tick"): {},
+        ("GET", "/v1/regulator-tasks"): {},
+        ("POST", "/v1/regulator-tasks/{task_id}/completion"): {"json": {"note": "矩阵"}},
+    }
+
+
+def maintenance_window(suite: Suite, hours_ahead: int, lasts_hours: int = 4) -> dict[str, Any]:
+    start = suite.clock.now() + timedelta(hours=hours_ahead)
+    return {
+        "product_codes": ["MATRIX"],
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=lasts_hours)).isoformat(),
+        "text_zh": "矩阵维护",
     }
 
 
@@ -306,6 +332,13 @@ async def make_world(suite: Suite) -> World:
         for _ in range(2)
     ]
     assert all(i.status_code == 201 for i in incidents), incidents[0].text
+    window = await suite.incident.post(
+        "/v1/maintenance-windows", json=maintenance_window(suite, 100, lasts_hours=30), headers=OPERATOR
+    )
+    assert window.status_code == 201, window.text
+    task = (
+        await suite.incident.get(f"/v1/maintenance-windows/{window.json()['id']}", headers=OPERATOR)
+    ).json()
     return World(
         a,
         b,
@@ -321,6 +354,8 @@ async def make_world(suite: Suite) -> World:
         throwaway_account["id"],
         incident_id=incidents[0].json()["incident"]["id"],
         survivor_id=incidents[1].json()["incident"]["id"],
+        window_id=window.json()["id"],
+        task_id=task["regulator_task"]["id"],
     )
 
 

@@ -312,9 +312,8 @@ async def test_the_migration_keeps_earlier_legal_holds_as_the_holder_legal(
             "INSERT INTO legal_holds (msisdn, reason, placed_at) VALUES ('8613900000001', '诉讼', now())"
             " RETURNING placed_at"
         )
-        assert await migrate(pool, [("common", COMMON_MIGRATIONS), ("subscription", MIGRATIONS)]) == [
-            "subscription/007_record_holds"
-        ]
+        applied = await migrate(pool, [("common", COMMON_MIGRATIONS), ("subscription", MIGRATIONS)])
+        assert applied[0] == "subscription/007_record_holds"  # then any later ones
         rows = await pool.fetch("SELECT msisdn, holder, reason, placed_at FROM record_holds")
         assert [tuple(r) for r in rows] == [("8613900000001", "legal", "诉讼", placed)]
         assert await pool.fetchval("SELECT to_regclass('legal_holds')") is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,6 +13,12 @@ from incident.availability.domain import AvailabilityRule
 from incident.availability.service import AvailabilityService
 from incident.incidents import api as incidents_api
 from incident.incidents.service import IncidentService
+from incident.maintenance import api as maintenance_api
+from incident.maintenance import consumers as maintenance_consumers
+from incident.maintenance.domain import NoticeRules
+from incident.maintenance.service import MaintenanceService
+from incident.regulator_tasks import api as regulator_tasks_api
+from incident.regulator_tasks.service import RegulatorTaskService
 from incident.settings import IncidentSettings
 from incident.signals import consumers as signal_consumers
 from incident.signals.service import SignalRules, SignalService
@@ -34,6 +41,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
     # What the consumers need, made at start-up.
     signals_started: dict[str, SignalService] = {}
     status_started: dict[str, StatusService] = {}
+    maintenance_started: dict[str, MaintenanceService] = {}
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
@@ -66,11 +74,13 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
         runtime.every("signal-hold-down", settings.signal_tick_interval_s, signals.resolve_healed)
         status_started["status"] = app.state.status_service = StatusService(pool, clock)
         app.state.status_pages = status_pages.status_pages(settings.provider_name)
+        maintenance_started["maintenance"] = _wire_maintenance(app, runtime, settings, clock)
 
     def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
         return (
             *signal_consumers.subscriptions(signals_started["signals"]),
             *status_consumers.subscriptions(status_started["status"]),
+            *maintenance_consumers.subscriptions(maintenance_started["maintenance"]),
         )
 
     return create_service_app(
@@ -85,8 +95,29 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
                 status_api.public_router,
                 status_api.admin_router,
                 status_pages.public_pages,
+                *MAINTENANCE_ROUTERS,
             ),
             subscriptions=subscriptions,
             on_startup=wire,
         ),
     )
+
+
+# -- maintenance windows and regulator tasks (incident.maintenance, incident.regulator_tasks) --
+
+MAINTENANCE_ROUTERS = (maintenance_api.router, maintenance_api.jobs_router, regulator_tasks_api.router)
+
+
+def _wire_maintenance(
+    app: FastAPI, runtime: Runtime, settings: IncidentSettings, clock: Clock
+) -> MaintenanceService:
+    rules = NoticeRules(
+        notice_period=timedelta(hours=settings.maintenance_notice_hours),
+        reminder_before=timedelta(hours=settings.maintenance_reminder_hours),
+        regulator_threshold=timedelta(hours=settings.maintenance_regulator_threshold_hours),
+        regulator_lead=timedelta(hours=settings.maintenance_regulator_lead_hours),
+    )
+    maintenance = app.state.maintenance_service = MaintenanceService(runtime.db(), clock, rules)
+    app.state.regulator_task_service = RegulatorTaskService(runtime.db(), clock)
+    runtime.every("maintenance-tick", settings.maintenance_tick_interval_s, maintenance.tick)
+    return maintenance

@@ -27,6 +27,16 @@ class IncidentSettings(ServiceSettings):
     availability_partial_weight: float = Field(default=0.3, ge=0, le=1)
     availability_exclude_on_time_maintenance: bool = True
 
+    # -- maintenance windows (incident.maintenance) --
+    # Users are told this long before a maintenance starts (less only for an emergency, with its
+    # reason), and reminded this long before it starts; the regulator is told of maintenance
+    # longer than the threshold, the lead before it starts.
+    maintenance_notice_hours: float = Field(default=72.0, ge=0)
+    maintenance_reminder_hours: float = Field(default=24.0, gt=0)
+    maintenance_regulator_threshold_hours: float = Field(default=24.0, gt=0)
+    maintenance_regulator_lead_hours: float = Field(default=72.0, ge=0)
+    maintenance_tick_interval_s: float = Field(default=5.0, gt=0)  # reminders, starts and ends
+
     @model_validator(mode="after")
     def _signal_service_known(self) -> Self:
         if self.signal_service not in self.services:

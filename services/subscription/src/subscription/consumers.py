@@ -8,12 +8,22 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import ConsumerRecord
 
+from subscription.maintenance_notices import MaintenanceNotice, NoticeKind
 from subscription.service.billing import BillingService
+from subscription.service.maintenance import MaintenanceNoticeService
 from subscription.service.records import RecordsService
 from subscription.service.subscriptions import SubscriptionService
 from vas_common.db import DATABASE_UNAVAILABLE
 from vas_common.events import Event
 from vas_common.events.complaints import HoldPlaced, HoldReleased, RefundRequested
+from vas_common.events.incident_maintenance import (
+    TYPE_PREFIX,
+    MaintenanceCancelled,
+    MaintenanceReminder,
+    MaintenanceRescheduled,
+    MaintenanceScheduled,
+    MaintenanceWindowState,
+)
 from vas_common.events.sms_sender import (
     MessageState,
     MessageStatus,
@@ -21,7 +31,7 @@ from vas_common.events.sms_sender import (
     MoMessage,
     MoReceived,
 )
-from vas_common.events.topics import COMPLAINT_EVENTS, SMS_MO, SMS_STATUS
+from vas_common.events.topics import COMPLAINT_EVENTS, INCIDENT_EVENTS, SMS_MO, SMS_STATUS
 from vas_common.kafka import PoisonList, Subscription, decode_batch, event_handler
 
 _DELIVERED = b'"status":"delivered"'
@@ -90,4 +100,55 @@ def complaint_events(records: RecordsService, billing: BillingService) -> Subscr
 
     return Subscription(
         "subscription.complaint-events", (COMPLAINT_EVENTS,), handler=event_handler(on_complaint_event)
+    )
+
+
+_NOTICE_KINDS: dict[type[Event], NoticeKind] = {
+    MaintenanceScheduled: NoticeKind.SCHEDULED,
+    MaintenanceRescheduled: NoticeKind.RESCHEDULED,
+    MaintenanceCancelled: NoticeKind.CANCELLED,
+    MaintenanceReminder: NoticeKind.REMINDER,
+}
+
+
+def maintenance_notice(event: Event) -> MaintenanceNotice | None:
+    """The notice to subscribers an incident event asks for, if it is one."""
+    kind = _NOTICE_KINDS.get(type(event))
+    payload = getattr(event, "payload", None)
+    if kind is None or not isinstance(payload, MaintenanceWindowState):
+        return None
+    return MaintenanceNotice(
+        window_id=payload.window_id,
+        notice=payload.notice,
+        kind=kind,
+        product_codes=tuple(code.upper() for code in payload.product_codes),
+        starts_at=payload.starts_at,
+        ends_at=payload.ends_at,
+        text_zh=payload.text_zh,
+        previous_starts_at=payload.previous_starts_at,
+        previous_ends_at=payload.previous_ends_at,
+    )
+
+
+def maintenance_events(notices: MaintenanceNoticeService) -> Subscription:
+    """Maintenance windows scheduled, rescheduled, cancelled and their reminders (incident.events):
+    each told to the active subscribers of its products, once per subscriber and notice. The rest
+    of incident.events (incidents, reports) is skipped before decoding."""
+
+    async def on_incident_events(records: list[ConsumerRecord[bytes, bytes]]) -> PoisonList:
+        decoded, poison = decode_batch([r for r in records if TYPE_PREFIX in (r.value or b"")])
+        for event, record in decoded:
+            notice = maintenance_notice(event)
+            if notice is None or not notice.product_codes:
+                continue
+            try:
+                await notices.send(notice, event.type)
+            except DATABASE_UNAVAILABLE:
+                raise
+            except Exception as exc:
+                poison.append((record, exc))
+        return poison
+
+    return Subscription(
+        "subscription.maintenance-notices", (INCIDENT_EVENTS,), batch_handler=on_incident_events
     )

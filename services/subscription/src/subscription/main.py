@@ -20,6 +20,7 @@ from subscription.api import subscriptions as subscription_api
 from subscription.domain import period_of
 from subscription.service.billing import BillingService
 from subscription.service.conversation import RegistrationMetrics
+from subscription.service.maintenance import MaintenanceNoticeService
 from subscription.service.partners import PartnerService
 from subscription.service.products import ProductService
 from subscription.service.records import RecordsService
@@ -93,12 +94,17 @@ def create_app(settings: SubscriptionSettings | None = None, clock: Clock | None
         )
         runtime.every("monthly-billing", settings.billing_interval_s, bill_this_month, first_after_s=first)
 
-    def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
+    def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
         return (
             *consumers.subscriptions(
                 services["subscriptions"], on_delivered=[billing_services["billing"].charge_delivered]
             ),
             consumers.complaint_events(records_services["records"], billing_services["billing"]),
+            consumers.maintenance_events(
+                MaintenanceNoticeService(
+                    runtime.db(), clock, settings.provider_name, settings.maintenance_notice_page_size
+                )
+            ),
         )
 
     return create_service_app(

@@ -24,3 +24,5 @@ class SubscriptionSettings(ServiceSettings):
     retention_months: int = Field(default=6, ge=1)
     retention_interval_s: float = 86_400.0
     billing_interval_s: float = 3600.0  # the current month's run repeats this often (idempotent)
+    # A maintenance notice (incident.events) is sent to this many subscribers per transaction.
+    maintenance_notice_page_size: int = Field(default=500, ge=1, le=10_000)

@@ -7,7 +7,14 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
-from vas_common.events import complaints, incident, sms_requests, sms_sender, subscription
+from vas_common.events import (
+    complaints,
+    incident,
+    incident_maintenance,
+    sms_requests,
+    sms_sender,
+    subscription,
+)
 from vas_common.events.envelope import Event, Payload, utcnow
 
 _ALL_EVENT_TYPES: tuple[type[Event], ...] = (
@@ -16,6 +23,7 @@ _ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     *sms_requests.EVENTS,
     *complaints.EVENTS,
     *incident.EVENTS,
+    *incident_maintenance.EVENTS,
 )
 
 AnyEvent = Annotated[Union[_ALL_EVENT_TYPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007

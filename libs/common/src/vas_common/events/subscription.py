@@ -310,6 +310,28 @@ class ProductDiscontinued(Event):
         return str(self.payload.product_id)
 
 
+class MaintenanceNoticeCount(Payload):
+    """The subscription service has sent a maintenance notice (incident.events) to every active
+    subscriber of the window's products: how many users it went to, in all (a redelivered notice
+    repeats the same total; each user is told once per notice)."""
+
+    window_id: UUID
+    notice: int
+    notice_type: str  # the incident event it answers, e.g. incident.maintenance_rescheduled
+    product_codes: list[str]
+    subscribers_notified: int
+    completed_at: AwareDatetime
+
+
+class MaintenanceNoticesSent(Event):
+    producer: str = PRODUCER
+    type: Literal["maintenance.notices_sent"] = "maintenance.notices_sent"
+    payload: MaintenanceNoticeCount
+
+    def key(self) -> str:
+        return str(self.payload.window_id)
+
+
 SUBSCRIPTION_EVENTS = (
     SubscriptionRequested,
     SubscriptionConfirmed,
@@ -331,4 +353,5 @@ EVENTS = (
     ProductPublished,
     ProductDiscontinuationScheduled,
     ProductDiscontinued,
+    MaintenanceNoticesSent,
 )
