@@ -64,6 +64,7 @@ class World:
     survivor_id: str
     window_id: str  # a maintenance window longer than 24 h, and its regulator task
     task_id: str
+    hold_id: str  # a hold on the window
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -83,6 +84,7 @@ class World:
             "incident_id": self.incident_id,
             "window_id": self.window_id,
             "task_id": self.task_id,
+            "hold_id": self.hold_id,
         }
 
     def traces_of_a(self) -> list[str]:
@@ -255,6 +257,15 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("POST", "/v1/jobs/maintenance-tick"): {},
         ("GET", "/v1/regulator-tasks"): {},
         ("POST", "/v1/regulator-tasks/{task_id}/completion"): {"json": {"note": "矩阵"}},
+        # incident: records (supervisor)
+        ("GET", "/v1/records/export"): {
+            "params": {"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"}
+        },
+        ("POST", "/v1/records/holds"): {
+            "json": {"window_id": world.window_id, "holder": "矩阵", "reason": "矩阵"}
+        },
+        ("GET", "/v1/records/holds"): {},
+        ("POST", "/v1/records/holds/{hold_id}/release"): {},
     }
 
 
@@ -339,6 +350,12 @@ async def make_world(suite: Suite) -> World:
     task = (
         await suite.incident.get(f"/v1/maintenance-windows/{window.json()['id']}", headers=OPERATOR)
     ).json()
+    hold = await suite.incident.post(
+        "/v1/records/holds",
+        json={"window_id": window.json()["id"], "holder": "matrix", "reason": "矩阵"},
+        headers=OPERATOR,
+    )
+    assert hold.status_code == 201, hold.text
     return World(
         a,
         b,
@@ -356,6 +373,7 @@ async def make_world(suite: Suite) -> World:
         survivor_id=incidents[1].json()["incident"]["id"],
         window_id=window.json()["id"],
         task_id=task["regulator_task"]["id"],
+        hold_id=hold.json()["id"],
     )
 
 

@@ -17,6 +17,8 @@ from incident.maintenance import api as maintenance_api
 from incident.maintenance import consumers as maintenance_consumers
 from incident.maintenance.domain import NoticeRules
 from incident.maintenance.service import MaintenanceService
+from incident.records import api as records_api
+from incident.records.service import RecordsService
 from incident.regulator_tasks import api as regulator_tasks_api
 from incident.regulator_tasks.service import RegulatorTaskService
 from incident.settings import IncidentSettings
@@ -75,6 +77,11 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
         status_started["status"] = app.state.status_service = StatusService(pool, clock)
         app.state.status_pages = status_pages.status_pages(settings.provider_name)
         maintenance_started["maintenance"] = _wire_maintenance(app, runtime, settings, clock)
+        retention = (
+            timedelta(days=settings.records_retention_days) if settings.records_retention_days else None
+        )
+        records = app.state.records_service = RecordsService(pool, clock, retention)
+        runtime.every("records-retention", settings.records_retention_interval_s, records.run_retention)
 
     def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
         return (
@@ -96,6 +103,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
                 status_api.admin_router,
                 status_pages.public_pages,
                 *MAINTENANCE_ROUTERS,
+                records_api.router,
             ),
             subscriptions=subscriptions,
             on_startup=wire,

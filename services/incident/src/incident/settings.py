@@ -36,6 +36,12 @@ class IncidentSettings(ServiceSettings):
     maintenance_regulator_threshold_hours: float = Field(default=24.0, gt=0)
     maintenance_regulator_lead_hours: float = Field(default=72.0, ge=0)
     maintenance_tick_interval_s: float = Field(default=5.0, gt=0)  # reminders, starts and ends
+    # -- records (incident.records) --
+    # Incidents, timelines, maintenance windows and their notices are kept for good by default;
+    # with a retention period (at least 183 days: the 6-month promise), a daily run deletes what
+    # ended before it and no legal hold keeps.
+    records_retention_days: int | None = Field(default=None, ge=183)
+    records_retention_interval_s: float = Field(default=86_400.0, gt=0)
 
     @model_validator(mode="after")
     def _signal_service_known(self) -> Self:
