@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from complaints.main import create_app
 from complaints.settings import ComplaintsSettings
 from complaints.sla.domain import SHANGHAI
-from vas_devstack.browser import SCREENSHOTS, OpenPage
+from vas_devstack.browser import OpenPage, screenshot, submit
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, read_events, serve_on_port, service_settings_kwargs
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -145,18 +144,6 @@ async def test_the_form_is_limited_per_number_like_the_api(database: str, kafka:
 # -- in the browser ---------------------------------------------------------------------------
 
 
-async def shot(page: Page, request: pytest.FixtureRequest, name: str) -> Path:
-    path = request.config.rootpath / SCREENSHOTS / f"{request.node.name}-{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=path, full_page=True)
-    return path
-
-
-async def submit(page: Page, button: Any) -> None:
-    async with page.expect_navigation():
-        await button.click()
-
-
 async def test_a_user_complains_and_follows_it_in_the_browser(
     database: str, kafka: Any, open_page: OpenPage, request: pytest.FixtureRequest
 ) -> None:
@@ -171,7 +158,7 @@ async def test_a_user_complains_and_follows_it_in_the_browser(
         await page.select_option("#category", label="订购或退订")
         await page.fill("#product_code", "WEATHER")
         await page.fill("#summary", "我没有订购天气预报，却收到了扣费短信，请退订并退款。")
-        await shot(page, request, "form")
+        await screenshot(page, request, "form")
         await submit(page, page.get_by_role("button", name="提交"))
 
         # the tracking code on the page, then the complaint with the number's last four digits
@@ -179,7 +166,7 @@ async def test_a_user_complains_and_follows_it_in_the_browser(
         await expect(status).to_contain_text("您的投诉已受理")
         code = (await status.locator("strong").inner_text()).strip()
         assert code
-        await shot(page, request, "received")
+        await screenshot(page, request, "received")
         await page.fill("#last4", "2468")
         await submit(page, page.get_by_role("button", name="查询"))
         await expect(page.get_by_role("heading", name="查询投诉进度")).to_be_visible()
@@ -188,7 +175,7 @@ async def test_a_user_complains_and_follows_it_in_the_browser(
         await expect(facts).to_contain_text("处理中")
         await expect(facts).to_contain_text("订购或退订")
         await expect(page.locator(".timeline li").first).to_contain_text("已受理")
-        await shot(page, request, "tracked")
+        await screenshot(page, request, "tracked")
 
         html = await page.content()
         assert "<script" not in html

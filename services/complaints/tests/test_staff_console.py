@@ -11,13 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from complaints.complaint.domain import ComplaintStatus
 from complaints.main import create_app
@@ -27,7 +26,7 @@ from complaints.staff.console import _safe_next
 from complaints.staff.domain import SlaLight
 from complaints.staff.messages import MESSAGES
 from vas_common.staff import Role
-from vas_devstack.browser import SCREENSHOTS, OpenPage
+from vas_devstack.browser import OpenPage, screenshot, submit
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, serve, serve_on_port, service_settings_kwargs
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -300,18 +299,6 @@ async def test_errors_are_shown_on_the_page(console: Console) -> None:
 # -- in the browser ---------------------------------------------------------------------------
 
 
-async def shot(page: Page, request: pytest.FixtureRequest, name: str) -> Path:
-    path = request.config.rootpath / SCREENSHOTS / f"{request.node.name}-{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=path, full_page=True)
-    return path
-
-
-async def submit(page: Page, button: Any) -> None:
-    async with page.expect_navigation():
-        await button.click()
-
-
 async def test_staff_work_the_queue_in_the_browser(
     database: str, kafka: Any, open_page: OpenPage, request: pytest.FixtureRequest
 ) -> None:
@@ -359,7 +346,7 @@ async def test_staff_work_the_queue_in_the_browser(
         await expect(rows.nth(2)).to_contain_text("还剩")
         fonts = await opened.fonts_of("h1")
         assert fonts.get(CJK_FONT, 0) >= 4, f"{fonts}: run `make browser` for the font"
-        await shot(page, request, "queue")
+        await screenshot(page, request, "queue")
 
         # a complaint: reply through its form, and see it on the timeline
         await submit(page, page.get_by_role("link", name=fresh["tracking_code"]))
@@ -378,7 +365,7 @@ async def test_staff_work_the_queue_in_the_browser(
         await submit(page, page.get_by_role("button", name="登记通话"))
         await expect(page.locator("#timeline li.event-contacted")).to_contain_text("2026-12-03 09:55")
         await expect(page.locator("#timeline li.event-contacted")).to_contain_text("补录于 2026-12-03 10:00")
-        await shot(page, request, "complaint")
+        await screenshot(page, request, "complaint")
 
         # English, kept for the next pages
         await submit(page, page.get_by_role("link", name="English"))
@@ -387,7 +374,7 @@ async def test_staff_work_the_queue_in_the_browser(
         await submit(page, page.get_by_role("link", name="Queue", exact=True))
         await expect(page.get_by_role("heading", name="Complaint queue")).to_be_visible()
         await expect(page.locator("table.queue tbody tr").first).to_contain_text("breached")
-        await shot(page, request, "queue-en")
+        await screenshot(page, request, "queue-en")
 
         # attainment with its chart, drawn on the server
         await submit(page, page.get_by_role("link", name="Attainment", exact=True))
@@ -401,7 +388,7 @@ async def test_staff_work_the_queue_in_the_browser(
         await submit(page, page.get_by_role("link", name="中文"))
         await expect(page.get_by_role("heading", name="时限达成情况")).to_be_visible()
         await expect(page.locator("figure.chart svg")).to_contain_text("首次答复")
-        await shot(page, request, "attainment")
+        await screenshot(page, request, "attainment")
 
         # the calendar as an administrator: add an override, see it, remove it
         await submit(page, page.get_by_role("link", name="工作日历", exact=True))
@@ -414,7 +401,7 @@ async def test_staff_work_the_queue_in_the_browser(
         row = page.locator("table.calendar tr", has_text="2026-12-24")
         await expect(row).to_contain_text("人工调整")
         await expect(row).to_contain_text("王芳 (wangfang)")
-        await shot(page, request, "calendar")
+        await screenshot(page, request, "calendar")
         await submit(page, row.get_by_role("button", name="撤销调整"))
         await expect(page.locator("table.calendar tr", has_text="2026-12-24")).to_have_count(0)
 

@@ -40,6 +40,21 @@ CHROMIUM_ARGS = [
 OpenPage = Callable[..., Awaitable["OpenedPage"]]
 
 
+async def screenshot(page: Page, request: pytest.FixtureRequest, name: str) -> Path:
+    """A full-page screenshot of the page as it is now, kept as
+    test-artifacts/screenshots/<test name>-<name>.png (open_page keeps one of the page as opened)."""
+    path = request.config.rootpath / SCREENSHOTS / f"{request.node.name}-{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=path, full_page=True)
+    return path
+
+
+async def submit(page: Page, button: Any) -> None:
+    """Click a form's button and wait for the page it leads to (no JavaScript: a navigation)."""
+    async with page.expect_navigation():
+        await button.click()
+
+
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
