@@ -334,6 +334,14 @@ def test_a_service_killed_with_sigkill_is_restarted_and_the_stack_says_so(
     assert run.process.poll() is None
 
 
+def test_a_broker_that_exited_is_reported(stack_with_own_smsc: StackRun) -> None:
+    run = stack_with_own_smsc
+    mark = len(run.output)
+    os.kill(run.recorded()["broker"], signal.SIGKILL)
+    assert "the broker exited with code -9 (SIGKILL)" in run.wait_for("the broker exited", after=mark)
+    assert run.process.poll() is None
+
+
 def test_ctrl_c_after_a_restart_still_stops_everything(stack_with_own_smsc: StackRun) -> None:
     run = stack_with_own_smsc
     pids = set(run.recorded().values()) | {p.pid for p in psutil.Process(run.process.pid).children(True)}

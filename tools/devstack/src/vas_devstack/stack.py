@@ -34,7 +34,7 @@ from vas_devstack.broker import FETCH_MAX_WAIT_MS, EmbeddedBroker
 from vas_devstack.databases import ensure_database
 from vas_devstack.net import port_is_free
 from vas_devstack.postgres import EmbeddedPostgres
-from vas_devstack.supervise import RestartPolicy, Supervisor
+from vas_devstack.supervise import RestartPolicy, Supervisor, describe_exit
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,7 @@ class Stack:
         self.supervisor = Supervisor(config.restart, _say)
         self.external_smsc = any(os.environ.get(v) for v in SMSC_ADDRESS_VARIABLES)
         self._ready_urls: dict[str, str] = {}  # what start-up waits for, by process name
+        self._broker_reported = False
 
     @property
     def processes(self) -> dict[str, subprocess.Popen[bytes]]:
@@ -347,6 +348,19 @@ class Stack:
                 f" {response.text}"
             )
 
+    def check_broker(self) -> None:
+        """Say once that the broker exited. It is not restarted: it kept everything in memory,
+        and a new one would hand the services a broker without their topics and offsets."""
+        if self.broker is None or self.broker.process is None or self._broker_reported:
+            return
+        returncode = self.broker.process.poll()
+        if returncode is not None:
+            self._broker_reported = True
+            _say(
+                f"{time.strftime('%H:%M:%S')} the broker exited with {describe_exit(returncode)};"
+                f" events stop flowing (see {self.broker.log_path}). Ctrl-C and `make run` again."
+            )
+
     def _record(self) -> None:
         """Write what runs now, so `make down` can stop it if this supervisor is killed."""
         entries = []
@@ -444,6 +458,7 @@ def run(config: StackConfig) -> int:
         while not stopping:
             if stack.supervisor.tick():
                 stack._record()
+            stack.check_broker()
             time.sleep(stack.config.poll_interval_s)
         _say("\nstopping ...")
     except KeyboardInterrupt:
