@@ -12,9 +12,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on the port now. Binds as uvicorn, asyncio servers, Tansu
+    and PostgreSQL do, with SO_REUSEADDR: without it, connections of a stopped server left in
+    TIME-WAIT (about 60 s) made a free port look taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
+            sock.listen(1)  # where a server fails when two SO_REUSEADDR sockets share the port
         except OSError:
             return False
         return True

@@ -1,16 +1,20 @@
 """`make run`: the whole suite on this machine, no docker, no system services.
 
 Starts PostgreSQL (embedded unless DATABASE_URL is set) and the broker, creates one
-database per service, starts the SMSC simulator and the four services as processes, waits
+database per service, starts the SMSC simulator (unless SMS_SENDER_SMSC_HOST or
+SMS_SENDER_SMSC_PORT names an SMSC of one's own) and the four services as processes, waits
 until the simulator answers /healthz and each service /readyz, prints their URLs and then
-waits for Ctrl-C (SIGINT) or SIGTERM to stop everything in reverse order. What it started
-is written to <state>/stack.json so that `make down` can stop a stack whose supervisor was
-killed.
+watches them until Ctrl-C (SIGINT) or SIGTERM stops everything in reverse order. A service
+or the simulator that exits meanwhile is restarted with back-off (`supervise.py`), and the
+stack prints which one exited, with what code, and when it is back. What runs is written to
+<state>/stack.json so that `make down` can stop a stack whose supervisor was killed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import os
 import secrets
@@ -18,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -29,6 +34,7 @@ from vas_devstack.broker import FETCH_MAX_WAIT_MS, EmbeddedBroker
 from vas_devstack.databases import ensure_database
 from vas_devstack.net import port_is_free
 from vas_devstack.postgres import EmbeddedPostgres
+from vas_devstack.supervise import RestartPolicy, Supervisor, describe_exit
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,21 @@ class StackConfig:
     ready_timeout_s: float = 120.0
     smsc_port: int = field(default_factory=lambda: int(os.environ.get("VAS_SMSC_PORT", "2775")))
     smsc_http_port: int = field(default_factory=lambda: int(os.environ.get("VAS_SMSC_HTTP_PORT", "8025")))
+    restart: RestartPolicy = field(
+        default_factory=lambda: RestartPolicy(
+            initial_s=float(os.environ.get("VAS_RESTART_INITIAL_S", "1")),
+            max_s=float(os.environ.get("VAS_RESTART_MAX_S", "30")),
+            reset_after_s=float(os.environ.get("VAS_RESTART_RESET_S", "60")),
+        )
+    )
+    poll_interval_s: float = 0.2  # how often the supervisor looks at its processes
+
+
+# An SMSC of one's own: either of these in the environment and sms-sender gets them (and the
+# credentials) unchanged, and no simulator is started.
+SMSC_ADDRESS_VARIABLES = ("SMS_SENDER_SMSC_HOST", "SMS_SENDER_SMSC_PORT")
+SMSC_CREDENTIAL_VARIABLES = ("SMS_SENDER_SMSC_SYSTEM_ID", "SMS_SENDER_SMSC_PASSWORD")
+SIMULATOR_ACCOUNT = ("vas", "vas-pass")  # sms-sender's default credentials
 
 
 ADMIN_LOGIN = "admin"  # the first staff administrator `make run` creates
@@ -81,16 +102,22 @@ class Stack:
         self.logs = self.state_dir / "logs"
         self.postgres: EmbeddedPostgres | None = None
         self.broker: EmbeddedBroker | None = None
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.supervisor = Supervisor(config.restart, _say)
+        self.external_smsc = any(os.environ.get(v) for v in SMSC_ADDRESS_VARIABLES)
+        self._ready_urls: dict[str, str] = {}  # what start-up waits for, by process name
+        self._broker_reported = False
+
+    @property
+    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+        """What runs now besides the broker and PostgreSQL: the simulator and the services."""
+        return self.supervisor.processes
 
     # -- start ---------------------------------------------------------------------------
 
     def _check_ports(self) -> None:
-        wanted = {
-            "broker": self.config.broker_port,
-            "smsc": self.config.smsc_port,
-            "smsc control": self.config.smsc_http_port,
-        }
+        wanted = {"broker": self.config.broker_port}
+        if not self.external_smsc:
+            wanted |= {"smsc": self.config.smsc_port, "smsc control": self.config.smsc_http_port}
         if not os.environ.get("DATABASE_URL"):
             wanted["postgres"] = self.config.postgres_port
         for svc in SERVICES:
@@ -143,23 +170,74 @@ class Stack:
         self.broker.start()
         self._record()
         _say(f"Broker (Kafka protocol, memory-only): {self.broker.bootstrap}")
-        self._start_smsc()
+        if self.external_smsc:
+            _say(
+                f"SMSC: {self.smsc_address} from {'/'.join(SMSC_ADDRESS_VARIABLES)}"
+                f" ({self._smsc_login()}); no simulator started"
+            )
+        else:
+            self._watch("smsc", self._launch_smsc, self.smsc_url + "/healthz")
+            _say(f"SMSC: the simulator on 127.0.0.1:{self.config.smsc_port} ({self._smsc_login()})")
         self._record()
         token = self.operator_token()
         for svc in SERVICES:
             dsn = asyncio.run(ensure_database(admin_dsn, svc.database))
-            self._start_service(svc, dsn, token)
+            env = self._service_env(svc, dsn, token)
+            self._watch(svc.name, functools.partial(self._launch_service, svc, env), self._ready_url(svc))
         self._record()
         self._wait_ready()
+
+    @property
+    def smsc_address(self) -> str:
+        """Where sms-sender binds: the simulator, or host:port from the environment as given."""
+        if not self.external_smsc:
+            return f"127.0.0.1:{self.config.smsc_port}"
+        host = os.environ.get("SMS_SENDER_SMSC_HOST") or "sms-sender's default host"
+        port = os.environ.get("SMS_SENDER_SMSC_PORT") or "sms-sender's default port"
+        return f"{host}:{port}"
+
+    def _smsc_login(self) -> str:
+        """The account sms-sender binds with, for the start-up output (the password only when it
+        is the simulator's default)."""
+        given = [v for v in SMSC_CREDENTIAL_VARIABLES if os.environ.get(v)]
+        if not given:
+            return f"system_id {SIMULATOR_ACCOUNT[0]}, password {SIMULATOR_ACCOUNT[1]}"
+        system_id = os.environ.get("SMS_SENDER_SMSC_SYSTEM_ID") or SIMULATOR_ACCOUNT[0]
+        return f"system_id {system_id}, credentials from {'/'.join(given)}"
+
+    def _simulator_account(self) -> tuple[str, str]:
+        """The simulator accepts the credentials sms-sender was given, if any."""
+        return (
+            os.environ.get("SMS_SENDER_SMSC_SYSTEM_ID") or SIMULATOR_ACCOUNT[0],
+            os.environ.get("SMS_SENDER_SMSC_PASSWORD") or SIMULATOR_ACCOUNT[1],
+        )
+
+    def _ready_url(self, svc: ServiceProcess) -> str:
+        base = f"http://127.0.0.1:{self.config.port_base + svc.port_offset}"
+        if svc.name == "sms-sender" and self.external_smsc:
+            # its /readyz waits for a bind: an SMSC of one's own that is slow or refuses the account
+            # must not fail the start-up; wait until it answers, then say whether it is bound
+            return base + "/healthz"
+        return base + "/readyz"
+
+    def _watch(self, name: str, launch: Callable[[], subprocess.Popen[bytes]], ready_url: str) -> None:
+        def is_ready() -> bool:
+            try:
+                return httpx.get(ready_url, timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self._ready_urls[name] = ready_url
+        self.supervisor.watch(name, launch(), launch, is_ready, self.logs / f"{name}.log")
 
     @property
     def smsc_url(self) -> str:
         return f"http://127.0.0.1:{self.config.smsc_http_port}"
 
-    def _start_smsc(self) -> None:
+    def _launch_smsc(self) -> subprocess.Popen[bytes]:
         """The SMSC simulator (SMPP 3.4 on 127.0.0.1:smsc_port, control API on smsc_http_port)."""
         with (self.logs / "smsc.log").open("ab") as log:
-            self.processes["smsc"] = subprocess.Popen(
+            return subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
@@ -168,6 +246,8 @@ class Stack:
                     str(self.config.smsc_port),
                     "--http-port",
                     str(self.config.smsc_http_port),
+                    "--account",
+                    ":".join(self._simulator_account()),
                     "--log-level",
                     "INFO",
                 ],
@@ -177,9 +257,8 @@ class Stack:
                 start_new_session=True,
             )
 
-    def _start_service(self, svc: ServiceProcess, dsn: str, token: str) -> None:
+    def _service_env(self, svc: ServiceProcess, dsn: str, token: str) -> dict[str, str]:
         assert self.broker is not None
-        port = self.config.port_base + svc.port_offset
         env = dict(os.environ)
         env.update(
             {
@@ -194,12 +273,17 @@ class Stack:
         if svc.name == "complaints":  # staff accounts live here; the first admin when there is none
             env[f"{svc.env_prefix}INITIAL_ADMIN_LOGIN"] = ADMIN_LOGIN
             env[f"{svc.env_prefix}INITIAL_ADMIN_PASSWORD"] = self.admin_password()
-        if svc.name == "sms-sender":  # binds to the SMSC simulator (its default account vas / vas-pass)
-            env[f"{svc.env_prefix}SMSC_HOST"] = "127.0.0.1"
+        if svc.name == "sms-sender":
             env[f"{svc.env_prefix}DISPATCH_FETCH_MAX_WAIT_MS"] = str(FETCH_MAX_WAIT_MS)
-            env[f"{svc.env_prefix}SMSC_PORT"] = str(self.config.smsc_port)
+            if not self.external_smsc:  # the simulator; credentials, if given, pass through as they are
+                env[f"{svc.env_prefix}SMSC_HOST"] = "127.0.0.1"
+                env[f"{svc.env_prefix}SMSC_PORT"] = str(self.config.smsc_port)
+        return env
+
+    def _launch_service(self, svc: ServiceProcess, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        port = self.config.port_base + svc.port_offset
         with (self.logs / f"{svc.name}.log").open("ab") as log:
-            self.processes[svc.name] = subprocess.Popen(
+            return subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
@@ -223,11 +307,7 @@ class Stack:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.config.ready_timeout_s
-        pending = {
-            svc.name: f"http://127.0.0.1:{self.config.port_base + svc.port_offset}/readyz" for svc in SERVICES
-        }
-        if "smsc" in self.processes:
-            pending["smsc"] = self.smsc_url + "/healthz"
+        pending = dict(self._ready_urls)
         with httpx.Client(timeout=2.0) as client:
             while pending:
                 for name, url in list(pending.items()):
@@ -244,6 +324,42 @@ class Stack:
                     )
                 if pending:
                     time.sleep(0.2)
+        if self.external_smsc:
+            self._say_sms_sender_readiness()
+
+    def _say_sms_sender_readiness(self) -> None:
+        svc = next(s for s in SERVICES if s.name == "sms-sender")
+        url = f"http://127.0.0.1:{self.config.port_base + svc.port_offset}/readyz"
+        deadline = time.monotonic() + 10  # a bind takes a moment; an SMSC that refuses it, longer
+        while True:
+            try:
+                response = httpx.get(url, timeout=5.0)
+            except httpx.HTTPError as exc:
+                _say(f"sms-sender /readyz did not answer: {exc}")
+                return
+            if response.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if response.status_code == 200:
+            _say(f"sms-sender is bound to the SMSC at {self.smsc_address}")
+        else:
+            _say(
+                f"sms-sender is up but not ready (it keeps trying the SMSC at {self.smsc_address}):"
+                f" {response.text}"
+            )
+
+    def check_broker(self) -> None:
+        """Say once that the broker exited. It is not restarted: it kept everything in memory,
+        and a new one would hand the services a broker without their topics and offsets."""
+        if self.broker is None or self.broker.process is None or self._broker_reported:
+            return
+        returncode = self.broker.process.poll()
+        if returncode is not None:
+            self._broker_reported = True
+            _say(
+                f"{time.strftime('%H:%M:%S')} the broker exited with {describe_exit(returncode)};"
+                f" events stop flowing (see {self.broker.log_path}). Ctrl-C and `make run` again."
+            )
 
     def _record(self) -> None:
         """Write what runs now, so `make down` can stop it if this supervisor is killed."""
@@ -253,9 +369,10 @@ class Stack:
             **({"broker": self.broker.process} if self.broker and self.broker.process else {}),
         }.items():
             if proc is not None and proc.poll() is None:
-                entries.append(
-                    {"name": name, "pid": proc.pid, "started": psutil.Process(proc.pid).create_time()}
-                )
+                with contextlib.suppress(psutil.NoSuchProcess):  # it may exit meanwhile
+                    entries.append(
+                        {"name": name, "pid": proc.pid, "started": psutil.Process(proc.pid).create_time()}
+                    )
         state = {
             "supervisor": os.getpid(),
             "processes": entries,
@@ -269,9 +386,13 @@ class Stack:
             base = f"http://127.0.0.1:{self.config.port_base + svc.port_offset}"
             lines.append(f"  {svc.name:<13} {base}   docs {base}/docs   metrics {base}/metrics")
         assert self.broker is not None
+        if self.external_smsc:
+            lines.append(f"  smsc          smpp {self.smsc_address} ({self._smsc_login()}; not a simulator)")
+        else:
+            lines.append(
+                f"  smsc          smpp {self.smsc_address} ({self._smsc_login()})   control {self.smsc_url}/stats"
+            )
         lines += [
-            f"  smsc          smpp 127.0.0.1:{self.config.smsc_port} (system_id vas, password vas-pass)"
-            f"   control {self.smsc_url}/stats",
             f"  broker        {self.broker.bootstrap}",
             f"  postgres      {self.postgres.dsn() if self.postgres else 'DATABASE_URL'}",
             f"  logs          {self.logs}",
@@ -279,7 +400,9 @@ class Stack:
             f"  staff console: http://127.0.0.1:{self.config.port_base + _COMPLAINTS.port_offset}/staff/login"
             f"  (login {ADMIN_LOGIN}, password in {self.state_dir / 'admin-password'}:"
             f" {self.admin_password()})",
-            "Ctrl-C stops everything.",
+            "A process that exits is restarted (after"
+            f" {self.config.restart.initial_s:g}s, doubling to {self.config.restart.max_s:g}s while it keeps"
+            " crashing). Ctrl-C stops everything.",
         ]
         return "\n".join(lines)
 
@@ -288,7 +411,7 @@ class Stack:
     def stop(self) -> None:
         for name, proc in reversed(list(self.processes.items())):
             _terminate(proc, name)
-        self.processes.clear()
+        self.supervisor.forget()
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
@@ -313,13 +436,15 @@ def _terminate(proc: subprocess.Popen[bytes], name: str, grace_s: float = 15.0) 
 def run(config: StackConfig) -> int:
     stack = Stack(config)
     stopping = False
+    starting = True  # a stop interrupts the start-up; later the loop below sees the flag
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         if stopping:
             return
         stopping = True
-        raise KeyboardInterrupt
+        if starting:
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
@@ -327,13 +452,15 @@ def run(config: StackConfig) -> int:
         stack.start()
         _say(stack.describe())
         _say("stack ready")
+        # No exception from the signal handler from here on: one raised while a crashed process
+        # is being started again would leave that process running, unknown to stop().
+        starting = False
         while not stopping:
-            for name, proc in stack.processes.items():
-                if proc.poll() is not None:
-                    raise StackError(
-                        f"{name} exited with {proc.returncode}; see {stack.logs / (name + '.log')}"
-                    )
-            time.sleep(0.5)
+            if stack.supervisor.tick():
+                stack._record()
+            stack.check_broker()
+            time.sleep(stack.config.poll_interval_s)
+        _say("\nstopping ...")
     except KeyboardInterrupt:
         _say("\nstopping ...")
     except StackError as exc:
