@@ -25,6 +25,7 @@ from incident.signals import consumers as signal_consumers
 from incident.signals.service import SignalRules, SignalService
 from incident.status import api as status_api
 from incident.status import consumers as status_consumers
+from incident.status import feed as status_feed
 from incident.status import pages as status_pages
 from incident.status.service import StatusService
 from vas_common.access import Audience
@@ -104,6 +105,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
                 status_api.public_router,
                 status_api.admin_router,
                 status_pages.public_pages,
+                status_feed.feed_pages,
                 *MAINTENANCE_ROUTERS,
             ),
             subscriptions=subscriptions,
