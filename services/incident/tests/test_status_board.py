@@ -6,12 +6,27 @@ rule, stable feed entries)."""
 
 from __future__ import annotations
 
+import random
+import time
+import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
+
+from incident.incidents.domain import (
+    EntryKind,
+    ImpactType,
+    Incident,
+    IncidentStatus,
+    Origin,
+    Severity,
+    TimelineEntry,
+)
+from incident.incidents.repository import IncidentRepository
 
 Running = Any  # conftest.RunningIncident
 OPERATOR = {"Authorization": "Bearer test-operator-token"}
@@ -211,3 +226,62 @@ async def test_state_incidents_maintenance_and_history_as_the_clock_moves(incide
     # The outage is still on its day, further back now.
     [on_its_day] = [d for d in service(answer, "subscription")["days"] if d["incidents"]]
     assert (on_its_day["day"], on_its_day["incidents"]) == (past_day.isoformat(), [past])
+
+
+async def test_the_page_stays_fast_with_a_thousand_incidents_in_the_period(incident: Running) -> None:
+    """1,000 resolved incidents spread over the 90 days (each with two public updates), written
+    straight to the database; the page, the JSON and the feed each answer in one read. The
+    bound only catches a blow-up (the machine is shared); the times are printed."""
+    now = incident.clock.now()
+    rng = random.Random(16)
+    services = incident.settings.services
+    repository = IncidentRepository()
+    conn = await asyncpg.connect(incident.settings.database_url.get_secret_value())
+    async with conn.transaction():
+        for n in range(1000):
+            start = now - timedelta(days=89) + timedelta(seconds=rng.uniform(0, 88 * 86400))
+            ends = start + timedelta(minutes=rng.uniform(5, 300))
+            i = Incident(
+                id=uuid.uuid4(),
+                title=f"故障{n}",
+                summary="",
+                severity=Severity.MAJOR,
+                impact=rng.choice([ImpactType.FULL, ImpactType.PARTIAL]),
+                status=IncidentStatus.RESOLVED,
+                origin=Origin.MANUAL,
+                services=(rng.choice(services),),
+                products=(),
+                impact_started_at=start,
+                detected_at=start,
+                reported_at=start,
+                mitigated_at=ends,
+                resolved_at=ends,
+                commander=None,
+                communications=None,
+                merged_into=None,
+                created_by="perf",
+                created_at=start,
+                updated_at=ends,
+            )
+            await repository.insert(conn, i)
+            await repository.add_entries(
+                conn,
+                [
+                    TimelineEntry(
+                        uuid.uuid4(), i.id, EntryKind.STATUS_UPDATE, at, at, "perf", f"进展{k}", True
+                    )
+                    for k, at in enumerate((start, ends))
+                ],
+            )
+    await conn.close()
+    timings = {}
+    for path in ("/v1/status", "/status", "/status/feed.atom"):
+        await incident.client.get(path)  # warm
+        began = time.perf_counter()
+        response = await incident.client.get(path)
+        timings[path] = time.perf_counter() - began
+        assert response.status_code == 200, response.text
+    answer = (await incident.client.get("/v1/status")).json()
+    assert len(answer["history"]["incidents"]) == 1000
+    print(f"1,000 incidents in 90 days: {', '.join(f'{p} {t * 1000:.0f} ms' for p, t in timings.items())}")
+    assert max(timings.values()) < 10
