@@ -111,6 +111,19 @@ async def test_state_incidents_maintenance_and_history_as_the_clock_moves(incide
     await post(
         incident, f"/v1/incidents/{current}/timeline", {"kind": "note", "text": "内部备注：怀疑SMSC-2"}
     )
+    # A duplicate opened by someone else, with an update of its own, merged into it: the
+    # survivor carries both updates, the duplicate is not shown.
+    duplicate = (
+        await post(
+            incident,
+            "/v1/incidents",
+            {"title": "短信慢", "severity": "minor", "impact": "partial", "services": ["sms-sender"]},
+        )
+    )["incident"]["id"]
+    await post(
+        incident, f"/v1/incidents/{duplicate}/timeline", {"kind": "status_update", "text": "已确认短信延迟。"}
+    )
+    await post(incident, f"/v1/incidents/{duplicate}/merge", {"into": current}, 200)
     # Maintenance 72 h ahead (and a few minutes), 2 h long, on SMS sending and one product.
     starts = now + 72 * H + timedelta(minutes=5)
     window = await post(
@@ -136,7 +149,7 @@ async def test_state_incidents_maintenance_and_history_as_the_clock_moves(incide
     ]
     [shown] = answer["current_incidents"]
     assert shown["id"] == current
-    assert [u["text"] for u in shown["updates"]] == ["部分短信发送延迟，正在处理。"]
+    assert [u["text"] for u in shown["updates"]] == ["部分短信发送延迟，正在处理。", "已确认短信延迟。"]
     assert "summary" not in shown
     assert "commander" not in shown
     [upcoming] = answer["upcoming_maintenance"]
@@ -186,7 +199,8 @@ async def test_state_incidents_maintenance_and_history_as_the_clock_moves(incide
     ):
         assert wanted in ids, (wanted, ids)
     updates = [i for i in ids if i.startswith(f"urn:vas:incident:{current}:update:")]
-    assert len(updates) == 1
+    assert len(updates) == 2
+    assert not any(duplicate in i for i in ids)
     assert ids == await feed_ids(incident)  # stable
 
     # Rescheduled an hour later: one more feed entry; the incident resolved.

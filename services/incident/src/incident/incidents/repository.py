@@ -165,14 +165,12 @@ class IncidentRepository:
         return [_incident(r) for r in rows]
 
     async def touching(self, conn: DbConnection, since: datetime, limit: int) -> list[Incident]:
-        """Incidents (not merged away) of any service still open, or whose impact or resolution
-        came at or after `since`; the latest impact first."""
+        """Incidents (not merged away) of any service not resolved yet (also those mitigated long
+        ago), or whose impact end or resolution came at or after `since`; the latest impact first."""
         rows = await conn.fetch(
             f"""
             SELECT {_COLUMNS} FROM incidents
-             WHERE status <> 'merged'
-               AND (coalesce(resolved_at, mitigated_at) IS NULL
-                    OR greatest(resolved_at, mitigated_at) >= $1)
+             WHERE status <> 'merged' AND (resolved_at IS NULL OR greatest(resolved_at, mitigated_at) >= $1)
              ORDER BY impact_started_at DESC, id LIMIT $2
             """,
             since,
