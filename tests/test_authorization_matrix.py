@@ -228,6 +228,7 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/v1/reports/attainment"): {"params": period},
         ("GET", "/v1/reports/complaint-rate"): {"params": period},
         # incident: the status page
+        ("GET", "/v1/status"): {},
         ("GET", "/v1/status/published"): {},
         ("PUT", "/v1/status/commitments/{key}"): {
             "json": {"title": "记录保存", "promise": "原始记录保存6个月，用户可查询"}

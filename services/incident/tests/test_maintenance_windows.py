@@ -137,6 +137,17 @@ async def test_less_than_the_notice_period_is_refused_with_the_earliest_start(in
         422,
         "validation_failed",
     )
+    unknown = problem_of(
+        await incident.client.post(
+            "/v1/maintenance-windows",
+            json={**body(incident, 80 * H), "services": ["sms-sender", "billing"]},
+            headers=OPERATOR,
+        ),
+        422,
+        "unknown_service",
+    )
+    assert "billing" in unknown["detail"]
+    assert unknown["known_services"] == ["sms-sender", "subscription", "complaints", "incident"]
 
 
 async def test_each_change_is_a_numbered_notice_and_the_reminder_is_sent_once(

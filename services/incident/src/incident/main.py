@@ -10,12 +10,13 @@ from fastapi import FastAPI
 
 from incident.availability import api as availability_api
 from incident.availability.domain import AvailabilityRule
-from incident.availability.service import AvailabilityService
+from incident.availability.service import AvailabilityService, maintenance_source
 from incident.incidents import api as incidents_api
 from incident.incidents.service import IncidentService
 from incident.maintenance import api as maintenance_api
 from incident.maintenance import consumers as maintenance_consumers
 from incident.maintenance.domain import NoticeRules
+from incident.maintenance.repository import MaintenanceRepository
 from incident.maintenance.service import MaintenanceService
 from incident.records import api as records_api
 from incident.records.service import RecordsService
@@ -26,6 +27,7 @@ from incident.signals import consumers as signal_consumers
 from incident.signals.service import SignalRules, SignalService
 from incident.status import api as status_api
 from incident.status import consumers as status_consumers
+from incident.status import feed as status_feed
 from incident.status import pages as status_pages
 from incident.status.service import StatusService
 from vas_common.access import Audience
@@ -64,17 +66,25 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
         )
         incidents.add_hook(signals.after_change)
         signals_started["signals"] = app.state.signal_service = signals
-        app.state.availability_service = AvailabilityService(
+        availability = app.state.availability_service = AvailabilityService(
             pool,
             clock,
             AvailabilityRule(
                 partial_weight=settings.availability_partial_weight,
                 exclude_on_time_maintenance=settings.availability_exclude_on_time_maintenance,
+                notice_hours=settings.maintenance_notice_hours,
             ),
+            sources=[
+                maintenance_source(
+                    MaintenanceRepository(), timedelta(hours=settings.maintenance_notice_hours)
+                )
+            ],
         )
         # Every replica ticks; a healed fault is taken by one of them (FOR UPDATE SKIP LOCKED).
         runtime.every("signal-hold-down", settings.signal_tick_interval_s, signals.resolve_healed)
-        status_started["status"] = app.state.status_service = StatusService(pool, clock)
+        status_started["status"] = app.state.status_service = StatusService(
+            pool, clock, availability, settings.services, settings.availability_target
+        )
         app.state.status_pages = status_pages.status_pages(settings.provider_name)
         maintenance_started["maintenance"] = _wire_maintenance(app, runtime, settings, clock)
         retention = (
@@ -102,6 +112,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
                 status_api.public_router,
                 status_api.admin_router,
                 status_pages.public_pages,
+                status_feed.feed_pages,
                 *MAINTENANCE_ROUTERS,
                 records_api.router,
             ),
@@ -125,7 +136,9 @@ def _wire_maintenance(
         regulator_threshold=timedelta(hours=settings.maintenance_regulator_threshold_hours),
         regulator_lead=timedelta(hours=settings.maintenance_regulator_lead_hours),
     )
-    maintenance = app.state.maintenance_service = MaintenanceService(runtime.db(), clock, rules)
+    maintenance = app.state.maintenance_service = MaintenanceService(
+        runtime.db(), clock, rules, settings.services
+    )
     app.state.regulator_task_service = RegulatorTaskService(runtime.db(), clock)
     runtime.every("maintenance-tick", settings.maintenance_tick_interval_s, maintenance.tick)
     return maintenance

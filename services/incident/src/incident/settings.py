@@ -26,6 +26,8 @@ class IncidentSettings(ServiceSettings):
     # maintenance announced on time is left out of the period.
     availability_partial_weight: float = Field(default=0.3, ge=0, le=1)
     availability_exclude_on_time_maintenance: bool = True
+    # The availability promised (the status page draws a day below it as breached).
+    availability_target: float = Field(default=0.996, gt=0, le=1)
 
     # -- maintenance windows (incident.maintenance) --
     # Users are told this long before a maintenance starts (less only for an emergency, with its

@@ -9,6 +9,12 @@ The rule (`AvailabilityRule.describe()` says it in words in every answer):
   outage, the largest weight when intervals overlap, 0 elsewhere. An instant inside maintenance
   announced on time is excluded from the period altogether (when the rule excludes it; else it
   counts whole).
+- A maintenance window counts from its start to its completion once it has run (a cancelled one
+  or one still to come counts nothing). It was announced on time when it is not an emergency and
+  a notice of the start it ran at went out at least the notice period (72 h) before it; then the
+  time up to the end that notice gave is maintenance announced on time, and any time past that end
+  (an extension announced late) is maintenance not announced on time. An emergency window is
+  maintenance not announced on time from start to end: it counts as a full outage.
 - availability = 1 - weighted down time / (period - excluded time).
 - MTTR = mean(resolved - impact started) of the incidents resolved in the period.
 - MTBF = (period - excluded - time down at any weight) / outages started in the period.
@@ -19,8 +25,9 @@ counts up to the end of the period (or now).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -39,6 +46,7 @@ class IntervalKind(StrEnum):
 class AvailabilityRule:
     partial_weight: float = 0.3
     exclude_on_time_maintenance: bool = True
+    notice_hours: float = 72.0  # "on time": the maintenance notice period, for the words
 
     def weight(self, kind: IntervalKind) -> float | None:
         """How much an instant of this kind is down; None: the instant is not counted at all."""
@@ -58,8 +66,12 @@ class AvailabilityRule:
             "Period: the calendar month in Asia/Shanghai, up to now while it runs. Each instant is down "
             f"with weight 1 in a full outage or in maintenance not announced on time, {self.partial_weight:g} "
             f"in a partial outage, the largest weight where intervals overlap; {maintenance}. "
-            "availability = 1 - weighted down time / (period - excluded time). An interval runs from "
-            "impact started to mitigated (else resolved, else the end of the period). "
+            "A maintenance window counts from its start to its completion once it has run; it was "
+            "announced on time when it is not an emergency and users were told of the start it ran at "
+            f"at least {self.notice_hours:g} h before it, up to the end they were told then (time past "
+            "that end, and every emergency window, is maintenance not announced on time). "
+            "availability = 1 - weighted down time / (period - excluded time). An incident's interval "
+            "runs from impact started to mitigated (else resolved, else the end of the period). "
             "MTTR = mean(resolved - impact started) of incidents resolved in the period. "
             "MTBF = (period - excluded - time down at any weight) / outages started in the period."
         )
@@ -98,6 +110,54 @@ class Figures:
     outages: int  # started in the period
     repairs: int  # incidents resolved in the period
     intervals: list[CountedInterval]
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A notice that told users a maintenance window's times: when it went out, what it said."""
+
+    published_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    emergency: bool
+
+
+def maintenance_intervals(
+    window_id: UUID,
+    started_at: datetime,
+    ended_at: datetime | None,
+    emergency: bool,
+    announcements: Sequence[Announcement],
+    notice_period: timedelta,
+) -> list[ImpactInterval]:
+    """A maintenance window that ran (from `started_at` to `ended_at`, None: still going) as the
+    rule counts it: announced on time up to the end users were told on time, not on time after
+    that; an emergency, or a start never announced on time, not on time throughout."""
+    on_time = sorted(
+        (
+            a
+            for a in announcements
+            if not a.emergency and a.starts_at == started_at and a.published_at <= started_at - notice_period
+        ),
+        key=lambda a: a.published_at,
+    )
+    if emergency or not on_time:
+        return [ImpactInterval("maintenance", window_id, IntervalKind.MAINTENANCE, started_at, ended_at)]
+    told_end = on_time[-1].ends_at
+    if ended_at is not None and ended_at <= told_end:
+        return [
+            ImpactInterval("maintenance", window_id, IntervalKind.MAINTENANCE_ON_TIME, started_at, ended_at)
+        ]
+    return [
+        ImpactInterval("maintenance", window_id, IntervalKind.MAINTENANCE_ON_TIME, started_at, told_end),
+        ImpactInterval("maintenance", window_id, IntervalKind.MAINTENANCE, told_end, ended_at),
+    ]
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of a day in Asia/Shanghai."""
+    first = datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
+    return first.astimezone(UTC), (first + timedelta(days=1)).astimezone(UTC)
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:

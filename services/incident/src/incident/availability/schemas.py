@@ -13,6 +13,9 @@ from incident.availability.domain import AvailabilityRule, Figures
 class RuleOut(BaseModel):
     partial_weight: float
     exclude_on_time_maintenance: bool
+    maintenance_notice_hours: float = Field(
+        description="How far ahead maintenance must be announced to be on time"
+    )
     text: str = Field(description="The rule in words")
 
     @classmethod
@@ -20,6 +23,7 @@ class RuleOut(BaseModel):
         return cls(
             partial_weight=rule.partial_weight,
             exclude_on_time_maintenance=rule.exclude_on_time_maintenance,
+            maintenance_notice_hours=rule.notice_hours,
             text=rule.describe(),
         )
 

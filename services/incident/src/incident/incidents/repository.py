@@ -40,7 +40,7 @@ def _incident(row: asyncpg.Record) -> Incident:
 
 
 def _entry(row: asyncpg.Record) -> TimelineEntry:
-    values = dict(row)
+    values = {k: row[k] for k in _ENTRY_COLUMNS.split(", ")}
     values["kind"] = EntryKind(values["kind"])
     detail = values["detail"]
     values["detail"] = json.loads(detail) if isinstance(detail, str) else detail
@@ -163,6 +163,41 @@ class IncidentRepository:
             end,
         )
         return [_incident(r) for r in rows]
+
+    async def touching(self, conn: DbConnection, since: datetime, limit: int) -> list[Incident]:
+        """Incidents (not merged away) of any service not resolved yet (also those mitigated long
+        ago), or whose impact end or resolution came at or after `since`; the latest impact first."""
+        rows = await conn.fetch(
+            f"""
+            SELECT {_COLUMNS} FROM incidents
+             WHERE status <> 'merged' AND (resolved_at IS NULL OR greatest(resolved_at, mitigated_at) >= $1)
+             ORDER BY impact_started_at DESC, id LIMIT $2
+            """,
+            since,
+            limit,
+        )
+        return [_incident(r) for r in rows]
+
+    async def public_entries(
+        self, conn: DbConnection, incident_ids: Sequence[UUID]
+    ) -> list[tuple[UUID, TimelineEntry]]:
+        """The public status updates of each incident and of those merged into it (at any
+        depth), each with the incident of `incident_ids` it belongs to."""
+        rows = await conn.fetch(
+            f"""
+            WITH RECURSIVE tree(root, id) AS (
+                SELECT id, id FROM unnest($1::uuid[]) AS id
+                UNION ALL
+                SELECT t.root, i.id FROM incidents i JOIN tree t ON i.merged_into = t.id
+            )
+            SELECT t.root, {", ".join("e." + c for c in _ENTRY_COLUMNS.split(", "))}
+              FROM tree t JOIN incident_timeline e ON e.incident_id = t.id
+             WHERE e.public AND e.kind = 'status_update'
+             ORDER BY e.at, e.recorded_at, e.id
+            """,
+            list(incident_ids),
+        )
+        return [(r["root"], _entry(r)) for r in rows]
 
     async def service_key(self, conn: DbConnection, name: str) -> bytes:
         key: bytes | None = await conn.fetchval("SELECT value FROM service_keys WHERE name = $1", name)

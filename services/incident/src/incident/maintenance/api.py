@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import Depends, Query, Request
 
+from incident.incidents.errors import UnknownService
 from incident.maintenance.domain import WindowStatus
 from incident.maintenance.schemas import (
     CancellationIn,
@@ -50,11 +51,12 @@ Supervisor = Annotated[StaffMember, require_role(Role.SUPERVISOR)]
 _TIMES = (NoticeTooShort, EmergencyReasonRequired, MaintenanceTimesInvalid)
 
 
-@router.post("", status_code=201, response_model=WindowOut, responses=documented(*_TIMES))
+@router.post("", status_code=201, response_model=WindowOut, responses=documented(*_TIMES, UnknownService))
 async def schedule(body: WindowIn, maintenance: Maintenance, member: Supervisor) -> WindowOut:
     """A window, at least the notice period (72 h) ahead unless an emergency with its reason
     (else 422 `maintenance_notice_too_short` with `earliest_start`); every active subscriber of
-    the products is told by SMS."""
+    the products is told by SMS. `services` must be services the provider runs (422
+    `unknown_service` with `known_services`)."""
     new = NewWindow(
         product_codes=body.codes(),
         services=tuple(body.services),

@@ -63,6 +63,34 @@ class MaintenanceRepository:
         )
         return [_window(r) for r in rows]
 
+    async def ran(self, conn: DbConnection, service: str, start: datetime, end: datetime) -> list[Window]:
+        """Windows of `service` that have started and whose run touches [start, end)."""
+        rows = await conn.fetch(
+            _SELECT
+            + """
+             WHERE services @> ARRAY[$1::text] AND status IN ('in_progress', 'completed')
+               AND started_at < $3 AND (completed_at IS NULL OR completed_at > $2)
+             ORDER BY started_at, id
+            """,
+            service,
+            start,
+            end,
+        )
+        return [_window(r) for r in rows]
+
+    async def touching(self, conn: DbConnection, since: datetime, limit: int) -> list[Window]:
+        """Windows not over before `since`, or changed since (a cancellation, a completion)."""
+        rows = await conn.fetch(
+            _SELECT
+            + """
+             WHERE coalesce(completed_at, ends_at) >= $1 OR updated_at >= $1
+             ORDER BY starts_at, id LIMIT $2
+            """,
+            since,
+            limit,
+        )
+        return [_window(r) for r in rows]
+
     async def save(self, conn: DbConnection, w: Window) -> None:
         """Insert a window, or write its new state over the old (the caller holds its lock)."""
         await conn.execute(
@@ -138,6 +166,16 @@ class MaintenanceRepository:
         rows = await conn.fetch(
             f"SELECT {_NOTICE_COLUMNS} FROM maintenance_notices WHERE window_id = $1 ORDER BY notice",
             window_id,
+        )
+        return [_notice(r) for r in rows]
+
+    async def notices_of_many(self, conn: DbConnection, window_ids: list[UUID]) -> list[Notice]:
+        rows = await conn.fetch(
+            f"""
+            SELECT {_NOTICE_COLUMNS} FROM maintenance_notices WHERE window_id = ANY($1::uuid[])
+             ORDER BY window_id, notice
+            """,
+            window_ids,
         )
         return [_notice(r) for r in rows]
 

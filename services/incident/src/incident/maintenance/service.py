@@ -8,13 +8,14 @@ time has come; row locks with SKIP LOCKED and the notice key make each happen on
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
+from incident.incidents.errors import UnknownService
 from incident.maintenance import domain
 from incident.maintenance.domain import (
     SYSTEM_ACTOR,
@@ -132,6 +133,7 @@ class MaintenanceService:
         pool: asyncpg.Pool,
         clock: Clock,
         rules: NoticeRules,
+        known_services: Sequence[str],
         windows: MaintenanceRepository | None = None,
         tasks: RegulatorTaskRepository | None = None,
         outbox: OutboxRepository | None = None,
@@ -139,6 +141,7 @@ class MaintenanceService:
         self._pool = pool
         self._clock = clock
         self.rules = rules
+        self._known = tuple(known_services)
         self._windows = windows or MaintenanceRepository()
         self._tasks = tasks or RegulatorTaskRepository()
         self._outbox = outbox or OutboxRepository()
@@ -151,6 +154,13 @@ class MaintenanceService:
 
     async def schedule(self, new: NewWindow, actor: str) -> Window:
         now = self._clock.now()
+        # The services name what availability is counted for (and what the status page shows):
+        # one the provider does not run would be a window that counts for nothing.
+        unknown = sorted(set(new.services) - set(self._known))
+        if unknown:
+            raise UnknownService(
+                f"unknown service {', '.join(unknown)}", extra={"known_services": list(self._known)}
+            )
         try:
             window = domain.schedule(
                 uuid.uuid4(),

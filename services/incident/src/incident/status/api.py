@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from incident.status.schemas import CommitmentIn, CommitmentOut, PublishedOut
+from incident.status.schemas import CommitmentIn, CommitmentOut, PublishedOut, StatusOut
 from incident.status.service import CommitmentNotFound, StatusService
 from vas_common.access import Audience, audience_router
 from vas_common.app import app_state
@@ -24,6 +24,15 @@ async def status_service(request: Request) -> StatusService:
 
 Status = Annotated[StatusService, Depends(status_service)]
 CommitmentKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+@public_router.get("", response_model=StatusOut)
+async def status_now(status: Status) -> StatusOut:
+    """Everything the status page shows: each service's state now and its last 90 days (a day's
+    availability by the rule stated in `history.rule`, the same as `GET /v1/availability`),
+    the current incidents with their public updates, maintenance under way or to come (Beijing
+    times given too), the history's incidents and maintenance, and what is published."""
+    return StatusOut.of(await status.board())
 
 
 @public_router.get("/published", response_model=PublishedOut)
