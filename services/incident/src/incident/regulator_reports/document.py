@@ -75,8 +75,8 @@ def duration(length: timedelta) -> str:
     minutes = max(0, int(length.total_seconds() // 60))
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
-    text = f"{hours}小时{minutes}分钟"
-    return f"{days}天{text}" if days else text
+    parts = [f"{n}{unit}" for n, unit in ((days, "天"), (hours, "小时"), (minutes, "分钟")) if n]
+    return "".join(parts) or "0分钟"
 
 
 def _stage(name: str, s: StageRecord, now: datetime) -> tuple[str, str]:
