@@ -276,14 +276,18 @@ class RegulatorReportRepository:
     async def impact_counts(
         self, conn: DbConnection, start: datetime, end: datetime, products: Sequence[str]
     ) -> tuple[int, int, int]:
-        """(delayed, failed, distinct users) of messages accepted in [start, end), of `products`
-        when some are named."""
+        """(delayed, failed, distinct users) of the messages the interval [start, end) touched,
+        of `products` when some are named: accepted before its end and submitted (or, never
+        submitted, accepted) after its start, so a message queued before the impact began and
+        held up by it counts too. Messages held up longer than a day before the start are not
+        looked for (the bound keeps the index in use)."""
         row = await conn.fetchrow(
             """
             SELECT count(*) FILTER (WHERE delayed) AS delayed, count(*) FILTER (WHERE failed) AS failed,
                    count(DISTINCT recipient_hash) AS users
               FROM message_impacts
-             WHERE accepted_at >= $1 AND accepted_at < $2
+             WHERE accepted_at < $2::timestamptz AND accepted_at >= $1::timestamptz - interval '1 day'
+               AND accepted_at + coalesce(delay_s, 0) * interval '1 second' >= $1::timestamptz
                AND (cardinality($3::text[]) = 0 OR product_code = ANY($3::text[]))
             """,
             start,

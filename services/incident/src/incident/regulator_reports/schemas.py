@@ -115,8 +115,9 @@ class ImpactOut(BaseModel):
         return cls(
             counted=f.counted,
             source=(
-                "sms.status: messages accepted in [start, end) whose accept-to-submit delay exceeded "
-                "the threshold, or that failed; users are their distinct recipients"
+                "sms.status: messages accepted before `end` and submitted (or, never submitted, "
+                "accepted) after `start` whose accept-to-submit delay exceeded the threshold, or "
+                "that failed; users are their distinct recipients"
             ),
             start=f.start,
             end=f.end,
