@@ -161,6 +161,7 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
         provider_name="VAS",
         signal_hold_down_s=30.0,
         signal_tick_interval_s=0.2,
+        regulator_tick_interval_s=0.3,
     )
     async with (
         serve(create_subscription(sub_settings, clock=clock)) as sub,

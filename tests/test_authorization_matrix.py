@@ -22,6 +22,7 @@ call (a new one) fails it until it is added to REQUESTS below, so a new route is
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -65,6 +66,7 @@ class World:
     window_id: str  # a maintenance window longer than 24 h, and its regulator task
     task_id: str
     hold_id: str  # a hold on the window
+    report_id: str  # the regulator report of a major outage
 
     def path_values(self) -> dict[str, str]:
         return {
@@ -85,6 +87,9 @@ class World:
             "window_id": self.window_id,
             "task_id": self.task_id,
             "hold_id": self.hold_id,
+            "report_id": self.report_id,
+            "stage": "first",
+            "rule_id": "major_outage",
         }
 
     def traces_of_a(self) -> list[str]:
@@ -267,6 +272,23 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         },
         ("GET", "/v1/records/holds"): {},
         ("POST", "/v1/records/holds/{hold_id}/release"): {},
+        # incident: regulator reports (staff read, a supervisor changes, an admin changes rules)
+        ("GET", "/v1/regulator-reports"): {},
+        ("GET", "/v1/regulator-reports/{report_id}"): {},
+        ("PATCH", "/v1/regulator-reports/{report_id}"): {"json": {"cause": "矩阵"}},
+        ("POST", "/v1/regulator-reports/{report_id}/stages/{stage}/sent"): {"json": {"via": "矩阵"}},
+        ("GET", "/v1/regulator-report-rules"): {},
+        ("PUT", "/v1/regulator-report-rules/{rule_id}"): {
+            "json": {  # the seeded figures again
+                "first_within_s": 3600,
+                "first_warn_before_s": 1800,
+                "final_within_s": 5 * 86400,
+                "final_warn_before_s": 86400,
+                "basis": "矩阵",
+            }
+        },
+        ("GET", "/staff/regulator-reports/{report_id}"): {},
+        ("GET", "/staff/regulator-reports/{report_id}.pdf"): {},
     }
 
 
@@ -357,6 +379,14 @@ async def make_world(suite: Suite) -> World:
         headers=OPERATOR,
     )
     assert hold.status_code == 201, hold.text
+    outage = await suite.incident.post(
+        "/v1/incidents",
+        json={"title": "矩阵", "severity": "major_outage", "impact": "full", "services": ["sms-sender"]},
+        headers=OPERATOR,
+    )
+    assert outage.status_code == 201, outage.text
+    reports = (await suite.incident.get("/v1/regulator-reports", headers=OPERATOR)).json()
+    [report] = [r for r in reports if r["incident_id"] == outage.json()["incident"]["id"]]
     return World(
         a,
         b,
@@ -375,6 +405,7 @@ async def make_world(suite: Suite) -> World:
         window_id=window.json()["id"],
         task_id=task["regulator_task"]["id"],
         hold_id=hold.json()["id"],
+        report_id=report["id"],
     )
 
 
@@ -495,4 +526,4 @@ async def _check_role(route: tuple[str, str], role: str | None, call: Any, world
 
 
 def _placeholders(template: str) -> list[str]:
-    return [part[1:-1] for part in template.split("/") if part.startswith("{")]
+    return re.findall(r"\{(\w+)\}", template)  # also in a segment with more, like {report_id}.pdf

@@ -41,6 +41,7 @@ def incident_settings(database: str, bootstrap: str, **overrides: Any) -> Incide
             **service_settings_kwargs(database, bootstrap),
             "signal_hold_down_s": 30.0,
             "signal_tick_interval_s": 0.2,
+            "regulator_tick_interval_s": 0.3,
             **overrides,
         }
     )

@@ -38,10 +38,10 @@ class Running:
         assert isinstance(service, RecordsService)
         return service
 
-    async def incident(self, title: str, *, resolve: bool = True) -> str:
+    async def incident(self, title: str, *, resolve: bool = True, severity: str = "major") -> str:
         opened = await self.client.post(
             "/v1/incidents",
-            json={"title": title, "severity": "major", "impact": "full", "services": ["sms-sender"]},
+            json={"title": title, "severity": severity, "impact": "full", "services": ["sms-sender"]},
             headers=OPERATOR,
         )
         assert opened.status_code == 201, opened.text
@@ -106,7 +106,7 @@ def test_a_retention_under_six_months_is_refused() -> None:
 
 
 async def test_retention_deletes_only_old_records_nothing_holds(running: Running) -> None:
-    plain = await running.incident("网关中断（无保全）")
+    plain = await running.incident("网关中断（无保全）", severity="major_outage")  # with its regulator report
     held = await running.incident("网关中断（保全）")
     merged = await running.incident("重复上报", resolve=False)
     survivor = await running.incident("核心网故障")
@@ -159,7 +159,7 @@ async def test_retention_deletes_only_old_records_nothing_holds(running: Running
 
 async def test_the_export_has_every_record_of_the_period_as_stored(running: Running) -> None:
     start = running.clock.now() - H
-    incident_id = await running.incident("短信网关中断")
+    incident_id = await running.incident("短信网关中断", severity="major_outage")
     window_id = await running.cancelled_window()
     assert (await running.hold(incident_id=incident_id)).status_code == 201
     end = running.clock.now() + 100 * H
@@ -173,6 +173,8 @@ async def test_the_export_has_every_record_of_the_period_as_stored(running: Runn
     [incident] = [i for i in body["incidents"] if i["id"] == incident_id]
     assert incident["status"] == "resolved"
     assert [e["text"] for e in incident["timeline"] if e["kind"] == "note"] == ["已定位"]
+    [report] = incident["regulator_reports"]
+    assert {st["stage"] for st in report["stages"]} == {"first", "final"}
     [window] = [w for w in body["maintenance_windows"] if w["id"] == window_id]
     assert [n["kind"] for n in window["notices"]] == ["scheduled", "cancelled"]
     assert [h["incident_id"] for h in body["holds"]] == [incident_id]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 from incident.availability import api as availability_api
 from incident.availability.domain import AvailabilityRule
@@ -20,6 +20,10 @@ from incident.maintenance.repository import MaintenanceRepository
 from incident.maintenance.service import MaintenanceService
 from incident.records import api as records_api
 from incident.records.service import RecordsService
+from incident.regulator_reports import api as regulator_reports_api
+from incident.regulator_reports import consumers as regulator_reports_consumers
+from incident.regulator_reports import pages as regulator_reports_pages
+from incident.regulator_reports.service import RegulatorReportService, ReportMetrics
 from incident.regulator_tasks import api as regulator_tasks_api
 from incident.regulator_tasks.service import RegulatorTaskService
 from incident.settings import IncidentSettings
@@ -33,7 +37,9 @@ from incident.status.service import StatusService
 from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
+from vas_common.errors import AppError
 from vas_common.kafka import Subscription
+from vas_common.pages import PAGE_ERRORS_STATE, PageErrorRenderer
 from vas_common.staff import StaffTokens, staff_authenticator
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -46,6 +52,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
     signals_started: dict[str, SignalService] = {}
     status_started: dict[str, StatusService] = {}
     maintenance_started: dict[str, MaintenanceService] = {}
+    reports_started: dict[str, RegulatorReportService] = {}
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
@@ -92,12 +99,14 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
         )
         records = app.state.records_service = RecordsService(pool, clock, retention)
         runtime.every("records-retention", settings.records_retention_interval_s, records.run_retention)
+        reports_started["reports"] = await _wire_regulator_reports(app, runtime, settings, clock, incidents)
 
     def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
         return (
             *signal_consumers.subscriptions(signals_started["signals"]),
             *status_consumers.subscriptions(status_started["status"]),
             *maintenance_consumers.subscriptions(maintenance_started["maintenance"]),
+            *regulator_reports_consumers.subscriptions(reports_started["reports"]),
         )
 
     return create_service_app(
@@ -115,6 +124,9 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
                 status_feed.feed_pages,
                 *MAINTENANCE_ROUTERS,
                 records_api.router,
+                regulator_reports_api.router,
+                regulator_reports_api.rules_router,
+                regulator_reports_pages.staff_pages,
             ),
             subscriptions=subscriptions,
             on_startup=wire,
@@ -142,3 +154,32 @@ def _wire_maintenance(
     app.state.regulator_task_service = RegulatorTaskService(runtime.db(), clock)
     runtime.every("maintenance-tick", settings.maintenance_tick_interval_s, maintenance.tick)
     return maintenance
+
+
+# -- regulator reports (incident.regulator_reports) --
+
+
+async def _wire_regulator_reports(
+    app: FastAPI, runtime: Runtime, settings: IncidentSettings, clock: Clock, incidents: IncidentService
+) -> RegulatorReportService:
+    reports = app.state.regulator_report_service = await RegulatorReportService.create(
+        runtime.db(),
+        clock,
+        incidents,
+        sms_service=settings.signal_service,
+        delay_threshold_s=settings.regulator_delay_threshold_s,
+        metrics=ReportMetrics(runtime.metrics.registry),
+    )
+    incidents.add_hook(reports.after_change)  # a report follows its incident, in its transaction
+    # Every replica ticks; each warning and overdue alert is recorded once (unique key).
+    runtime.every("regulator-reports", settings.regulator_tick_interval_s, reports.tick)
+    app.state.regulator_report_pages = regulator_reports_pages.report_pages(settings.provider_name)
+    earlier: PageErrorRenderer | None = getattr(app.state, PAGE_ERRORS_STATE, None)
+
+    async def page_error(request: Request, error: AppError) -> Response:
+        if request.url.path.startswith(regulator_reports_pages.PREFIX + "/") or earlier is None:
+            return await regulator_reports_pages.render_error(request, error)
+        return await earlier(request, error)
+
+    setattr(app.state, PAGE_ERRORS_STATE, page_error)
+    return reports

@@ -45,6 +45,12 @@ class IncidentSettings(ServiceSettings):
     records_retention_days: int | None = Field(default=None, ge=183)
     records_retention_interval_s: float = Field(default=86_400.0, gt=0)
 
+    # -- regulator reports (incident.regulator_reports) --
+    # How often warnings and overdue alerts are looked for (and the gauge refreshed); a message
+    # counts as delayed in a report's impact figures when accept -> submit took longer than this.
+    regulator_tick_interval_s: float = Field(default=5.0, gt=0)
+    regulator_delay_threshold_s: float = Field(default=4.0, gt=0)
+
     @model_validator(mode="after")
     def _signal_service_known(self) -> Self:
         if self.signal_service not in self.services:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,14 +117,16 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def open_page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[OpenPage]:
-    """`await open_page(url, javascript=True)` → OpenedPage, checked and photographed; the
+    """`await open_page(url, javascript=True, cookies={name: value})` → OpenedPage, checked and photographed; the
     checks run again at the end of the test, for what the test's own clicks caused."""
     contexts: list[BrowserContext] = []
     opened: list[OpenedPage] = []
     base_name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
     screenshots = request.config.rootpath / SCREENSHOTS
 
-    async def open_(url: str, *, javascript: bool = True) -> OpenedPage:
+    async def open_(
+        url: str, *, javascript: bool = True, cookies: Mapping[str, str] | None = None
+    ) -> OpenedPage:
         name = base_name if not opened else f"{base_name}-{len(opened) + 1}"
         context = await browser.new_context(
             locale="zh-CN",
@@ -134,6 +136,10 @@ async def open_page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIt
             service_workers="block",
         )
         contexts.append(context)
+        if cookies:  # e.g. a staff session cookie, for a page behind the sign-in
+            await context.add_cookies(
+                [{"name": k, "value": v, "url": origin_of(url)} for k, v in cookies.items()]
+            )
         page = await context.new_page()
         result = OpenedPage(page, screenshots / f"{name}.png", origin_of(url))
         opened.append(result)

@@ -11,6 +11,7 @@ from vas_common.events import (
     complaints,
     incident,
     incident_maintenance,
+    incident_regulator,
     sms_requests,
     sms_sender,
     subscription,
@@ -24,6 +25,7 @@ _ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     *complaints.EVENTS,
     *incident.EVENTS,
     *incident_maintenance.EVENTS,
+    *incident_regulator.EVENTS,
 )
 
 AnyEvent = Annotated[Union[_ALL_EVENT_TYPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007

@@ -1,7 +1,7 @@
 """SQL of the records: holds, what retention may delete (and deleting it), and the export.
 
 An incident goes with its merge family: the incidents merged into it (at any depth), their
-timelines and faults. A family is deleted only when its surviving incident was resolved before
+timelines, faults and regulator reports. A family is deleted only when its surviving incident was resolved before
 the cut-off and no member is held. A maintenance window goes with its notices and regulator task
 when it ended (completed or cancelled) before the cut-off and is not held."""
 
@@ -134,9 +134,19 @@ class RecordsRepository:
             await conn.execute("DELETE FROM incident_timeline WHERE incident_id = ANY($1::uuid[])", ids)
             await conn.execute("DELETE FROM signal_faults WHERE incident_id = ANY($1::uuid[])", ids)
             await conn.execute("DELETE FROM record_holds WHERE incident_id = ANY($1::uuid[])", ids)
+            reports = "SELECT id FROM regulator_reports WHERE incident_id = ANY($1::uuid[])"
+            await conn.execute(f"DELETE FROM regulator_report_alerts WHERE report_id IN ({reports})", ids)
+            await conn.execute(f"DELETE FROM regulator_report_stages WHERE report_id IN ({reports})", ids)
+            await conn.execute("DELETE FROM regulator_reports WHERE incident_id = ANY($1::uuid[])", ids)
             # one statement: a survivor and the incidents merged into it go together
             await conn.execute("DELETE FROM incidents WHERE id = ANY($1::uuid[])", ids)
         return len(ids), held
+
+    async def delete_old_message_impacts(self, conn: DbConnection, cutoff: datetime) -> int:
+        """The delayed or failed messages noted for regulator reports' figures, accepted before the
+        cut-off: the reports that counted them were made long before."""
+        done = await conn.execute("DELETE FROM message_impacts WHERE accepted_at < $1", cutoff)
+        return int(str(done).rsplit(" ", 1)[-1])
 
     async def delete_old_windows(self, conn: DbConnection, cutoff: datetime) -> tuple[int, int]:
         """(windows deleted, windows old enough but held)."""
@@ -173,13 +183,19 @@ class RecordsRepository:
 
     async def export(self, conn: DbConnection, start: datetime, end: datetime) -> dict[str, list[Any]]:
         """The records of a period as stored (each row as JSON): incidents whose impact started
-        in it with their timelines, maintenance windows starting in it with their notices and
+        in it with their timelines and regulator reports, maintenance windows starting in it with their notices and
         regulator tasks, and every hold on them."""
         incidents = await conn.fetch(
             """
-            SELECT to_jsonb(i) || jsonb_build_object('timeline', coalesce((
-                       SELECT jsonb_agg(to_jsonb(t) - 'incident_id' ORDER BY t.at, t.recorded_at)
-                         FROM incident_timeline t WHERE t.incident_id = i.id), '[]'::jsonb))
+            SELECT to_jsonb(i)
+                   || jsonb_build_object('timeline', coalesce((
+                          SELECT jsonb_agg(to_jsonb(t) - 'incident_id' ORDER BY t.at, t.recorded_at)
+                            FROM incident_timeline t WHERE t.incident_id = i.id), '[]'::jsonb))
+                   || jsonb_build_object('regulator_reports', coalesce((
+                          SELECT jsonb_agg(to_jsonb(r) || jsonb_build_object('stages', coalesce((
+                                     SELECT jsonb_agg(to_jsonb(st) - 'report_id' ORDER BY st.stage)
+                                       FROM regulator_report_stages st WHERE st.report_id = r.id), '[]'::jsonb)))
+                            FROM regulator_reports r WHERE r.incident_id = i.id), '[]'::jsonb))
               FROM incidents i WHERE i.impact_started_at >= $1 AND i.impact_started_at < $2
              ORDER BY i.seq
             """,

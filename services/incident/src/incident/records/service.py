@@ -95,6 +95,7 @@ class RecordsService:
         async with self._pool.acquire() as conn, conn.transaction():
             incidents, incidents_held = await self._records.delete_old_incidents(conn, cutoff)
             windows, windows_held = await self._records.delete_old_windows(conn, cutoff)
+            await self._records.delete_old_message_impacts(conn, cutoff)
             result = RetentionResult(cutoff, incidents, windows, incidents_held, windows_held)
             await self._records.note_run(
                 conn, uuid.uuid4(), now, (cutoff, incidents, windows, incidents_held, windows_held)
