@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from sms_sender.repository import MessageRepository, SendCheck
+from sms_sender.repository.messages import MessageRepository, SendCheck
 
 A, B = uuid.uuid4(), uuid.uuid4()
 WINDOW = timedelta(hours=24)
