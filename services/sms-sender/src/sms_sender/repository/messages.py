@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -83,10 +83,10 @@ class MessageRepository:
         return {r["id"] for r in rows}
 
     async def send_checks(
-        self, conn: DbConnection, requests: Sequence[SendCheck], window: timedelta
+        self, conn: DbConnection, requests: Sequence[SendCheck], since: datetime
     ) -> list[SendChecks]:
         """Everything the send requests must read before they are accepted, for many requests
-        in one round trip: the answer stored under each Idempotency-Key, which of its `screen`
+        in one round trip: the answer stored under each Idempotency-Key after `since`, which of its `screen`
         numbers opted out or (with a product) are subscribed, and whether its partner has a
         callback secret. One result per request, in order."""
         screened = [(n, number) for n, r in enumerate(requests) for number in r.screen]
@@ -114,7 +114,7 @@ class MessageRepository:
               FROM req r
               LEFT JOIN product_owners o ON o.product_code = r.product_code
               LEFT JOIN idempotency_keys k
-                ON k.partner_id = r.partner_id AND k.key = r.key AND k.created_at > now() - $7::interval
+                ON k.partner_id = r.partner_id AND k.key = r.key AND k.created_at > $7
               LEFT JOIN hits h ON h.n = r.n
              ORDER BY r.n
             """,
@@ -124,7 +124,7 @@ class MessageRepository:
             [r.callback for r in requests],
             [n + 1 for n, _ in screened],  # ORDINALITY counts from 1
             [number for _, number in screened],
-            window,
+            since,
         )
         return [
             SendChecks(
@@ -140,31 +140,34 @@ class MessageRepository:
         ]
 
     async def idempotent_response(
-        self, conn: DbConnection, partner_id: UUID, key: str, window: timedelta
+        self, conn: DbConnection, partner_id: UUID, key: str, since: datetime
     ) -> tuple[str, dict[str, Any]] | None:
         [checks] = await self.send_checks(
-            conn, [SendCheck(partner_id, key, screen=(), product_code=None, callback=False)], window
+            conn, [SendCheck(partner_id, key, screen=(), product_code=None, callback=False)], since
         )
         return checks.replay
 
     async def remember_responses(
-        self, conn: DbConnection, answers: Sequence[IdempotentAnswer]
+        self, conn: DbConnection, answers: Sequence[IdempotentAnswer], at: datetime, since: datetime
     ) -> set[tuple[UUID, str]]:
-        """Store each answer under its key unless the key holds one from the last 24 hours.
-        Returns the (partner_id, key) pairs stored; the others were taken first. Keys must be
-        distinct (ON CONFLICT cannot touch one row twice in a statement)."""
+        """Store each answer under its key, as of `at`, unless the key holds one stored after
+        `since`. Returns the (partner_id, key) pairs stored; the others were taken first. Keys
+        must be distinct (ON CONFLICT cannot touch one row twice in a statement)."""
         rows = await conn.fetch(
             """
-            INSERT INTO idempotency_keys (partner_id, key, request_sha256, response)
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])
+            INSERT INTO idempotency_keys (partner_id, key, request_sha256, response, created_at)
+            SELECT *, $5 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])
             ON CONFLICT (partner_id, key) DO UPDATE
-               SET request_sha256 = EXCLUDED.request_sha256, response = EXCLUDED.response, created_at = now()
-             WHERE idempotency_keys.created_at <= now() - interval '24 hours'
+               SET request_sha256 = EXCLUDED.request_sha256, response = EXCLUDED.response,
+                   created_at = EXCLUDED.created_at
+             WHERE idempotency_keys.created_at <= $6
             RETURNING partner_id, key
             """,
             [a.partner_id for a in answers],
             [a.key for a in answers],
             [a.request_sha256 for a in answers],
             [a.response for a in answers],
+            at,
+            since,
         )
         return {(r["partner_id"], r["key"]) for r in rows}

@@ -197,7 +197,7 @@ class SendService:
         )
 
     async def _read_checks(self, conn: DbConnection, checks: Sequence[SendCheck]) -> list[SendChecks]:
-        return await self._messages.send_checks(conn, checks, IDEMPOTENCY_WINDOW)
+        return await self._messages.send_checks(conn, checks, self._clock.now() - IDEMPOTENCY_WINDOW)
 
     async def _send(
         self,
@@ -328,7 +328,10 @@ class SendService:
                 else:
                     answers[ident] = write.answer
         if answers:
-            stored = await self._messages.remember_responses(conn, list(answers.values()))
+            now = self._clock.now()
+            stored = await self._messages.remember_responses(
+                conn, list(answers.values()), now, now - IDEMPOTENCY_WINDOW
+            )
             for i, write in enumerate(writes):
                 if write.answer is not None and (write.answer.partner_id, write.answer.key) not in stored:
                     claimed[i] = False
@@ -342,7 +345,7 @@ class SendService:
     async def _replay(self, sender: Sender, key: str, fingerprint: str) -> SendResult | None:
         async with self._pool.acquire() as conn:
             stored = await self._messages.idempotent_response(
-                conn, sender.partner_id, key, IDEMPOTENCY_WINDOW
+                conn, sender.partner_id, key, self._clock.now() - IDEMPOTENCY_WINDOW
             )
         return _replayed(stored, fingerprint) if stored is not None else None
 
