@@ -13,7 +13,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sms_sender.repository import MessageRepository, NewMessage
+from sms_sender.domain import NewMessage
+from sms_sender.repository.messages import MessageRepository
 from subscription import domain
 from subscription.repository.records import RecordRepository
 from vas_common.db import create_pool

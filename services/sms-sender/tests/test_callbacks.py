@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from sms_sender.callbacks import CallbackWorker
 from sms_sender.main import create_app
-from sms_sender.repository import CallbackRepository
+from sms_sender.repository.callbacks import CallbackRepository, DueCallback
 from vas_common.breaker import CircuitBreaker
 from vas_common.outbound import AddressPolicy, IPAddress, OutboundGuard
 from vas_devstack.pytest_plugin import eventually, serve, serve_http
@@ -281,8 +281,8 @@ async def test_claimed_deliveries_come_back_when_the_lease_ends(pool: asyncpg.Po
         [claimed] = await repo.claim_due(conn, 10, timedelta(milliseconds=300), 4, {})
         assert await repo.claim_due(conn, 10, timedelta(seconds=30), 4, {}) == []
 
-        async def reclaimed() -> list[asyncpg.Record]:
+        async def reclaimed() -> list[DueCallback]:
             return await repo.claim_due(conn, 10, timedelta(seconds=30), 4, {})
 
         [again] = await eventually(reclaimed)
-    assert (again["id"], claimed["attempts"], again["attempts"]) == (claimed["id"], 1, 2)
+    assert (again.id, claimed.attempts, again.attempts) == (claimed.id, 1, 2)

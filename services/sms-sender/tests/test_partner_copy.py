@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from sms_sender.main import create_app
-from sms_sender.repository import PartnerCopyRepository
-from sms_sender.service import PartnerDirectory
+from sms_sender.repository.partners import PartnerCopyRepository
+from sms_sender.service.partners import PartnerDirectory
 from vas_common.auth import issue_api_key
 from vas_common.events.subscription import (
     PartnerCreated,

@@ -11,14 +11,15 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from sms_sender.repository import MessageRepository
+from sms_sender.repository.partitions import PartitionRepository
+from sms_sender.repository.statuses import StatusRepository
 
 
 async def test_the_status_lookup_never_runs_on_a_generic_plan(pool: asyncpg.Pool) -> None:
-    repo = MessageRepository()
+    repo = StatusRepository()
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
-        await repo.ensure_partitions(conn, now)
+        await PartitionRepository().ensure_partitions(conn, now)
         ids = [uuid.uuid4() for _ in range(100)]
         await conn.execute(
             """
@@ -32,7 +33,7 @@ async def test_the_status_lookup_never_runs_on_a_generic_plan(pool: asyncpg.Pool
         )
         for n in range(10):
             rows = await repo.load_for_status(conn, [(ids[n], now)])
-            assert [r["id"] for r in rows] == [ids[n]]
+            assert [r.id for r in rows] == [ids[n]]
         plans = await conn.fetch(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
             " WHERE statement LIKE '%FROM unnest($1::uuid[], $2::timestamptz[]) AS k(id, accepted_at)%'"

@@ -19,9 +19,13 @@ import asyncpg
 import httpx
 import pytest
 
+from sms_sender.domain import NewMessage
 from sms_sender.main import MIGRATIONS, create_app
-from sms_sender.repository import MessageRepository, NewMessage, SegmentOutcome, StatusEventRow
-from sms_sender.retention import RETENTION_TZ, retention_cutoff
+from sms_sender.repository.dispatch import DispatchRepository, SegmentOutcome
+from sms_sender.repository.messages import MessageRepository
+from sms_sender.repository.partitions import PartitionRepository
+from sms_sender.repository.statuses import StatusEventRow, StatusRepository
+from sms_sender.service.retention import RETENTION_TZ, retention_cutoff
 from sms_sender.settings import SmsSenderSettings
 from vas_common.clock import ManualClock
 from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
@@ -58,9 +62,8 @@ def msisdn() -> str:
 async def seed_message(env: Env, recipient: str, accepted_at: datetime) -> uuid.UUID:
     """A delivered message with its segment and status event, as the send path writes them."""
     message_id = uuid.uuid4()
-    repo = MessageRepository()
     async with env.pool.acquire() as conn:
-        await repo.insert_messages(
+        await MessageRepository().insert_messages(
             conn,
             [
                 NewMessage(
@@ -80,7 +83,7 @@ async def seed_message(env: Env, recipient: str, accepted_at: datetime) -> uuid.
                 )
             ],
         )
-        await repo.record_segments(
+        await DispatchRepository().record_segments(
             conn,
             [
                 SegmentOutcome(
@@ -89,7 +92,7 @@ async def seed_message(env: Env, recipient: str, accepted_at: datetime) -> uuid.
             ],
         )
         body = json.dumps({"id": str(message_id)})
-        await repo.insert_status_events(
+        await StatusRepository().insert_status_events(
             conn, [StatusEventRow(accepted_at, None, message_id, "delivered", body, body.encode(), {})]
         )
         # Its callback could not be delivered: the partner lists it under /v1/callbacks/dead.
@@ -136,7 +139,7 @@ async def test_records_older_than_six_months_go_except_held_users(
     months_8 = cutoff - timedelta(days=45)
     months_9 = cutoff - timedelta(days=75)
     async with env.pool.acquire() as conn:
-        await MessageRepository().ensure_partitions(conn, months_8, months_ahead=1)  # three old months
+        await PartitionRepository().ensure_partitions(conn, months_8, months_ahead=1)  # three old months
     old_partition = f"{months_8.astimezone(RETENTION_TZ):%Y%m}"  # UTC and Shanghai month agree here
     ids = {
         "plain_8": await seed_message(env, plain, months_8),  # alone in its month: partitions dropped
@@ -180,7 +183,7 @@ async def test_records_older_than_six_months_go_except_held_users(
 
 
 async def test_idempotency_keys_go_after_their_24_hours(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sms_sender.retention._KEY_BATCH", 2)  # several batches
+    monkeypatch.setattr("sms_sender.service.retention._KEY_BATCH", 2)  # several batches
     partner, now = uuid.uuid4(), env.clock.now()
     ages = {"k-25h": 25, "k-30h": 30, "k-48h": 48, "k-24h-1m": 24.0 - 1 / 60, "k-1h": 1}
     await env.pool.execute(

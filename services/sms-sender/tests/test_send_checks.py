@@ -6,11 +6,11 @@ product."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from sms_sender.repository import MessageRepository, SendCheck
+from sms_sender.repository.messages import MessageRepository, SendCheck
 
 A, B = uuid.uuid4(), uuid.uuid4()
 WINDOW = timedelta(hours=24)
@@ -46,7 +46,7 @@ async def test_each_request_gets_its_own_checks(pool: asyncpg.Pool) -> None:
                 SendCheck(B, None, screen=numbers, product_code="P2", callback=False),
                 SendCheck(A, "new", screen=[], product_code=None, callback=True),
             ],
-            WINDOW,
+            datetime.now(UTC) - WINDOW,
         )
 
     assert [r.replay for r in results] == [("sha-a", {"n": 1}), ("sha-b", {"n": 2}), None, None, None]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from sms_sender.repository import MessageRepository, StatusEventRow
+from sms_sender.repository.statuses import StatusEventRow, StatusRepository
 from sms_sender.status_relay import StatusRelay
 from vas_common.db import DbConnection
 from vas_common.events.topics import SMS_STATUS
@@ -44,7 +44,7 @@ def status_event(name: str) -> StatusEventRow:
 
 
 async def insert(conn: DbConnection, *names: str) -> None:
-    await MessageRepository().insert_status_events(conn, [status_event(n) for n in names])
+    await StatusRepository().insert_status_events(conn, [status_event(n) for n in names])
 
 
 async def published(broker: EmbeddedBroker, count: int) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import asyncpg
 from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
@@ -14,16 +13,16 @@ from sms_sender.schemas import (
     DeadCallbackOut,
     MessageOut,
     MessagePage,
-    SegmentOut,
     SendRequest,
     SendResponse,
     StatusEventOut,
     StatusEventPage,
     WhoAmI,
 )
-from sms_sender.service import (
+from sms_sender.service.accept import SendService
+from sms_sender.service.callbacks import CallbackSecrets
+from sms_sender.service.errors import (
     CallbackSecretMissing,
-    CallbackSecrets,
     CallbackUrlForbidden,
     ContentEmpty,
     ContentNeedsProduct,
@@ -31,15 +30,13 @@ from sms_sender.service import (
     ExtCodeNotAllowed,
     IdempotencyConflict,
     NoValidRecipients,
-    PartnerDirectory,
     ProductNotOwned,
     RateLimited,
-    Sender,
-    SendService,
     SignatureRequired,
     SourceTooLong,
-    StatusQueries,
 )
+from sms_sender.service.partners import PartnerDirectory, Sender
+from sms_sender.service.queries import StatusQueries
 from vas_common.access import Audience, audience_router, authenticate, principal
 from vas_common.app import app_state
 from vas_common.auth import hash_api_key, presented_credential
@@ -150,47 +147,17 @@ async def send_messages(request: Request) -> Response:
                 }
             ]
         )
-    response = await (await send_service(request)).send(sender, body, idempotency_key)
-    return Response(response.model_dump_json(), status_code=202, media_type="application/json")
-
-
-def _message_out(row: asyncpg.Record, segments: list[asyncpg.Record] | None = None) -> MessageOut:
-    return MessageOut(
-        id=row["id"],
-        recipient=row["recipient"],
-        source_addr=row["source_addr"],
-        category=row["category"],
-        product_code=row["product_code"],
-        client_ref=row["client_ref"],
-        status=row["status"],
-        error=row["error"],
-        encoding=row["encoding"],
-        segments_total=row["segments_total"],
-        accepted_at=row["accepted_at"],
-        submitted_at=row["submitted_at"],
-        done_at=row["done_at"],
-        segments=[
-            SegmentOut(
-                seq=s["seq"],
-                status=s["status"],
-                smsc_message_id=s["smsc_message_id"],
-                smpp_status=s["smpp_status"],
-                receipt_stat=s["receipt_stat"],
-                attempts=s["attempts"],
-                submitted_at=s["submitted_at"],
-                done_at=s["done_at"],
-            )
-            for s in segments or []
-        ],
-    )
+    # Only a request with a key is compared with an earlier one.
+    fingerprint = body.fingerprint() if idempotency_key else ""
+    result = await (await send_service(request)).send(sender, body.order(), idempotency_key, fingerprint)
+    return Response(SendResponse.of(result).model_dump_json(), status_code=202, media_type="application/json")
 
 
 @router.get("/messages/{message_id}", response_model=MessageOut)
 async def get_message(
     message_id: UUID, sender: CurrentSender, queries: Annotated[StatusQueries, Depends(status_queries)]
 ) -> MessageOut:
-    row, segments = await queries.message(sender.partner_id, message_id)
-    return _message_out(row, segments)
+    return MessageOut.of(await queries.message(sender.partner_id, message_id))
 
 
 @router.get("/messages", response_model=MessagePage)
@@ -201,8 +168,8 @@ async def list_messages(
     since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> MessagePage:
-    rows = await queries.messages(sender.partner_id, client_ref, since, limit)
-    return MessagePage(items=[_message_out(r) for r in rows])
+    messages = await queries.messages(sender.partner_id, client_ref, since, limit)
+    return MessagePage(items=[MessageOut.of(m) for m in messages])
 
 
 @router.get("/status-events", response_model=StatusEventPage, summary="Pull status changes after a cursor")
@@ -216,7 +183,7 @@ async def status_events(
 ) -> StatusEventPage:
     events, next_cursor = await queries.status_events(sender.partner_id, cursor, limit)
     return StatusEventPage(
-        items=[StatusEventOut.model_validate(e, from_attributes=True) for e in events],
+        items=[StatusEventOut.of(e) for e in events],
         next_cursor=next_cursor,
     )
 
@@ -236,4 +203,4 @@ async def dead_callbacks(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadCallbackOut]:
     """Callbacks that could not be delivered within the retry period."""
-    return [DeadCallbackOut(**dict(r)) for r in await secrets.dead(sender.partner_id, limit)]
+    return [DeadCallbackOut.of(d) for d in await secrets.dead(sender.partner_id, limit)]

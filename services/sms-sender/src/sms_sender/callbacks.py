@@ -13,17 +13,17 @@ import hmac
 import json
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from sms_sender.repository import CallbackRepository
+from sms_sender.repository.callbacks import CallbackRepository, DueCallback
 from vas_common.breaker import CircuitBreaker
+from vas_common.clock import Clock, SystemClock
 from vas_common.db import DbConnection
-from vas_common.events.envelope import utcnow
 from vas_common.outbound import ForbiddenDestination, OutboundGuard, guarded_transport
 
 logger = logging.getLogger(__name__)
@@ -66,8 +66,10 @@ class CallbackWorker:
         breaker: CircuitBreaker | None = None,
         poll_interval_s: float = 0.2,
         repository: CallbackRepository | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._pool = pool
+        self._clock = clock or SystemClock()
         self._repo = repository or CallbackRepository()
         self._destinations = destinations
         self._retry_initial_s = retry_initial_s
@@ -134,9 +136,9 @@ class CallbackWorker:
                 async with asyncio.timeout(self._poll_interval_s):
                     await self._slot_freed.wait()
 
-    def _start_delivery(self, row: asyncpg.Record) -> None:
-        partner_id: UUID = row["partner_id"]
-        task = asyncio.create_task(self._deliver(row), name=f"callback {row['event_id']}")
+    def _start_delivery(self, row: DueCallback) -> None:
+        partner_id: UUID = row.partner_id
+        task = asyncio.create_task(self._deliver(row), name=f"callback {row.event_id}")
         self._in_flight[task] = partner_id
         self._partner_load[partner_id] += 1
         self.in_flight.set(len(self._in_flight))
@@ -152,11 +154,11 @@ class CallbackWorker:
         if not task.cancelled() and task.exception() is not None:
             logger.error("callback delivery failed unexpectedly", exc_info=task.exception())
 
-    async def _deliver(self, row: asyncpg.Record) -> None:
-        if not row["secret"]:
+    async def _deliver(self, row: DueCallback) -> None:
+        if not row.secret:
             await self._record(row, "no callback secret")
             return
-        host = httpx.URL(row["url"]).host
+        host = httpx.URL(row.url).host
         wait_s = self._breaker.wait_before_call(host)
         if wait_s is not None:
             await self._postpone(
@@ -171,24 +173,26 @@ class CallbackWorker:
             logger.warning("callbacks to %s paused after repeated failures (%s)", host, error)
         await self._record(row, error)
 
-    async def _post(self, row: asyncpg.Record) -> tuple[str | None, bool]:
+    async def _post(self, row: DueCallback) -> tuple[str | None, bool]:
         """The error (None: delivered), and whether it counts against the host: no connection,
         no answer in time, or an answer that says the host is in trouble (5xx, 408, 429). A 4xx
         says the host is up, so it does not."""
         assert self._client is not None
-        body = json.dumps(row["body"], separators=(",", ":"), ensure_ascii=False).encode()
-        event_id = str(row["event_id"])
+        assert row.secret is not None  # _deliver saw to it
+        body = json.dumps(row.body, separators=(",", ":"), ensure_ascii=False).encode()
+        event_id = str(row.event_id)
+        # The receiver checks this against its own wall clock (replays): wall time, not the service's clock.
         timestamp = str(int(time.time()))
         try:
             async with asyncio.timeout(self._deadline_s):
                 response = await self._client.post(
-                    row["url"],
+                    row.url,
                     content=body,
                     headers={
                         "content-type": "application/json",
                         EVENT_ID_HEADER: event_id,
                         TIMESTAMP_HEADER: timestamp,
-                        SIGNATURE_HEADER: sign(row["secret"], event_id, timestamp, body),
+                        SIGNATURE_HEADER: sign(row.secret, event_id, timestamp, body),
                     },
                 )
         except ForbiddenDestination as exc:
@@ -202,27 +206,26 @@ class CallbackWorker:
         status = response.status_code
         return f"HTTP {status}", status >= 500 or status in (408, 429)
 
-    async def _record(self, row: asyncpg.Record, error: str | None) -> None:
+    async def _record(self, row: DueCallback, error: str | None) -> None:
         async with self._pool.acquire() as conn:
             if error is None:
-                await self._repo.mark_delivered(conn, row["id"])
+                await self._repo.mark_delivered(conn, row.id)
                 self.outcomes.labels("delivered").inc()
             elif not await self._gave_up(conn, row, error):
-                delay = backoff(row["attempts"], self._retry_initial_s, self._retry_max_s)
-                await self._repo.reschedule(conn, row["id"], timedelta(seconds=delay), error)
+                delay = backoff(row.attempts, self._retry_initial_s, self._retry_max_s)
+                await self._repo.reschedule(conn, row.id, timedelta(seconds=delay), error)
                 self.outcomes.labels("retry").inc()
 
-    async def _postpone(self, row: asyncpg.Record, wait_s: float, reason: str) -> None:
+    async def _postpone(self, row: DueCallback, wait_s: float, reason: str) -> None:
         async with self._pool.acquire() as conn:
             if not await self._gave_up(conn, row, reason):
-                await self._repo.postpone(conn, row["id"], timedelta(seconds=wait_s), reason)
+                await self._repo.postpone(conn, row.id, timedelta(seconds=wait_s), reason)
                 self.outcomes.labels("postponed").inc()
 
-    async def _gave_up(self, conn: DbConnection, row: asyncpg.Record, error: str) -> bool:
-        created: datetime = row["created_at"]
-        if utcnow() - created < self._give_up_after:
+    async def _gave_up(self, conn: DbConnection, row: DueCallback, error: str) -> bool:
+        if self._clock.now() - row.created_at < self._give_up_after:
             return False
-        await self._repo.mark_dead(conn, row["id"], error)
+        await self._repo.mark_dead(conn, row.id, error)
         self.outcomes.labels("dead").inc()
-        logger.warning("callback %s dead after %d attempts: %s", row["event_id"], row["attempts"], error)
+        logger.warning("callback %s dead after %d attempts: %s", row.event_id, row.attempts, error)
         return True

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord
 
-from sms_sender.dispatch import Dispatcher
-from sms_sender.service import Eligibility, PartnerDirectory, SendService
+from sms_sender.service.dispatch import Dispatcher
+from sms_sender.service.eligibility import Eligibility
+from sms_sender.service.partners import PartnerDirectory
+from sms_sender.service.system_messages import SystemMessages
 from vas_common.app import Runtime
 from vas_common.events import Event
 from vas_common.events.complaints import HoldPlaced, HoldReleased
@@ -28,18 +30,20 @@ from vas_common.telemetry import kafka_headers_to_carrier
 
 def subscriptions(
     runtime: Runtime,
-    send_service: SendService,
     dispatcher: Dispatcher | None,
+    *,
+    default_access_number: str,
     dispatch_fetch_max_wait_ms: int | None = None,
 ) -> Sequence[Subscription]:
     directory = PartnerDirectory(runtime.db())
     eligibility = Eligibility(runtime.db())
+    system_messages = SystemMessages(runtime.db(), default_access_number=default_access_number)
 
     async def on_send_requests(records: list[ConsumerRecord[bytes, bytes]]) -> PoisonList:
         """A batch of system messages is stored in one transaction (MO replies come by the
         hundred a second)."""
         decoded, poison = decode_batch(records)
-        await send_service.send_system(
+        await system_messages.send(
             [
                 (event.payload, kafka_headers_to_carrier(record.headers))
                 for event, record in decoded

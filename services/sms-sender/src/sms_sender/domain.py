@@ -1,16 +1,19 @@
 """Rules of the sms-sender that need no I/O: recipients, signatures, content review, rate limits,
-message status."""
+message status; and the values the use cases hand out (messages, send results, dead callbacks)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
+from uuid import UUID
 
 import ahocorasick
 
-from vas_common.events.sms_sender import MessageStatus
+from vas_common.events.sms_sender import Category, MessageStatus, SubmitRequested, SubmitWork
 from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
 from vas_common.msisdn import NotMsisdn, parse_msisdn
 from vas_common.types import has_visible_character
@@ -26,6 +29,15 @@ class RejectReason(StrEnum):
     DUPLICATE_RECIPIENT = "duplicate_recipient"
     OPTED_OUT = "opted_out"
     NOT_SUBSCRIBED = "not_subscribed"
+
+
+REJECT_REASONS = {
+    RejectReason.INVALID_NUMBER: "not a phone number",
+    RejectReason.NOT_CHINESE_MOBILE: "not a mainland China mobile number",
+    RejectReason.DUPLICATE_RECIPIENT: "listed more than once in this request",
+    RejectReason.OPTED_OUT: "the user unsubscribed (TD) and receives no content",
+    RejectReason.NOT_SUBSCRIBED: "not an active subscriber of this product",
+}
 
 
 def normalize_recipient(raw: str) -> str | RejectReason:
@@ -134,3 +146,125 @@ def message_status(segment_statuses: Sequence[MessageStatus], total: int) -> Mes
 def udh_reference(message_id_bytes: bytes) -> int:
     """The concatenation reference of a message: stable, so a resend carries the same UDH."""
     return message_id_bytes[-1]
+
+
+# A message's identity in the month-partitioned tables: its id and the month it was accepted in.
+MessageKey = tuple[UUID, datetime]
+
+
+@dataclass(frozen=True)
+class Segment:
+    seq: int
+    status: MessageStatus
+    smsc_message_id: str | None
+    smpp_status: int | None
+    receipt_stat: str | None
+    attempts: int
+    submitted_at: datetime | None
+    done_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as its partner reads it; `segments` only where they were asked for."""
+
+    id: UUID
+    recipient: str
+    source_addr: str
+    category: Category
+    product_code: str | None
+    client_ref: str | None
+    status: MessageStatus
+    error: str | None
+    encoding: str
+    segments_total: int
+    accepted_at: datetime
+    submitted_at: datetime | None
+    done_at: datetime | None
+    segments: tuple[Segment, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeadCallback:
+    """A status callback given up on after its retry period."""
+
+    event_id: UUID
+    message_id: UUID
+    url: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SendOrder:
+    """What a partner asks to send: one text to many recipients."""
+
+    recipients: Sequence[str]
+    content: str
+    category: Category
+    product_code: str | None
+    ext_code: str | None
+    callback_url: str | None
+    notify_submitted: bool
+    client_ref: str | None
+
+
+@dataclass(frozen=True)
+class AcceptedRecipient:
+    recipient: str
+    message_id: UUID
+
+
+@dataclass(frozen=True)
+class RejectedRecipient:
+    recipient: str
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    accepted: Sequence[AcceptedRecipient]
+    rejected: Sequence[RejectedRecipient]
+    segments: int  # per message
+    encoding: str
+    content: str  # as it will be sent, signature included
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    id: UUID
+    accepted_at: datetime
+    partner_id: UUID | None
+    recipient: str
+    source_addr: str
+    content: str
+    category: str
+    product_code: str | None
+    client_ref: str | None
+    callback_url: str | None
+    notify_submitted: bool
+    encoding: str
+    segments_total: int
+
+
+def rejection(recipient: str, reason: RejectReason) -> RejectedRecipient:
+    return RejectedRecipient(recipient=recipient, code=reason.value, reason=REJECT_REASONS[reason])
+
+
+def submit_event(message: NewMessage, category: Category) -> SubmitRequested:
+    return SubmitRequested(
+        payload=SubmitWork(
+            message_id=message.id,
+            partner_id=message.partner_id,
+            recipient=message.recipient,
+            source_addr=message.source_addr,
+            text=message.content,
+            category=category,
+            segments=message.segments_total,
+            accepted_at=message.accepted_at,
+            product_code=message.product_code,
+        )
+    )

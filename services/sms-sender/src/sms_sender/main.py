@@ -16,12 +16,16 @@ from fastapi import FastAPI
 from sms_sender import api, consumers, operator_api
 from sms_sender.callbacks import CallbackWorker
 from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
-from sms_sender.dispatch import Dispatcher, DispatchMetrics
 from sms_sender.domain import ContentReviewer, parse_word_list
 from sms_sender.health import HealthMonitor, HealthRules
-from sms_sender.repository import MessageRepository
-from sms_sender.retention import Retention
-from sms_sender.service import CallbackSecrets, PartnerDirectory, SendMetrics, SendService, StatusQueries
+from sms_sender.repository.keys import ServiceKeyRepository
+from sms_sender.repository.partitions import PartitionRepository
+from sms_sender.service.accept import SendMetrics, SendService
+from sms_sender.service.callbacks import CallbackSecrets
+from sms_sender.service.dispatch import Dispatcher, DispatchMetrics
+from sms_sender.service.partners import PartnerDirectory
+from sms_sender.service.queries import StatusQueries
+from sms_sender.service.retention import Retention
 from sms_sender.settings import SmsSenderSettings
 from sms_sender.status_relay import StatusRelay
 from vas_common.access import Audience
@@ -89,18 +93,13 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
     settings = settings or SmsSenderSettings()
     clock = clock or SystemClock()
     dispatcher: Dispatcher | None = None
-    send_service: SendService | None = None
-
-    def runtime_send_service(_runtime: Runtime) -> SendService:
-        assert send_service is not None, "wired at start-up"
-        return send_service
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
-        nonlocal dispatcher, send_service
+        nonlocal dispatcher
         pool = runtime.db()
         async with pool.acquire() as conn:
-            await MessageRepository().ensure_partitions(conn, clock.now())
-            cursor_key = await MessageRepository().service_key(conn, "status_event_cursor")
+            await PartitionRepository().ensure_partitions(conn, clock.now())
+            cursor_key = await ServiceKeyRepository().service_key(conn, "status_event_cursor")
         retention = app.state.retention = Retention(pool, clock, settings.retention_months)
         # Every role runs it (each process keeps the coming months' partitions); runs overlap safely.
         runtime.every("retention", settings.retention_interval_s, retention.run)
@@ -119,6 +118,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             default_rate_per_s=settings.default_rate_per_s,
             database_wait_s=settings.database_statement_timeout_s,
             metrics=SendMetrics(runtime.metrics.registry, group_commits),
+            clock=clock,
             callback_destinations=OutboundGuard(
                 callback_policy, cache_ttl_s=settings.callback_dns_cache_ttl_s
             ),
@@ -137,6 +137,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             DispatchMetrics(runtime.metrics.registry),
             group_commits=group_commits,
             health=health,
+            clock=clock,
         )
         await dispatcher.start()
         await connector.start(dispatcher.inbound)
@@ -160,6 +161,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             connect_timeout_s=settings.callback_connect_timeout_s,
             read_timeout_s=settings.callback_read_timeout_s,
             breaker=CircuitBreaker(settings.callback_breaker_failures, settings.callback_breaker_cooldown_s),
+            clock=clock,
         )
         await callbacks.start()
         runtime.on_shutdown.append(callbacks.stop)
@@ -176,7 +178,10 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
 
     def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
         return consumers.subscriptions(
-            runtime, runtime_send_service(runtime), dispatcher, settings.dispatch_fetch_max_wait_ms
+            runtime,
+            dispatcher,
+            default_access_number=settings.default_access_number,
+            dispatch_fetch_max_wait_ms=settings.dispatch_fetch_max_wait_ms,
         )
 
     return create_service_app(

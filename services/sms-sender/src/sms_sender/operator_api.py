@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from pydantic import BaseModel
 
-from sms_sender.retention import Retention
+from sms_sender.service.retention import Retention
 from vas_common.access import Audience, audience_router
 
 

@@ -1,13 +1,16 @@
-"""HTTP shapes of the sms-sender."""
+"""HTTP shapes of the sms-sender, and how the use cases' values map to and from them."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from sms_sender.domain import DeadCallback, Message, SendOrder, SendResult
+from sms_sender.service.queries import StatusEventView
 from vas_common.events.sms_sender import Category, MessageStatus
 from vas_common.types import MultiLineText, SingleLineText, single_line_text
 
@@ -48,6 +51,22 @@ class SendRequest(BaseModel):
     )
     client_ref: Annotated[str, Field(max_length=64), AfterValidator(single_line_text)] | None = None
 
+    def order(self) -> SendOrder:
+        return SendOrder(
+            recipients=self.recipients,
+            content=self.content,
+            category=self.category,
+            product_code=self.product_code,
+            ext_code=self.ext_code,
+            callback_url=str(self.callback_url) if self.callback_url else None,
+            notify_submitted=self.notify_submitted,
+            client_ref=self.client_ref,
+        )
+
+    def fingerprint(self) -> str:
+        """What an Idempotency-Key's requests are compared by."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
 
 class AcceptedRecipient(BaseModel):
     recipient: str
@@ -66,6 +85,21 @@ class SendResponse(BaseModel):
     segments: int = Field(description="Segments per message")
     encoding: str
     content: str = Field(description="The text as it will be sent, signature included")
+
+    @classmethod
+    def of(cls, result: SendResult) -> SendResponse:
+        return cls(
+            accepted=[
+                AcceptedRecipient(recipient=a.recipient, message_id=a.message_id) for a in result.accepted
+            ],
+            rejected=[
+                RejectedRecipient(recipient=r.recipient, code=r.code, reason=r.reason)
+                for r in result.rejected
+            ],
+            segments=result.segments,
+            encoding=result.encoding,
+            content=result.content,
+        )
 
 
 class SegmentOut(BaseModel):
@@ -95,6 +129,25 @@ class MessageOut(BaseModel):
     done_at: datetime | None
     segments: list[SegmentOut] = []
 
+    @classmethod
+    def of(cls, message: Message) -> MessageOut:
+        return cls(
+            id=message.id,
+            recipient=message.recipient,
+            source_addr=message.source_addr,
+            category=message.category,
+            product_code=message.product_code,
+            client_ref=message.client_ref,
+            status=message.status,
+            error=message.error,
+            encoding=message.encoding,
+            segments_total=message.segments_total,
+            accepted_at=message.accepted_at,
+            submitted_at=message.submitted_at,
+            done_at=message.done_at,
+            segments=[SegmentOut.model_validate(s, from_attributes=True) for s in message.segments],
+        )
+
 
 class MessagePage(BaseModel):
     items: list[MessageOut]
@@ -106,6 +159,10 @@ class StatusEventOut(BaseModel):
     message_id: UUID
     status: MessageStatus
     body: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: StatusEventView) -> StatusEventOut:
+        return cls.model_validate(event, from_attributes=True)
 
 
 class StatusEventPage(BaseModel):
@@ -125,3 +182,7 @@ class DeadCallbackOut(BaseModel):
     last_error: str | None
     created_at: datetime
     body: dict[str, Any]
+
+    @classmethod
+    def of(cls, dead: DeadCallback) -> DeadCallbackOut:
+        return cls.model_validate(dead, from_attributes=True)

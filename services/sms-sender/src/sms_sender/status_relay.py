@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from sms_sender.repository import STATUS_EVENTS_CHANNEL, MessageRepository
+from sms_sender.repository.statuses import STATUS_EVENTS_CHANNEL, StatusRepository
 from vas_common.events.topics import SMS_STATUS
 from vas_common.kafka import EventPublisher
 from vas_common.outbox import NotifiedRelay
@@ -37,7 +37,7 @@ class StatusRelay(NotifiedRelay):
         pool: asyncpg.Pool,
         publisher: EventPublisher,
         poll_interval_s: float = 0.5,
-        messages: MessageRepository | None = None,
+        statuses: StatusRepository | None = None,
     ) -> None:
         super().__init__(
             pool,
@@ -48,24 +48,24 @@ class StatusRelay(NotifiedRelay):
             settle_s=_SETTLE_S,
         )
         self._publisher = publisher
-        self._messages = messages or MessageRepository()
+        self._statuses = statuses or StatusRepository()
 
     async def relay_once(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await self._messages.status_events_to_publish(conn, _BATCH)
+            rows = await self._statuses.status_events_to_publish(conn, _BATCH)
             if not rows:
                 return 0
             await self._publisher.publish_many(
                 [
                     (
                         SMS_STATUS.name,
-                        str(r["message_id"]).encode(),
-                        r["event"],
-                        carrier_to_kafka_headers(r["trace"]),
+                        str(r.message_id).encode(),
+                        r.event,
+                        carrier_to_kafka_headers(r.trace),
                     )
                     for r in rows
                 ]
             )
             last = rows[-1]
-            await self._messages.advance_status_relay(conn, last["xid"], last["id"])
+            await self._statuses.advance_status_relay(conn, last.xid, last.id)
         return len(rows)

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from sms_sender.repository import MessageRepository, RetentionRepository
-from sms_sender.service import IDEMPOTENCY_WINDOW
+from sms_sender.repository.partitions import PartitionRepository
+from sms_sender.repository.retention import RetentionRepository
+from sms_sender.service.accept import IDEMPOTENCY_WINDOW
 from vas_common.clock import Clock
 from vas_common.db import month_start
 
@@ -45,13 +46,13 @@ class Retention:
         pool: asyncpg.Pool,
         clock: Clock,
         months: int,
-        messages: MessageRepository | None = None,
+        partitions: PartitionRepository | None = None,
         repo: RetentionRepository | None = None,
     ) -> None:
         self._pool = pool
         self._clock = clock
         self._months = months
-        self._messages = messages or MessageRepository()
+        self._partitions = partitions or PartitionRepository()
         self._repo = repo or RetentionRepository()
 
     async def run(self) -> RetentionResult:
@@ -63,7 +64,7 @@ class Retention:
         dropped: list[str] = []
         deleted: dict[str, int] = {}
         async with self._pool.acquire() as conn:
-            await self._messages.ensure_partitions(conn, now)
+            await self._partitions.ensure_partitions(conn, now)
             for table in RETENTION_ORDER:
                 for partition in await self._repo.partitions_before(conn, table, cutoff):
                     # One short transaction per drop: it locks the parent table, which the send path writes.

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -20,11 +19,14 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sms_sender import domain
 from sms_sender.connectors import Inbound, OutboundSegment, SmscConnector
 from sms_sender.connectors.smpp import is_receipt
+from sms_sender.domain import MessageKey
 from sms_sender.health import HealthMonitor
-from sms_sender.repository import MessageKey, MessageRepository, MoRepository, ReceiptRow, SegmentOutcome
-from sms_sender.service import StatusRecorder
+from sms_sender.repository.dispatch import DispatchRepository, SegmentOutcome
+from sms_sender.repository.mo import MoRepository
+from sms_sender.repository.receipts import ReceiptRepository, ReceiptRow
+from sms_sender.service.statuses import StatusRecorder
+from vas_common.clock import Clock, SystemClock
 from vas_common.db import DbConnection
-from vas_common.events.envelope import utcnow
 from vas_common.events.sms_sender import MoMessage, MoReceived, SubmitRequested
 from vas_common.events.topics import SMS_MO
 from vas_common.group_commit import GroupCommit, GroupCommitMetrics
@@ -71,11 +73,12 @@ class Dispatcher:
         connector: SmscConnector,
         metrics: DispatchMetrics,
         *,
-        messages: MessageRepository | None = None,
+        records: DispatchRepository | None = None,
+        receipts: ReceiptRepository | None = None,
         mo: MoRepository | None = None,
         outbox: OutboxRepository | None = None,
         recorder: StatusRecorder | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock | None = None,
         group_commits: GroupCommitMetrics | None = None,
         health: HealthMonitor | None = None,
     ) -> None:
@@ -83,11 +86,12 @@ class Dispatcher:
         self._health = health  # counts send delays and delivery outcomes for sms.health
         self._connector = connector
         self._metrics = metrics
-        self._messages = messages or MessageRepository()
+        self._records = records or DispatchRepository()
+        self._receipts = receipts or ReceiptRepository()
         self._mo = mo or MoRepository()
         self._outbox = outbox or OutboxRepository()
-        self._recorder = recorder or StatusRecorder(self._messages)
-        self._clock = clock
+        self._recorder = recorder or StatusRecorder()
+        self._clock = clock or SystemClock()
         # SMSC ids of segments answered but not recorded yet -> the recording of their batch.
         self._recording: dict[str, _BatchRecording] = {}
         # Each partition's batch is sent and recorded on its own; batches that reach these steps
@@ -193,7 +197,7 @@ class Dispatcher:
                     smsc_message_id=result.smsc_message_id,
                     smpp_status=result.status,
                     attempts=result.attempts,
-                    at=self._clock(),
+                    at=self._clock.now(),
                 )
             )
             if result.smsc_message_id:
@@ -205,7 +209,7 @@ class Dispatcher:
                 logger.warning("message %s segment %d refused: %s", work.message_id, seq, result.status_name)
                 break  # the message has failed; its later segments are not sent
             self._metrics.submitted.inc()
-        delay = max(0.0, time.time() - work.accepted_at.timestamp())
+        delay = max(0.0, (self._clock.now() - work.accepted_at).total_seconds())
         self._metrics.accept_to_submit.observe(delay)
         if self._health is not None:
             self._health.note_delay(delay)
@@ -214,7 +218,7 @@ class Dispatcher:
     async def _already_submitted(
         self, conn: DbConnection, batches: Sequence[list[uuid.UUID]]
     ) -> list[set[uuid.UUID]]:
-        done = await self._messages.already_submitted(conn, [i for ids in batches for i in ids])
+        done = await self._records.already_submitted(conn, [i for ids in batches for i in ids])
         return [done.intersection(ids) for ids in batches]
 
     async def _record(
@@ -232,10 +236,10 @@ class Dispatcher:
     async def _write_recordings(self, conn: DbConnection, batches: Sequence[_Recording]) -> list[None]:
         """Inside one transaction: the outcomes of batches sent, the receipts that came before
         them, and the statuses that follow."""
-        now = self._clock()
-        await self._messages.record_segments(conn, [o for b in batches for o in b.outcomes])
-        early = await self._messages.take_early_receipts(conn, [i for b in batches for i in b.smsc_ids])
-        await self._messages.apply_receipts(conn, early, now)
+        now = self._clock.now()
+        await self._records.record_segments(conn, [o for b in batches for o in b.outcomes])
+        early = await self._receipts.take_early_receipts(conn, [i for b in batches for i in b.smsc_ids])
+        await self._receipts.apply_receipts(conn, early, now)
         keys = list(dict.fromkeys(k for b in batches for k in b.keys))  # a replay can be in two
         await self._recorder.refresh(conn, keys, now)
         return [None] * len(batches)
@@ -281,10 +285,10 @@ class Dispatcher:
             _, late = await asyncio.wait(waits, timeout=_RECORDING_WAIT_S)
             for wait in late:
                 wait.cancel()
-        now = self._clock()
+        now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
             if receipts:
-                affected = await self._messages.apply_receipts(conn, receipts, now)
+                affected = await self._receipts.apply_receipts(conn, receipts, now)
                 await self._recorder.refresh(conn, list(affected), now)
             events: list[MoReceived] = []
             for item in mo:
@@ -313,7 +317,7 @@ class Dispatcher:
             )
             if stored is None:
                 return None  # more parts to come
-            text = "".join(decode_payload(p["payload"], p["data_coding"]) for p in stored)
+            text = "".join(decode_payload(p.payload, p.data_coding) for p in stored)
             parts = segment.total
         return MoReceived(
             payload=MoMessage(
@@ -329,10 +333,10 @@ class Dispatcher:
     async def resolve_early_receipts(self) -> int:
         """Receipts stored as 'early' whose segment has been recorded since (a race between the
         receipt and the dispatcher's own transaction): apply them now."""
-        now = self._clock()
+        now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            receipts = await self._messages.take_resolvable_early_receipts(conn)
-            affected = await self._messages.apply_receipts(conn, receipts, now)
+            receipts = await self._receipts.take_resolvable_early_receipts(conn)
+            affected = await self._receipts.apply_receipts(conn, receipts, now)
             await self._recorder.refresh(conn, list(affected), now)
         return len(receipts)
 
