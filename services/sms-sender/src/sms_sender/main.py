@@ -65,6 +65,8 @@ def _connector(settings: SmsSenderSettings) -> SmppConnector:
             response_timeout_s=settings.smsc_response_timeout_s,
             enquire_link_interval_s=settings.smsc_enquire_link_interval_s,
             give_up_after_s=settings.smsc_give_up_after_s,
+            auth_backoff_s=settings.smsc_auth_backoff_s,
+            auth_backoff_max_s=settings.smsc_auth_backoff_max_s,
         )
     )
 
@@ -146,9 +148,15 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
 
         async def smsc_bound() -> None:
             if connector.connected_binds() == 0:
-                raise ConnectionError("no SMPP bind is up")
+                problem = connector.bind_problem()
+                raise ConnectionError("no SMPP bind is up" + (f" ({problem})" if problem else ""))
+
+        async def smsc_login() -> str | None:
+            # Also while binds logged in earlier are still up: the next reconnect will fail.
+            return connector.login_gate.describe()
 
         runtime.readiness_checks["smsc"] = smsc_bound
+        runtime.readiness_warnings["smsc_login"] = smsc_login
         callbacks = CallbackWorker(
             pool,
             runtime.metrics.registry,

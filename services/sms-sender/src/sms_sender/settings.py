@@ -42,6 +42,10 @@ class SmsSenderSettings(ServiceSettings):
     smsc_response_timeout_s: float = 10.0
     smsc_enquire_link_interval_s: float = 10.0
     smsc_give_up_after_s: float = 600.0
+    # A login refused for its credentials (ESME_RINVPASWD / ESME_RINVSYSID): every bind of the
+    # account waits this long, doubling per refusal up to the max, before one logs in again.
+    smsc_auth_backoff_s: float = Field(default=300.0, gt=0)
+    smsc_auth_backoff_max_s: float = Field(default=3600.0, gt=0)
 
     # Health signals (sms_sender.health, topic sms.health): a report every interval from each
     # dispatcher; the SMSC's name in them (default system_id@host:port); the checks' thresholds.

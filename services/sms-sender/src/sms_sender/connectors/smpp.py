@@ -1,6 +1,7 @@
 """SMPP 3.4 ESME connector: B binds (bind_transceiver), each with a window of W outstanding
 submit_sm and the operator's TPS cap T; enquire_link keep-alive; reconnect with back-off;
-ESME_RTHROTTLED / ESME_RMSGQFUL slow down and resend the same PDU."""
+ESME_RTHROTTLED / ESME_RMSGQFUL slow down and resend the same PDU. A login refused for its
+credentials backs off for minutes, for every bind of the account at once (_LoginGate)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import heapq
 import itertools
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Gauge
 
@@ -48,6 +51,18 @@ class SmppBindConfig:
     enquire_link_interval_s: float = 10.0
     reconnect_max_s: float = 5.0
     give_up_after_s: float = 600.0  # transient refusals retried this long before a segment fails
+    auth_backoff_s: float = 300.0  # after a login refused for its credentials; doubles per refusal
+    auth_backoff_max_s: float = 3600.0
+
+
+# Bind refusals that say the account or its password is wrong: trying again at once cannot
+# succeed, and an operator locks an account after a few failed logins. ESME_RBINDFAIL is not
+# one of them: SMPP 3.4 calls it a generic "bind failed", and SMSCs answer it for passing
+# states (an outage, too many binds, maintenance); it keeps the fast network back-off.
+CREDENTIALS_REFUSED: dict[int, str] = {
+    Status.ESME_RINVPASWD: "invalid password",
+    Status.ESME_RINVSYSID: "invalid system_id",
+}
 
 
 class _Pacer:
@@ -147,16 +162,20 @@ class _Bind:
 
     async def _maintain(self) -> None:
         delay = 0.1
+        gate = self.connector.login_gate
         while True:
             try:
-                await self._connect()
+                await gate.login(self._connect)
                 delay = 0.1
                 assert self.session is not None
                 await self.session.closed.wait()
                 logger.warning(
                     "bind %d to %s:%d lost; reconnecting", self.index, self.config.host, self.config.port
                 )
-            except (OSError, TimeoutError, SessionClosed, BindRefused) as exc:
+            except BindRefused as exc:
+                if exc.status not in CREDENTIALS_REFUSED:  # those are logged once per step by the gate
+                    logger.warning("bind %d refused (%s); retrying in %.1fs", self.index, exc, delay)
+            except (OSError, TimeoutError, SessionClosed) as exc:
                 logger.warning("bind %d failed (%s); retrying in %.1fs", self.index, exc, delay)
             self.ready.clear()
             self.connector.binds_connected.set(self.connector.connected_binds())
@@ -164,9 +183,16 @@ class _Bind:
             delay = min(delay * 2, self.config.reconnect_max_s)
 
     async def _connect(self) -> None:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.config.host, self.config.port), self.config.response_timeout_s
-        )
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.config.host, self.config.port), self.config.response_timeout_s
+            )
+        except TimeoutError:
+            self.connector.bind_failed("connect_timeout", "connect timed out")
+            raise
+        except OSError as exc:
+            self.connector.bind_failed("connect_failed", f"connect failed: {exc}")
+            raise
         session = SmppSession(
             reader,
             writer,
@@ -176,13 +202,26 @@ class _Bind:
             response_timeout_s=self.config.response_timeout_s,
         )
         session.start()
-        answer = await session.request(
-            Pdu(Command.BIND_TRANSCEIVER, 0, system_id=self.config.system_id, password=self.config.password)
-        )
+        try:
+            answer = await session.request(
+                Pdu(
+                    Command.BIND_TRANSCEIVER,
+                    0,
+                    system_id=self.config.system_id,
+                    password=self.config.password,
+                )
+            )
+        except (OSError, TimeoutError, SessionClosed) as exc:
+            await session.abort()
+            self.connector.bind_failed("no_bind_answer", f"no answer to bind_transceiver: {exc!r}")
+            raise
         if answer.status != Status.ESME_ROK:
             await session.abort()
-            raise BindRefused(status_name(answer.status))
+            name = status_name(answer.status)
+            self.connector.bind_failed(name, f"bind refused: {name}")
+            raise BindRefused(answer.status)
         self.session = session
+        self.connector.last_bind_failure = None
         self.ready.set()
         self.connector.binds_connected.set(self.connector.connected_binds())
         logger.info(
@@ -191,7 +230,82 @@ class _Bind:
 
 
 class BindRefused(ConnectionError):
-    pass
+    def __init__(self, status: int) -> None:
+        super().__init__(status_name(status))
+        self.status = status
+
+
+class _LoginGate:
+    """The login back-off shared by every bind of one account. A login refused for its
+    credentials (CREDENTIALS_REFUSED) stops all of them for auth_backoff_s, doubling per
+    refusal up to auth_backoff_max_s, and is logged once per step at ERROR. Until a login has
+    succeeded (at start, and after a credentials refusal) the binds log in one at a time, so a
+    wrong password costs one failed login per step, not one per bind. Other failures leave the
+    gate alone: each bind keeps its fast reconnect back-off."""
+
+    def __init__(self, config: SmppBindConfig) -> None:
+        self._config = config
+        self._lock = asyncio.Lock()
+        self._verified = False  # a login with these credentials has succeeded since the last refusal
+        self._until = 0.0  # event-loop time before which no bind logs in
+        self._step_s = 0.0
+        self.refused: str | None = None  # why the last login was refused for its credentials
+        self.next_try: datetime | None = None
+
+    async def login(self, attempt: Callable[[], Awaitable[None]]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = self._until - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            if self._verified:
+                await self._try(attempt)
+                return
+            async with self._lock:
+                if self._until > loop.time():
+                    continue  # the bind ahead of this one was refused: wait for the next step
+                await self._try(attempt)
+                return
+
+    async def _try(self, attempt: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await attempt()
+        except BindRefused as exc:
+            if exc.status in CREDENTIALS_REFUSED:
+                self._credentials_refused(exc.status)
+            raise
+        self._verified = True
+        self._step_s = 0.0
+        self.refused = self.next_try = None
+
+    def _credentials_refused(self, status: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._verified = False
+        if self._until > loop.time():
+            return  # a login already under way when another was refused: the same step
+        self._step_s = min(
+            self._step_s * 2 if self._step_s else self._config.auth_backoff_s, self._config.auth_backoff_max_s
+        )
+        self._until = loop.time() + self._step_s
+        self.next_try = datetime.now(UTC) + timedelta(seconds=self._step_s)
+        self.refused = f"{CREDENTIALS_REFUSED[status]} ({status_name(status)})"
+        logger.error(
+            "SMSC %s:%d refused the login of %r: %s; no bind of this account logs in again for %.0fs "
+            "(until %s)",
+            self._config.host,
+            self._config.port,
+            self._config.system_id,
+            self.refused,
+            self._step_s,
+            self.next_try.isoformat(timespec="seconds"),
+        )
+
+    def describe(self) -> str | None:
+        """For /readyz: the credentials refusal and when the next login is tried, or None."""
+        if self.refused is None or self.next_try is None:
+            return None
+        return f"bind refused: {self.refused}, next try at {self.next_try.isoformat(timespec='seconds')}"
 
 
 class SmppConnector:
@@ -210,9 +324,27 @@ class SmppConnector:
         self.resent = Counter(
             "smpp_resent_total", "submit_sm sent again after a transient failure", registry=None
         )
+        self.bind_failures = Counter(
+            "smpp_bind_failures_total",
+            "Binds that failed, by reason: the SMSC's refusal status (ESME_RINVPASWD, ESME_RBINDFAIL, ...), "
+            "connect_failed, connect_timeout or no_bind_answer",
+            ["reason"],
+            registry=None,
+        )
+        self.login_gate = _LoginGate(config)
+        self.last_bind_failure: str | None = None
 
     def metrics(self) -> list[Gauge | Counter]:
-        return [self.binds_connected, self.window_in_use, self.throttled, self.resent]
+        return [self.binds_connected, self.window_in_use, self.throttled, self.resent, self.bind_failures]
+
+    def bind_failed(self, reason: str, detail: str) -> None:
+        self.bind_failures.labels(reason=reason).inc()
+        self.last_bind_failure = detail
+
+    def bind_problem(self) -> str | None:
+        """Why binds are not up, for /readyz: a credentials refusal with its next try, else the
+        last bind failure."""
+        return self.login_gate.describe() or self.last_bind_failure
 
     async def start(self, on_inbound: InboundHandler) -> None:
         self._on_inbound = on_inbound
