@@ -37,6 +37,7 @@ class Suite:
     clock: ManualClock
     subscription_db: str
     sms_sender_db: str
+    incident_db: str
 
     async def partner(self, **profile: Any) -> dict[str, Any]:
         """A partner created the real way; returns once the sms-sender accepts its key."""
@@ -174,4 +175,4 @@ async def suite(postgres: Any, kafka: Any, smsc: SmscSimulator) -> AsyncIterator
         serve(create_complaints(complaints_settings, clock=clock)) as complaints,
         serve(create_incident(incident_settings, clock=clock)) as incident,
     ):
-        yield Suite(sub, sms, complaints, incident, smsc, clock, sub_db, sms_db)
+        yield Suite(sub, sms, complaints, incident, smsc, clock, sub_db, sms_db, incident_db)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 
 from vas_common.events.sms_sender import HealthReported
@@ -103,6 +104,20 @@ async def test_an_smsc_outage_opens_one_incident_by_itself_and_resolves_it_after
         1,
     )
     assert (await _incidents(suite))[0]["status"] == "open"
+
+    async def hold_down_started() -> bool:
+        # the incident service has taken a healthy report in: only then may the clock move on
+        conn = await asyncpg.connect(suite.incident_db)
+        try:
+            return bool(
+                await conn.fetchval(
+                    "SELECT count(*) FROM signal_faults WHERE closed_at IS NULL AND healthy_since IS NOT NULL"
+                )
+            )
+        finally:
+            await conn.close()
+
+    await eventually(hold_down_started, timeout_s=30)
     suite.clock.advance(timedelta(seconds=HOLD_DOWN_S + 1))
 
     async def resolved() -> dict[str, Any] | None:
