@@ -8,12 +8,15 @@ whose endpoint hangs holds only its own slots; a host that keeps failing is left
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import ipaddress
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,6 +24,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from sms_sender.callbacks import CallbackWorker
 from sms_sender.main import create_app
@@ -100,6 +104,7 @@ class Receiver:
     open_requests: int = 0
     most_open: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)  # headers, body
 
 
 @pytest.fixture
@@ -114,6 +119,7 @@ async def receivers() -> AsyncIterator[Callable[..., Any]]:
             @app.post("/hook")
             async def hook(request: Request) -> Response:
                 receiver.calls += 1
+                receiver.received.append((dict(request.headers), await request.body()))
                 receiver.open_requests += 1
                 receiver.most_open = max(receiver.most_open, receiver.open_requests)
                 try:
@@ -157,10 +163,15 @@ async def workers(pool: asyncpg.Pool) -> AsyncIterator[Callable[..., Any]]:
         await worker.stop()
 
 
-async def enqueue(pool: asyncpg.Pool, partner_id: uuid.UUID, url: str, count: int = 1) -> None:
+NEW_SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+async def enqueue(
+    pool: asyncpg.Pool, partner_id: uuid.UUID, url: str, count: int = 1, secret: str = NEW_SECRET
+) -> None:
     repo = CallbackRepository()
     async with pool.acquire() as conn:
-        await repo.set_secret(conn, partner_id, "s3cret")
+        await repo.set_secret(conn, partner_id, secret)
         await repo.enqueue(
             conn,
             [
@@ -286,3 +297,60 @@ async def test_claimed_deliveries_come_back_when_the_lease_ends(pool: asyncpg.Po
 
         [again] = await eventually(reclaimed)
     assert (again.id, claimed.attempts, again.attempts) == (claimed.id, 1, 2)
+
+
+async def test_a_callback_verifies_with_the_standard_webhooks_library_and_a_retry_keeps_its_id(
+    pool: asyncpg.Pool, receivers: Any, workers: Any
+) -> None:
+    receiver = await receivers(status=503)
+    partner_id = uuid.uuid4()
+    await enqueue(pool, partner_id, receiver.url)
+    await workers(retry_initial_s=0.05, retry_max_s=0.05)
+    await eventually(lambda: receiver.calls >= 2)
+
+    [(first, first_body), (second, second_body), *_] = receiver.received
+    assert first["webhook-id"] == second["webhook-id"]  # a retry is the same webhook: the receiver dedupes
+    for headers, body in ((first, first_body), (second, second_body)):
+        assert Webhook(NEW_SECRET).verify(body, headers) == {"message": {"status": "delivered"}}
+        assert abs(int(headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 60  # wall time
+        assert not any(h.startswith("x-vas-") for h in headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(NEW_SECRET).verify(first_body.replace(b"delivered", b"failed"), first)
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"x" * 32).decode()).verify(first_body, first)
+
+
+LEGACY_SECRET = "Ab-_cd" * 7 + "e"  # the shape of a secret handed out before (token_urlsafe(32))
+LEGACY_AS_STANDARD = "whsec_" + base64.b64encode(LEGACY_SECRET.encode()).decode()
+
+
+async def test_a_secret_from_before_keeps_working_and_has_the_old_headers_during_the_transition(
+    pool: asyncpg.Pool, receivers: Any, workers: Any
+) -> None:
+    """A secret handed out before Standard Webhooks: its key is its UTF-8 bytes, so the partner
+    verifies with "whsec_" + base64(secret); until the deadline the old X-VAS-* headers come too."""
+    receiver = await receivers()
+    await enqueue(pool, uuid.uuid4(), receiver.url, secret=LEGACY_SECRET)
+    await workers(legacy_headers_until=datetime.now(UTC) + timedelta(days=1))
+
+    await eventually(lambda: receiver.calls == 1)
+    [(headers, body)] = receiver.received
+    Webhook(LEGACY_AS_STANDARD).verify(body, headers)
+    Webhook(LEGACY_SECRET.encode()).verify(body, headers)  # the library takes the key bytes too
+    signed = f"{headers['x-vas-event-id']}.{headers['x-vas-timestamp']}.".encode() + body
+    expected = hmac.new(LEGACY_SECRET.encode(), signed, hashlib.sha256).hexdigest()
+    assert headers["x-vas-signature"] == "sha256=" + expected  # the old verification still passes
+    assert headers["x-vas-event-id"] == headers["webhook-id"]
+
+
+async def test_after_the_transition_a_secret_from_before_gets_only_the_standard_headers(
+    pool: asyncpg.Pool, receivers: Any, workers: Any
+) -> None:
+    receiver = await receivers()
+    await enqueue(pool, uuid.uuid4(), receiver.url, secret=LEGACY_SECRET)
+    await workers(legacy_headers_until=datetime.now(UTC) - timedelta(seconds=1))
+
+    await eventually(lambda: receiver.calls == 1)
+    [(headers, body)] = receiver.received
+    Webhook(LEGACY_AS_STANDARD).verify(body, headers)
+    assert not any(h.startswith("x-vas-") for h in headers)

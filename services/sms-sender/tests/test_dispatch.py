@@ -3,8 +3,6 @@ dispatcher → SMPP → receipts → status, callbacks and MO."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import uuid
 from collections import Counter
@@ -17,6 +15,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, Request, Response
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from sms_sender.main import create_app
 from vas_common.events import UnknownEvent, decode_event
@@ -36,6 +35,7 @@ class CallbackReceiver:
     received: list[dict[str, Any]] = field(default_factory=list)
     fail_first: int = 0  # answer 500 to this many calls
     calls: int = 0
+    webhook_ids: list[str | None] = field(default_factory=list)  # of every call, failed ones too
 
 
 @pytest.fixture
@@ -46,6 +46,7 @@ async def callbacks() -> AsyncIterator[CallbackReceiver]:
     @app.post("/hook")
     async def hook(request: Request) -> Response:
         receiver.calls += 1
+        receiver.webhook_ids.append(request.headers.get("webhook-id"))
         if receiver.calls <= receiver.fail_first:
             return Response(status_code=500)
         body = await request.body()
@@ -157,15 +158,17 @@ async def test_long_chinese_and_gsm_texts_arrive_whole_delivered_and_called_back
     await eventually(lambda: _has(callbacks, 1))
     call = callbacks.received[0]
     headers = call["headers"]
-    expected = hmac.new(
-        secret.encode(),
-        headers["x-vas-event-id"].encode() + b"." + headers["x-vas-timestamp"].encode() + b"." + call["body"],
-        hashlib.sha256,
-    ).hexdigest()
-    assert headers["x-vas-signature"] == "sha256=" + expected
+    # A partner verifies it with the Standard Webhooks library, as the README shows.
+    assert secret.startswith("whsec_")
+    payload = Webhook(secret).verify(call["body"], headers)
+    assert payload == call["json"]
     assert call["json"]["message"]["message_id"] == chinese_id
     assert call["json"]["message"]["status"] == "delivered"
-    assert call["json"]["event_id"] == headers["x-vas-event-id"]
+    assert call["json"]["event_id"] == headers["webhook-id"]
+    assert not any(h.startswith("x-vas-") for h in headers)  # a new secret: the old headers are not sent
+    tampered = call["body"].replace(b'"delivered"', b'"failed"')
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(tampered, headers)
 
     events = (await sender.get("/v1/status-events", headers=partner.headers)).json()
     assert [e["status"] for e in events["items"] if e["message_id"] == chinese_id] == [
@@ -279,7 +282,7 @@ async def test_failing_callback_is_retried_while_messages_keep_flowing(
     partner = await make_partner(sender)()
     subscribers = [f"1360000{i:04d}" for i in range(1, 40)]
     product = await make_product(partner, subscribers)
-    await sender.post("/v1/callback-secrets", headers=partner.headers)
+    secret = (await sender.post("/v1/callback-secrets", headers=partner.headers)).json()["secret"]
     callbacks.fail_first = 3
     [watched] = await send(
         sender, partner, subscribers[:1], "回调重试", callback_url=callbacks.url, product_code=product
@@ -288,7 +291,11 @@ async def test_failing_callback_is_retried_while_messages_keep_flowing(
     await eventually(lambda: all_status(sender, partner, others, "delivered"))
     await eventually(lambda: _has(callbacks, 1), timeout_s=30)
     assert callbacks.calls == 4  # three failures, then delivered
-    assert callbacks.received[0]["json"]["message"]["message_id"] == watched
+    [call] = callbacks.received
+    assert call["json"]["message"]["message_id"] == watched
+    # Every retry is the same webhook: one webhook-id, so the receiver can drop a repeat.
+    assert callbacks.webhook_ids == [call["json"]["event_id"]] * 4
+    Webhook(secret).verify(call["body"], call["headers"])
 
 
 async def test_mo_td_is_published_with_msisdn_and_ext_code(

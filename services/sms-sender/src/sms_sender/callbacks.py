@@ -1,4 +1,4 @@
-"""Status callbacks to partners: HMAC-SHA256 signed, retried with exponential back-off for at
+"""Status callbacks to partners: signed the Standard Webhooks way (`domain.callback_headers`), retried with exponential back-off for at
 least a day, then dead-lettered and listed by the API. Runs beside dispatch, never in its way:
 deliveries are rows in PostgreSQL, taken by a worker with its own concurrency, shared fairly
 among partners."""
@@ -8,18 +8,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
-import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from sms_sender.domain import callback_headers
 from sms_sender.repository.callbacks import CallbackRepository, DueCallback
 from vas_common.breaker import CircuitBreaker
 from vas_common.clock import Clock, SystemClock
@@ -27,16 +25,6 @@ from vas_common.db import DbConnection
 from vas_common.outbound import ForbiddenDestination, OutboundGuard, guarded_transport
 
 logger = logging.getLogger(__name__)
-
-SIGNATURE_HEADER = "X-VAS-Signature"
-EVENT_ID_HEADER = "X-VAS-Event-Id"
-TIMESTAMP_HEADER = "X-VAS-Timestamp"
-
-
-def sign(secret: str, event_id: str, timestamp: str, body: bytes) -> str:
-    """hex(HMAC-SHA256(secret, "<event id>.<timestamp>.<body>")), sent as "sha256=<hex>"."""
-    message = event_id.encode() + b"." + timestamp.encode() + b"." + body
-    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def backoff(attempts: int, initial_s: float, max_s: float) -> float:
@@ -67,8 +55,10 @@ class CallbackWorker:
         poll_interval_s: float = 0.2,
         repository: CallbackRepository | None = None,
         clock: Clock | None = None,
+        legacy_headers_until: datetime | None = None,
     ) -> None:
         self._pool = pool
+        self._legacy_headers_until = legacy_headers_until
         self._clock = clock or SystemClock()
         self._repo = repository or CallbackRepository()
         self._destinations = destinations
@@ -180,20 +170,17 @@ class CallbackWorker:
         assert self._client is not None
         assert row.secret is not None  # _deliver saw to it
         body = json.dumps(row.body, separators=(",", ":"), ensure_ascii=False).encode()
-        event_id = str(row.event_id)
-        # The receiver checks this against its own wall clock (replays): wall time, not the service's clock.
-        timestamp = str(int(time.time()))
+        # The receiver checks the timestamp against its own wall clock (replays): wall time, not the
+        # service's clock. The event id is the webhook-id: the same on every retry of this callback.
+        signed = callback_headers(
+            row.secret, str(row.event_id), body, datetime.now(UTC), self._legacy_headers_until
+        )
         try:
             async with asyncio.timeout(self._deadline_s):
                 response = await self._client.post(
                     row.url,
                     content=body,
-                    headers={
-                        "content-type": "application/json",
-                        EVENT_ID_HEADER: event_id,
-                        TIMESTAMP_HEADER: timestamp,
-                        SIGNATURE_HEADER: sign(row.secret, event_id, timestamp, body),
-                    },
+                    headers={"content-type": "application/json", **signed},
                 )
         except ForbiddenDestination as exc:
             return f"not called: {exc}", True

@@ -1,8 +1,13 @@
 """Rules of the sms-sender that need no I/O: recipients, signatures, content review, rate limits,
-message status; and the values the use cases hand out (messages, send results, dead callbacks)."""
+message status, how status callbacks are signed; and the values the use cases hand out (messages, send
+results, dead callbacks)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import ahocorasick
+from standardwebhooks import Webhook
 
 from vas_common.events.sms_sender import Category, MessageStatus, SubmitRequested, SubmitWork
 from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
@@ -268,3 +274,57 @@ def submit_event(message: NewMessage, category: Category) -> SubmitRequested:
             product_code=message.product_code,
         )
     )
+
+
+# Status callbacks are signed the Standard Webhooks way (https://www.standardwebhooks.com), so a
+# partner verifies them with a library in its own language. A secret handed out today is
+# "whsec_" + base64 of 32 random bytes. A secret handed out before (a 43-character URL-safe
+# string) keeps working: its key is the string's UTF-8 bytes, as it was for the old
+# X-VAS-Signature, so its Standard Webhooks form is "whsec_" + base64 of those bytes
+# (`standard_form`). Callbacks under such a legacy secret also carry the old X-VAS-* headers until
+# the partner rotates its secret or the transition ends (`CALLBACK_LEGACY_HEADERS_UNTIL`).
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+LEGACY_EVENT_ID_HEADER = "X-VAS-Event-Id"
+LEGACY_TIMESTAMP_HEADER = "X-VAS-Timestamp"
+LEGACY_SIGNATURE_HEADER = "X-VAS-Signature"
+
+
+def new_callback_secret() -> str:
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def is_legacy_secret(secret: str) -> bool:
+    return not secret.startswith(WEBHOOK_SECRET_PREFIX)
+
+
+def standard_form(secret: str) -> str:
+    """The secret as a Standard Webhooks library takes it: a legacy one's key is its UTF-8 bytes."""
+    if not is_legacy_secret(secret):
+        return secret
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secret.encode()).decode()
+
+
+def legacy_signature(secret: str, event_id: str, timestamp: str, body: bytes) -> str:
+    """The scheme before Standard Webhooks: "sha256=" + hex(HMAC-SHA256(secret, "<id>.<ts>.<body>"))."""
+    message = event_id.encode() + b"." + timestamp.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def callback_headers(
+    secret: str, webhook_id: str, body: bytes, signed_at: datetime, legacy_until: datetime | None
+) -> dict[str, str]:
+    """`webhook-id` (the status event's id: the same on every retry, so a receiver can drop a
+    repeat), `webhook-timestamp` (`signed_at`, wall time: the receiver checks it against its own
+    clock) and `webhook-signature` ("v1," + base64 HMAC-SHA256 of "<id>.<timestamp>.<body>"); the
+    old headers as well while a legacy secret is in its transition."""
+    timestamp = str(int(signed_at.timestamp()))
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": Webhook(standard_form(secret)).sign(webhook_id, signed_at, body),
+    }
+    if is_legacy_secret(secret) and legacy_until is not None and signed_at < legacy_until:
+        headers[LEGACY_EVENT_ID_HEADER] = webhook_id
+        headers[LEGACY_TIMESTAMP_HEADER] = timestamp
+        headers[LEGACY_SIGNATURE_HEADER] = legacy_signature(secret, webhook_id, timestamp, body)
+    return headers

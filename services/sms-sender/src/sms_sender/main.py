@@ -170,6 +170,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             read_timeout_s=settings.callback_read_timeout_s,
             breaker=CircuitBreaker(settings.callback_breaker_failures, settings.callback_breaker_cooldown_s),
             clock=clock,
+            legacy_headers_until=settings.callback_legacy_headers_until,
         )
         await callbacks.start()
         runtime.on_shutdown.append(callbacks.stop)

@@ -171,7 +171,9 @@ class StatusEventPage(BaseModel):
 
 
 class CallbackSecretOut(BaseModel):
-    secret: str = Field(description="Shown once: the HMAC-SHA256 key of your status callbacks")
+    secret: str = Field(
+        description="Shown once: the Standard Webhooks secret (whsec_...) your status callbacks are signed with"
+    )
 
 
 class DeadCallbackOut(BaseModel):

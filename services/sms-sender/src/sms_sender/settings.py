@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -60,6 +61,9 @@ class SmsSenderSettings(ServiceSettings):
     health_failure_window_s: float = Field(default=300.0, gt=0)
     health_failure_min_samples: int = Field(default=50, ge=1)
 
+    # Callbacks under a secret made before Standard Webhooks also carry the old X-VAS-* headers until
+    # this time (or until the partner rotates its secret); a past time stops them at once.
+    callback_legacy_headers_until: datetime = datetime(2027, 6, 30, tzinfo=UTC)
     callback_retry_initial_s: float = 10.0
     callback_retry_max_s: float = 3600.0
     callback_give_up_after_s: float = 86_400.0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from uuid import UUID
 
 import asyncpg
 
-from sms_sender.domain import DeadCallback
+from sms_sender.domain import DeadCallback, new_callback_secret
 from sms_sender.repository.callbacks import CallbackRepository
 
 
@@ -17,7 +16,7 @@ class CallbackSecrets:
         self._callbacks = callbacks or CallbackRepository()
 
     async def rotate(self, partner_id: UUID) -> str:
-        secret = secrets.token_urlsafe(32)
+        secret = new_callback_secret()
         async with self._pool.acquire() as conn:
             await self._callbacks.set_secret(conn, partner_id, secret)
         return secret
