@@ -129,7 +129,9 @@ def test_response_mirrors_the_request_sequence() -> None:
 
 def payloads(text: str, reference_bits: int = 8) -> list[str]:
     message = encode_message(text, 7, reference_bits)
-    return [decode_payload(split_udh(s, message.esm_class).payload, message.data_coding) for s in message.segments]
+    return [
+        decode_payload(split_udh(s, message.esm_class).payload, message.data_coding) for s in message.segments
+    ]
 
 
 THUMB_MEDIUM = "\U0001f44d\U0001f3fd"  # thumbs up + skin-tone modifier: 4 UTF-16 units, one cluster
