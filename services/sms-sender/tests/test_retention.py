@@ -291,9 +291,8 @@ async def test_the_migration_keeps_earlier_holds_as_the_holder_legal(database: s
         at = await pool.fetchval(
             "INSERT INTO legal_holds (msisdn, updated_at) VALUES ('8613500000001', now()) RETURNING updated_at"
         )
-        assert await migrate(pool, [("common", COMMON_MIGRATIONS), ("sms-sender", MIGRATIONS)]) == [
-            "sms-sender/010_record_holds"
-        ]
+        applied = await migrate(pool, [("common", COMMON_MIGRATIONS), ("sms-sender", MIGRATIONS)])
+        assert applied[0] == "sms-sender/010_record_holds"  # and any later ones
         rows = await pool.fetch("SELECT msisdn, holder, reason, placed_at FROM record_holds")
         assert [tuple(r) for r in rows] == [("8613500000001", "legal", None, at)]
         assert await pool.fetchval("SELECT to_regclass('legal_holds')") is None
