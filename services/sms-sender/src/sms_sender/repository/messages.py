@@ -60,7 +60,9 @@ _MESSAGE_COLUMNS = (
 
 
 class MessageRepository:
-    async def allocate_concat_refs(self, conn: DbConnection, recipients: Sequence[str]) -> list[int]:
+    async def allocate_concat_refs(
+        self, conn: DbConnection, recipients: Sequence[str], at: datetime
+    ) -> list[int]:
         """The next concatenation reference of each recipient, one per entry (a recipient may be
         there more than once: consecutive numbers, in order), 0-65535. One statement; the counter
         rows are locked in recipient order so that concurrent accept transactions cannot
@@ -70,13 +72,15 @@ class MessageRepository:
             return []
         rows = await conn.fetch(
             """
-            INSERT INTO concat_refs AS c (recipient, next_ref)
-            SELECT recipient, count(*) FROM unnest($1::text[]) AS recipient
+            INSERT INTO concat_refs AS c (recipient, next_ref, used_at)
+            SELECT recipient, count(*), $2 FROM unnest($1::text[]) AS recipient
              GROUP BY recipient ORDER BY recipient
-            ON CONFLICT (recipient) DO UPDATE SET next_ref = c.next_ref + excluded.next_ref
+            ON CONFLICT (recipient) DO UPDATE
+               SET next_ref = c.next_ref + excluded.next_ref, used_at = excluded.used_at
             RETURNING recipient, next_ref
             """,
             list(recipients),
+            at,
         )
         wanted: dict[str, int] = {}
         for recipient in recipients:
@@ -91,7 +95,11 @@ class MessageRepository:
     async def with_concat_refs(self, conn: DbConnection, messages: Sequence[NewMessage]) -> list[NewMessage]:
         """The messages, the long ones with their recipients' next concatenation references."""
         long = [i for i, m in enumerate(messages) if m.segments_total > 1]
-        refs = await self.allocate_concat_refs(conn, [messages[i].recipient for i in long])
+        if not long:
+            return list(messages)
+        refs = await self.allocate_concat_refs(
+            conn, [messages[i].recipient for i in long], max(messages[i].accepted_at for i in long)
+        )
         result = list(messages)
         for i, ref in zip(long, refs, strict=True):
             result[i] = replace(messages[i], concat_ref=ref)
