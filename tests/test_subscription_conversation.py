@@ -62,15 +62,16 @@ async def test_two_ys_at_once_with_two_orders_waiting_activate_neither(suite: Su
     await asyncio.gather(suite.mo(phone.msisdn, "Y"), suite.mo(phone.msisdn, "y"))
 
     async def both_asked_which() -> bool:
-        # Read from the raw records: two identical long replies at once may share an SMS
-        # concatenation reference and reach the simulator as one message (issue #17).
-        found = await suite.subscription.get(f"/v1/users/{phone.msisdn}/records", headers=OPERATOR)
+        # As the handset sees them: the two identical long replies sent at once carry their own
+        # concatenation references (allocated per recipient, issue #17), so they arrive as two
+        # whole messages, not as one message with duplicate parts.
         asked = [
-            r
-            for r in found.json()["records"]
-            if r["kind"] == "sms_out" and r["detail"].get("purpose") == "pending_list"
+            m
+            for m in suite.smsc.messages(destination=phone.msisdn)["messages"]
+            if "2个待确认的订购" in m["text"]
         ]
-        return len(asked) == 2 and all("2个待确认的订购" in r["detail"]["text"] for r in asked)
+        assert all(m["duplicates"] == 0 for m in asked)
+        return len(asked) == 2 and all(m["complete"] and m["total"] > 1 for m in asked)
 
     await eventually(both_asked_which)
     for code in codes:

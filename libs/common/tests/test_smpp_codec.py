@@ -125,3 +125,65 @@ def test_pdu_round_trip(pdu: Pdu) -> None:
 def test_response_mirrors_the_request_sequence() -> None:
     answer = response_to(Pdu(Command.DELIVER_SM, 42, sm=ShortMessage("a", "b", b"")))
     assert (answer.command, answer.sequence) == (Command.DELIVER_SM_RESP, 42)
+
+
+def payloads(text: str, reference_bits: int = 8) -> list[str]:
+    message = encode_message(text, 7, reference_bits)
+    return [
+        decode_payload(split_udh(s, message.esm_class).payload, message.data_coding) for s in message.segments
+    ]
+
+
+THUMB_MEDIUM = "\U0001f44d\U0001f3fd"  # thumbs up + skin-tone modifier: 4 UTF-16 units, one cluster
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # a ZWJ sequence: 8 units, one cluster
+
+
+@pytest.mark.parametrize(
+    ("text", "cluster"),
+    [
+        # cutting at 67 units would leave the skin-tone modifier alone at the head of segment 2
+        ("中" * 65 + THUMB_MEDIUM + "中" * 50, THUMB_MEDIUM),
+        # ... or cut the family after the first ZWJ
+        ("中" * 63 + FAMILY + "中" * 50, FAMILY),
+        # ... or part a CJK character from its combining mark
+        ("中" * 66 + "字\u0323" + "中" * 50, "字\u0323"),
+    ],
+)
+def test_a_grapheme_cluster_at_a_segment_boundary_stays_in_one_segment(text: str, cluster: str) -> None:
+    parts = payloads(text)
+    assert len(parts) == count_segments(text)[1] == 2
+    assert "".join(parts) == text
+    assert parts[1].startswith(cluster)
+    assert all(len(p.encode("utf-16-be")) <= 134 for p in parts)
+
+
+def test_a_cluster_boundary_that_would_cost_a_segment_is_not_taken() -> None:
+    """Two full segments with the emoji across the cut: kept whole it would need a third, so
+    today's cut stands (at the last unit that fits, never inside a surrogate pair)."""
+    text = "中" * 65 + THUMB_MEDIUM + "中" * 65
+    parts = payloads(text)
+    assert count_segments(text) == (Encoding.UCS2, 2)
+    assert parts == ["中" * 65 + "\U0001f44d", "\U0001f3fd" + "中" * 65]
+
+
+def test_texts_without_clusters_split_as_before() -> None:
+    assert [len(p) for p in payloads(CHINESE_300)] == [67, 67, 67, 67, 32]
+    assert [len(p) for p in payloads("a" * 400)] == [153, 153, 94]
+    assert payloads("a" * 152 + "€" + "b" * 10) == ["a" * 152, "€" + "b" * 10]  # an escape is not split
+
+
+def test_a_16_bit_reference_goes_behind_iei_8_and_leaves_a_unit_less_per_segment() -> None:
+    message = encode_message("a" * 305, 0x1234, reference_bits=16)
+    assert len(message.segments) == 3  # 152 septets a part; with an 8-bit reference 2 would do
+    assert count_segments("a" * 305, reference_bits=16) == (Encoding.GSM7, 3)
+    assert count_segments("a" * 305) == (Encoding.GSM7, 2)
+    assert message.segments[0][:7] == bytes([0x06, 0x08, 0x04, 0x12, 0x34, 3, 1])
+    parts = [split_udh(s, message.esm_class) for s in message.segments]
+    assert {p.reference for p in parts} == {0x1234}
+    assert [len(p.payload) for p in parts] == [152, 152, 1]
+    ucs2 = encode_message(CHINESE_300, 0xBEEF, reference_bits=16)
+    assert all(len(s) <= 140 for s in ucs2.segments)
+    assert [len(split_udh(s, ucs2.esm_class).payload) // 2 for s in ucs2.segments] == [66, 66, 66, 66, 36]
+    assert encode_message("a" * 305, 0x1234, 8).segments[0][:6] == bytes([0x05, 0x00, 0x03, 0x34, 2, 1])
+    with pytest.raises(ValueError, match="8 or 16"):
+        encode_message("a", 1, reference_bits=12)

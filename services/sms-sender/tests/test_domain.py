@@ -14,6 +14,7 @@ from sms_sender.domain import (
     normalize_recipient,
     parse_word_list,
     signed_content,
+    udh_reference,
 )
 from vas_common.events.sms_sender import MessageStatus as S
 from vas_common.events.subscription import SignaturePlacement
@@ -92,3 +93,9 @@ def test_message_status_from_segments() -> None:
     assert message_status([S.DELIVERED, S.DELIVERED], 2) is S.DELIVERED
     assert message_status([S.DELIVERED, S.FAILED], 2) is S.FAILED
     assert message_status([S.FAILED], 3) is S.FAILED
+
+
+def test_the_reference_is_the_stored_one_and_the_id_byte_only_for_messages_from_before() -> None:
+    assert udh_reference(0x1234, bytes(15) + b"\x07") == 0x1234
+    assert udh_reference(0, bytes(15) + b"\x07") == 0
+    assert udh_reference(None, bytes(15) + b"\x07") == 7

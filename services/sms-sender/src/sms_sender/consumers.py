@@ -34,10 +34,13 @@ def subscriptions(
     *,
     default_access_number: str,
     dispatch_fetch_max_wait_ms: int | None = None,
+    concat_reference_bits: int = 8,
 ) -> Sequence[Subscription]:
     directory = PartnerDirectory(runtime.db())
     eligibility = Eligibility(runtime.db())
-    system_messages = SystemMessages(runtime.db(), default_access_number=default_access_number)
+    system_messages = SystemMessages(
+        runtime.db(), default_access_number=default_access_number, concat_reference_bits=concat_reference_bits
+    )
 
     async def on_send_requests(records: list[ConsumerRecord[bytes, bytes]]) -> PoisonList:
         """A batch of system messages is stored in one transaction (MO replies come by the

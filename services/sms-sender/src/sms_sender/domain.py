@@ -149,9 +149,11 @@ def message_status(segment_statuses: Sequence[MessageStatus], total: int) -> Mes
     return MessageStatus.ACCEPTED
 
 
-def udh_reference(message_id_bytes: bytes) -> int:
-    """The concatenation reference of a message: stable, so a resend carries the same UDH."""
-    return message_id_bytes[-1]
+def udh_reference(concat_ref: int | None, message_id_bytes: bytes) -> int:
+    """The concatenation reference of a message: the one allocated for its recipient when it was
+    accepted; for a message accepted before they were (no concat_ref), the last byte of its id as
+    then. Stable either way, so a resend carries the same UDH."""
+    return concat_ref if concat_ref is not None else message_id_bytes[-1]
 
 
 # A message's identity in the month-partitioned tables: its id and the month it was accepted in.
@@ -254,6 +256,9 @@ class NewMessage:
     notify_submitted: bool
     encoding: str
     segments_total: int
+    # The recipient's next concatenation reference, taken when a long message is accepted (the
+    # repository allocates it); None for a single part.
+    concat_ref: int | None = None
 
 
 def rejection(recipient: str, reason: RejectReason) -> RejectedRecipient:
@@ -272,6 +277,7 @@ def submit_event(message: NewMessage, category: Category) -> SubmitRequested:
             segments=message.segments_total,
             accepted_at=message.accepted_at,
             product_code=message.product_code,
+            concat_ref=message.concat_ref,
         )
     )
 

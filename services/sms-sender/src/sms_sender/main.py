@@ -117,6 +117,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             pool,
             load_reviewer(settings),
             default_access_number=settings.default_access_number,
+            concat_reference_bits=settings.concat_reference_bits,
             default_rate_per_s=settings.default_rate_per_s,
             database_wait_s=settings.database_statement_timeout_s,
             metrics=SendMetrics(runtime.metrics.registry, group_commits),
@@ -140,6 +141,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             group_commits=group_commits,
             health=health,
             clock=clock,
+            concat_reference_bits=settings.concat_reference_bits,
         )
         await dispatcher.start()
         await connector.start(dispatcher.inbound)
@@ -190,6 +192,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             runtime,
             dispatcher,
             default_access_number=settings.default_access_number,
+            concat_reference_bits=settings.concat_reference_bits,
             dispatch_fetch_max_wait_ms=settings.dispatch_fetch_max_wait_ms,
         )
 

@@ -47,6 +47,10 @@ class SmsSenderSettings(ServiceSettings):
     # account waits this long, doubling per refusal up to the max, before one logs in again.
     smsc_auth_backoff_s: float = Field(default=300.0, gt=0)
     smsc_auth_backoff_max_s: float = Field(default=3600.0, gt=0)
+    # Concatenated messages carry a 16-bit reference (UDH IEI 0x08, 7 octets: a character less a
+    # part) instead of the 8-bit one (IEI 0x00) when the SMSC accepts it. Set it on the API and
+    # the dispatchers alike: it changes how many parts a text takes.
+    smsc_concat_16bit: bool = False
 
     # Health signals (sms_sender.health, topic sms.health): a report every interval from each
     # dispatcher; the SMSC's name in them (default system_id@host:port); the checks' thresholds.
@@ -99,3 +103,7 @@ class SmsSenderSettings(ServiceSettings):
     @property
     def runs_dispatcher(self) -> bool:
         return self.role in (Role.ALL, Role.DISPATCHER)
+
+    @property
+    def concat_reference_bits(self) -> int:
+        return 16 if self.smsc_concat_16bit else 8

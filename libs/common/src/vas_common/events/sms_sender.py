@@ -45,6 +45,9 @@ class SubmitWork(Payload):
     segments: int
     accepted_at: AwareDatetime
     product_code: str | None = None
+    # A long message's concatenation reference, allocated per recipient (0-65535; the dispatcher
+    # sends its low 8 or 16 bits). None: one part, or accepted by a release without it.
+    concat_ref: int | None = Field(default=None, ge=0, le=0xFFFF)
 
 
 class SubmitRequested(Event):

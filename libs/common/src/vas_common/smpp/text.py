@@ -2,16 +2,22 @@
 
 The GSM 03.38 character table comes from the `gsm0338` codec (unpacked septets, one octet
 each, the way SMPP carries data_coding 0). Segment sizes follow 3GPP TS 23.040: 160 septets
-or 70 UCS2 characters alone; 153 / 67 per segment behind a 6-octet concatenation UDH.
+or 70 UCS2 characters alone; 153 / 67 per segment behind a 6-octet concatenation UDH (8-bit
+reference), 152 / 66 behind a 7-octet one (16-bit reference). A long text is cut at grapheme-cluster
+boundaries (an emoji with its skin-tone modifier or ZWJ sequence, a letter with its combining
+marks stay in one segment) when that costs no extra segment; otherwise at the last code unit that
+fits, never inside a surrogate pair or a GSM escape sequence.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
+import regex
 
 GSM_CODEC = "gsm03.38"
 DATA_CODING_GSM = 0x00
@@ -19,6 +25,10 @@ DATA_CODING_UCS2 = 0x08
 
 GSM_SINGLE, GSM_PART = 160, 153
 UCS2_SINGLE_UNITS, UCS2_PART_UNITS = 70, 67
+# Behind the 7-octet UDH of a 16-bit reference (IEI 0x08): one septet / one UCS2 unit less.
+GSM_PART_16, UCS2_PART_UNITS_16 = 152, 66
+REFERENCE_BITS = (8, 16)
+_GRAPHEME = regex.compile(r"\X")
 _ESCAPE = 0x1B
 # The highest code point in GSM 03.38 (basic table and extension), the euro sign.
 GSM_HIGHEST = "\u20ac"
@@ -72,6 +82,57 @@ def _ucs2_chunks(encoded: bytes, units: int) -> list[bytes]:
     return chunks
 
 
+def _cluster_chunks(text: str, encode: Callable[[str], bytes], size: int) -> list[bytes] | None:
+    """Whole grapheme clusters per segment, as many as fit (greedy); None when one cluster alone
+    is longer than a segment."""
+    chunks: list[bytes] = []
+    current = bytearray()
+    for cluster in _GRAPHEME.findall(text):
+        encoded = encode(cluster)
+        if len(encoded) > size:
+            return None
+        if len(current) + len(encoded) > size:
+            chunks.append(bytes(current))
+            current = bytearray()
+        current += encoded
+    if current:
+        chunks.append(bytes(current))
+    return chunks
+
+
+def _encode_gsm(text: str) -> bytes:
+    return text.encode(GSM_CODEC)
+
+
+def _encode_ucs2(text: str) -> bytes:
+    return text.encode("utf-16-be")
+
+
+def _split(text: str, encoding: Encoding, reference_bits: int) -> list[bytes]:
+    """The payloads of the segments: one when the text fits a single message; else cut at
+    grapheme-cluster boundaries unless that needs more segments than cutting where a segment is
+    full (then the latter, as before: a cluster may then span two segments)."""
+    if encoding is Encoding.GSM7:
+        raw = _encode_gsm(text)
+        if len(raw) <= GSM_SINGLE:
+            return [raw]
+        size = GSM_PART if reference_bits == 8 else GSM_PART_16
+        plain = _gsm_chunks(raw, size)
+        encode = _encode_gsm
+    else:
+        raw = _encode_ucs2(text)
+        if len(raw) <= UCS2_SINGLE_UNITS * 2:
+            return [raw]
+        units = UCS2_PART_UNITS if reference_bits == 8 else UCS2_PART_UNITS_16
+        plain = _ucs2_chunks(raw, units)
+        size = units * 2
+        encode = _encode_ucs2
+    clustered = _cluster_chunks(text, encode, size)
+    if clustered is None or len(clustered) > len(plain):
+        return plain
+    return clustered
+
+
 @dataclass(frozen=True)
 class EncodedMessage:
     encoding: Encoding
@@ -87,30 +148,30 @@ class EncodedMessage:
         return 0x40 if len(self.segments) > 1 else 0x00
 
 
-def count_segments(text: str) -> tuple[Encoding, int]:
-    encoded = encode_message(text, reference=0)
-    return encoded.encoding, len(encoded.segments)
-
-
-def encode_message(text: str, reference: int) -> EncodedMessage:
-    """Encode and split. `reference` (0-255) ties the parts of one message together; derive it
-    from the message id so that a resent message carries the same UDH."""
+def count_segments(text: str, reference_bits: int = 8) -> tuple[Encoding, int]:
     encoding = choose_encoding(text)
-    if encoding is Encoding.GSM7:
-        raw = text.encode(GSM_CODEC)
-        parts = [raw] if len(raw) <= GSM_SINGLE else _gsm_chunks(raw, GSM_PART)
-    else:
-        raw = text.encode("utf-16-be")
-        parts = [raw] if len(raw) <= UCS2_SINGLE_UNITS * 2 else _ucs2_chunks(raw, UCS2_PART_UNITS)
+    return encoding, len(_split(text, encoding, reference_bits))
+
+
+def encode_message(text: str, reference: int, reference_bits: int = 8) -> EncodedMessage:
+    """Encode and split. `reference` ties the parts of one message together: its low 8 bits
+    behind IEI 0x00, or its low 16 bits behind IEI 0x08 when `reference_bits` is 16 (for an
+    SMSC that accepts it). Store it with the message so that a resent message carries the same
+    UDH: the same text, reference and width give the same bytes."""
+    if reference_bits not in REFERENCE_BITS:
+        raise ValueError(f"a concatenation reference has 8 or 16 bits, not {reference_bits}")
+    encoding = choose_encoding(text)
+    parts = _split(text, encoding, reference_bits)
     if len(parts) == 1:
         return EncodedMessage(encoding, (parts[0],))
     if len(parts) > 255:
         raise ValueError("message too long: more than 255 segments")
-    ref = reference & 0xFF
     total = len(parts)
-    return EncodedMessage(
-        encoding, tuple(bytes([0x05, 0x00, 0x03, ref, total, i + 1]) + part for i, part in enumerate(parts))
-    )
+    if reference_bits == 8:
+        header = bytes([0x05, 0x00, 0x03, reference & 0xFF, total])
+    else:
+        header = bytes([0x06, 0x08, 0x04, (reference >> 8) & 0xFF, reference & 0xFF, total])
+    return EncodedMessage(encoding, tuple(header + bytes([i + 1]) + part for i, part in enumerate(parts)))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ callback secret, product owner) and the messages it writes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -55,10 +55,56 @@ _MESSAGE_COLUMNS = (
     "notify_submitted",
     "encoding",
     "segments_total",
+    "concat_ref",
 )
 
 
 class MessageRepository:
+    async def allocate_concat_refs(
+        self, conn: DbConnection, recipients: Sequence[str], at: datetime
+    ) -> list[int]:
+        """The next concatenation reference of each recipient, one per entry (a recipient may be
+        there more than once: consecutive numbers, in order), 0-65535. One statement; the counter
+        rows are locked in recipient order so that concurrent accept transactions cannot
+        deadlock, and held until COMMIT: long messages to one recipient accepted at once queue
+        there, others do not."""
+        if not recipients:
+            return []
+        rows = await conn.fetch(
+            """
+            INSERT INTO concat_refs AS c (recipient, next_ref, used_at)
+            SELECT recipient, count(*), $2 FROM unnest($1::text[]) AS recipient
+             GROUP BY recipient ORDER BY recipient
+            ON CONFLICT (recipient) DO UPDATE
+               SET next_ref = c.next_ref + excluded.next_ref, used_at = excluded.used_at
+            RETURNING recipient, next_ref
+            """,
+            list(recipients),
+            at,
+        )
+        wanted: dict[str, int] = {}
+        for recipient in recipients:
+            wanted[recipient] = wanted.get(recipient, 0) + 1
+        following = {r["recipient"]: r["next_ref"] - wanted[r["recipient"]] for r in rows}
+        refs: list[int] = []
+        for recipient in recipients:
+            refs.append(following[recipient] % 0x10000)
+            following[recipient] += 1
+        return refs
+
+    async def with_concat_refs(self, conn: DbConnection, messages: Sequence[NewMessage]) -> list[NewMessage]:
+        """The messages, the long ones with their recipients' next concatenation references."""
+        long = [i for i, m in enumerate(messages) if m.segments_total > 1]
+        if not long:
+            return list(messages)
+        refs = await self.allocate_concat_refs(
+            conn, [messages[i].recipient for i in long], max(messages[i].accepted_at for i in long)
+        )
+        result = list(messages)
+        for i, ref in zip(long, refs, strict=True):
+            result[i] = replace(messages[i], concat_ref=ref)
+        return result
+
     async def insert_messages(self, conn: DbConnection, messages: Sequence[NewMessage]) -> None:
         await conn.copy_records_to_table(
             "messages",
@@ -74,7 +120,7 @@ class MessageRepository:
             INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS)})
             SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[],
-                                 $13::smallint[])
+                                 $13::smallint[], $14::integer[])
             ON CONFLICT DO NOTHING
             RETURNING id
             """,

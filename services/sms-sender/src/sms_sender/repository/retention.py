@@ -73,6 +73,13 @@ class RetentionRepository:
         )
         return rows_affected(status)
 
+    async def delete_idle_concat_refs(self, conn: DbConnection, cutoff: datetime) -> int:
+        """Concatenation-reference counters of recipients sent no long message since `cutoff`."""
+        status = await conn.execute(
+            "DELETE FROM concat_refs WHERE used_at < $1", cutoff, timeout=MAINTENANCE_STATEMENT_TIMEOUT_S
+        )
+        return rows_affected(status)
+
     async def delete_expired_idempotency_keys(self, conn: DbConnection, before: datetime, batch: int) -> int:
         """Keys stored before `before`, oldest first, `batch` rows a statement."""
         return await delete_in_batches(

@@ -78,11 +78,13 @@ class SendMetrics:
 
 @dataclass(frozen=True)
 class _AcceptWrite:
-    """What one accepted request writes: its messages, their submit events (with the request's
-    trace context) and, under an Idempotency-Key, the answer to give a replay."""
+    """What one accepted request writes: its messages, their submit events (on `topic`, with the
+    request's trace context; made in the transaction, once the long messages have their
+    concatenation references) and, under an Idempotency-Key, the answer to give a replay."""
 
     messages: list[NewMessage]
-    events: list[tuple[Topic, Event]]
+    topic: Topic
+    category: Category
     trace: dict[str, str]
     answer: IdempotentAnswer | None
 
@@ -97,6 +99,7 @@ class SendService:
         default_access_number: str,
         default_rate_per_s: int,
         database_wait_s: float | None = None,
+        concat_reference_bits: int = 8,
         messages: MessageRepository | None = None,
         outbox: OutboxRepository | None = None,
         clock: Clock = SYSTEM_CLOCK,
@@ -111,6 +114,7 @@ class SendService:
         self._outbox = outbox or OutboxRepository()
         self._clock = clock
         self._database_wait_s = database_wait_s
+        self._reference_bits = concat_reference_bits  # a 16-bit UDH leaves a character less a part
         self._buckets: dict[UUID, TokenBucket] = {}
         self._metrics = metrics or SendMetrics(None)
         # Accepts of concurrent requests are committed together; each 202 still waits for its COMMIT.
@@ -229,7 +233,7 @@ class SendService:
                 f"content contains '{hit.term}' ({hit.category})",
                 extra={"category": hit.category, "term": hit.term},
             )
-        encoding, segments = count_segments(content)
+        encoding, segments = count_segments(content, self._reference_bits)
         if order.product_code is not None and (checks is None or checks.product_owner != sender.partner_id):
             raise ProductNotOwned(
                 f"product {order.product_code} is not one of your products",
@@ -286,7 +290,8 @@ class SendService:
         )
         write = _AcceptWrite(
             messages=messages,
-            events=[(topic, domain.submit_event(m, order.category)) for m in messages],
+            topic=topic,
+            category=order.category,
             trace=current_trace_carrier(),
             answer=answer,
         )
@@ -336,10 +341,14 @@ class SendService:
                 if write.answer is not None and (write.answer.partner_id, write.answer.key) not in stored:
                     claimed[i] = False
         winners = [w for w, ok in zip(writes, claimed, strict=True) if ok]
-        await self._messages.insert_messages(conn, [m for w in winners for m in w.messages])
-        await self._outbox.enqueue_traced(
-            conn, [(topic, event, w.trace) for w in winners for topic, event in w.events]
-        )
+        messages = await self._messages.with_concat_refs(conn, [m for w in winners for m in w.messages])
+        await self._messages.insert_messages(conn, messages)
+        events: list[tuple[Topic, Event, dict[str, str]]] = []
+        in_order = iter(messages)
+        for w in winners:
+            for _ in w.messages:
+                events.append((w.topic, domain.submit_event(next(in_order), w.category), w.trace))
+        await self._outbox.enqueue_traced(conn, events)
         return claimed
 
     async def _replay(self, sender: Sender, key: str, fingerprint: str) -> SendResult | None:

@@ -81,8 +81,10 @@ class Dispatcher:
         clock: Clock | None = None,
         group_commits: GroupCommitMetrics | None = None,
         health: HealthMonitor | None = None,
+        concat_reference_bits: int = 8,
     ) -> None:
         self._pool = pool
+        self._reference_bits = concat_reference_bits
         self._health = health  # counts send delays and delivery outcomes for sms.health
         self._connector = connector
         self._metrics = metrics
@@ -169,7 +171,9 @@ class Dispatcher:
 
     async def _send_message(self, event: SubmitRequested, recording: _BatchRecording) -> list[SegmentOutcome]:
         work = event.payload
-        encoded = encode_message(work.text, domain.udh_reference(work.message_id.bytes))
+        encoded = encode_message(
+            work.text, domain.udh_reference(work.concat_ref, work.message_id.bytes), self._reference_bits
+        )
         outcomes: list[SegmentOutcome] = []
         for seq, short_message in enumerate(encoded.segments, start=1):
             with span("submit_sm") as current:

@@ -80,6 +80,7 @@ class Retention:
                 deleted["callback_deliveries"] = await self._repo.delete_old_callbacks(conn, cutoff)
                 for table in RETENTION_ORDER:
                     deleted[table] = await self._repo.delete_older(conn, table, cutoff)
+            deleted["concat_refs"] = await self._repo.delete_idle_concat_refs(conn, cutoff)
             deleted["idempotency_keys"] = await self._repo.delete_expired_idempotency_keys(
                 conn, now - IDEMPOTENCY_WINDOW, _KEY_BATCH
             )

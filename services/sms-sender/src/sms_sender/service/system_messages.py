@@ -27,11 +27,13 @@ class SystemMessages:
         pool: asyncpg.Pool,
         *,
         default_access_number: str,
+        concat_reference_bits: int = 8,
         messages: MessageRepository | None = None,
         outbox: OutboxRepository | None = None,
     ) -> None:
         self._pool = pool
         self._default_access_number = default_access_number
+        self._reference_bits = concat_reference_bits
         self._messages = messages or MessageRepository()
         self._outbox = outbox or OutboxRepository()
 
@@ -48,7 +50,7 @@ class SystemMessages:
                     "system message %s to an invalid recipient dropped: %s", request.request_id, number
                 )
                 continue
-            encoding, segments = count_segments(request.text)
+            encoding, segments = count_segments(request.text, self._reference_bits)
             message = NewMessage(
                 id=request.request_id,
                 accepted_at=request.requested_at,
@@ -68,7 +70,10 @@ class SystemMessages:
         if not pending:
             return 0
         async with self._pool.acquire() as conn, conn.transaction():
-            stored = await self._messages.insert_messages_once(conn, [m for m, _, _ in pending.values()])
+            # A redelivered request takes a reference it will not use: harmless, it is not stored.
+            with_refs = await self._messages.with_concat_refs(conn, [m for m, _, _ in pending.values()])
+            pending = {m.id: (m, c, t) for m, (_, c, t) in zip(with_refs, pending.values(), strict=True)}
+            stored = await self._messages.insert_messages_once(conn, with_refs)
             await self._outbox.enqueue_traced(
                 conn,
                 [
