@@ -191,6 +191,7 @@ class Counters:
     mo_sent: int = 0  # MO parts acknowledged by the ESME
     deliver_sm_refused: int = 0  # deliver_sm_resp with a permanent error status (not resent)
     deliver_sm_resent: int = 0  # timed out, connection lost or transient error: sent again
+    deliver_sm_unanswered: int = 0  # sent, deliver_sm_resp not come yet (a gauge)
     binds_accepted: int = 0
     binds_refused: int = 0
     generic_nacks: int = 0
@@ -581,13 +582,16 @@ class SmscSimulator:
                 target.put(delivery)
 
     async def _deliver(self, bind: Bind, delivery: Delivery) -> None:
+        self.counters.deliver_sm_unanswered += 1
         try:
             resp = await bind.session.request(Pdu(Command.DELIVER_SM, 0, sm=delivery.sm))
         except (TimeoutError, SessionClosed, ConnectionError, OSError):
+            self.counters.deliver_sm_unanswered -= 1
             self.counters.deliver_sm_resent += 1
             # hold it until a session takes it; the writer of a live session re-sends it
             self._dispatch([delivery], bind if bind.alive and not bind.session.closed.is_set() else None)
             return
+        self.counters.deliver_sm_unanswered -= 1
         if resp.status == Status.ESME_ROK and resp.command == Command.DELIVER_SM_RESP:
             if delivery.kind == "receipt":
                 self.counters.receipts_sent += 1
