@@ -47,6 +47,18 @@ class ReceiptRepository:
         )
         return [_receipt_row(r) for r in rows]
 
+    async def take_recorded_early_receipts(self, conn: DbConnection, smsc_ids: list[str]) -> list[ReceiptRow]:
+        """The early receipts of these SMSC ids whose segments are recorded by now."""
+        rows = await conn.fetch(
+            """
+            DELETE FROM early_receipts e USING segments s
+             WHERE e.smsc_message_id = ANY($1::text[]) AND s.smsc_message_id = e.smsc_message_id
+            RETURNING e.smsc_message_id, e.stat, e.err
+            """,
+            smsc_ids,
+        )
+        return [_receipt_row(r) for r in rows]
+
     async def apply_receipts(
         self, conn: DbConnection, receipts: Sequence[ReceiptRow], at: datetime
     ) -> set[MessageKey]:

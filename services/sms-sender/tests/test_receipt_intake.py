@@ -1,0 +1,132 @@
+"""Receipt intake on the real broker, PostgreSQL and the SMSC simulator: a receipt that comes
+while its segment's record is still being written never holds the inbound loop (nor the MO
+behind it), is stored before the SMSC gets its deliver_sm_resp, and is applied once the
+record lands."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from sms_sender.main import create_app
+from vas_common.events import UnknownEvent, decode_event
+from vas_common.events.sms_sender import MoReceived
+from vas_common.events.topics import SMS_MO
+from vas_devstack.pytest_plugin import eventually, serve
+from vas_devstack.smsc import SmscSimulator
+
+
+@pytest.fixture
+async def sender(
+    database: str, kafka: Any, smsc: SmscSimulator, sms_settings: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = sms_settings(database, kafka, role="all", smsc_port=smsc.smpp_port, smsc_tps=0, smsc_binds=2)
+    async with serve(create_app(settings)) as client:
+        await eventually(lambda: _ready(client))
+        yield client
+
+
+async def _ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200
+
+
+@pytest.fixture
+async def mo_consumer(kafka: Any) -> AsyncIterator[AIOKafkaConsumer]:
+    consumer = AIOKafkaConsumer(SMS_MO.name, bootstrap_servers=kafka.bootstrap, auto_offset_reset="latest")
+    await consumer.start()
+    try:
+        await eventually(lambda: _assigned(consumer))
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def _assigned(consumer: AIOKafkaConsumer) -> bool:
+    await consumer.getmany(timeout_ms=100)
+    return bool(consumer.assignment())
+
+
+async def _mo_from(consumer: AIOKafkaConsumer, msisdn: str) -> bool:
+    for records in (await consumer.getmany(timeout_ms=50)).values():
+        for record in records:
+            try:
+                event = decode_event(record.value or b"")
+            except UnknownEvent:
+                continue
+            if isinstance(event, MoReceived) and event.payload.msisdn == msisdn:
+                return True
+    return False
+
+
+async def _status(client: httpx.AsyncClient, partner: Any, message_id: str) -> str:
+    response = await client.get(f"/v1/messages/{message_id}", headers=partner.headers)
+    return str(response.json()["status"])
+
+
+async def test_mo_behind_a_receipt_whose_record_is_held_is_not_delayed(
+    sender: httpx.AsyncClient,
+    smsc: SmscSimulator,
+    database: str,
+    mo_consumer: AIOKafkaConsumer,
+    make_partner: Any,
+    make_product: Any,
+) -> None:
+    partner = await make_partner(sender)()
+    number = "13500000017"
+    product = await make_product(partner, [number])
+    # The submit_sm_resp comes late and the receipt shortly after it, while the dispatcher
+    # records the submit: that record is held below (a slow database), so the receipt finds its
+    # segment answered but not recorded.
+    smsc.update_config(submit_latency_ms=400, receipt_delay_ms=300, outcomes={"DELIVRD": 1.0})
+    holder = await asyncpg.connect(database)
+    observer = await asyncpg.connect(database)
+    try:
+        response = await sender.post(
+            "/v1/messages",
+            headers=partner.headers,
+            json={"recipients": [number], "content": "回执等记录", "product_code": product},
+        )
+        assert response.status_code == 202, response.text
+        message_id = response.json()["accepted"][0]["message_id"]
+        hold = holder.transaction()
+        await hold.start()
+        await holder.execute("SELECT 1 FROM messages WHERE id = $1 FOR UPDATE", uuid.UUID(message_id))
+
+        async def record_held() -> bool:
+            waiting = await observer.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            return bool(waiting)
+
+        await eventually(record_held)
+        stats = smsc.stats
+        await eventually(lambda: stats()["receipts_sent"] + stats()["deliver_sm_unanswered"] >= 1)
+
+        started = time.monotonic()
+        assert smsc.inject_mo("8613900000017", "106900188", "TD") == 1
+        await eventually(lambda: _mo_from(mo_consumer, "8613900000017"), timeout_s=15)
+        elapsed = time.monotonic() - started
+        assert elapsed < 1.5, f"the MO took {elapsed:.2f} s behind the receipt"
+
+        # The receipt was acknowledged while its segment's record was still held, and is stored.
+        await eventually(lambda: stats()["receipts_sent"] == 1)
+        assert await observer.fetchval("SELECT count(*) FROM early_receipts") == 1
+        assert await _status(sender, partner, message_id) == "accepted"
+
+        await hold.rollback()
+        await eventually(lambda: _delivered(sender, partner, message_id))
+        assert await observer.fetchval("SELECT count(*) FROM early_receipts") == 0
+    finally:
+        await holder.close()
+        await observer.close()
+
+
+async def _delivered(client: httpx.AsyncClient, partner: Any, message_id: str) -> bool:
+    return await _status(client, partner, message_id) == "delivered"
