@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from sms_sender.main import create_app
+from sms_sender.repository.receipts import ReceiptRepository, ReceiptRow
 from vas_common.events import UnknownEvent, decode_event
 from vas_common.events.sms_sender import MoReceived
 from vas_common.events.topics import SMS_MO
@@ -130,3 +132,31 @@ async def test_mo_behind_a_receipt_whose_record_is_held_is_not_delayed(
 
 async def _delivered(client: httpx.AsyncClient, partner: Any, message_id: str) -> bool:
     return await _status(client, partner, message_id) == "delivered"
+
+
+async def test_a_repeated_receipt_is_dropped_and_one_before_its_segment_kept(pool: asyncpg.Pool) -> None:
+    receipts = ReceiptRepository()
+    now = datetime.now(UTC)
+    delivered = ReceiptRow("SMSC-1", "DELIVRD", "000", "delivered")
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO segments (message_id, seq, accepted_at, status, smsc_message_id)"
+            " VALUES ($1, 1, $2, 'submitted', 'SMSC-1')",
+            uuid.uuid4(),
+            now,
+        )
+        assert len(await receipts.apply_receipts(conn, [delivered], now)) == 1
+        # The SMSC sends it again (our deliver_sm_resp was lost): nothing to do, nothing kept.
+        assert await receipts.apply_receipts(conn, [delivered], now) == set()
+        assert await conn.fetchval("SELECT count(*) FROM early_receipts") == 0
+        # A receipt whose segment is not recorded yet is kept until it is.
+        early = ReceiptRow("SMSC-2", "UNDELIV", "001", "failed")
+        assert await receipts.apply_receipts(conn, [early], now) == set()
+        assert await receipts.take_recorded_early_receipts(conn, ["SMSC-2"]) == []
+        await conn.execute(
+            "INSERT INTO segments (message_id, seq, accepted_at, status, smsc_message_id)"
+            " VALUES ($1, 1, $2, 'submitted', 'SMSC-2')",
+            uuid.uuid4(),
+            now,
+        )
+        assert await receipts.take_recorded_early_receipts(conn, ["SMSC-2"]) == [early]

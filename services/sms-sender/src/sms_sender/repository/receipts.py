@@ -79,11 +79,20 @@ class ReceiptRepository:
             [r.status for r in receipts],
             at,
         )
-        # Whatever matched nothing is kept: its segment may be committed a moment from now (a
-        # receipt can overtake our own record of the submit_sm_resp). The sweeper applies it
-        # then, or drops it if it was a duplicate of a receipt applied already.
+        # Whatever matched no segment is kept: its segment may be committed a moment from now
+        # (a receipt can overtake our own record of the submit_sm_resp), and is applied then.
+        # A repeat of a receipt applied already (the SMSC sends it again when our deliver_sm_resp
+        # was lost) names a segment that is final: it is dropped, not kept (and taken back by the
+        # sweeper every second for ever).
         matched = {r["smsc_message_id"] for r in rows}
         early = [r for r in receipts if r.smsc_message_id not in matched]
+        if early:
+            final = await conn.fetch(
+                "SELECT DISTINCT smsc_message_id FROM segments WHERE smsc_message_id = ANY($1::text[])",
+                [r.smsc_message_id for r in early],
+            )
+            repeated = {r["smsc_message_id"] for r in final}
+            early = [r for r in early if r.smsc_message_id not in repeated]
         if early:
             await conn.execute(
                 """
