@@ -15,9 +15,12 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import CollectorRegistry, Counter
 
 from sms_sender.main import create_app
 from sms_sender.repository.receipts import ReceiptRepository, ReceiptRow
+from sms_sender.service.receipts import BatchRecording, InFlight, ReceiptIntake
+from vas_common.clock import SystemClock
 from vas_common.events import UnknownEvent, decode_event
 from vas_common.events.sms_sender import MoReceived
 from vas_common.events.topics import SMS_MO
@@ -160,3 +163,37 @@ async def test_a_repeated_receipt_is_dropped_and_one_before_its_segment_kept(poo
             now,
         )
         assert await receipts.take_recorded_early_receipts(conn, ["SMSC-2"]) == [early]
+
+
+async def test_a_parked_receipt_is_applied_when_its_batch_is_recorded(pool: asyncpg.Pool) -> None:
+    """Without the sweeper: the batch's end alone applies the receipt stored meanwhile."""
+    in_flight = InFlight()
+    batch = BatchRecording()
+    in_flight.add("SMSC-9", batch)
+    registry = CollectorRegistry()
+    intake = ReceiptIntake(pool, in_flight, Counter("r", "r", ["stat"], registry=registry), SystemClock())
+    row = ReceiptRow("SMSC-9", "DELIVRD", "000", "delivered")
+    parked = intake.in_flight([row])
+    assert parked == {batch: ["SMSC-9"]}
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        await intake.store(conn, [row], now)
+    intake.park(parked)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM early_receipts") == 1
+        await conn.execute(  # the batch's recording lands
+            "INSERT INTO segments (message_id, seq, accepted_at, status, smsc_message_id)"
+            " VALUES ($1, 1, $2, 'submitted', 'SMSC-9')",
+            uuid.uuid4(),
+            now,
+        )
+        in_flight.finish(["SMSC-9"], batch)
+        assert in_flight.get("SMSC-9") is None
+
+        async def applied() -> bool:
+            status = await conn.fetchval("SELECT status FROM segments WHERE smsc_message_id = 'SMSC-9'")
+            return bool(status == "delivered")
+
+        await eventually(applied, timeout_s=5)
+        assert await conn.fetchval("SELECT count(*) FROM early_receipts") == 0
+    await intake.stop()
