@@ -278,7 +278,11 @@ async def test_dropped_receipts_are_never_sent_and_query_sm_still_tells_the_stat
         Pdu(Command.QUERY_SM, 0, message_id="nope", source_addr=SP_NUMBER), 5
     )
     assert unknown.status == Status.ESME_RQUERYFAIL
-    assert smsc.stats()["query_sm_received"] == 2
+    other_source = await esme.session.request(
+        Pdu(Command.QUERY_SM, 0, message_id=resp.message_id, source_addr="10690000"), 5
+    )
+    assert other_source.status == Status.ESME_RQUERYFAIL  # a message is named by id and source
+    assert smsc.stats()["query_sm_received"] == 3
     assert (await api.put("/config", json={"drop_receipts": 2})).status_code == 422
 
 

@@ -241,9 +241,9 @@ class SmscSimulator:
         self._mo_references = itertools.count(random.randrange(256))
         self._rr = itertools.count()
         self._held: deque[Delivery] = deque()
-        # message id -> (message_state, when it became final) for query_sm; ENROUTE until its
-        # receipt is due (sent or dropped)
-        self._states: dict[str, tuple[int, float | None]] = {}
+        # message id -> (source address, message_state, when it became final) for query_sm;
+        # ENROUTE until its receipt is due (sent or dropped)
+        self._states: dict[str, tuple[str, int, float | None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()  # deliver_sm in flight
         self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._paused_until_mono = 0.0
@@ -525,7 +525,7 @@ class SmscSimulator:
             )
         )
         receipt = self._receipt(sm, message_id, wall, bind.system_id) if sm.registered_delivery & 1 else None
-        self._states[message_id] = (MessageState.ENROUTE, None)
+        self._states[message_id] = (sm.source_addr, MessageState.ENROUTE, None)
         resp = Pdu(Command.SUBMIT_SM_RESP, pdu.sequence, 0, message_id=message_id)
         latency = self.config.submit_latency_ms
         if latency > 0:
@@ -553,7 +553,8 @@ class SmscSimulator:
         this SMSC drops it (`drop_receipts`)."""
         assert receipt.receipt_of is not None
         message_id, stat = receipt.receipt_of
-        self._states[message_id] = (MESSAGE_STATES[stat], time.time())
+        source = self._states[message_id][0]
+        self._states[message_id] = (source, MESSAGE_STATES[stat], time.time())
         if self.config.drop_receipts > 0 and self.rng.random() < self.config.drop_receipts:
             self.counters.receipts_dropped += 1
             return
@@ -562,10 +563,10 @@ class SmscSimulator:
     def _on_query(self, bind: Bind, pdu: Pdu) -> None:
         self.counters.query_sm_received += 1
         state = self._states.get(pdu.message_id)
-        if state is None:
+        if state is None or state[0] != pdu.source_addr:  # a message is named by id and source
             bind.put(Pdu(Command.QUERY_SM_RESP, pdu.sequence, Status.ESME_RQUERYFAIL))
             return
-        message_state, final = state
+        _source, message_state, final = state
         bind.put(
             Pdu(
                 Command.QUERY_SM_RESP,
