@@ -6,7 +6,16 @@ import contextlib
 
 import pytest
 
-from vas_common.smpp.pdu import Command, MessageState, Pdu, ShortMessage, decode, encode, response_to
+from vas_common.smpp.pdu import (
+    RECEIPT_STATS,
+    Command,
+    MessageState,
+    Pdu,
+    ShortMessage,
+    decode,
+    encode,
+    response_to,
+)
 from vas_common.smpp.text import (
     GSM_CODEC,
     GSM_HIGHEST,
@@ -207,3 +216,8 @@ def test_only_final_message_states_end_a_query() -> None:
         MessageState.UNDELIVERABLE,
         MessageState.REJECTED,
     }
+
+
+def test_every_message_state_has_its_receipt_stat() -> None:
+    assert set(RECEIPT_STATS) == set(MessageState)
+    assert RECEIPT_STATS[MessageState.UNDELIVERABLE] == "UNDELIV"

@@ -70,6 +70,19 @@ class MessageState(IntEnum):
         return self not in (MessageState.ENROUTE, MessageState.ACCEPTED, MessageState.UNKNOWN)
 
 
+# The stat a delivery receipt gives for each state (the text format's `stat:` field).
+RECEIPT_STATS: dict[MessageState, str] = {
+    MessageState.ENROUTE: "ENROUTE",
+    MessageState.DELIVERED: "DELIVRD",
+    MessageState.EXPIRED: "EXPIRED",
+    MessageState.DELETED: "DELETED",
+    MessageState.UNDELIVERABLE: "UNDELIV",
+    MessageState.ACCEPTED: "ACCEPTD",
+    MessageState.UNKNOWN: "UNKNOWN",
+    MessageState.REJECTED: "REJECTD",
+}
+
+
 # Statuses after which the same PDU may succeed later: slow down and resend it.
 TRANSIENT_STATUSES = frozenset({Status.ESME_RMSGQFUL, Status.ESME_RTHROTTLED, Status.ESME_RSYSERR})
 
