@@ -4,11 +4,17 @@ never came can still learn from the SMSC (the first step of receipt reconciliati
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
 
+import httpx
 import pytest
 
 from sms_sender.connectors import Inbound, OutboundSegment
 from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
+from sms_sender.main import create_app
+from vas_common.clock import ManualClock
+from vas_devstack.pytest_plugin import eventually, serve
 from vas_devstack.smsc import SmscSimulator
 
 SOURCE = "10690019"
@@ -71,3 +77,59 @@ async def test_no_answer_is_not_a_verdict(smsc: SmscSimulator, connector: SmppCo
     smsc.pause(10)
     answer = await connector.query("any", SOURCE)
     assert (answer.answered, answer.known) == (False, False)
+
+
+async def _status(client: httpx.AsyncClient, partner: Any, message_id: str) -> dict[str, Any]:
+    return dict((await client.get(f"/v1/messages/{message_id}", headers=partner.headers)).json())
+
+
+async def test_segments_whose_receipt_never_comes_are_settled_by_query_sm(
+    database: str, kafka: Any, smsc: SmscSimulator, sms_settings: Any, make_partner: Any, make_product: Any
+) -> None:
+    """A peer that drops every receipt: before, the messages stayed `submitted` for good."""
+    clock = ManualClock()
+    settings = sms_settings(
+        database,
+        kafka,
+        role="all",
+        smsc_port=smsc.smpp_port,
+        smsc_tps=0,
+        receipt_query_after_s=600,
+        receipt_requery_after_s=600,
+        receipt_query_interval_s=0.2,
+    )
+    smsc.update_config(drop_receipts=1.0, outcomes={"DELIVRD": 0.5, "UNDELIV": 0.5})
+    async with serve(create_app(settings, clock=clock)) as client:
+        await eventually(lambda: _ready(client))
+        partner = await make_partner(client)()
+        numbers = [f"1350000{i:04d}" for i in range(10)]
+        product = await make_product(partner, numbers)
+        response = await client.post(
+            "/v1/messages",
+            headers=partner.headers,
+            json={"recipients": numbers, "content": "回执丢了", "product_code": product},
+        )
+        assert response.status_code == 202, response.text
+        ids = [a["message_id"] for a in response.json()["accepted"]]
+
+        async def all_in(wanted: set[str]) -> bool:
+            found = {(await _status(client, partner, i))["status"] for i in ids}
+            assert found <= wanted | {"accepted", "submitted"}, found
+            return found <= wanted
+
+        await eventually(lambda: all_in({"submitted"}))
+        await eventually(lambda: smsc.stats()["receipts_dropped"] == 10)
+        assert smsc.stats()["query_sm_received"] == 0  # not before query_after
+        clock.advance(timedelta(seconds=601))
+        await eventually(lambda: all_in({"delivered", "failed"}))
+        failed = [i for i in ids if (await _status(client, partner, i))["status"] == "failed"]
+        assert 0 < len(failed) < 10
+        detail = await _status(client, partner, failed[0])
+        assert detail["segments"][0]["receipt_stat"] == "UNDELIV"
+        assert smsc.stats()["query_sm_received"] == 10
+        metrics = (await client.get("/metrics")).text
+        assert 'sms_receipt_queries_total{outcome="final"} 10.0' in metrics
+
+
+async def _ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200

@@ -28,6 +28,7 @@ from sms_sender.service.mo import MoIntake
 from sms_sender.service.partners import PartnerDirectory
 from sms_sender.service.queries import StatusQueries
 from sms_sender.service.receipts import ReceiptIntake
+from sms_sender.service.reconciliation import ReceiptReconciler, ReconciliationMetrics
 from sms_sender.service.retention import Retention
 from sms_sender.settings import SmsSenderSettings
 from sms_sender.status_relay import StatusRelay
@@ -192,6 +193,16 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         await status_relay.start()
         runtime.on_shutdown.append(status_relay.stop)
         runtime.every("early-receipts", 1.0, inbound.receipts.resolve_early_receipts)
+        reconciler = ReceiptReconciler(
+            pool,
+            connector,
+            ReconciliationMetrics(runtime.metrics.registry),
+            clock,
+            query_after=timedelta(seconds=settings.receipt_query_after_s),
+            requery_after=timedelta(seconds=settings.receipt_requery_after_s),
+            batch=settings.receipt_query_batch,
+        )
+        runtime.every("receipt-reconciliation", settings.receipt_query_interval_s, reconciler.run)
 
         async def report_health() -> None:
             await runtime.publisher.publish(SMS_HEALTH, HealthReported(payload=health.report()))
