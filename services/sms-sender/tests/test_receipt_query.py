@@ -3,16 +3,19 @@ never came can still learn from the SMSC (the first step of receipt reconciliati
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from sms_sender.connectors import Inbound, OutboundSegment
 from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
 from sms_sender.main import create_app
+from sms_sender.repository.reconciliation import AwaitedSegment, ReconciliationRepository
 from vas_common.clock import ManualClock
 from vas_devstack.pytest_plugin import eventually, serve
 from vas_devstack.smsc import SmscSimulator
@@ -133,3 +136,34 @@ async def test_segments_whose_receipt_never_comes_are_settled_by_query_sm(
 
 async def _ready(client: httpx.AsyncClient) -> bool:
     return (await client.get("/readyz")).status_code == 200
+
+
+async def test_a_segment_is_claimed_by_one_sweep_and_released_when_unanswered(pool: asyncpg.Pool) -> None:
+    repository = ReconciliationRepository()
+    now = datetime.now(UTC)
+    message_id = uuid.uuid4()
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """
+            INSERT INTO messages (id, accepted_at, partner_id, recipient, source_addr, content,
+                                  category, encoding, segments_total, status)
+            VALUES ($1, $2, NULL, '8613900000000', '10690019', 'hi', 'notice', 'gsm', 1, 'submitted')
+            """,
+            message_id,
+            now - timedelta(hours=1),
+        )
+        await conn.execute(
+            "INSERT INTO segments (message_id, seq, accepted_at, status, smsc_message_id, submitted_at)"
+            " VALUES ($1, 1, $2, 'submitted', 'S-1', $2)",
+            message_id,
+            now - timedelta(hours=1),
+        )
+        older, recent = now - timedelta(minutes=30), now - timedelta(minutes=30)
+        claimed = await repository.claim_awaiting_receipt(conn, older, recent, 10, now)
+        assert claimed == [AwaitedSegment("S-1", "10690019")]
+        # another dispatcher's sweep a moment later: asked already
+        assert await repository.claim_awaiting_receipt(conn, older, recent, 10, now) == []
+        # not yet submitted long enough: not asked
+        assert await repository.claim_awaiting_receipt(conn, now - timedelta(hours=2), now, 10, now) == []
+        await repository.release(conn, ["S-1"])
+        assert await repository.claim_awaiting_receipt(conn, older, recent, 10, now) == claimed

@@ -15,28 +15,44 @@ class AwaitedSegment:
 
 
 class ReconciliationRepository:
-    async def awaiting_receipt(
-        self, conn: DbConnection, submitted_before: datetime, queried_before: datetime, limit: int
+    async def claim_awaiting_receipt(
+        self,
+        conn: DbConnection,
+        submitted_before: datetime,
+        queried_before: datetime,
+        limit: int,
+        now: datetime,
     ) -> list[AwaitedSegment]:
+        """The segments to ask about, marked asked (`queried_at`) in the same statement, so the
+        sweeps of other dispatchers skip them."""
         rows = await conn.fetch(
             """
-            SELECT s.smsc_message_id, m.source_addr
-              FROM segments s
-              JOIN messages m ON m.id = s.message_id AND m.accepted_at = s.accepted_at
-             WHERE s.status = 'submitted' AND s.smsc_message_id IS NOT NULL
-               AND s.submitted_at < $1 AND (s.queried_at IS NULL OR s.queried_at < $2)
-             ORDER BY s.submitted_at
-             LIMIT $3
+            WITH due AS (
+                SELECT message_id, seq, accepted_at
+                  FROM segments
+                 WHERE status = 'submitted' AND smsc_message_id IS NOT NULL
+                   AND submitted_at < $1 AND (queried_at IS NULL OR queried_at < $2)
+                 ORDER BY submitted_at
+                 LIMIT $3
+                   FOR UPDATE SKIP LOCKED
+            )
+            UPDATE segments s
+               SET queried_at = $4
+              FROM due, messages m
+             WHERE (s.message_id, s.seq, s.accepted_at) = (due.message_id, due.seq, due.accepted_at)
+               AND m.id = s.message_id AND m.accepted_at = s.accepted_at
+            RETURNING s.smsc_message_id, m.source_addr
             """,
             submitted_before,
             queried_before,
             limit,
+            now,
         )
         return [AwaitedSegment(r["smsc_message_id"], r["source_addr"]) for r in rows]
 
-    async def mark_queried(self, conn: DbConnection, smsc_ids: list[str], at: datetime) -> None:
+    async def release(self, conn: DbConnection, smsc_ids: list[str]) -> None:
+        """Segments whose question got no answer: asked again at the next sweep."""
         await conn.execute(
-            "UPDATE segments SET queried_at = $2 WHERE smsc_message_id = ANY($1::text[]) AND status = 'submitted'",
+            "UPDATE segments SET queried_at = NULL WHERE smsc_message_id = ANY($1::text[]) AND status = 'submitted'",
             smsc_ids,
-            at,
         )

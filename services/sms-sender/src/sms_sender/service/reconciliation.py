@@ -64,8 +64,8 @@ class ReceiptReconciler:
         """One sweep: ask about up to `batch` segments. Returns how many got a final answer."""
         now = self._clock.now()
         async with self._pool.acquire() as conn:
-            due = await self._repository.awaiting_receipt(
-                conn, now - self._query_after, now - self._requery_after, self._batch
+            due = await self._repository.claim_awaiting_receipt(
+                conn, now - self._query_after, now - self._requery_after, self._batch, now
             )
         if not due:
             return 0
@@ -73,18 +73,17 @@ class ReceiptReconciler:
             *(self._connector.query(s.smsc_message_id, s.source_addr) for s in due)
         )
         rows: list[ReceiptRow] = []
-        asked: list[str] = []
+        unanswered: list[str] = []
         for segment, answer in zip(due, answers, strict=True):
             self._metrics.queries.labels(_outcome(answer)).inc()
             if not answer.answered:
-                continue
-            asked.append(segment.smsc_message_id)
-            if answer.final:
+                unanswered.append(segment.smsc_message_id)
+            elif answer.final:
                 status = "delivered" if answer.stat == "DELIVRD" else "failed"
                 rows.append(ReceiptRow(segment.smsc_message_id, answer.stat, answer.err, status))
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._repository.mark_queried(conn, asked, now)
+            await self._repository.release(conn, unanswered)
             affected = await self._receipts.apply_receipts(conn, rows, now)
             await self._recorder.refresh(conn, list(affected), now)
         if rows:
