@@ -89,7 +89,7 @@ async def test_mo_behind_a_receipt_whose_record_is_held_is_not_delayed(
     # The submit_sm_resp comes late and the receipt shortly after it, while the dispatcher
     # records the submit: that record is held below (a slow database), so the receipt finds its
     # segment answered but not recorded.
-    smsc.update_config(submit_latency_ms=400, receipt_delay_ms=300, outcomes={"DELIVRD": 1.0})
+    smsc.update_config(submit_latency_ms=1000, receipt_delay_ms=300, outcomes={"DELIVRD": 1.0})
     holder = await asyncpg.connect(database)
     observer = await asyncpg.connect(database)
     try:
@@ -118,7 +118,9 @@ async def test_mo_behind_a_receipt_whose_record_is_held_is_not_delayed(
         assert smsc.inject_mo("8613900000017", "106900188", "TD") == 1
         await eventually(lambda: _mo_from(mo_consumer, "8613900000017"), timeout_s=15)
         elapsed = time.monotonic() - started
-        assert elapsed < 1.5, f"the MO took {elapsed:.2f} s behind the receipt"
+        # Well under the 5 s the receipt used to hold it (the old code: 5.05 s), with room for
+        # a loaded machine.
+        assert elapsed < 3.0, f"the MO took {elapsed:.2f} s behind the receipt"
 
         # The receipt was acknowledged while its segment's record was still held, and is stored.
         await eventually(lambda: stats()["receipts_sent"] == 1)
