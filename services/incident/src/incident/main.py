@@ -34,12 +34,10 @@ from incident.status import consumers as status_consumers
 from incident.status import feed as status_feed
 from incident.status import pages as status_pages
 from incident.status.service import StatusService
-from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
 from vas_common.kafka import Subscription
 from vas_common.pages import add_page_errors
-from vas_common.staff import StaffTokens, staff_authenticator
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -55,10 +53,6 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
-        # Staff tokens (issued by the complaints service) checked against this service's clock.
-        runtime.authenticators[Audience.STAFF] = staff_authenticator(
-            StaffTokens(settings.staff_token_key, clock), settings.operator_token
-        )
         incidents = app.state.incident_service = await IncidentService.create(pool, clock, settings.services)
         signals = SignalService(
             pool,
@@ -129,6 +123,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
             ),
             subscriptions=subscriptions,
             on_startup=wire,
+            clock=clock,  # staff tokens' times on the service's clock
         ),
     )
 
