@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jinja2
@@ -201,3 +202,45 @@ async def test_staff_switch_to_english_with_a_link_and_keep_it_without_javascrip
         await page.screenshot(
             path=opened.screenshot.with_name(opened.screenshot.stem + "-en.png"), full_page=True
         )
+
+
+async def test_a_page_error_goes_to_the_renderer_of_the_longest_matching_prefix() -> None:
+    from fastapi.responses import PlainTextResponse
+
+    from vas_common.access import Audience
+    from vas_common.errors import AppError, NotFound
+    from vas_common.pages import add_page_errors, page_router
+
+    app = FastAPI()
+    pages = page_router(Audience.PUBLIC)
+
+    @pages.get("/{path:path}")
+    async def missing(path: str) -> HTMLResponse:
+        raise NotFound(f"no page {path}")
+
+    app.include_router(pages)
+
+    def renderer(name: str) -> Any:
+        async def render(_request: Request, error: AppError) -> PlainTextResponse:
+            return PlainTextResponse(name, status_code=error.status)
+
+        return render
+
+    add_page_errors(app, "/staff/", renderer("staff"))
+    add_page_errors(app, "/staff/reports/", renderer("reports"))
+    add_page_errors(app, "/complaints/", renderer("users"))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pages") as client:
+        answers = {
+            path: await client.get(path) for path in ("/staff/x", "/staff/reports/1", "/complaints/new")
+        }
+        assert {path: (a.status_code, a.text) for path, a in answers.items()} == {
+            "/staff/x": (404, "staff"),
+            "/staff/reports/1": (404, "reports"),
+            "/complaints/new": (404, "users"),
+        }
+    # a page no prefix matches leaves the error to the app's problem+json handler
+    strict = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pages")
+    async with strict:
+        with pytest.raises(NotFound):
+            await strict.get("/other")

@@ -32,6 +32,7 @@ from vas_common.access import (
     require_audiences,
 )
 from vas_common.auth import check_operator_token
+from vas_common.clock import Clock
 from vas_common.db import COMMON_MIGRATIONS, check_database, close_pool, create_pool, migrate
 from vas_common.direct_routes import DirectRoutes
 from vas_common.errors import (
@@ -145,6 +146,8 @@ class ServiceSpec:
     # Paths (prefixes) of pages whose forms post `application/x-www-form-urlencoded`; every
     # other body must be JSON (RequestBodyRules).
     form_paths: Sequence[str] = ()
+    # The service's clock: staff tokens' times are read on it (None: the system clock).
+    clock: Clock | None = None
 
 
 async def _until_ready(what: str, start: Callable[[], Awaitable[Any]]) -> Any:
@@ -179,10 +182,10 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
         check_operator_token(request, settings.operator_token)
 
     runtime.authenticators[Audience.OPERATOR] = operator
-    # Staff signed in at the complaints service, verified here with the shared key; a service
-    # with a clock of its own (or the issuer, which also looks at the account) replaces it.
+    # Staff signed in at the complaints service, verified here with the shared key on the
+    # service's clock; the issuer, which also looks at the account, replaces it.
     runtime.authenticators[Audience.STAFF] = staff_authenticator(
-        StaffTokens(settings.staff_token_key), settings.operator_token
+        StaffTokens(settings.staff_token_key, spec.clock), settings.operator_token
     )
 
     @asynccontextmanager

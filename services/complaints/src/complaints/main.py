@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from complaints.calendar import api as calendar_api
 from complaints.calendar.domain import BusinessCalendar
@@ -31,9 +31,8 @@ from complaints.staff.service import SignInLimits, StaffService
 from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
-from vas_common.errors import AppError
 from vas_common.kafka import Subscription
-from vas_common.pages import PAGE_ERRORS_STATE, PageErrorRenderer, Pages
+from vas_common.pages import Pages, add_page_errors
 from vas_common.staff import Csrf, StaffTokens, staff_authenticator
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -78,15 +77,8 @@ def create_app(settings: ComplaintsSettings | None = None, clock: Clock | None =
         calendar.add_listener(recompute_on_change)
         await _wire_staff(app, runtime, settings, clock)
         app.state.complaint_pages = complaint_pages.complaint_pages(settings.provider_name)
-        staff_page_error: PageErrorRenderer = getattr(app.state, PAGE_ERRORS_STATE)
-
-        async def page_error(request: Request, error: AppError) -> Response:
-            # A user's page never answers with the staff console's error page.
-            if request.url.path.startswith(complaint_pages.PREFIX + "/"):
-                return await complaint_pages.render_error(request, error)
-            return await staff_page_error(request, error)
-
-        setattr(app.state, PAGE_ERRORS_STATE, page_error)
+        # A user's page never answers with the staff console's error page.
+        add_page_errors(app, complaint_pages.PREFIX + "/", complaint_pages.render_error)
         runtime.every("sla-tick", settings.sla_tick_interval_s, sla.tick)
         wait = timedelta(hours=settings.satisfaction_wait_hours)
         runtime.every("satisfaction-follow-up", 60.0, lambda: complaints.escalate_unrated(wait))
@@ -160,4 +152,4 @@ async def _wire_staff(app: FastAPI, runtime: Runtime, settings: ComplaintsSettin
         Csrf(settings.staff_token_key),
         clock,
     )
-    setattr(app.state, PAGE_ERRORS_STATE, ui.render_error)
+    add_page_errors(app, "/staff/", ui.render_error)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from incident.availability import api as availability_api
 from incident.availability.domain import AvailabilityRule
@@ -34,13 +34,10 @@ from incident.status import consumers as status_consumers
 from incident.status import feed as status_feed
 from incident.status import pages as status_pages
 from incident.status.service import StatusService
-from vas_common.access import Audience
 from vas_common.app import Runtime, ServiceSpec, create_service_app
 from vas_common.clock import Clock, SystemClock
-from vas_common.errors import AppError
 from vas_common.kafka import Subscription
-from vas_common.pages import PAGE_ERRORS_STATE, PageErrorRenderer
-from vas_common.staff import StaffTokens, staff_authenticator
+from vas_common.pages import add_page_errors
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -56,10 +53,6 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
-        # Staff tokens (issued by the complaints service) checked against this service's clock.
-        runtime.authenticators[Audience.STAFF] = staff_authenticator(
-            StaffTokens(settings.staff_token_key, clock), settings.operator_token
-        )
         incidents = app.state.incident_service = await IncidentService.create(pool, clock, settings.services)
         signals = SignalService(
             pool,
@@ -130,6 +123,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
             ),
             subscriptions=subscriptions,
             on_startup=wire,
+            clock=clock,  # staff tokens' times on the service's clock
         ),
     )
 
@@ -174,12 +168,7 @@ async def _wire_regulator_reports(
     # Every replica ticks; each warning and overdue alert is recorded once (unique key).
     runtime.every("regulator-reports", settings.regulator_tick_interval_s, reports.tick)
     app.state.regulator_report_pages = regulator_reports_pages.report_pages(settings.provider_name)
-    earlier: PageErrorRenderer | None = getattr(app.state, PAGE_ERRORS_STATE, None)
-
-    async def page_error(request: Request, error: AppError) -> Response:
-        if request.url.path.startswith(regulator_reports_pages.PREFIX + "/") or earlier is None:
-            return await regulator_reports_pages.render_error(request, error)
-        return await earlier(request, error)
-
-    setattr(app.state, PAGE_ERRORS_STATE, page_error)
+    # Its plain error page serves the public status page too (no sign-in there).
+    for prefix in (regulator_reports_pages.PREFIX + "/", status_pages.PREFIX):
+        add_page_errors(app, prefix, regulator_reports_pages.render_error)
     return reports

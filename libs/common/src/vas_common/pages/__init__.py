@@ -213,10 +213,22 @@ def _language_links(request: Request, current: Language) -> list[dict[str, Any]]
 # -- page routes ------------------------------------------------------------------------------
 
 PAGE_EXTENSION = "x-page"  # on a page's OpenAPI operation: it answers HTML, errors too
-PAGE_ERRORS_STATE = "page_errors"  # app.state attribute: how the service renders an error as a page
+PAGE_ERRORS_STATE = "page_errors"  # app.state attribute: {path prefix: renderer}, see add_page_errors
 
-# (request, error) -> the error as a page; a service sets it in app.state at start-up.
+# (request, error) -> the error as a page.
 PageErrorRenderer = Callable[[Request, AppError], Awaitable[Response]]
+
+
+def add_page_errors(app: FastAPI, prefix: str, renderer: PageErrorRenderer) -> None:
+    """Render the errors of the pages whose path starts with `prefix` with `renderer` (a
+    service's start-up). The longest prefix that matches wins, so a service with pages for users
+    and for staff gives each its own error page; a page no prefix matches answers problem+json."""
+    renderers: dict[str, PageErrorRenderer] | None = getattr(app.state, PAGE_ERRORS_STATE, None)
+    if renderers is None:
+        renderers = {}
+        setattr(app.state, PAGE_ERRORS_STATE, renderers)
+    renderers[prefix] = renderer
+
 
 _HTML_CONTENT = {"text/html": {"schema": {"type": "string"}}}
 _MAX_FORM_FIELDS = 50
@@ -279,10 +291,12 @@ def page_router(audience: Audience, **kwargs: Any) -> APIRouter:
 
 
 async def render_page_error(request: Request, error: AppError) -> Response:
-    renderer: PageErrorRenderer | None = getattr(request.app.state, PAGE_ERRORS_STATE, None)
-    if renderer is None:
+    renderers: dict[str, PageErrorRenderer] = getattr(request.app.state, PAGE_ERRORS_STATE, {})
+    path = request.url.path
+    matching = [prefix for prefix in renderers if path.startswith(prefix)]
+    if not matching:
         raise error  # no pages of its own to render it with: problem+json
-    return await renderer(request, error)
+    return await renderers[max(matching, key=len)](request, error)
 
 
 def form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from complaints.complaint.service import (
 )
 from complaints.deps import Actor, ClientAddress, Complaints
 from complaints.holds.service import RefundNotAllowed
-from complaints.sla.domain import Channel, EventKind
+from complaints.sla.domain import EventKind
 from vas_common.access import Audience, audience_router
 from vas_common.errors import documented
 from vas_common.msisdn import InvalidMsisdn, normalized_msisdn
@@ -98,14 +98,7 @@ async def complain_on_the_web(
     body: WebIntakeIn, complaints: Complaints, address: ClientAddress
 ) -> WebIntakeOut:
     """The public form: the answer and an SMS give the tracking code."""
-    intake = Intake(
-        channel=Channel.WEB,
-        category=body.category,
-        msisdn=normalized_msisdn(body.msisdn),
-        summary=body.summary,
-        product_code=body.product_code.upper() if body.product_code else None,
-    )
-    complaint = await complaints.open(intake, "user", from_public_form=True, source_address=address)
+    complaint = await complaints.open(body.intake(), "user", from_public_form=True, source_address=address)
     return WebIntakeOut(tracking_code=complaint.tracking_code, status=complaint.status.value)
 
 

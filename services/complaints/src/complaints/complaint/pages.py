@@ -18,12 +18,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from complaints.complaint.schemas import WebIntakeIn
-from complaints.complaint.service import ComplaintNotFound, Intake, TooManyComplaints
+from complaints.complaint.service import ComplaintNotFound, TooManyComplaints
 from complaints.deps import ClientAddress, Complaints
-from complaints.sla.domain import SHANGHAI, Category, Channel
+from complaints.sla.domain import SHANGHAI, Category
 from vas_common.access import Audience
 from vas_common.errors import AppError
-from vas_common.msisdn import InvalidMsisdn, normalized_msisdn
+from vas_common.msisdn import InvalidMsisdn
 from vas_common.pages import Language, Messages, Pages, form_body, page_router, read_form
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -158,18 +158,10 @@ async def submit_complaint(request: Request, complaints: Complaints, address: Cl
             "msisdn": re.sub(r"[\s-]", "", form["msisdn"]),  # people type 138 0000 4321
             "product_code": form["product_code"].strip() or None,
         }
-        body = WebIntakeIn.model_validate(typed)
-        msisdn = normalized_msisdn(body.msisdn)
+        intake = WebIntakeIn.model_validate(typed).intake()
     except (ValidationError, InvalidMsisdn) as invalid:
         message = "error_msisdn" if _about_msisdn(invalid) else "error_invalid"
         return _render(request, "complaint_form.html", {"form": form, "message": message}, 422)
-    intake = Intake(
-        channel=Channel.WEB,
-        category=body.category,
-        msisdn=msisdn,
-        summary=body.summary,
-        product_code=body.product_code.upper() if body.product_code else None,
-    )
     try:
         complaint = await complaints.open(intake, "user", from_public_form=True, source_address=address)
     except TooManyComplaints as refused:

@@ -9,10 +9,10 @@ from uuid import UUID
 from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from complaints.complaint.domain import STAFF_EVENTS, Complaint, ComplaintEvent
-from complaints.complaint.service import ComplaintView
+from complaints.complaint.service import ComplaintView, Intake
 from complaints.holds.schemas import RefundIn
 from complaints.sla.domain import Category, Channel, Clock, EventKind
-from vas_common.msisdn import MSISDN_PATTERN
+from vas_common.msisdn import MSISDN_PATTERN, normalized_msisdn
 from vas_common.types import Instant, MultiLineText, SingleLineText
 
 _MSISDN = Field(pattern=MSISDN_PATTERN, description="The user's mobile number, +86 optional")
@@ -46,6 +46,16 @@ class WebIntakeIn(BaseModel):
     category: Category
     summary: MultiLineText = Field(min_length=1, max_length=2000)
     product_code: str | None = _PRODUCT_CODE
+
+    def intake(self) -> Intake:
+        """The web complaint it asks for (raises InvalidMsisdn for a number that is not one)."""
+        return Intake(
+            channel=Channel.WEB,
+            category=self.category,
+            msisdn=normalized_msisdn(self.msisdn),
+            summary=self.summary,
+            product_code=self.product_code.upper() if self.product_code else None,
+        )
 
 
 class EventIn(BaseModel):
