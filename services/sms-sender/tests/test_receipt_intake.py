@@ -195,3 +195,50 @@ async def test_a_parked_receipt_is_applied_when_its_batch_is_recorded(pool: asyn
         await eventually(applied, timeout_s=5)
         assert await conn.fetchval("SELECT count(*) FROM early_receipts") == 0
     await intake.stop()
+
+
+class _RecordLandsAfterFirstStatement:
+    """A connection whose first statement is followed by another transaction's commit: the
+    dispatcher's record of the segment lands between the receipt's statements."""
+
+    def __init__(self, conn: asyncpg.Connection, land: Any) -> None:
+        self._conn = conn
+        self._land = land
+        self._landed = False
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        rows = await self._conn.fetch(query, *args)
+        if not self._landed:
+            self._landed = True
+            await self._land()
+        return rows
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return await self._conn.execute(query, *args)
+
+
+async def test_a_receipt_whose_segment_lands_between_its_statements_is_applied(pool: asyncpg.Pool) -> None:
+    """Was: the segment, invisible to the UPDATE, was visible to the next statement, which took
+    it for a segment already final: the receipt was dropped as a repeat and the message stayed
+    `submitted` for good (6 of 400 in the crash tests)."""
+    receipts = ReceiptRepository()
+    now = datetime.now(UTC)
+    row = ReceiptRow("SMSC-RACE", "DELIVRD", "000", "delivered")
+
+    async def land() -> None:
+        async with pool.acquire() as other:
+            await other.execute(
+                "INSERT INTO segments (message_id, seq, accepted_at, status, smsc_message_id)"
+                " VALUES ($1, 1, $2, 'submitted', 'SMSC-RACE')",
+                uuid.uuid4(),
+                now,
+            )
+
+    async with pool.acquire() as conn, conn.transaction():
+        affected = await receipts.apply_receipts(_RecordLandsAfterFirstStatement(conn, land), [row], now)  # type: ignore[arg-type]
+    async with pool.acquire() as conn:
+        status = await conn.fetchval("SELECT status FROM segments WHERE smsc_message_id = 'SMSC-RACE'")
+        kept = await conn.fetchval("SELECT count(*) FROM early_receipts WHERE smsc_message_id = 'SMSC-RACE'")
+    assert (status, kept) in {("delivered", 0), ("submitted", 1)}, "the receipt was neither applied nor kept"
+    assert status == "delivered"
+    assert len(affected) == 1

@@ -224,10 +224,8 @@ class Dispatcher:
         smsc_ids = [o.smsc_message_id for o in outcomes if o.smsc_message_id]
         try:
             await self._recordings.submit(_Recording(outcomes, keys, smsc_ids))
-        except asyncio.CancelledError:
+        finally:  # recorded, cancelled or failed: receipts parked on it stop waiting
             self._done_recording(smsc_ids, recording)
-            raise
-        self._done_recording(smsc_ids, recording)
 
     async def _write_recordings(self, conn: DbConnection, batches: Sequence[_Recording]) -> list[None]:
         """Inside one transaction: the outcomes of batches sent, the receipts that came before
