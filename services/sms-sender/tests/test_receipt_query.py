@@ -167,3 +167,95 @@ async def test_a_segment_is_claimed_by_one_sweep_and_released_when_unanswered(po
         assert await repository.claim_awaiting_receipt(conn, now - timedelta(hours=2), now, 10, now) == []
         await repository.release(conn, ["S-1"])
         assert await repository.claim_awaiting_receipt(conn, older, recent, 10, now) == claimed
+
+
+async def _send(client: httpx.AsyncClient, partner: Any, product: str, numbers: list[str]) -> list[str]:
+    response = await client.post(
+        "/v1/messages",
+        headers=partner.headers,
+        json={"recipients": numbers, "content": "有效期", "product_code": product},
+    )
+    assert response.status_code == 202, response.text
+    return [a["message_id"] for a in response.json()["accepted"]]
+
+
+async def _final_events(client: httpx.AsyncClient, partner: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The final status events of these messages, as the pull API (and the callbacks) give them."""
+    events = (await client.get("/v1/status-events", params={"limit": 1000}, headers=partner.headers)).json()
+    return {
+        e["message_id"]: e["body"]
+        for e in events["items"]
+        if e["message_id"] in ids and e["status"] in ("delivered", "failed")
+    }
+
+
+@pytest.mark.parametrize(
+    ("smsc_outcome", "expected"),
+    [
+        # the SMSC answers query_sm: it gave the message up at the end of its validity
+        ("EXPIRED", "expired"),
+        # the SMSC still says "on its way" at every question (its receipt is hours off, then lost)
+        (None, "unknown"),
+    ],
+)
+async def test_a_segment_without_a_final_answer_ends_expired_or_unknown(
+    database: str,
+    kafka: Any,
+    smsc: SmscSimulator,
+    sms_settings: Any,
+    make_partner: Any,
+    make_product: Any,
+    smsc_outcome: str | None,
+    expected: str,
+) -> None:
+    """Was: a segment whose receipt never came stayed `submitted` for good; the partner was
+    never told, and an EXPIRED answer read as a plain failure."""
+    clock = ManualClock()
+    settings = sms_settings(
+        database,
+        kafka,
+        role="all",
+        smsc_port=smsc.smpp_port,
+        smsc_tps=0,
+        receipt_query_after_s=600,
+        receipt_requery_after_s=600,
+        receipt_query_interval_s=0.2,
+        smsc_validity_s=3600,
+    )
+    if smsc_outcome is None:
+        smsc.update_config(drop_receipts=1.0, receipt_delay_ms=3_600_000.0)
+    else:
+        smsc.update_config(drop_receipts=1.0, outcomes={smsc_outcome: 1.0})
+    async with serve(create_app(settings, clock=clock)) as client:
+        await eventually(lambda: _ready(client))
+        partner = await make_partner(client)()
+        numbers = [f"1350001{i:04d}" for i in range(5)]
+        product = await make_product(partner, numbers)
+        ids = await _send(client, partner, product, numbers)
+
+        async def statuses() -> set[str]:
+            return {(await _status(client, partner, i))["status"] for i in ids}
+
+        await eventually(lambda: _all(statuses, {"submitted"}))
+        clock.advance(timedelta(seconds=601))  # asked: a final answer, or "on its way"
+        await eventually(lambda: smsc.stats()["query_sm_received"] >= 5)
+        if smsc_outcome is None:
+            assert await statuses() == {"submitted"}
+            clock.advance(timedelta(seconds=3600 + 600))  # validity over, and one more question
+        await eventually(lambda: _all(statuses, {"failed"}))
+        for message_id in ids:
+            message = await _status(client, partner, message_id)
+            assert message["outcome"] == expected
+            assert message["segments"][0]["receipt_stat"] == (smsc_outcome or "UNKNOWN")
+        listed = (await client.get("/v1/messages", params={"limit": 100}, headers=partner.headers)).json()
+        assert {m["outcome"] for m in listed["items"] if m["id"] in ids} == {expected}
+        events = await _final_events(client, partner, ids)
+        assert {body["outcome"] for body in events.values()} == {expected}
+        assert len(events) == len(ids)
+        metrics = (await client.get("/metrics")).text
+        given_up = 5.0 if smsc_outcome is None else 0.0
+        assert f"sms_segments_given_up_total {given_up}" in metrics
+
+
+async def _all(statuses: Any, wanted: set[str]) -> bool:
+    return bool(await statuses() == wanted)

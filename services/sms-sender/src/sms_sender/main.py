@@ -200,6 +200,8 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             clock,
             query_after=timedelta(seconds=settings.receipt_query_after_s),
             requery_after=timedelta(seconds=settings.receipt_requery_after_s),
+            # past the validity period, one more question (a requery interval) before giving up
+            give_up_after=timedelta(seconds=settings.smsc_validity_s + settings.receipt_requery_after_s),
             batch=settings.receipt_query_batch,
         )
         runtime.every("receipt-reconciliation", settings.receipt_query_interval_s, reconciler.run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sms_sender.domain import GIVEN_UP_STAT, MessageKey
 from vas_common.db import DbConnection
 
 
@@ -56,3 +57,31 @@ class ReconciliationRepository:
             "UPDATE segments SET queried_at = NULL WHERE smsc_message_id = ANY($1::text[]) AND status = 'submitted'",
             smsc_ids,
         )
+
+    async def give_up(
+        self, conn: DbConnection, submitted_before: datetime, limit: int, now: datetime
+    ) -> set[MessageKey]:
+        """Segments still without a receipt or a final answer past their validity period: failed
+        with the stat UNKNOWN, for good. Returns their messages, whose status follows."""
+        rows = await conn.fetch(
+            """
+            WITH due AS (
+                SELECT message_id, seq, accepted_at
+                  FROM segments
+                 WHERE status = 'submitted' AND submitted_at < $1
+                 ORDER BY submitted_at
+                 LIMIT $2
+                   FOR UPDATE SKIP LOCKED
+            )
+            UPDATE segments s
+               SET status = 'failed', receipt_stat = $4, done_at = $3
+              FROM due
+             WHERE (s.message_id, s.seq, s.accepted_at) = (due.message_id, due.seq, due.accepted_at)
+            RETURNING s.message_id, s.accepted_at
+            """,
+            submitted_before,
+            limit,
+            now,
+            GIVEN_UP_STAT,
+        )
+        return {(r["message_id"], r["accepted_at"]) for r in rows}

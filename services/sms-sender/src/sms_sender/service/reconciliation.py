@@ -3,7 +3,9 @@
 unacknowledged receipt again) is asked about with query_sm; a final answer is applied as its
 receipt would have been. Asked again every `requery_after` while the SMSC says it is on its way.
 
-Not yet: the final `unknown`/`expired` state past the validity period (issue 17)."""
+A segment still without a final answer `give_up_after` its submit (the SMSC's validity period
+and a last question after it) is failed with the stat UNKNOWN: its message ends with the outcome
+`unknown` (or `expired`, when the SMSC said so), which the partner reads and is called back with."""
 
 from __future__ import annotations
 
@@ -32,6 +34,12 @@ class ReconciliationMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.given_up = Counter(
+            "sms_segments_given_up_total",
+            "Segments with neither a receipt nor a final query_sm answer by the end of their "
+            "validity period, ended as failed with the stat UNKNOWN",
+            registry=registry,
+        )
 
 
 class ReceiptReconciler:
@@ -44,6 +52,7 @@ class ReceiptReconciler:
         *,
         query_after: timedelta,
         requery_after: timedelta,
+        give_up_after: timedelta,
         batch: int = 100,
         repository: ReconciliationRepository | None = None,
         receipts: ReceiptRepository | None = None,
@@ -55,13 +64,33 @@ class ReceiptReconciler:
         self._clock = clock
         self._query_after = query_after
         self._requery_after = requery_after
+        self._give_up_after = give_up_after
         self._batch = batch
         self._repository = repository or ReconciliationRepository()
         self._receipts = receipts or ReceiptRepository()
         self._recorder = recorder or StatusRecorder()
 
     async def run(self) -> int:
-        """One sweep: ask about up to `batch` segments. Returns how many got a final answer."""
+        """One sweep: give up on the segments past their validity, then ask about up to `batch`
+        others. Returns how many got a final answer or were given up."""
+        given_up = await self._give_up()
+        return given_up + await self._ask()
+
+    async def _give_up(self) -> int:
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            affected = await self._repository.give_up(conn, now - self._give_up_after, self._batch, now)
+            await self._recorder.refresh(conn, list(affected), now)
+        if affected:
+            self._metrics.given_up.inc(len(affected))
+            logger.warning(
+                "%d messages ended as unknown: no receipt nor final answer from the SMSC within %s",
+                len(affected),
+                self._give_up_after,
+            )
+        return len(affected)
+
+    async def _ask(self) -> int:
         now = self._clock.now()
         async with self._pool.acquire() as conn:
             due = await self._repository.claim_awaiting_receipt(
