@@ -6,7 +6,16 @@ import contextlib
 
 import pytest
 
-from vas_common.smpp.pdu import Command, Pdu, ShortMessage, decode, encode, response_to
+from vas_common.smpp.pdu import (
+    RECEIPT_STATS,
+    Command,
+    MessageState,
+    Pdu,
+    ShortMessage,
+    decode,
+    encode,
+    response_to,
+)
 from vas_common.smpp.text import (
     GSM_CODEC,
     GSM_HIGHEST,
@@ -116,6 +125,16 @@ def test_receipt_round_trip_and_tlv_id_wins() -> None:
             6,
             sm=ShortMessage("8613812345678", "10690011", b"TD", tlvs=((0x001E, b"x\x00"),)),
         ),
+        Pdu(Command.QUERY_SM, 9, message_id="5f3a", source_addr="1069001"),
+        Pdu(
+            Command.QUERY_SM_RESP,
+            9,
+            message_id="5f3a",
+            final_date="261204041500000+",
+            message_state=MessageState.DELIVERED,
+        ),
+        Pdu(Command.QUERY_SM_RESP, 10, message_id="5f3b", message_state=MessageState.ENROUTE),
+        Pdu(Command.QUERY_SM_RESP, 11, status=0x67),  # ESME_RQUERYFAIL: no body
     ],
 )
 def test_pdu_round_trip(pdu: Pdu) -> None:
@@ -187,3 +206,18 @@ def test_a_16_bit_reference_goes_behind_iei_8_and_leaves_a_unit_less_per_segment
     assert encode_message("a" * 305, 0x1234, 8).segments[0][:6] == bytes([0x05, 0x00, 0x03, 0x34, 2, 1])
     with pytest.raises(ValueError, match="8 or 16"):
         encode_message("a", 1, reference_bits=12)
+
+
+def test_only_final_message_states_end_a_query() -> None:
+    assert {s for s in MessageState if s.is_final} == {
+        MessageState.DELIVERED,
+        MessageState.EXPIRED,
+        MessageState.DELETED,
+        MessageState.UNDELIVERABLE,
+        MessageState.REJECTED,
+    }
+
+
+def test_every_message_state_has_its_receipt_stat() -> None:
+    assert set(RECEIPT_STATS) == set(MessageState)
+    assert RECEIPT_STATS[MessageState.UNDELIVERABLE] == "UNDELIV"

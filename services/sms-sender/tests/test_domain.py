@@ -10,12 +10,14 @@ from sms_sender.domain import (
     RejectReason,
     SignatureMissing,
     TokenBucket,
+    message_outcome,
     message_status,
     normalize_recipient,
     parse_word_list,
     signed_content,
     udh_reference,
 )
+from vas_common.events.sms_sender import MessageOutcome as O
 from vas_common.events.sms_sender import MessageStatus as S
 from vas_common.events.subscription import SignaturePlacement
 
@@ -99,3 +101,22 @@ def test_the_reference_is_the_stored_one_and_the_id_byte_only_for_messages_from_
     assert udh_reference(0x1234, bytes(15) + b"\x07") == 0x1234
     assert udh_reference(0, bytes(15) + b"\x07") == 0
     assert udh_reference(None, bytes(15) + b"\x07") == 7
+
+
+@pytest.mark.parametrize(
+    ("status", "segments", "outcome"),
+    [
+        (S.SUBMITTED, [(S.SUBMITTED, None)], None),
+        (S.DELIVERED, [(S.DELIVERED, "DELIVRD"), (S.DELIVERED, "DELIVRD")], O.DELIVERED),
+        (S.FAILED, [(S.FAILED, None)], O.FAILED),  # refused at submit: no receipt stat
+        (S.FAILED, [(S.FAILED, "UNDELIV")], O.FAILED),
+        (S.FAILED, [(S.DELIVERED, "DELIVRD"), (S.FAILED, "EXPIRED")], O.EXPIRED),
+        (S.FAILED, [(S.FAILED, "UNKNOWN"), (S.SUBMITTED, None)], O.UNKNOWN),
+        (S.FAILED, [(S.FAILED, "EXPIRED"), (S.FAILED, "UNKNOWN")], O.UNKNOWN),
+        (S.FAILED, [(S.FAILED, "EXPIRED"), (S.FAILED, "REJECTD")], O.FAILED),  # a real failure wins
+    ],
+)
+def test_a_final_status_says_what_it_means(
+    status: S, segments: list[tuple[S, str | None]], outcome: O | None
+) -> None:
+    assert message_outcome(status, segments) is outcome

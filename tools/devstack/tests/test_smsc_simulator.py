@@ -21,6 +21,7 @@ from vas_common.smpp.pdu import (
     TLV_MESSAGE_STATE,
     TLV_RECEIPTED_MESSAGE_ID,
     Command,
+    MessageState,
     Pdu,
     ShortMessage,
     Status,
@@ -253,6 +254,47 @@ async def test_outcome_mix_follows_the_weights_with_a_seeded_rng(smsc: SmscSimul
     stats = [parse_receipt(p.sm.short_message).stat for p in receipts(esme)]  # type: ignore[union-attr]
     assert 25 < stats.count("DELIVRD") < 75
     assert stats.count("DELIVRD") + stats.count("UNDELIV") == 100
+
+
+async def test_dropped_receipts_are_never_sent_and_query_sm_still_tells_the_state(
+    smsc: SmscSimulator, esme: Esme, api: httpx.AsyncClient
+) -> None:
+    """A peer that drops receipts: the ESME can only learn the outcome by query_sm."""
+    assert (
+        await api.put("/config", json={"drop_receipts": 1.0, "outcomes": {"UNDELIV": 1.0}})
+    ).status_code == 200
+    smsc.update_config(submit_latency_ms=0, receipt_delay_ms=0)
+    resp = await esme.submit(text_sm("lost receipt", registered_delivery=1))
+    await until(lambda: smsc.stats()["receipts_dropped"] == 1, 5)
+    answer = await esme.session.request(
+        Pdu(Command.QUERY_SM, 0, message_id=resp.message_id, source_addr=SP_NUMBER), 5
+    )
+    assert (answer.command, answer.status) == (Command.QUERY_SM_RESP, Status.ESME_ROK)
+    assert (answer.message_id, answer.message_state) == (resp.message_id, MessageState.UNDELIVERABLE)
+    assert len(answer.final_date) == 16
+    assert answer.final_date.endswith("+")
+    assert receipts(esme) == []
+    unknown = await esme.session.request(
+        Pdu(Command.QUERY_SM, 0, message_id="nope", source_addr=SP_NUMBER), 5
+    )
+    assert unknown.status == Status.ESME_RQUERYFAIL
+    other_source = await esme.session.request(
+        Pdu(Command.QUERY_SM, 0, message_id=resp.message_id, source_addr="10690000"), 5
+    )
+    assert other_source.status == Status.ESME_RQUERYFAIL  # a message is named by id and source
+    assert smsc.stats()["query_sm_received"] == 3
+    assert (await api.put("/config", json={"drop_receipts": 2})).status_code == 422
+
+
+async def test_query_sm_of_a_message_whose_receipt_is_not_due_says_enroute(
+    smsc: SmscSimulator, esme: Esme
+) -> None:
+    smsc.update_config(receipt_delay_ms=60_000)
+    resp = await esme.submit(text_sm("pending", registered_delivery=1))
+    answer = await esme.session.request(
+        Pdu(Command.QUERY_SM, 0, message_id=resp.message_id, source_addr=SP_NUMBER), 5
+    )
+    assert (answer.message_state, answer.final_date) == (MessageState.ENROUTE, "")
 
 
 async def test_receipt_before_resp_reaches_the_wire_first(smsc: SmscSimulator) -> None:

@@ -19,7 +19,7 @@ from uuid import UUID
 import ahocorasick
 from standardwebhooks import Webhook
 
-from vas_common.events.sms_sender import Category, MessageStatus, SubmitRequested, SubmitWork
+from vas_common.events.sms_sender import Category, MessageOutcome, MessageStatus, SubmitRequested, SubmitWork
 from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
 from vas_common.msisdn import NotMsisdn, parse_msisdn
 from vas_common.types import has_visible_character
@@ -149,6 +149,28 @@ def message_status(segment_statuses: Sequence[MessageStatus], total: int) -> Mes
     return MessageStatus.ACCEPTED
 
 
+# The receipt stat a segment is given when neither its receipt nor a final answer to query_sm
+# came by the end of its validity period: SMPP's own word for a message in an unknown state.
+GIVEN_UP_STAT = "UNKNOWN"
+_LATE_STATS = frozenset({"EXPIRED", GIVEN_UP_STAT})
+
+
+def message_outcome(
+    status: MessageStatus, segments: Sequence[tuple[MessageStatus, str | None]]
+) -> MessageOutcome | None:
+    """What a final status means, from its segments' (status, receipt stat): `failed` when a
+    segment was refused or reported undeliverable; else `expired` when the SMSC gave every failed
+    segment up at its validity's end, `unknown` when we never learnt their fate."""
+    if status is MessageStatus.DELIVERED:
+        return MessageOutcome.DELIVERED
+    if status is not MessageStatus.FAILED:
+        return None
+    stats = {stat for s, stat in segments if s is MessageStatus.FAILED}
+    if not stats or not stats <= _LATE_STATS:  # a refusal has no stat
+        return MessageOutcome.FAILED
+    return MessageOutcome.EXPIRED if stats == {"EXPIRED"} else MessageOutcome.UNKNOWN
+
+
 def udh_reference(concat_ref: int | None, message_id_bytes: bytes) -> int:
     """The concatenation reference of a message: the one allocated for its recipient when it was
     accepted; for a message accepted before they were (no concat_ref), the last byte of its id as
@@ -183,6 +205,7 @@ class Message:
     product_code: str | None
     client_ref: str | None
     status: MessageStatus
+    outcome: MessageOutcome | None
     error: str | None
     encoding: str
     segments_total: int

@@ -23,8 +23,12 @@ from sms_sender.repository.partitions import PartitionRepository
 from sms_sender.service.accept import SendMetrics, SendService
 from sms_sender.service.callbacks import CallbackSecrets
 from sms_sender.service.dispatch import Dispatcher, DispatchMetrics
+from sms_sender.service.inbound import InboundIntake
+from sms_sender.service.mo import MoIntake
 from sms_sender.service.partners import PartnerDirectory
 from sms_sender.service.queries import StatusQueries
+from sms_sender.service.receipts import ReceiptIntake
+from sms_sender.service.reconciliation import ReceiptReconciler, ReconciliationMetrics
 from sms_sender.service.retention import Retention
 from sms_sender.settings import SmsSenderSettings
 from sms_sender.status_relay import StatusRelay
@@ -144,7 +148,15 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             concat_reference_bits=settings.concat_reference_bits,
         )
         await dispatcher.start()
-        await connector.start(dispatcher.inbound)
+        dispatch_metrics = dispatcher.metrics
+        inbound = InboundIntake(
+            pool,
+            ReceiptIntake(pool, dispatcher.in_flight, dispatch_metrics.receipts, clock, health=health),
+            MoIntake(dispatch_metrics.mo),
+            clock,
+        )
+        await connector.start(inbound.handle)
+        runtime.on_shutdown.append(inbound.stop)  # after the connector: nothing parks any more
         runtime.on_shutdown.append(connector.stop)
         runtime.on_shutdown.append(dispatcher.stop)  # stopped before the connector: drains first
 
@@ -180,7 +192,19 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         status_relay = StatusRelay(pool, runtime.publisher, settings.outbox_poll_interval_s)
         await status_relay.start()
         runtime.on_shutdown.append(status_relay.stop)
-        runtime.every("early-receipts", 1.0, dispatcher.resolve_early_receipts)
+        runtime.every("early-receipts", 1.0, inbound.receipts.resolve_early_receipts)
+        reconciler = ReceiptReconciler(
+            pool,
+            connector,
+            ReconciliationMetrics(runtime.metrics.registry),
+            clock,
+            query_after=timedelta(seconds=settings.receipt_query_after_s),
+            requery_after=timedelta(seconds=settings.receipt_requery_after_s),
+            # past the validity period, one more question (a requery interval) before giving up
+            give_up_after=timedelta(seconds=settings.smsc_validity_s + settings.receipt_requery_after_s),
+            batch=settings.receipt_query_batch,
+        )
+        runtime.every("receipt-reconciliation", settings.receipt_query_interval_s, reconciler.run)
 
         async def report_health() -> None:
             await runtime.publisher.publish(SMS_HEALTH, HealthReported(payload=health.report()))

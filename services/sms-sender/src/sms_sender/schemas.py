@@ -11,7 +11,7 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from sms_sender.domain import DeadCallback, Message, SendOrder, SendResult
 from sms_sender.service.queries import StatusEventView
-from vas_common.events.sms_sender import Category, MessageStatus
+from vas_common.events.sms_sender import Category, MessageOutcome, MessageStatus
 from vas_common.types import MultiLineText, SingleLineText, single_line_text
 
 
@@ -121,6 +121,11 @@ class MessageOut(BaseModel):
     product_code: str | None
     client_ref: str | None
     status: MessageStatus
+    outcome: MessageOutcome | None = Field(
+        default=None,
+        description="Once final: delivered; failed (refused, or reported undeliverable); expired (the "
+        "operator gave up at the validity period's end); unknown (no receipt nor answer by then)",
+    )
     error: str | None
     encoding: str
     segments_total: int
@@ -139,6 +144,7 @@ class MessageOut(BaseModel):
             product_code=message.product_code,
             client_ref=message.client_ref,
             status=message.status,
+            outcome=message.outcome,
             error=message.error,
             encoding=message.encoding,
             segments_total=message.segments_total,

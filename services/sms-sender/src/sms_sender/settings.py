@@ -51,6 +51,17 @@ class SmsSenderSettings(ServiceSettings):
     # part) instead of the 8-bit one (IEI 0x00) when the SMSC accepts it. Set it on the API and
     # the dispatchers alike: it changes how many parts a text takes.
     smsc_concat_16bit: bool = False
+    # Receipt reconciliation: a segment without its receipt this long after its submit is asked
+    # about (query_sm), again every requery interval while the SMSC says it is on its way; the
+    # sweep runs every interval and asks about at most `batch` segments.
+    receipt_query_after_s: float = Field(default=1800.0, gt=0)
+    receipt_requery_after_s: float = Field(default=1800.0, gt=0)
+    receipt_query_interval_s: float = Field(default=30.0, gt=0)
+    receipt_query_batch: int = Field(default=100, gt=0, le=10_000)
+    # How long the SMSC keeps trying a message (its validity period: we send none, so set this
+    # to the SMSC's default). A segment with no receipt nor final answer by then and one more
+    # requery interval ends as failed, stat UNKNOWN (outcome `unknown`).
+    smsc_validity_s: float = Field(default=48 * 3600.0, gt=0)
 
     # Health signals (sms_sender.health, topic sms.health): a report every interval from each
     # dispatcher; the SMSC's name in them (default system_id@host:port); the checks' thresholds.

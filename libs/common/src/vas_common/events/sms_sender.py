@@ -33,6 +33,13 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
 
 
+class MessageOutcome(StrEnum):
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
 class SubmitWork(Payload):
     """Everything a dispatcher needs to send one message to one recipient."""
 
@@ -79,6 +86,10 @@ class MessageState(Payload):
     error: str | None = None
     product_code: str | None = None
     client_ref: str | None = None
+    # What a final status means: `failed` covers a refusal or an undeliverable receipt (failed),
+    # the SMSC giving up at the validity period's end (expired) and no receipt or answer by then
+    # (unknown). A field of its own, not more statuses: readers of `status` stay as they are.
+    outcome: MessageOutcome | None = None
 
 
 class MessageStatusChanged(Event):

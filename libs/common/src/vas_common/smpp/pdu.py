@@ -19,6 +19,8 @@ class Command(IntEnum):
     BIND_RECEIVER_RESP = 0x80000001
     BIND_TRANSMITTER = 0x00000002
     BIND_TRANSMITTER_RESP = 0x80000002
+    QUERY_SM = 0x00000003
+    QUERY_SM_RESP = 0x80000003
     SUBMIT_SM = 0x00000004
     SUBMIT_SM_RESP = 0x80000004
     DELIVER_SM = 0x00000005
@@ -47,7 +49,38 @@ class Status(IntEnum):
     ESME_RINVSYSID = 0x0F
     ESME_RMSGQFUL = 0x14
     ESME_RTHROTTLED = 0x58
+    ESME_RQUERYFAIL = 0x67
     ESME_RUNKNOWNERR = 0xFF
+
+
+class MessageState(IntEnum):
+    """message_state of query_sm_resp and of the receipt TLV (SMPP 3.4 section 5.2.28)."""
+
+    ENROUTE = 1
+    DELIVERED = 2
+    EXPIRED = 3
+    DELETED = 4
+    UNDELIVERABLE = 5
+    ACCEPTED = 6
+    UNKNOWN = 7
+    REJECTED = 8
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (MessageState.ENROUTE, MessageState.ACCEPTED, MessageState.UNKNOWN)
+
+
+# The stat a delivery receipt gives for each state (the text format's `stat:` field).
+RECEIPT_STATS: dict[MessageState, str] = {
+    MessageState.ENROUTE: "ENROUTE",
+    MessageState.DELIVERED: "DELIVRD",
+    MessageState.EXPIRED: "EXPIRED",
+    MessageState.DELETED: "DELETED",
+    MessageState.UNDELIVERABLE: "UNDELIV",
+    MessageState.ACCEPTED: "ACCEPTD",
+    MessageState.UNKNOWN: "UNKNOWN",
+    MessageState.REJECTED: "REJECTD",
+}
 
 
 # Statuses after which the same PDU may succeed later: slow down and resend it.
@@ -101,6 +134,12 @@ class Pdu:
     password: str = ""
     message_id: str = ""
     sm: ShortMessage | None = field(default=None)
+    # query_sm: the message asked about is (message_id, source_addr); query_sm_resp answers
+    # with its state, the time it became final ("" while it is not) and the network's error.
+    source_addr: str = ""
+    message_state: int = 0
+    final_date: str = ""
+    error_code: int = 0
 
     @property
     def is_response(self) -> bool:
@@ -157,6 +196,14 @@ def encode(pdu: Pdu) -> bytes:
         body = _cstr(pdu.message_id) if pdu.status == 0 else b""
     elif command == Command.DELIVER_SM_RESP:
         body = _cstr("")
+    elif command == Command.QUERY_SM:
+        body = _cstr(pdu.message_id) + bytes([0, 0]) + _cstr(pdu.source_addr)
+    elif command == Command.QUERY_SM_RESP:
+        body = (
+            _cstr(pdu.message_id) + _cstr(pdu.final_date) + bytes([pdu.message_state, pdu.error_code])
+            if pdu.status == 0
+            else b""
+        )
     else:
         body = b""
     return HEADER.pack(HEADER.size + len(body), command, pdu.status, pdu.sequence) + body
@@ -206,6 +253,24 @@ def decode(frame: bytes) -> Pdu:
         return Pdu(command, sequence, status, system_id=_read_cstrs(body, 1)[0] if body else "")
     if command == Command.SUBMIT_SM_RESP:
         return Pdu(command, sequence, status, message_id=_read_cstrs(body, 1)[0] if body else "")
+    if command == Command.QUERY_SM:
+        message_id = _read_cstrs(body, 1)[0]
+        rest = body[len(message_id.encode("latin-1")) + 1 + 2 :]  # past the source TON and NPI
+        return Pdu(command, sequence, status, message_id=message_id, source_addr=_read_cstrs(rest, 1)[0])
+    if command == Command.QUERY_SM_RESP and body:
+        message_id, final_date = _read_cstrs(body, 2)
+        tail = body[len(message_id.encode("latin-1")) + len(final_date.encode("latin-1")) + 2 :]
+        if len(tail) < 2:
+            raise PduError("query_sm_resp without message_state and error_code")
+        return Pdu(
+            command,
+            sequence,
+            status,
+            message_id=message_id,
+            final_date=final_date,
+            message_state=tail[0],
+            error_code=tail[1],
+        )
     return Pdu(command, sequence, status)
 
 

@@ -95,7 +95,19 @@ class SmppSession:
     async def request(self, pdu: Pdu, timeout_s: float | None = None) -> Pdu:
         """Send a request (its sequence is assigned here) and wait for the response."""
         sequence = self.next_sequence()
-        pdu = Pdu(pdu.command, sequence, pdu.status, pdu.system_id, pdu.password, pdu.message_id, pdu.sm)
+        pdu = Pdu(
+            pdu.command,
+            sequence,
+            pdu.status,
+            pdu.system_id,
+            pdu.password,
+            pdu.message_id,
+            pdu.sm,
+            pdu.source_addr,
+            pdu.message_state,
+            pdu.final_date,
+            pdu.error_code,
+        )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Pdu] = loop.create_future()
         self._pending[sequence] = future

@@ -41,6 +41,17 @@ class Inbound:
     receipted_message_id: bytes | None
 
 
+@dataclass(frozen=True)
+class QueryResult:
+    """What the SMSC says of a message it accepted (query_sm), in receipt terms."""
+
+    answered: bool  # False: no answer (no bind, timeout, connection lost): ask again later
+    known: bool  # False: the SMSC does not know the message (any more)
+    final: bool
+    stat: str  # DELIVRD, UNDELIV, EXPIRED, DELETED, REJECTD, ACCEPTD, UNKNOWN, ENROUTE or ""
+    err: str = ""
+
+
 InboundHandler = Callable[[list[Inbound]], Awaitable[None]]
 
 
@@ -52,6 +63,10 @@ class SmscConnector(Protocol):
     async def submit(self, segment: OutboundSegment) -> SubmitResult:
         """Send one segment; transient refusals (throttling, queue full, lost binds) are retried
         inside, so the result is final: accepted, or refused for good."""
+        ...
+
+    async def query(self, smsc_message_id: str, source_addr: str) -> QueryResult:
+        """Ask the SMSC where a message it accepted stands (for a receipt that never came)."""
         ...
 
     def connected_binds(self) -> int: ...

@@ -17,12 +17,14 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Gauge
 
-from sms_sender.connectors import Inbound, InboundHandler, OutboundSegment, SubmitResult
+from sms_sender.connectors import Inbound, InboundHandler, OutboundSegment, QueryResult, SubmitResult
 from vas_common.smpp.pdu import (
     ESM_CLASS_DELIVERY_RECEIPT,
+    RECEIPT_STATS,
     TLV_RECEIPTED_MESSAGE_ID,
     TRANSIENT_STATUSES,
     Command,
+    MessageState,
     Pdu,
     ShortMessage,
     Status,
@@ -435,6 +437,37 @@ class SmppConnector:
                 continue
             return SubmitResult(False, None, answer.status, status_name(answer.status), attempts)
         return SubmitResult(False, None, last_status, f"gave up: {last_status.name}", attempts)
+
+    async def query(self, smsc_message_id: str, source_addr: str) -> QueryResult:
+        """One query_sm on a ready bind, paced like bulk submits (the SMSC counts every PDU)."""
+        loop = asyncio.get_running_loop()
+        try:
+            bind = await self._pick_bind(loop.time() + self.config.response_timeout_s)
+            async with bind.bulk_window, bind.window:
+                await bind.pacer.wait(False)
+                session = bind.session
+                if session is None or not bind.ready.is_set():
+                    return QueryResult(answered=False, known=False, final=False, stat="")
+                answer = await session.request(
+                    Pdu(Command.QUERY_SM, 0, message_id=smsc_message_id, source_addr=source_addr)
+                )
+        except (TimeoutError, SessionClosed, ConnectionError):
+            return QueryResult(answered=False, known=False, final=False, stat="")
+        if answer.status in TRANSIENT_STATUSES:
+            return QueryResult(answered=False, known=False, final=False, stat="")
+        if answer.status != Status.ESME_ROK or answer.command != Command.QUERY_SM_RESP:
+            return QueryResult(answered=True, known=False, final=False, stat="")
+        try:
+            state = MessageState(answer.message_state)
+        except ValueError:
+            return QueryResult(answered=True, known=True, final=False, stat="")
+        return QueryResult(
+            answered=True,
+            known=True,
+            final=state.is_final,
+            stat=RECEIPT_STATS[state],
+            err=f"{answer.error_code:03d}",
+        )
 
     # -- inbound -------------------------------------------------------------------------
 

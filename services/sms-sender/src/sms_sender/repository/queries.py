@@ -11,10 +11,10 @@ import asyncpg
 
 from sms_sender.domain import Message, Segment
 from vas_common.db import DbConnection
-from vas_common.events.sms_sender import Category, MessageStatus
+from vas_common.events.sms_sender import Category, MessageOutcome, MessageStatus
 
 _MESSAGE_COLUMNS = (
-    "id, recipient, source_addr, category, product_code, client_ref, status, error, encoding,"
+    "id, recipient, source_addr, category, product_code, client_ref, status, outcome, error, encoding,"
     " segments_total, accepted_at, submitted_at, done_at"
 )
 _SEGMENT_COLUMNS = "seq, status, smsc_message_id, smpp_status, receipt_stat, attempts, submitted_at, done_at"
@@ -29,6 +29,7 @@ def _message(row: asyncpg.Record, segments: tuple[Segment, ...] = ()) -> Message
         product_code=row["product_code"],
         client_ref=row["client_ref"],
         status=MessageStatus(row["status"]),
+        outcome=MessageOutcome(row["outcome"]) if row["outcome"] else None,
         error=row["error"],
         encoding=row["encoding"],
         segments_total=row["segments_total"],

@@ -47,13 +47,22 @@ class ReceiptRepository:
         )
         return [_receipt_row(r) for r in rows]
 
-    async def apply_receipts(
-        self, conn: DbConnection, receipts: Sequence[ReceiptRow], at: datetime
-    ) -> set[MessageKey]:
-        """Mark segments by SMSC id; keep receipts that match nothing yet. Returns affected message ids."""
-        if not receipts:
-            return set()
+    async def take_recorded_early_receipts(self, conn: DbConnection, smsc_ids: list[str]) -> list[ReceiptRow]:
+        """The early receipts of these SMSC ids whose segments are recorded by now."""
         rows = await conn.fetch(
+            """
+            DELETE FROM early_receipts e USING segments s
+             WHERE e.smsc_message_id = ANY($1::text[]) AND s.smsc_message_id = e.smsc_message_id
+            RETURNING e.smsc_message_id, e.stat, e.err
+            """,
+            smsc_ids,
+        )
+        return [_receipt_row(r) for r in rows]
+
+    async def _mark_segments(
+        self, conn: DbConnection, receipts: Sequence[ReceiptRow], at: datetime
+    ) -> list[asyncpg.Record]:
+        return await conn.fetch(
             """
             UPDATE segments s
                SET status = r.status, receipt_stat = r.stat, done_at = $5
@@ -67,11 +76,36 @@ class ReceiptRepository:
             [r.status for r in receipts],
             at,
         )
-        # Whatever matched nothing is kept: its segment may be committed a moment from now (a
-        # receipt can overtake our own record of the submit_sm_resp). The sweeper applies it
-        # then, or drops it if it was a duplicate of a receipt applied already.
+
+    async def apply_receipts(
+        self, conn: DbConnection, receipts: Sequence[ReceiptRow], at: datetime
+    ) -> set[MessageKey]:
+        """Mark segments by SMSC id; keep receipts that match nothing yet. Returns affected message ids."""
+        if not receipts:
+            return set()
+        rows = await self._mark_segments(conn, receipts, at)
+        # Whatever matched no segment is kept: its segment may be committed a moment from now
+        # (a receipt can overtake our own record of the submit_sm_resp), and is applied then.
+        # A repeat of a receipt applied already (the SMSC sends it again when our deliver_sm_resp
+        # was lost) names a segment that is final: it is dropped, not kept (and taken back by the
+        # sweeper every second for ever). Each statement sees what is committed when it starts,
+        # so a segment recorded since the UPDATE may show up still open here: it is marked now.
         matched = {r["smsc_message_id"] for r in rows}
         early = [r for r in receipts if r.smsc_message_id not in matched]
+        if early:
+            seen = await conn.fetch(
+                "SELECT smsc_message_id, bool_or(status = 'submitted') AS open"
+                "  FROM segments WHERE smsc_message_id = ANY($1::text[]) GROUP BY smsc_message_id",
+                [r.smsc_message_id for r in early],
+            )
+            landed = {r["smsc_message_id"] for r in seen if r["open"]}
+            if landed:
+                rows = [
+                    *rows,
+                    *await self._mark_segments(conn, [r for r in early if r.smsc_message_id in landed], at),
+                ]
+            known = {r["smsc_message_id"] for r in seen}
+            early = [r for r in early if r.smsc_message_id not in known]
         if early:
             await conn.execute(
                 """

@@ -121,19 +121,22 @@ class StatusRepository:
         return [_message_for_status(row) for row in rows]
 
     async def update_statuses(
-        self, conn: DbConnection, changes: Sequence[tuple[UUID, datetime, str, str | None, datetime]]
+        self,
+        conn: DbConnection,
+        changes: Sequence[tuple[UUID, datetime, str, str | None, datetime, str | None]],
     ) -> None:
-        """(message id, accepted_at, new status, error, at): submitted_at / done_at follow the status."""
+        """(message id, accepted_at, new status, error, at, outcome): submitted_at / done_at follow
+        the status."""
         ordered = sorted(changes, key=lambda change: change[0])  # one lock order: no deadlocks
         await conn.execute(
             """
             UPDATE messages m
-               SET status = c.status, error = coalesce(c.error, m.error), updated_at = c.at,
+               SET status = c.status, error = coalesce(c.error, m.error), updated_at = c.at, outcome = c.outcome,
                    submitted_at = CASE WHEN c.status IN ('submitted', 'delivered')
                                        THEN coalesce(m.submitted_at, c.at) ELSE m.submitted_at END,
                    done_at = CASE WHEN c.status IN ('delivered', 'failed') THEN c.at ELSE m.done_at END
-              FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[])
-                   AS c(id, accepted_at, status, error, at)
+              FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+                   AS c(id, accepted_at, status, error, at, outcome)
              WHERE m.id = c.id AND m.accepted_at = c.accepted_at
             """,
             [c[0] for c in ordered],
@@ -141,6 +144,7 @@ class StatusRepository:
             [c[2] for c in ordered],
             [c[3] for c in ordered],
             [c[4] for c in ordered],
+            [c[5] for c in ordered],
         )
 
     async def insert_status_events(self, conn: DbConnection, rows: Sequence[StatusEventRow]) -> None:

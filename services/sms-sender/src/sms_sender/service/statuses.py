@@ -38,7 +38,7 @@ class StatusRecorder:
         if not keys:
             return []
         changed: list[MessageState] = []
-        updates: list[tuple[UUID, datetime, str, str | None, datetime]] = []
+        updates: list[tuple[UUID, datetime, str, str | None, datetime, str | None]] = []
         callback_targets: dict[UUID, tuple[str, bool]] = {}
         for row in await self._statuses.load_for_status(conn, keys):
             segments = row.segments
@@ -54,7 +54,10 @@ class StatusRecorder:
                 ),
                 None,
             )
-            updates.append((row.id, row.accepted_at, new_status.value, error, now))
+            outcome = domain.message_outcome(
+                new_status, [(status, s.receipt_stat) for s, status in zip(segments, statuses, strict=True)]
+            )
+            updates.append((row.id, row.accepted_at, new_status.value, error, now, outcome))
             changed.append(
                 MessageState(
                     message_id=row.id,
@@ -78,6 +81,7 @@ class StatusRecorder:
                     error=error,
                     product_code=row.product_code,
                     client_ref=row.client_ref,
+                    outcome=outcome,
                 )
             )
             if row.callback_url:

@@ -62,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> SmscConfig:
         help="e.g. DELIVRD=0.9,UNDELIV=0.05,EXPIRED=0.05",
     )
     parser.add_argument("--receipt-before-resp", action="store_true")
+    parser.add_argument("--drop-receipts", type=float, default=0.0, help="share of receipts never sent, 0..1")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
@@ -79,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> SmscConfig:
         receipt_delay_ms=args.receipt_delay_ms,
         outcomes=args.outcomes,
         receipt_before_resp=args.receipt_before_resp,
+        drop_receipts=args.drop_receipts,
         seed=args.seed,
     )
 

@@ -43,6 +43,7 @@ class ConfigUpdate(BaseModel):
     receipt_delay_ms: float | None = Field(default=None, ge=0)
     outcomes: dict[str, float] | None = None
     receipt_before_resp: bool | None = None
+    drop_receipts: float | None = Field(default=None, ge=0, le=1)
 
 
 def create_app(sim: SmscSimulator) -> FastAPI:

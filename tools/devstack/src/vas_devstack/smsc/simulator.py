@@ -31,6 +31,7 @@ from vas_common.smpp.pdu import (
     TLV_RECEIPTED_MESSAGE_ID,
     TRANSIENT_STATUSES,
     Command,
+    MessageState,
     Pdu,
     ShortMessage,
     Status,
@@ -89,12 +90,20 @@ class SmscConfig:
     receipt_delay_ms: float = 50.0  # counted from the submit_sm_resp
     outcomes: dict[str, float] = field(default_factory=lambda: {"DELIVRD": 1.0})
     receipt_before_resp: bool = False
+    drop_receipts: float = 0.0  # the share of receipts never sent (query_sm still knows the state)
     seed: int | None = 1
     enquire_link_interval_s: float = 30.0
     deliver_timeout_s: float = 10.0
 
 
-RUNTIME_FIELDS = ("tps", "submit_latency_ms", "receipt_delay_ms", "outcomes", "receipt_before_resp")
+RUNTIME_FIELDS = (
+    "tps",
+    "submit_latency_ms",
+    "receipt_delay_ms",
+    "outcomes",
+    "receipt_before_resp",
+    "drop_receipts",
+)
 
 
 class TokenBucket:
@@ -127,6 +136,7 @@ class Delivery:
     sm: ShortMessage
     kind: str  # "receipt" | "mo"
     system_id: str | None  # only sessions of this account may take it; None: any
+    receipt_of: tuple[str, str] | None = None  # a receipt's (message id, stat)
 
 
 class _Close:
@@ -191,6 +201,9 @@ class Counters:
     mo_sent: int = 0  # MO parts acknowledged by the ESME
     deliver_sm_refused: int = 0  # deliver_sm_resp with a permanent error status (not resent)
     deliver_sm_resent: int = 0  # timed out, connection lost or transient error: sent again
+    deliver_sm_unanswered: int = 0  # sent, deliver_sm_resp not come yet (a gauge)
+    receipts_dropped: int = 0  # never sent (`drop_receipts`)
+    query_sm_received: int = 0
     binds_accepted: int = 0
     binds_refused: int = 0
     generic_nacks: int = 0
@@ -198,6 +211,12 @@ class Counters:
 
 def _smpp_time(wall: float) -> str:
     return time.strftime("%y%m%d%H%M", time.localtime(wall))
+
+
+def _smpp_absolute_time(wall: float) -> str:
+    """SMPP 3.4 absolute time in UTC: YYMMDDhhmmsst00+."""
+    tenths = int(wall * 10) % 10
+    return time.strftime("%y%m%d%H%M%S", time.gmtime(wall)) + f"{tenths}00+"
 
 
 class SmscSimulator:
@@ -222,6 +241,9 @@ class SmscSimulator:
         self._mo_references = itertools.count(random.randrange(256))
         self._rr = itertools.count()
         self._held: deque[Delivery] = deque()
+        # message id -> (source address, message_state, when it became final) for query_sm;
+        # ENROUTE until its receipt is due (sent or dropped)
+        self._states: dict[str, tuple[str, int, float | None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()  # deliver_sm in flight
         self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._paused_until_mono = 0.0
@@ -420,6 +442,8 @@ class SmscSimulator:
         command = pdu.command
         if command == Command.SUBMIT_SM and bind.bind_type is not None:
             self._on_submit(bind, pdu)
+        elif command == Command.QUERY_SM and bind.can_transmit:
+            self._on_query(bind, pdu)
         elif command in BIND_TYPES:
             self._on_bind(bind, pdu)
         elif bind.bind_type is None:
@@ -501,6 +525,7 @@ class SmscSimulator:
             )
         )
         receipt = self._receipt(sm, message_id, wall, bind.system_id) if sm.registered_delivery & 1 else None
+        self._states[message_id] = (sm.source_addr, MessageState.ENROUTE, None)
         resp = Pdu(Command.SUBMIT_SM_RESP, pdu.sequence, 0, message_id=message_id)
         latency = self.config.submit_latency_ms
         if latency > 0:
@@ -513,15 +538,45 @@ class SmscSimulator:
             bind.put(resp)
             return
         if self.config.receipt_before_resp:
-            self._dispatch([receipt], bind)
+            self._send_receipt(receipt, bind)
             bind.put(resp)
             return
         bind.put(resp)
         delay = self.config.receipt_delay_ms
         if delay > 0:
-            self._loop.call_later(delay / 1000.0, self._dispatch, [receipt], bind)
+            self._loop.call_later(delay / 1000.0, self._send_receipt, receipt, bind)
         else:
-            self._dispatch([receipt], bind)
+            self._send_receipt(receipt, bind)
+
+    def _send_receipt(self, receipt: Delivery, bind: Bind) -> None:
+        """The message is final now: query_sm tells its state; the receipt goes out unless
+        this SMSC drops it (`drop_receipts`)."""
+        assert receipt.receipt_of is not None
+        message_id, stat = receipt.receipt_of
+        source = self._states[message_id][0]
+        self._states[message_id] = (source, MESSAGE_STATES[stat], time.time())
+        if self.config.drop_receipts > 0 and self.rng.random() < self.config.drop_receipts:
+            self.counters.receipts_dropped += 1
+            return
+        self._dispatch([receipt], bind)
+
+    def _on_query(self, bind: Bind, pdu: Pdu) -> None:
+        self.counters.query_sm_received += 1
+        state = self._states.get(pdu.message_id)
+        if state is None or state[0] != pdu.source_addr:  # a message is named by id and source
+            bind.put(Pdu(Command.QUERY_SM_RESP, pdu.sequence, Status.ESME_RQUERYFAIL))
+            return
+        _source, message_state, final = state
+        bind.put(
+            Pdu(
+                Command.QUERY_SM_RESP,
+                pdu.sequence,
+                0,
+                message_id=pdu.message_id,
+                final_date=_smpp_absolute_time(final) if final is not None else "",
+                message_state=message_state,
+            )
+        )
 
     def _receipt(self, sm: ShortMessage, message_id: str, submitted: float, system_id: str) -> Delivery:
         if len(self._outcome_stats) == 1:
@@ -550,6 +605,7 @@ class SmscSimulator:
             ),
             "receipt",
             system_id,
+            (message_id, stat),
         )
 
     # -- deliver_sm ------------------------------------------------------------------------------
@@ -581,13 +637,16 @@ class SmscSimulator:
                 target.put(delivery)
 
     async def _deliver(self, bind: Bind, delivery: Delivery) -> None:
+        self.counters.deliver_sm_unanswered += 1
         try:
             resp = await bind.session.request(Pdu(Command.DELIVER_SM, 0, sm=delivery.sm))
         except (TimeoutError, SessionClosed, ConnectionError, OSError):
+            self.counters.deliver_sm_unanswered -= 1
             self.counters.deliver_sm_resent += 1
             # hold it until a session takes it; the writer of a live session re-sends it
             self._dispatch([delivery], bind if bind.alive and not bind.session.closed.is_set() else None)
             return
+        self.counters.deliver_sm_unanswered -= 1
         if resp.status == Status.ESME_ROK and resp.command == Command.DELIVER_SM_RESP:
             if delivery.kind == "receipt":
                 self.counters.receipts_sent += 1
@@ -695,6 +754,7 @@ class SmscSimulator:
             "receipt_delay_ms": self.config.receipt_delay_ms,
             "outcomes": dict(self.config.outcomes),
             "receipt_before_resp": self.config.receipt_before_resp,
+            "drop_receipts": self.config.drop_receipts,
         }
 
     def update_config(self, **changes: Any) -> dict[str, Any]:
@@ -713,6 +773,11 @@ class SmscSimulator:
                 setattr(self.config, name, float(changes[name]))
         if "receipt_before_resp" in changes:
             self.config.receipt_before_resp = bool(changes["receipt_before_resp"])
+        if "drop_receipts" in changes:
+            share = float(changes["drop_receipts"])
+            if not 0 <= share <= 1:
+                raise ConfigError("drop_receipts must be between 0 and 1")
+            self.config.drop_receipts = share
         return self.get_config()
 
     def stats(self) -> dict[str, Any]:
