@@ -8,7 +8,7 @@ import functools
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -38,6 +38,9 @@ from vas_common.telemetry import consumer_span, span
 logger = logging.getLogger(__name__)
 
 _RECORDING_WAIT_S = 5.0
+# A record of a message that an earlier batch is still sending or recording waits this long for
+# that batch, then goes by what is recorded (see Dispatcher.dispatch).
+_EARLIER_BATCH_WAIT_S = 10.0
 
 
 class DispatchMetrics:
@@ -96,6 +99,8 @@ class Dispatcher:
         self._clock = clock or SystemClock()
         # SMSC ids of segments answered but not recorded yet -> the recording of their batch.
         self._recording: dict[str, _BatchRecording] = {}
+        # Messages being sent or recorded -> the recording of their batch (see dispatch).
+        self._sending: dict[uuid.UUID, _BatchRecording] = {}
         # Each partition's batch is sent and recorded on its own; batches that reach these steps
         # together share the statements (one replay check, one recording transaction). With
         # 6 partitions over 2 dispatchers, a batch under single-message load was 19 messages.
@@ -135,21 +140,58 @@ class Dispatcher:
                 headers[event.payload.message_id] = list(record.headers or ())
         if not work:
             return poison
-        done = await self._replay_checks.submit(list(work))
-        if done:
-            self._metrics.replayed.inc(len(done))
-            for message_id in done:
-                del work[message_id]
-        by_recipient: dict[str, list[SubmitRequested]] = defaultdict(list)
-        for event in work.values():
-            by_recipient[event.payload.recipient].append(event)
         recording = _BatchRecording()
-        results = await asyncio.gather(
-            *(self._send_in_order(events, headers, recording) for events in by_recipient.values())
-        )
+        try:
+            await self._claim(list(work), recording)
+            done = await self._replay_checks.submit(list(work))
+            if done:
+                self._metrics.replayed.inc(len(done))
+                self._release(done, recording)
+                for message_id in done:
+                    del work[message_id]
+            by_recipient: dict[str, list[SubmitRequested]] = defaultdict(list)
+            for event in work.values():
+                by_recipient[event.payload.recipient].append(event)
+            results = await asyncio.gather(
+                *(self._send_in_order(events, headers, recording) for events in by_recipient.values())
+            )
+        except BaseException:
+            self._release(work, recording)
+            recording.done.set()
+            raise
+        if not work:
+            recording.done.set()
+            return poison
         outcomes = [o for group in results for o in group]
         keys = [(message_id, event.payload.accepted_at) for message_id, event in work.items()]
         return HandledBatch(poison, functools.partial(self._record, outcomes, keys, recording))
+
+    async def _claim(self, message_ids: list[uuid.UUID], recording: _BatchRecording) -> None:
+        """Mark the messages as this batch's, and wait for the earlier batches that still send or
+        record any of them. A message can have two records (republished while its first waited
+        in a backlog); a partition's next batch is sent while the last one is recorded, so the
+        second record's replay check could come before the first one's outcome is committed.
+        After the wait the replay check sees it. A batch that is never recorded (its handling
+        abandoned: it is fetched again) holds a later one up for `_EARLIER_BATCH_WAIT_S`, after
+        which what is recorded decides."""
+        earlier: set[_BatchRecording] = set()
+        for message_id in message_ids:
+            other = self._sending.get(message_id)
+            if other is not None and not other.done.is_set():
+                earlier.add(other)
+            self._sending[message_id] = recording
+        if earlier:
+            waits = [asyncio.ensure_future(batch.done.wait()) for batch in earlier]
+            _, late = await asyncio.wait(waits, timeout=_EARLIER_BATCH_WAIT_S)
+            for wait in late:
+                wait.cancel()
+            if late:
+                logger.warning("an earlier batch of the same messages is not recorded yet; checking anyway")
+
+    def _release(self, message_ids: Iterable[uuid.UUID], recording: _BatchRecording) -> None:
+        for message_id in message_ids:
+            if self._sending.get(message_id) is recording:
+                del self._sending[message_id]
 
     async def _send_in_order(
         self,
@@ -232,10 +274,9 @@ class Dispatcher:
         smsc_ids = [o.smsc_message_id for o in outcomes if o.smsc_message_id]
         try:
             await self._recordings.submit(_Recording(outcomes, keys, smsc_ids))
-        except asyncio.CancelledError:
+        finally:
+            self._release((message_id for message_id, _ in keys), recording)
             self._done_recording(smsc_ids, recording)
-            raise
-        self._done_recording(smsc_ids, recording)
 
     async def _write_recordings(self, conn: DbConnection, batches: Sequence[_Recording]) -> list[None]:
         """Inside one transaction: the outcomes of batches sent, the receipts that came before
