@@ -23,8 +23,9 @@ from sms_sender.main import create_app
 from sms_sender.repository.dispatch import DispatchRepository, SegmentOutcome
 from sms_sender.repository.messages import MessageRepository
 from sms_sender.repository.partitions import PartitionRepository
+from sms_sender.repository.republish import CLAIM_DUE, OLDEST_ACCEPTED
 from sms_sender.service.dispatch import Dispatcher, DispatchMetrics
-from sms_sender.service.republish import Republisher, RepublishMetrics
+from sms_sender.service.republish import MAX_DOUBLINGS, Republisher, RepublishMetrics
 from vas_common.clock import ManualClock
 from vas_common.db import DbConnection
 from vas_common.events import decode_event, encode_event
@@ -301,3 +302,32 @@ async def test_a_message_republished_while_its_record_waits_in_a_backlog_is_sent
 
 async def _ready(client: Any) -> bool:
     return bool((await client.get("/readyz")).status_code == 200)
+
+
+async def test_the_sweep_reads_only_the_accepted_messages_index(pool: asyncpg.Pool) -> None:
+    """Among many messages sent, the few still waiting are found through the partial index."""
+    clock = ManualClock()
+    await store(pool, [new_message(clock, "8613800000401")])
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """
+            INSERT INTO messages (id, accepted_at, recipient, source_addr, content, category, encoding,
+                                  segments_total, status)
+            SELECT gen_random_uuid(), $1::timestamptz - n * interval '1 second', '8613800000402', '1069',
+                   'hi', 'notice', 'gsm', 1, 'delivered'
+              FROM generate_series(1, 20000) AS n
+            """,
+            clock.now(),
+        )
+        await conn.execute("ANALYZE messages")
+        partition = str(await conn.fetchval("SELECT tableoid::regclass FROM messages LIMIT 1"))
+        plans = [
+            "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {query}", *args))
+            for query, args in (
+                (OLDEST_ACCEPTED, ()),
+                (CLAIM_DUE, (clock.now(), timedelta(seconds=AFTER_S), MAX_DOUBLINGS, 100)),
+            )
+        ]
+    for plan in plans:  # the partition's copy of messages_awaiting_dispatch
+        assert f"using {partition}_accepted_at_idx on {partition}" in plan, plan
+        assert f"Seq Scan on {partition}" not in plan, plan

@@ -11,6 +11,29 @@ from sms_sender.repository.messages import MESSAGE_COLUMNS
 from vas_common.db import DbConnection
 from vas_common.events.sms_sender import Category
 
+# Both read the partial index messages_awaiting_dispatch (accepted messages only, oldest first),
+# never the months of messages sent.
+OLDEST_ACCEPTED = "SELECT min(accepted_at) FROM messages WHERE status = 'accepted'"
+CLAIM_DUE = f"""
+    WITH due AS (
+        SELECT id, accepted_at FROM messages m
+         WHERE status = 'accepted' AND accepted_at <= $1::timestamptz - $2::interval
+           AND (republished_at IS NULL
+                OR republished_at <= $1::timestamptz
+                   - $2::interval * power(2, least(republish_count - 1, $3::int)))
+           AND NOT EXISTS (SELECT FROM segments s
+                            WHERE s.message_id = m.id AND s.accepted_at = m.accepted_at)
+         ORDER BY accepted_at
+         LIMIT $4
+           FOR UPDATE SKIP LOCKED
+    )
+    UPDATE messages m
+       SET republished_at = $1, republish_count = m.republish_count + 1
+      FROM due
+     WHERE m.id = due.id AND m.accepted_at = due.accepted_at
+    RETURNING {", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)}, m.republish_count
+"""
+
 
 @dataclass(frozen=True)
 class Republished:
@@ -38,25 +61,7 @@ class RepublishRepository:
         marked republished at `now`. Rows another transaction holds are skipped (SKIP LOCKED):
         concurrent sweeps claim disjoint sets, and once one commits its rows are no longer due."""
         rows = await conn.fetch(
-            f"""
-            WITH due AS (
-                SELECT id, accepted_at FROM messages m
-                 WHERE status = 'accepted' AND accepted_at <= $1::timestamptz - $2::interval
-                   AND (republished_at IS NULL
-                        OR republished_at <= $1::timestamptz
-                           - $2::interval * power(2, least(republish_count - 1, $3::int)))
-                   AND NOT EXISTS (SELECT FROM segments s
-                                    WHERE s.message_id = m.id AND s.accepted_at = m.accepted_at)
-                 ORDER BY accepted_at
-                 LIMIT $4
-                   FOR UPDATE SKIP LOCKED
-            )
-            UPDATE messages m
-               SET republished_at = $1, republish_count = m.republish_count + 1
-              FROM due
-             WHERE m.id = due.id AND m.accepted_at = due.accepted_at
-            RETURNING {", ".join(f"m.{c}" for c in MESSAGE_COLUMNS)}, m.republish_count
-            """,
+            CLAIM_DUE,
             now,
             after,
             max_doublings,
@@ -73,7 +78,5 @@ class RepublishRepository:
 
     async def oldest_accepted(self, conn: DbConnection) -> datetime | None:
         """When the oldest message still waiting for its first submit was accepted."""
-        oldest: datetime | None = await conn.fetchval(
-            "SELECT min(accepted_at) FROM messages WHERE status = 'accepted'"
-        )
+        oldest: datetime | None = await conn.fetchval(OLDEST_ACCEPTED)
         return oldest
