@@ -56,7 +56,8 @@ class DispatchMetrics:
         )
         self.replayed = Counter(
             "sms_submit_replays_total",
-            "Submit records seen again after a crash or rebalance and skipped (outcome already recorded)",
+            "Submit records of a message sent already or by another record, skipped (a replay after a"
+            " crash or rebalance, a republished record)",
             registry=registry,
         )
         self.receipts = Counter("sms_receipts_total", "Delivery receipts", ["stat"], registry=registry)
@@ -136,6 +137,8 @@ class Dispatcher:
         headers: dict[uuid.UUID, list[tuple[str, bytes]]] = {}
         for event, record in decoded:
             if isinstance(event, SubmitRequested):
+                if event.payload.message_id in work:
+                    self._metrics.replayed.inc()  # two records of one message in one batch
                 work[event.payload.message_id] = event
                 headers[event.payload.message_id] = list(record.headers or ())
         if not work:
