@@ -21,6 +21,7 @@ from standardwebhooks import Webhook
 
 from vas_common.events.sms_sender import Category, MessageOutcome, MessageStatus, SubmitRequested, SubmitWork
 from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
+from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY, Topic
 from vas_common.msisdn import NotMsisdn, parse_msisdn
 from vas_common.types import has_visible_character
 
@@ -286,6 +287,12 @@ class NewMessage:
 
 def rejection(recipient: str, reason: RejectReason) -> RejectedRecipient:
     return RejectedRecipient(recipient=recipient, code=reason.value, reason=REJECT_REASONS[reason])
+
+
+def submit_record(message: NewMessage, category: Category) -> tuple[Topic, SubmitRequested]:
+    """What asks a dispatcher to send `message`, and its lane: verification codes and notices go
+    on the priority topic. The accept, system messages and republishing all write this."""
+    return (SMS_SUBMIT_PRIORITY if category.is_priority else SMS_SUBMIT), submit_event(message, category)
 
 
 def submit_event(message: NewMessage, category: Category) -> SubmitRequested:

@@ -29,6 +29,7 @@ from sms_sender.service.partners import PartnerDirectory
 from sms_sender.service.queries import StatusQueries
 from sms_sender.service.receipts import ReceiptIntake
 from sms_sender.service.reconciliation import ReceiptReconciler, ReconciliationMetrics
+from sms_sender.service.republish import Republisher, RepublishMetrics
 from sms_sender.service.retention import Retention
 from sms_sender.settings import SmsSenderSettings
 from sms_sender.status_relay import StatusRelay
@@ -109,6 +110,15 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         retention = app.state.retention = Retention(pool, clock, settings.retention_months)
         # Every role runs it (each process keeps the coming months' partitions); runs overlap safely.
         runtime.every("retention", settings.retention_interval_s, retention.run)
+        # Every role too: it needs only the database and the outbox; concurrent sweeps claim apart.
+        republisher = app.state.republisher = Republisher(
+            pool,
+            clock,
+            after_s=settings.republish_after_s,
+            batch=settings.republish_batch,
+            metrics=RepublishMetrics(runtime.metrics.registry),
+        )
+        runtime.every("republish", settings.republish_interval_s, republisher.run)
         group_commits = GroupCommitMetrics(runtime.metrics.registry)  # one per registry
         callback_policy = AddressPolicy.of(
             settings.callback_allow_http, settings.callback_allowed_destinations

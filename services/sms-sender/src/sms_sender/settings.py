@@ -98,6 +98,13 @@ class SmsSenderSettings(ServiceSettings):
     callback_allowed_destinations: tuple[str, ...] = ()
     callback_dns_cache_ttl_s: float = Field(default=30.0, ge=0)  # the accept-time verdict on a host
 
+    # A message still `accepted` (no segment sent) this long after its accept has its submit record
+    # written again (its first may be lost: a broker that lost its data); not again before twice
+    # as long, and so on. Every role sweeps this often, at most `republish_batch` messages a sweep.
+    republish_after_s: float = Field(default=300.0, gt=0)
+    republish_interval_s: float = Field(default=30.0, gt=0)
+    republish_batch: int = Field(default=1000, ge=1)
+
     # Messages, segments and status events are kept this many Asia/Shanghai months, longer for a
     # user under a legal hold; the retention job runs this often (and on POST /v1/jobs/retention).
     retention_months: int = Field(default=6, ge=1)

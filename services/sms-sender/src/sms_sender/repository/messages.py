@@ -41,7 +41,7 @@ class IdempotentAnswer:
     response: dict[str, Any]
 
 
-_MESSAGE_COLUMNS = (
+MESSAGE_COLUMNS = (
     "id",
     "accepted_at",
     "partner_id",
@@ -108,8 +108,8 @@ class MessageRepository:
     async def insert_messages(self, conn: DbConnection, messages: Sequence[NewMessage]) -> None:
         await conn.copy_records_to_table(
             "messages",
-            records=[tuple(getattr(m, c) for c in _MESSAGE_COLUMNS) for m in messages],
-            columns=list(_MESSAGE_COLUMNS),
+            records=[tuple(getattr(m, c) for c in MESSAGE_COLUMNS) for m in messages],
+            columns=list(MESSAGE_COLUMNS),
         )
 
     async def insert_messages_once(self, conn: DbConnection, messages: Sequence[NewMessage]) -> set[UUID]:
@@ -117,14 +117,14 @@ class MessageRepository:
         Ids must be distinct."""
         rows = await conn.fetch(
             f"""
-            INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS)})
+            INSERT INTO messages ({", ".join(MESSAGE_COLUMNS)})
             SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[],
                                  $13::smallint[], $14::integer[])
             ON CONFLICT DO NOTHING
             RETURNING id
             """,
-            *([getattr(m, column) for m in messages] for column in _MESSAGE_COLUMNS),
+            *([getattr(m, column) for m in messages] for column in MESSAGE_COLUMNS),
         )
         return {r["id"] for r in rows}
 

@@ -49,7 +49,7 @@ from vas_common.db import DATABASE_UNAVAILABLE, CommitOutcomeUnknown, DbConnecti
 from vas_common.errors import AppError, ServiceUnavailable
 from vas_common.events import Event
 from vas_common.events.sms_sender import Category
-from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY, Topic
+from vas_common.events.topics import Topic
 from vas_common.group_commit import GroupCommit, GroupCommitMetrics
 from vas_common.outbound import AddressPolicy, ForbiddenDestination, OutboundGuard
 from vas_common.outbox import OutboxRepository
@@ -78,12 +78,11 @@ class SendMetrics:
 
 @dataclass(frozen=True)
 class _AcceptWrite:
-    """What one accepted request writes: its messages, their submit events (on `topic`, with the
-    request's trace context; made in the transaction, once the long messages have their
-    concatenation references) and, under an Idempotency-Key, the answer to give a replay."""
+    """What one accepted request writes: its messages, their submit events (with the request's
+    trace context; made in the transaction, once the long messages have their concatenation
+    references) and, under an Idempotency-Key, the answer to give a replay."""
 
     messages: list[NewMessage]
-    topic: Topic
     category: Category
     trace: dict[str, str]
     answer: IdempotentAnswer | None
@@ -282,7 +281,6 @@ class SendService:
             encoding=encoding.value,
             content=content,
         )
-        topic = SMS_SUBMIT_PRIORITY if order.category.is_priority else SMS_SUBMIT
         answer = (
             IdempotentAnswer(sender.partner_id, idempotency_key, fingerprint, _result_json(result))
             if idempotency_key
@@ -290,7 +288,6 @@ class SendService:
         )
         write = _AcceptWrite(
             messages=messages,
-            topic=topic,
             category=order.category,
             trace=current_trace_carrier(),
             answer=answer,
@@ -347,7 +344,7 @@ class SendService:
         in_order = iter(messages)
         for w in winners:
             for _ in w.messages:
-                events.append((w.topic, domain.submit_event(next(in_order), w.category), w.trace))
+                events.append((*domain.submit_record(next(in_order), w.category), w.trace))
         await self._outbox.enqueue_traced(conn, events)
         return claimed
 

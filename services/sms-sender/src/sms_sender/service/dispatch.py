@@ -8,7 +8,7 @@ import functools
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import asyncpg
@@ -32,6 +32,10 @@ from vas_common.smpp.text import encode_message
 from vas_common.telemetry import consumer_span, span
 
 logger = logging.getLogger(__name__)
+
+# A record of a message that an earlier batch is still sending or recording waits this long for
+# that batch, then goes by what is recorded (see Dispatcher.dispatch).
+_EARLIER_BATCH_WAIT_S = 10.0
 
 
 class DispatchMetrics:
@@ -88,6 +92,8 @@ class Dispatcher:
         # SMSC ids of segments answered but not recorded yet -> the recording of their batch;
         # receipts that come meanwhile are parked on it (service/receipts.py).
         self.in_flight = in_flight or InFlight()
+        # Messages being sent or recorded -> the recording of their batch (see dispatch).
+        self._sending: dict[uuid.UUID, BatchRecording] = {}
         # Each partition's batch is sent and recorded on its own; batches that reach these steps
         # together share the statements (one replay check, one recording transaction). With
         # 6 partitions over 2 dispatchers, a batch under single-message load was 19 messages.
@@ -123,25 +129,64 @@ class Dispatcher:
         headers: dict[uuid.UUID, list[tuple[str, bytes]]] = {}
         for event, record in decoded:
             if isinstance(event, SubmitRequested):
+                if event.payload.message_id in work:
+                    self.metrics.replayed.inc()  # two records of one message in one batch
                 work[event.payload.message_id] = event
                 headers[event.payload.message_id] = list(record.headers or ())
         if not work:
             return poison
-        done = await self._replay_checks.submit(list(work))
-        if done:
-            self.metrics.replayed.inc(len(done))
-            for message_id in done:
-                del work[message_id]
-        by_recipient: dict[str, list[SubmitRequested]] = defaultdict(list)
-        for event in work.values():
-            by_recipient[event.payload.recipient].append(event)
         recording = BatchRecording()
-        results = await asyncio.gather(
-            *(self._send_in_order(events, headers, recording) for events in by_recipient.values())
-        )
+        try:
+            await self._claim(list(work), recording)
+            done = await self._replay_checks.submit(list(work))
+            if done:
+                self.metrics.replayed.inc(len(done))
+                self._release(done, recording)
+                for message_id in done:
+                    del work[message_id]
+            by_recipient: dict[str, list[SubmitRequested]] = defaultdict(list)
+            for event in work.values():
+                by_recipient[event.payload.recipient].append(event)
+            results = await asyncio.gather(
+                *(self._send_in_order(events, headers, recording) for events in by_recipient.values())
+            )
+        except BaseException:
+            self._release(work, recording)
+            recording.done.set()
+            raise
+        if not work:
+            recording.done.set()
+            return poison
         outcomes = [o for group in results for o in group]
         keys = [(message_id, event.payload.accepted_at) for message_id, event in work.items()]
         return HandledBatch(poison, functools.partial(self._record, outcomes, keys, recording))
+
+    async def _claim(self, message_ids: list[uuid.UUID], recording: BatchRecording) -> None:
+        """Mark the messages as this batch's, and wait for the earlier batches that still send or
+        record any of them. A message can have two records (republished while its first waited
+        in a backlog); a partition's next batch is sent while the last one is recorded, so the
+        second record's replay check could come before the first one's outcome is committed.
+        After the wait the replay check sees it. A batch that is never recorded (its handling
+        abandoned: it is fetched again) holds a later one up for `_EARLIER_BATCH_WAIT_S`, after
+        which what is recorded decides."""
+        earlier: set[BatchRecording] = set()
+        for message_id in message_ids:
+            other = self._sending.get(message_id)
+            if other is not None and not other.done.is_set():
+                earlier.add(other)
+            self._sending[message_id] = recording
+        if earlier:
+            waits = [asyncio.ensure_future(batch.done.wait()) for batch in earlier]
+            _, late = await asyncio.wait(waits, timeout=_EARLIER_BATCH_WAIT_S)
+            for wait in late:
+                wait.cancel()
+            if late:
+                logger.warning("an earlier batch of the same messages is not recorded yet; checking anyway")
+
+    def _release(self, message_ids: Iterable[uuid.UUID], recording: BatchRecording) -> None:
+        for message_id in message_ids:
+            if self._sending.get(message_id) is recording:
+                del self._sending[message_id]
 
     async def _send_in_order(
         self,
@@ -225,6 +270,7 @@ class Dispatcher:
         try:
             await self._recordings.submit(_Recording(outcomes, keys, smsc_ids))
         finally:  # recorded, cancelled or failed: receipts parked on it stop waiting
+            self._release((message_id for message_id, _ in keys), recording)
             self._done_recording(smsc_ids, recording)
 
     async def _write_recordings(self, conn: DbConnection, batches: Sequence[_Recording]) -> list[None]:

@@ -14,7 +14,6 @@ from sms_sender.domain import NewMessage, RejectReason
 from sms_sender.repository.messages import MessageRepository
 from vas_common.events.sms_requests import SystemMessage
 from vas_common.events.sms_sender import Category
-from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import count_segments
 
@@ -77,11 +76,7 @@ class SystemMessages:
             await self._outbox.enqueue_traced(
                 conn,
                 [
-                    (
-                        SMS_SUBMIT_PRIORITY if category.is_priority else SMS_SUBMIT,
-                        domain.submit_event(message, category),
-                        trace,
-                    )
+                    (*domain.submit_record(message, category), trace)
                     for message, category, trace in pending.values()
                     if message.id in stored
                 ],
