@@ -20,6 +20,7 @@ from incident.maintenance.repository import MaintenanceRepository
 from incident.maintenance.service import MaintenanceService
 from incident.quality import api as quality_api
 from incident.quality import consumers as quality_consumers
+from incident.quality import pages as quality_pages
 from incident.quality.service import QualityService, QualityTargets
 from incident.records import api as records_api
 from incident.records.service import RecordsService
@@ -100,6 +101,9 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
         quality_started["quality"] = app.state.quality_service = QualityService(
             pool, clock, availability, settings.services, _quality_targets(settings)
         )
+        app.state.quality_pages = quality_pages.quality_pages(settings.provider_name)
+        for prefix in (quality_pages.STAFF_PREFIX + "/", quality_pages.PUBLIC_PREFIX + "/"):
+            add_page_errors(app, prefix, quality_pages.render_error)
 
     def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
         return (
@@ -129,6 +133,8 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
                 regulator_reports_api.rules_router,
                 regulator_reports_pages.staff_pages,
                 quality_api.router,
+                quality_pages.staff_pages,
+                quality_pages.public_pages,
             ),
             subscriptions=subscriptions,
             on_startup=wire,

@@ -263,3 +263,6 @@ class Promise:
     met: bool | None
     data_source: str
     figures: Mapping[str, object] = field(default_factory=dict)
+    target_zh: str = ""  # the same in Chinese, for the pages and the regulator's PDF
+    measured_zh: str = ""
+    data_source_zh: str = ""

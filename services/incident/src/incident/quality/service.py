@@ -225,6 +225,16 @@ class QualityService:
                 "sms.status (incident.quality roll-ups: per minute and partner, DDSketch log buckets "
                 f"at {domain.RELATIVE_ACCURACY:.0%} relative accuracy; count, share within target and max exact)"
             ),
+            target_zh=f"受理至提交应答（submit_sm_resp）时延小于{t.delay_target_s:g}秒的短信不低于{t.delay_objective:.1%}",
+            measured_zh=(
+                "本期无短信"
+                if share is None
+                else f"{t.delay_target_s:g}秒内 {share:.3%}；P99 {_s(d.p99_s)}，最大 {_s(d.max_s)}"
+            ),
+            data_source_zh=(
+                f"短信状态事件（sms.status）按分钟、按合作方汇总的时延直方图（对数分桶，百分位相对误差不超过"
+                f"{domain.RELATIVE_ACCURACY:.0%}；条数、{t.delay_target_s:g}秒内占比与最大值为精确值）"
+            ),
             figures={
                 "messages": d.messages,
                 "p50_s": d.p50_s,
@@ -259,6 +269,12 @@ class QualityService:
                     else "Traffic stayed below the busy-hour figure: capacity is shown by the benchmark."
                 )
             ),
+            target_zh=f"上下行各{t.capacity_per_second:g}条/秒，忙时不低于{t.busy_hour_per_second:g}条/秒",
+            measured_zh=f"下行峰值 {mt_peak} 条/秒，上行峰值 {mo_peak} 条/秒；最忙小时平均 {busiest:.1f} 条/秒",
+            data_source_zh=(
+                "短信状态事件（下行按提交应答时间）与上行短信事件（sms.mo），按秒计数；忙时为每日最忙的整点小时的平均速率"
+                + ("" if reached else "。本期业务量未达到承诺值，处理能力以性能测试结果为准")
+            ),
             figures={
                 "mt_peak_per_second": mt_peak,
                 "mo_peak_per_second": mo_peak,
@@ -273,6 +289,7 @@ class QualityService:
         mttrs = [f for f in figures if f.mttr_seconds is not None]
         slowest = max(mttrs, key=lambda f: f.mttr_seconds or 0.0, default=None)
         source = "incident.availability (the incident service's rule: incidents and maintenance windows)"
+        source_zh = "故障事件与维护窗口，按事件管理服务的可用性计算规则"
         return [
             Promise(
                 key="availability",
@@ -287,6 +304,13 @@ class QualityService:
                 met=None if worst is None else all((f.availability or 0) > t.availability for f in measured),
                 data_source=source,
                 figures={f.service: f.availability for f in figures},
+                target_zh=f"各服务高于{t.availability:.1%}",
+                measured_zh=(
+                    "未统计"
+                    if worst is None
+                    else "；".join(f"{f.service} {f.availability:.4%}" for f in measured)
+                ),
+                data_source_zh=source_zh,
             ),
             Promise(
                 key="mttr",
@@ -303,6 +327,15 @@ class QualityService:
                 met=True if slowest is None else (slowest.mttr_seconds or 0) <= t.mttr_hours * 3600,
                 data_source=source,
                 figures={f.service: f.mttr_seconds for f in figures},
+                target_zh=f"不超过{t.mttr_hours:g}小时",
+                measured_zh=(
+                    "本期无故障修复"
+                    if slowest is None
+                    else "；".join(
+                        f"{f.service} {(f.mttr_seconds or 0) / 3600:.2f}小时（{f.repairs}次）" for f in mttrs
+                    )
+                ),
+                data_source_zh=source_zh,
             ),
         ]
 
@@ -320,6 +353,9 @@ class QualityService:
                 "availability rule reads them (an emergency or a start announced late is not on time)"
             ),
             figures={"windows": windows, "on_time": on_time},
+            target_zh=f"维护开始前至少{t.notice_hours:g}小时通知",
+            measured_zh="本期无维护" if not windows else f"{windows}次维护中{on_time}次按时通知",
+            data_source_zh="本期开始的维护窗口及其通知（紧急维护或未按时通知的开始时间均不算按时）",
         )
 
 
@@ -336,6 +372,9 @@ def _complaints_promise() -> Promise:
             "that ran and were met, so attainment cannot be computed from the events: it is the complaints "
             "service's own report (complaints.report)"
         ),
+        target_zh="各处理时限的达成率（投诉处理服务的时限规则）",
+        measured_zh="本报告未统计",
+        data_source_zh="投诉事件（complaint.events）只载有超时事件，不含按时完成的时限，无法由事件计算达成率；以投诉处理服务的报表为准",
     )
 
 
