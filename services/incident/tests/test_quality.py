@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from incident.main import create_app
+from incident.quality.domain import SHANGHAI
 from incident.quality.service import Consumed, QualityService
 from incident.settings import IncidentSettings
 from vas_common.clock import ManualClock
@@ -179,3 +180,35 @@ async def test_a_bad_period_is_a_problem_and_strangers_get_nothing(incident: Run
             await incident.client.get(f"/v1/quality/reports/{bad}", headers=OPERATOR), 422, "invalid_period"
         )
     assert (await incident.client.get("/v1/quality/reports/2026-11")).status_code == 401
+
+
+async def test_maintenance_notices_are_on_time_by_the_availability_rule(incident: Running) -> None:
+    def window(starts_in: timedelta, **more: Any) -> dict[str, Any]:
+        start = incident.clock.now() + starts_in
+        return {
+            "product_codes": ["NEWS"],
+            "services": ["sms-sender"],
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=2)).isoformat(),
+            "text_zh": "短信网关升级。",
+            **more,
+        }
+
+    for body in (
+        window(timedelta(hours=80)),  # announced 80 h ahead: on time
+        window(timedelta(hours=3), emergency=True, emergency_reason="核心网设备故障"),
+    ):
+        created = await incident.client.post("/v1/maintenance-windows", json=body, headers=OPERATOR)
+        assert created.status_code == 201, created.text
+    incident.clock.advance(timedelta(hours=81))
+    await incident.app.state.maintenance_service.tick()
+    period = incident.clock.now().astimezone(SHANGHAI).strftime("%Y-%m")
+    on_time_start, emergency_start = (incident.clock.now() - timedelta(hours=h) for h in (1, 78))
+    in_period = [s.astimezone(SHANGHAI).strftime("%Y-%m") == period for s in (on_time_start, emergency_start)]
+    expected = sum(in_period)
+    got = await incident.client.get(f"/v1/quality/reports/{period}", headers=OPERATOR)
+    assert got.status_code == 200, got.text
+    [notices] = [p for p in got.json()["promises"] if p["key"] == "maintenance_notice"]
+    assert notices["figures"]["windows"] == expected  # both, unless the month turned between
+    assert notices["figures"]["on_time"] == int(in_period[0])
+    assert notices["met"] is (not in_period[1])
