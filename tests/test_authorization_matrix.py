@@ -292,6 +292,7 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/staff/regulator-reports/{report_id}.pdf"): {},
         # incident: service quality (staff)
         ("GET", "/v1/quality/reports/{period}"): {},
+        ("GET", "/v1/quality/days/{day}"): {},
         ("GET", "/staff/quality/{period}"): {},
         ("GET", "/staff/quality/{period}.pdf"): {},
         ("GET", "/status/quality/{period}"): {},

@@ -99,6 +99,14 @@ async def test_a_batch_delivered_twice_changes_no_figure(quiet: QualityService) 
     assert day.mo_peak_per_second == 3
     assert report.partners is not None
     assert report.partners[partner].messages == 21
+    day_of_hours, hours = await quiet.hours("2031-05-06")
+    assert day_of_hours.isoformat() == "2031-05-06"
+    assert len(hours) == 24
+    [busy] = [h for h in hours if h.delay.messages]
+    assert busy.hour_start.hour == 10  # Shanghai
+    assert busy.delay.messages == len(delays)
+    assert busy.mt_messages == len(delays)
+    assert busy.mo_peak_per_second == 3
     # Another partition of the same topic has its own watermark.
     assert await quiet.record("g.status", "sms.status", 3, [Consumed(100, _state(1.0))]) == 1
     assert (await quiet.report("2031-05", per_partner=False)).delay.messages == len(delays) + 1
@@ -179,7 +187,10 @@ async def test_a_bad_period_is_a_problem_and_strangers_get_nothing(incident: Run
         problem_of(
             await incident.client.get(f"/v1/quality/reports/{bad}", headers=OPERATOR), 422, "invalid_period"
         )
+    for bad in ("2026-02-30", "2026-11", "2026-1-1"):
+        problem_of(await incident.client.get(f"/v1/quality/days/{bad}", headers=OPERATOR), 422, "invalid_day")
     assert (await incident.client.get("/v1/quality/reports/2026-11")).status_code == 401
+    assert (await incident.client.get("/v1/quality/days/2026-11-03")).status_code == 401
 
 
 async def test_maintenance_notices_are_on_time_by_the_availability_rule(incident: Running) -> None:

@@ -211,6 +211,22 @@ def parse_period(text: str) -> Period:
     return Period(text, months, first, end)
 
 
+def parse_day(text: str) -> date:
+    """A day "2026-11-03" (Asia/Shanghai); ValueError otherwise."""
+    if not re.fullmatch(r"2[0-9]{3}-[0-9]{2}-[0-9]{2}", text):
+        raise ValueError(f"{text!r} is not a day (YYYY-MM-DD)")
+    return date.fromisoformat(text)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    first = datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
+    return first.astimezone(UTC), (first + timedelta(days=1)).astimezone(UTC)
+
+
+def hour_of(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 # -- figures --------------------------------------------------------------------------
 
 

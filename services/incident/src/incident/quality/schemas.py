@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from incident.quality.domain import RELATIVE_ACCURACY, BusyHour, DelayFigures, Promise
-from incident.quality.service import AvailabilityFigures, DayFigures, QualityReport
+from incident.quality.service import AvailabilityFigures, DayFigures, HourFigures, QualityReport
 
 
 class PromiseOut(BaseModel):
@@ -159,3 +159,29 @@ class QualityReportOut(BaseModel):
                 ]
             ),
         )
+
+
+class HourOut(BaseModel):
+    starts_at: datetime = Field(description="Asia/Shanghai")
+    delay: DelayOut
+    mt_messages: int
+    mt_peak_per_second: int
+    mo_messages: int
+    mo_peak_per_second: int
+
+    @classmethod
+    def of(cls, h: HourFigures) -> HourOut:
+        return cls(
+            starts_at=h.hour_start,
+            delay=DelayOut.of(h.delay),
+            mt_messages=h.mt_messages,
+            mt_peak_per_second=h.mt_peak_per_second,
+            mo_messages=h.mo_messages,
+            mo_peak_per_second=h.mo_peak_per_second,
+        )
+
+
+class DayHoursOut(BaseModel):
+    day: date = Field(description="Asia/Shanghai")
+    percentile_relative_accuracy: float
+    hours: list[HourOut] = Field(description="The day's 24 clock hours")

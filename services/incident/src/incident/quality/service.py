@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -83,6 +83,21 @@ class QualityReport:
     days: list[DayFigures]
     availability: list[AvailabilityFigures]
     partners: dict[UUID, DelayFigures] | None = field(default=None)  # staff only
+
+
+@dataclass(frozen=True)
+class HourFigures:
+    hour_start: datetime
+    delay: DelayFigures
+    mt_messages: int
+    mt_peak_per_second: int
+    mo_messages: int
+    mo_peak_per_second: int
+
+
+class InvalidDay(ValidationFailed):
+    code = "invalid_day"
+    title = "The day is not a day (YYYY-MM-DD)"
 
 
 @dataclass(frozen=True)
@@ -177,6 +192,33 @@ class QualityService:
             self._notices_promise(*notices),
         ]
         return QualityReport(period, self.clock.now(), promises, delay, days, availability, partners)
+
+    async def hours(self, text: str) -> tuple[date, list[HourFigures]]:
+        """A day's figures per clock hour (Asia/Shanghai), from the minute rows."""
+        try:
+            day = domain.parse_day(text)
+        except ValueError as exc:
+            raise InvalidDay(str(exc)) from exc
+        start, end = domain.day_bounds(day)
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            minutes = await self._repo.delay_minutes(conn, start, end)
+            mt = {h: (m, p) for h, m, p in await self._repo.traffic_hours(conn, "mt", start, end)}
+            mo = {h: (m, p) for h, m, p in await self._repo.traffic_hours(conn, "mo", start, end)}
+        delays = domain.by_key((domain.hour_of(at), h) for at, _, h in minutes)
+        hours = []
+        for n in range(24):
+            hour = start + timedelta(hours=n)
+            hours.append(
+                HourFigures(
+                    hour_start=hour.astimezone(domain.SHANGHAI),
+                    delay=DelayFigures.of(delays.get(hour, Histogram())),
+                    mt_messages=mt.get(hour, (0, 0))[0],
+                    mt_peak_per_second=mt.get(hour, (0, 0))[1],
+                    mo_messages=mo.get(hour, (0, 0))[0],
+                    mo_peak_per_second=mo.get(hour, (0, 0))[1],
+                )
+            )
+        return day, hours
 
     async def _availability_of(self, service: str, period: Period) -> AvailabilityFigures:
         """incident.availability's rule over each month of the period, combined."""
