@@ -1,6 +1,7 @@
 """Kafka consumers of the quality roll-ups: the sms-sender's message statuses (sms.status: send
-delay and MT per second) and the users' messages (sms.mo: MO per second). Groups of their own;
-a batch counts once whatever the redeliveries (the watermark in `QualityService.record`)."""
+delay and MT per second), the users' messages (sms.mo: MO per second) and the complaint clocks
+breached (complaint.events). Groups of their own; a batch counts once whatever the redeliveries
+(the watermark in `QualityService.record`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from collections.abc import Sequence
 from aiokafka import ConsumerRecord
 
 from incident.quality.service import Consumed, QualityService
+from vas_common.events.complaints import SlaBreached
 from vas_common.events.sms_sender import MessageStatusChanged, MoReceived
-from vas_common.events.topics import SMS_MO, SMS_STATUS
+from vas_common.events.topics import COMPLAINT_EVENTS, SMS_MO, SMS_STATUS
 from vas_common.kafka import BatchHandler, PoisonList, Subscription, decode_batch
 
 STATUS_GROUP = "incident.quality-status"
 MO_GROUP = "incident.quality-mo"
+COMPLAINTS_GROUP = "incident.quality-complaints"
 
 
 def subscriptions(quality: QualityService) -> Sequence[Subscription]:
@@ -27,6 +30,8 @@ def subscriptions(quality: QualityService) -> Sequence[Subscription]:
                     if isinstance(event, MessageStatusChanged)
                     else event.payload.received_at
                     if isinstance(event, MoReceived)
+                    else event.payload
+                    if isinstance(event, SlaBreached)
                     else None
                 )
                 for event, record in decoded
@@ -42,4 +47,5 @@ def subscriptions(quality: QualityService) -> Sequence[Subscription]:
     return (
         Subscription(STATUS_GROUP, (SMS_STATUS,), batch_handler=handler(STATUS_GROUP)),
         Subscription(MO_GROUP, (SMS_MO,), batch_handler=handler(MO_GROUP)),
+        Subscription(COMPLAINTS_GROUP, (COMPLAINT_EVENTS,), batch_handler=handler(COMPLAINTS_GROUP)),
     )

@@ -141,6 +141,28 @@ class QualityRepository:
         )
         return [(r["at"], r["partner_id"], _histogram(r)) for r in rows]
 
+    # -- complaint clocks breached -------------------------------------------------------
+
+    async def add_breaches(self, conn: DbConnection, added: Mapping[tuple[date, str], int]) -> None:
+        if not added:
+            return
+        await conn.executemany(
+            """
+            INSERT INTO quality_complaint_breaches AS b (day, clock, breaches) VALUES ($1, $2, $3)
+            ON CONFLICT (day, clock) DO UPDATE SET breaches = b.breaches + EXCLUDED.breaches
+            """,
+            [(day, clock, n) for (day, clock), n in sorted(added.items())],
+        )
+
+    async def breaches(self, conn: DbConnection, first: date, end: date) -> dict[str, int]:
+        rows = await conn.fetch(
+            "SELECT clock, sum(breaches)::bigint AS n FROM quality_complaint_breaches"
+            " WHERE day >= $1 AND day < $2 GROUP BY clock ORDER BY clock",
+            first,
+            end,
+        )
+        return {r["clock"]: r["n"] for r in rows}
+
     # -- traffic -------------------------------------------------------------------------
 
     async def add_traffic(
