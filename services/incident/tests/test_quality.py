@@ -267,3 +267,18 @@ async def test_maintenance_notices_are_on_time_by_the_availability_rule(incident
     assert notices["figures"]["windows"] == expected  # both, unless the month turned between
     assert notices["figures"]["on_time"] == int(in_period[0])
     assert notices["met"] is (not in_period[1])
+
+
+async def test_minute_rows_past_the_retention_go_and_the_day_rows_stay(quiet: QualityService) -> None:
+    now = quiet.clock.now()
+    old, recent = now - timedelta(days=100), now - timedelta(days=1)
+    batch = [Consumed(i, _state(0.5, at=at)) for i, at in enumerate((old, old, recent))]
+    assert await quiet.record("g", "sms.status", 0, batch) == 3
+    assert await quiet.prune() == 1  # the old minute (one partner)
+    assert await quiet.prune() == 0
+    old_day = old.astimezone(SHANGHAI)
+    _, hours = await quiet.hours(old_day.date().isoformat())
+    assert sum(h.delay.messages for h in hours) == 0  # the hourly view of that day is gone
+    report = await quiet.report(old_day.strftime("%Y-%m"), per_partner=False)
+    [day] = [d for d in report.days if d.day == old_day.date()]
+    assert day.delay.messages == 2  # the day rows stay

@@ -98,9 +98,16 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
         records = app.state.records_service = RecordsService(pool, clock, retention)
         runtime.every("records-retention", settings.records_retention_interval_s, records.run_retention)
         reports_started["reports"] = await _wire_regulator_reports(app, runtime, settings, clock, incidents)
-        quality_started["quality"] = app.state.quality_service = QualityService(
-            pool, clock, availability, settings.services, _quality_targets(settings)
+        minute_days = settings.quality_minute_retention_days
+        quality = quality_started["quality"] = app.state.quality_service = QualityService(
+            pool,
+            clock,
+            availability,
+            settings.services,
+            _quality_targets(settings),
+            minute_retention=timedelta(days=minute_days) if minute_days else None,
         )
+        runtime.every("quality-retention", settings.quality_retention_interval_s, quality.prune)
         app.state.quality_pages = quality_pages.quality_pages(settings.provider_name)
         for prefix in (quality_pages.STAFF_PREFIX + "/", quality_pages.PUBLIC_PREFIX + "/"):
             add_page_errors(app, prefix, quality_pages.render_error)

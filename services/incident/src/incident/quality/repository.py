@@ -13,7 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from incident.quality.domain import Histogram
-from vas_common.db import DbConnection
+from vas_common.db import DbConnection, delete_in_batches
 
 _DELAY_TABLES: Final = {"minute": "quality_delay_minutes", "day": "quality_delay_days"}
 _HIST_COLUMNS = "messages, within_target, sum_delay_s, max_delay_s, bucket_keys, bucket_counts"
@@ -140,6 +140,20 @@ class QualityRepository:
             end,
         )
         return [(r["at"], r["partner_id"], _histogram(r)) for r in rows]
+
+    async def delete_minutes_before(self, conn: DbConnection, before: datetime, batch: int) -> int:
+        """Per-minute delay rows older than `before`, `batch` rows a statement (outside a
+        transaction); the day rows and the traffic per minute stay."""
+        return await delete_in_batches(
+            conn,
+            """
+            DELETE FROM quality_delay_minutes
+             WHERE (minute, partner_id) IN (SELECT minute, partner_id FROM quality_delay_minutes
+                                             WHERE minute < $1 ORDER BY minute LIMIT $2)
+            """,
+            before,
+            batch=batch,
+        )
 
     # -- complaint clocks breached -------------------------------------------------------
 

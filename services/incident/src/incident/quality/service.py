@@ -118,6 +118,7 @@ class QualityService:
         services: Sequence[str],
         targets: QualityTargets,
         repository: QualityRepository | None = None,
+        minute_retention: timedelta | None = None,
     ) -> None:
         self._pool = pool
         self.clock = clock
@@ -125,6 +126,7 @@ class QualityService:
         self._services = tuple(services)
         self.targets = targets
         self._repo = repository or QualityRepository()
+        self._minute_retention = minute_retention
 
     # -- the roll-ups ----------------------------------------------------------------------
 
@@ -164,6 +166,16 @@ class QualityService:
             await self._repo.add_breaches(conn, breaches)
             await self._repo.advance(conn, group_id, topic, partition, max(c.offset for c in fresh) + 1)
         return len(fresh)
+
+    async def prune(self) -> int:
+        """Delete the per-minute delay rows older than the retention (the hourly view's data;
+        the day rows the reports read, and the traffic per minute, are kept). Returns how many."""
+        if self._minute_retention is None:
+            return 0
+        async with self._pool.acquire() as conn:
+            return await self._repo.delete_minutes_before(
+                conn, self.clock.now() - self._minute_retention, 5000
+            )
 
     # -- the report ------------------------------------------------------------------------
 
