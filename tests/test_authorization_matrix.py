@@ -90,6 +90,7 @@ class World:
             "report_id": self.report_id,
             "stage": "first",
             "rule_id": "major_outage",
+            "period": "2026-Q4",
         }
 
     def traces_of_a(self) -> list[str]:
@@ -289,6 +290,12 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         },
         ("GET", "/staff/regulator-reports/{report_id}"): {},
         ("GET", "/staff/regulator-reports/{report_id}.pdf"): {},
+        # incident: service quality (staff)
+        ("GET", "/v1/quality/reports/{period}"): {},
+        ("GET", "/v1/quality/days/{day}"): {},
+        ("GET", "/staff/quality/{period}"): {},
+        ("GET", "/staff/quality/{period}.pdf"): {},
+        ("GET", "/status/quality/{period}"): {},
     }
 
 

@@ -18,6 +18,10 @@ from incident.maintenance import consumers as maintenance_consumers
 from incident.maintenance.domain import NoticeRules
 from incident.maintenance.repository import MaintenanceRepository
 from incident.maintenance.service import MaintenanceService
+from incident.quality import api as quality_api
+from incident.quality import consumers as quality_consumers
+from incident.quality import pages as quality_pages
+from incident.quality.service import QualityService, QualityTargets
 from incident.records import api as records_api
 from incident.records.service import RecordsService
 from incident.regulator_reports import api as regulator_reports_api
@@ -50,6 +54,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
     status_started: dict[str, StatusService] = {}
     maintenance_started: dict[str, MaintenanceService] = {}
     reports_started: dict[str, RegulatorReportService] = {}
+    quality_started: dict[str, QualityService] = {}
 
     async def wire(app: FastAPI, runtime: Runtime) -> None:
         pool = runtime.db()
@@ -93,6 +98,19 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
         records = app.state.records_service = RecordsService(pool, clock, retention)
         runtime.every("records-retention", settings.records_retention_interval_s, records.run_retention)
         reports_started["reports"] = await _wire_regulator_reports(app, runtime, settings, clock, incidents)
+        minute_days = settings.quality_minute_retention_days
+        quality = quality_started["quality"] = app.state.quality_service = QualityService(
+            pool,
+            clock,
+            availability,
+            settings.services,
+            _quality_targets(settings),
+            minute_retention=timedelta(days=minute_days) if minute_days else None,
+        )
+        runtime.every("quality-retention", settings.quality_retention_interval_s, quality.prune)
+        app.state.quality_pages = quality_pages.quality_pages(settings.provider_name)
+        for prefix in (quality_pages.STAFF_PREFIX + "/", quality_pages.PUBLIC_PREFIX + "/"):
+            add_page_errors(app, prefix, quality_pages.render_error)
 
     def subscriptions(_runtime: Runtime) -> Sequence[Subscription]:
         return (
@@ -100,6 +118,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
             *status_consumers.subscriptions(status_started["status"]),
             *maintenance_consumers.subscriptions(maintenance_started["maintenance"]),
             *regulator_reports_consumers.subscriptions(reports_started["reports"]),
+            *quality_consumers.subscriptions(quality_started["quality"]),
         )
 
     return create_service_app(
@@ -120,6 +139,9 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
                 regulator_reports_api.router,
                 regulator_reports_api.rules_router,
                 regulator_reports_pages.staff_pages,
+                quality_api.router,
+                quality_pages.staff_pages,
+                quality_pages.public_pages,
             ),
             subscriptions=subscriptions,
             on_startup=wire,
@@ -172,3 +194,18 @@ async def _wire_regulator_reports(
     for prefix in (regulator_reports_pages.PREFIX + "/", status_pages.PREFIX):
         add_page_errors(app, prefix, regulator_reports_pages.render_error)
     return reports
+
+
+# -- service quality (incident.quality) --
+
+
+def _quality_targets(settings: IncidentSettings) -> QualityTargets:
+    return QualityTargets(
+        delay_target_s=settings.quality_delay_target_s,
+        delay_objective=settings.quality_delay_objective,
+        capacity_per_second=settings.quality_capacity_per_second,
+        busy_hour_per_second=settings.quality_busy_hour_per_second,
+        availability=settings.availability_target,
+        mttr_hours=settings.quality_mttr_hours,
+        notice_hours=settings.maintenance_notice_hours,
+    )

@@ -51,6 +51,19 @@ class IncidentSettings(ServiceSettings):
     regulator_tick_interval_s: float = Field(default=5.0, gt=0)
     regulator_delay_threshold_s: float = Field(default=4.0, gt=0)
 
+    # -- service quality (incident.quality) --
+    # A message is on time when accept -> submit_sm_resp is below the target; the promise is met
+    # when this share of messages is. The delay target is applied when a message is counted.
+    quality_delay_target_s: float = Field(default=4.0, gt=0)
+    quality_delay_objective: float = Field(default=0.99, gt=0, le=1)
+    quality_capacity_per_second: float = Field(default=500.0, gt=0)  # both ways
+    quality_busy_hour_per_second: float = Field(default=400.0, gt=0)
+    quality_mttr_hours: float = Field(default=2.0, gt=0)
+    # The per-minute delay rows (a day's hourly figures; ~1.7 KB a row and partner, so ~700 MiB a
+    # month at 10 partners) are deleted after this; the day rows the reports read stay. None: kept.
+    quality_minute_retention_days: int | None = Field(default=93, ge=2)
+    quality_retention_interval_s: float = Field(default=3600.0, gt=0)
+
     @model_validator(mode="after")
     def _signal_service_known(self) -> Self:
         if self.signal_service not in self.services:

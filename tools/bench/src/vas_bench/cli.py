@@ -5,6 +5,8 @@ run    starts the whole stack as processes and runs the scenarios (default: MT b
        400 msg/s), prints progress and a summary with each promise met or not, writes
        results/<timestamp>/ (summary.json, series.json, PNGs, logs) and copies summary.json
        and the PNGs to results/latest/.
+       `--scenarios quality`: a month's service quality report over roll-ups of 1.3 billion
+       messages, timed (the incident service alone).
 smoke  about 30 s: MT 100 msg/s + MO 100 msg/s for 10 s; fails (exit 1) if anything was lost
        or a process crashed. Writes results/<timestamp>-smoke/.
 
@@ -33,10 +35,12 @@ import psutil
 
 from vas_bench import complaints as complaints_scenario
 from vas_bench import profile as profiling
+from vas_bench import quality as quality_scenario
 from vas_bench import report
 from vas_bench.complaints import ComplaintsSpec
 from vas_bench.loadgen import MoSpec, MtSpec
 from vas_bench.monitor import Monitor
+from vas_bench.quality import QualitySpec
 from vas_bench.runner import BenchError, Runner
 from vas_bench.stack import BenchStack, DispatchConfig, StackOptions
 
@@ -51,6 +55,7 @@ ALL_SCENARIOS = (
     "busy-hour",
     "scale-out",
     "complaints",
+    "quality",
 )
 DEFAULT_SCENARIOS = (
     "mt-batch",
@@ -60,6 +65,7 @@ DEFAULT_SCENARIOS = (
     "both-ways",
     "scale-out",
     "complaints",
+    "quality",
 )
 # The complaints part of `smoke`: small, a few seconds.
 SMOKE_COMPLAINTS = ComplaintsSpec(open=2_000, due=100, intake_s=2.0, concurrency=2, ticks=5)
@@ -118,6 +124,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--complaints-due", type=int, default=1_000, help="complaints due in the loaded scan")
     p.add_argument("--complaints-intake-s", type=float, default=20.0, help="seconds of intake per endpoint")
     p.add_argument("--complaints-concurrency", type=int, default=8, help="intake clients per endpoint")
+    p.add_argument(
+        "--quality-partners", type=int, default=10, help="partners of the quality report's roll-ups"
+    )
+    p.add_argument("--quality-runs", type=int, default=5, help="times the month's quality report is fetched")
     p.add_argument("--results-dir", type=Path, default=RESULTS)
     p.add_argument("--no-latest", action="store_true", help="do not copy the results to results/latest/")
     args = p.parse_args(argv)
@@ -192,7 +202,13 @@ class Bench:
     def __init__(self, args: argparse.Namespace, out: Path) -> None:
         self.args = args
         self.out = out
-        self.results: dict[str, Any] = {"scenarios": {}, "ramps": {}, "scale_out": None, "complaints": None}
+        self.results: dict[str, Any] = {
+            "scenarios": {},
+            "ramps": {},
+            "scale_out": None,
+            "complaints": None,
+            "quality": None,
+        }
         self.main_dispatch = DispatchConfig(
             replicas=args.dispatchers,
             binds=args.binds,
@@ -301,6 +317,23 @@ class Bench:
         await self.stack.start()
         self.monitor.start()
         self.results["complaints"] = await complaints_scenario.run_scenario(self.stack, self.monitor, spec)
+        await self.stop()
+
+    async def scenario_quality(self) -> None:
+        """A stack of its own: PostgreSQL, the broker and the incident service."""
+        a = self.args
+        spec = QualitySpec(partners=a.quality_partners, runs=a.quality_runs)
+        await self.stop()
+        self.runner = None
+        self._stacks += 1
+        print(f"\n-- stack {self._stacks} for quality: {spec} --", flush=True)
+        options = replace(
+            self.options, sms_path=False, incident=True, incident_env=quality_scenario.incident_env()
+        )
+        self.stack = BenchStack(options, self.out / "logs" / "quality")
+        await self.stack.start()
+        self.monitor.start()
+        self.results["quality"] = await quality_scenario.run_scenario(self.stack, self.monitor, spec)
         await self.stop()
 
     def _profiler(self, name: str, duration_s: float) -> Callable[[], Coroutine[Any, Any, Any]] | None:
@@ -567,7 +600,9 @@ def _failures(results: dict[str, Any], smoke: bool) -> list[str]:
                 out.append(f"{name}: MO injection failed ({mo['injected']} injected, errors {mo['errors']})")
     if results.get("complaints"):
         out += complaints_scenario.failures(results["complaints"])
-    if not _all_runs(results) and not results.get("complaints"):
+    if results.get("quality"):
+        out += quality_scenario.failures(results["quality"])
+    if not _all_runs(results) and not results.get("complaints") and not results.get("quality"):
         out.append("no run completed")
     return out
 

@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # no display: files only
 
 import matplotlib.pyplot as plt
 
-from vas_bench import complaints
+from vas_bench import complaints, quality
 
 SEND_DELAY_P99_TARGET_MS = 4000.0
 STRETCH_P99_MS = 250.0
@@ -145,6 +145,9 @@ def promises(results: dict[str, Any]) -> list[dict[str, Any]]:
     scan = complaints.promise(results["complaints"]) if results.get("complaints") else None
     if scan is not None:
         rows.append(scan)
+    timed = quality.promise(results["quality"]) if results.get("quality") else None
+    if timed is not None:
+        rows.append(timed)
     return rows
 
 
@@ -177,6 +180,8 @@ def print_table(results: dict[str, Any]) -> str:
         )
     if results.get("complaints"):
         lines += complaints.summary_lines(results["complaints"])
+    if results.get("quality"):
+        lines += quality.summary_lines(results["quality"])
     lines.append("")
     lines.append("Promises:")
     width = max(len(p["promise"]) for p in results["promises"])

@@ -35,6 +35,7 @@ from vas_devstack.procs import ServiceProcess
 SMS_SENDER = "sms_sender.main:create_app"
 SUBSCRIPTION = "subscription.main:create_app"
 COMPLAINTS = "complaints.main:create_app"
+INCIDENT = "incident.main:create_app"
 
 
 class StackError(RuntimeError):
@@ -71,6 +72,8 @@ class StackOptions:
     sms_path: bool = True  # the SMSC simulator, the subscription service and the sms-sender
     complaints: bool = False  # the complaints service (its own scenario)
     complaints_env: dict[str, str] = field(default_factory=dict)
+    incident: bool = False  # the incident service (the quality report's scenario)
+    incident_env: dict[str, str] = field(default_factory=dict)
 
 
 def _say(message: str) -> None:
@@ -93,6 +96,8 @@ class BenchStack:
         self.dispatchers: list[ServiceProcess] = []
         self.complaints: ServiceProcess | None = None
         self.complaints_dsn = ""
+        self.incident: ServiceProcess | None = None
+        self.incident_dsn = ""
         self.extra: dict[str, int] = {}  # other processes to record (the load generator)
         self.sender_dsn = ""
         self.subscription_dsn = ""
@@ -139,6 +144,13 @@ class BenchStack:
             await self.complaints.start()
             self._record()
             _say(f"  complaints {self.complaints.url}")
+        if self.options.incident:
+            self.incident_dsn = await ensure_database(self.postgres.dsn(), "vas_incident")
+            env = self._common_env("INCIDENT_", self.incident_dsn) | self.options.incident_env
+            self.incident = ServiceProcess(INCIDENT, env, self.logs / "incident.log")
+            await self.incident.start()
+            self._record()
+            _say(f"  incident {self.incident.url}")
         _say(f"stack up in {time.monotonic() - started:.1f}s")
 
     async def _start_sms_path(self) -> None:
@@ -284,6 +296,8 @@ class BenchStack:
                 out[f"dispatcher-{i}"] = [disp.process.pid]
         if self.complaints is not None and self.complaints.process is not None:
             out["complaints"] = [self.complaints.process.pid]
+        if self.incident is not None and self.incident.process is not None:
+            out["incident"] = [self.incident.process.pid]
         for name, pid in self.extra.items():
             out[name] = [pid]
         return out
@@ -298,6 +312,8 @@ class BenchStack:
         procs += [(f"dispatcher-{i}", p.process) for i, p in enumerate(self.dispatchers, 1)]
         if self.complaints is not None:
             procs.append(("complaints", self.complaints.process))
+        if self.incident is not None:
+            procs.append(("incident", self.incident.process))
         for name, proc in procs:
             if proc is not None and proc.returncode is not None:
                 dead.append(f"{name} (exit {proc.returncode})")
@@ -352,6 +368,8 @@ class BenchStack:
         steps: list[tuple[str, Any]] = [("dispatchers", self.stop_dispatchers)]
         if self.complaints is not None:
             steps.append(("complaints", self.complaints.stop))
+        if self.incident is not None:
+            steps.append(("incident", self.incident.stop))
         steps += [(f"api-{i}", p.stop) for i, p in enumerate(self.apis, 1)]
         if self.subscription is not None:
             steps.append(("subscription", self.subscription.stop))

@@ -1,6 +1,7 @@
 """The report as a PDF (A4, Chinese), drawn with reportlab from the same Document as the print
 view. The Chinese font is Adobe's standard CID font STSong-Light: named in the PDF, not embedded,
-so no font file ships with the service and every PDF reader draws it with its own Song face."""
+so no font file ships with the service and every PDF reader draws it with its own Song face.
+`styles`, `paragraph` and `table` are shared with the other PDFs of the service (incident.quality)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ FONT = "STSong-Light"
 
 
 @cache
-def _styles() -> dict[str, ParagraphStyle]:
+def styles() -> dict[str, ParagraphStyle]:
     pdfmetrics.registerFont(UnicodeCIDFont(FONT))
     base = ParagraphStyle("base", fontName=FONT, fontSize=9.5, leading=14, wordWrap="CJK")
     return {
@@ -34,14 +35,14 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
-def _p(text: str, style: str = "base") -> Paragraph:
-    return Paragraph(escape(text).replace("\n", "<br/>"), _styles()[style])
+def paragraph(text: str, style: str = "base") -> Paragraph:
+    return Paragraph(escape(text).replace("\n", "<br/>"), styles()[style])
 
 
-def _table(rows: list[list[Paragraph]], widths: list[float], header: bool = False) -> Table:
-    table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
+def table(rows: list[list[Paragraph]], widths: list[float], header: bool = False) -> Table:
+    grid = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
     shaded = ((0, 0), (-1, 0)) if header else ((0, 0), (0, -1))  # the header row, or the label column
-    table.setStyle(
+    grid.setStyle(
         TableStyle(
             [
                 ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
@@ -50,25 +51,30 @@ def _table(rows: list[list[Paragraph]], widths: list[float], header: bool = Fals
             ]
         )
     )
-    return table
+    return grid
 
 
 def render_pdf(doc: Document) -> bytes:
     width = A4[0] - 36 * mm
     story: list[Flowable] = [
-        _p(doc.title, "title"),
-        _p(f"{doc.subtitle} · 报送状态：{doc.state}", "overdue" if doc.overdue else "subtitle"),
+        paragraph(doc.title, "title"),
+        paragraph(f"{doc.subtitle} · 报送状态：{doc.state}", "overdue" if doc.overdue else "subtitle"),
     ]
     for section in doc.sections:
-        story.append(_p(section.title, "h2"))
-        story.append(_table([[_p(k), _p(v)] for k, v in section.rows], [30 * mm, width - 30 * mm]))
+        story.append(paragraph(section.title, "h2"))
+        story.append(
+            table([[paragraph(k), paragraph(v)] for k, v in section.rows], [30 * mm, width - 30 * mm])
+        )
     for title, text in (("故障原因", doc.cause), ("处置措施", doc.actions)):
-        story += [_p(title, "h2"), _p(text)]
-    story.append(_p("事件时间线（北京时间）", "h2"))
-    rows = [[_p("时间"), _p("记录人"), _p("类型"), _p("内容")]]
-    rows += [[_p(at), _p(who), _p(kind), _p(text)] for at, who, kind, text in doc.timeline]
-    story.append(_table(rows, [34 * mm, 32 * mm, 22 * mm, width - 88 * mm], header=True))
-    story += [Spacer(1, 8 * mm), _p(doc.footer, "subtitle")]
+        story += [paragraph(title, "h2"), paragraph(text)]
+    story.append(paragraph("事件时间线（北京时间）", "h2"))
+    rows = [[paragraph("时间"), paragraph("记录人"), paragraph("类型"), paragraph("内容")]]
+    rows += [
+        [paragraph(at), paragraph(who), paragraph(kind), paragraph(text)]
+        for at, who, kind, text in doc.timeline
+    ]
+    story.append(table(rows, [34 * mm, 32 * mm, 22 * mm, width - 88 * mm], header=True))
+    story += [Spacer(1, 8 * mm), paragraph(doc.footer, "subtitle")]
     out = io.BytesIO()
     SimpleDocTemplate(
         out,

@@ -5,7 +5,7 @@ the same use case as `GET /v1/status` (`StatusService.board`); the Atom feed is 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -13,6 +13,7 @@ from uuid import UUID
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from incident.availability.domain import SHANGHAI
 from incident.maintenance.domain import Window
 from incident.status.api import Status
 from incident.status.domain import (
@@ -91,6 +92,7 @@ MESSAGES: Messages = {
         "commitments_title": "服务承诺",
         "commitments_item": "项目",
         "commitments_promise": "承诺",
+        "quality_reports": "服务质量月度通报（承诺逐项实测）",
         "types_title": "业务类型",
         "types_count": "在售业务数",
         "products_title": "在售业务、资费与适用范围",
@@ -238,6 +240,17 @@ def rule_text(board: Board) -> str:
     )
 
 
+def quality_reports(now: datetime, months: int = 3) -> list[dict[str, str]]:
+    """Links to the public quality reports (incident.quality) of this month and the ones before."""
+    local = now.astimezone(SHANGHAI)
+    year, month = local.year, local.month
+    links = []
+    for _ in range(months):
+        links.append({"label": f"{year}年{month}月", "href": f"/status/quality/{year}-{month:02d}"})
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return links
+
+
 def page_context(board: Board) -> dict[str, Any]:
     days = len(board.days)
     history = history_view(board)
@@ -267,6 +280,7 @@ def page_context(board: Board) -> dict[str, Any]:
         "upcoming": [window_view(w) for w in board.upcoming],
         "history": history,
         "commitments": published.commitments,
+        "quality_reports": quality_reports(board.now),
         "service_types": types_of(published.products),
         "products": [
             {

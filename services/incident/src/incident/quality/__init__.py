@@ -1,0 +1,1 @@
+"""Service quality: the promises measured from the event stream, and the report."""

@@ -1,0 +1,44 @@
+"""Quality report endpoint (staff): a month's or a quarter's promises, measured, with per-partner
+send delay."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from incident.quality.domain import RELATIVE_ACCURACY
+from incident.quality.schemas import DayHoursOut, HourOut, QualityReportOut
+from incident.quality.service import InvalidDay, InvalidPeriod, QualityService
+from vas_common.access import Audience, audience_router
+from vas_common.app import app_state
+from vas_common.errors import documented
+
+router = audience_router(Audience.STAFF, prefix="/v1/quality", tags=["quality (staff)"])
+
+
+async def quality_service(request: Request) -> QualityService:
+    return app_state(request, "quality_service", QualityService)
+
+
+Quality = Annotated[QualityService, Depends(quality_service)]
+
+PERIOD = Path(max_length=16, description="A month YYYY-MM or a quarter YYYY-Qn (Asia/Shanghai)")
+
+
+@router.get("/reports/{period}", response_model=QualityReportOut, responses=documented(InvalidPeriod))
+async def report(period: Annotated[str, PERIOD], quality: Quality) -> QualityReportOut:
+    """Each promise: its target, what was measured, met or not, and the data it came from; the
+    send delay per day and per partner; the traffic peaks and busy hours per day."""
+    return QualityReportOut.of(await quality.report(period, per_partner=True))
+
+
+@router.get("/days/{day}", response_model=DayHoursOut, responses=documented(InvalidDay))
+async def day_hours(
+    day: Annotated[str, Path(max_length=16, description="YYYY-MM-DD (Asia/Shanghai)")], quality: Quality
+) -> DayHoursOut:
+    """A day's send delay (all partners) and traffic per clock hour."""
+    the_day, hours = await quality.hours(day)
+    return DayHoursOut(
+        day=the_day, percentile_relative_accuracy=RELATIVE_ACCURACY, hours=[HourOut.of(h) for h in hours]
+    )

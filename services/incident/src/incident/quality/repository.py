@@ -1,0 +1,225 @@
+"""Service quality SQL: the consumers' watermarks and the per-minute (and per-day) roll-ups.
+
+Rows are locked in one order (watermark, then delay minutes, delay days, traffic, each sorted by
+key), so the partitions' consumers adding to the same minute never deadlock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Final
+from uuid import UUID
+
+import asyncpg
+
+from incident.quality.domain import Histogram
+from vas_common.db import DbConnection, delete_in_batches
+
+_DELAY_TABLES: Final = {"minute": "quality_delay_minutes", "day": "quality_delay_days"}
+_HIST_COLUMNS = "messages, within_target, sum_delay_s, max_delay_s, bucket_keys, bucket_counts"
+
+
+class QualityRepository:
+    # -- watermarks ----------------------------------------------------------------------
+
+    async def claim(self, conn: DbConnection, group_id: str, topic: str, partition: int) -> int:
+        """The partition's next offset not yet counted, locked until the transaction ends (a
+        second consumer of the same partition, during a rebalance, waits and then sees the
+        records counted)."""
+        await conn.execute(
+            "INSERT INTO quality_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0)"
+            " ON CONFLICT DO NOTHING",
+            group_id,
+            topic,
+            partition,
+        )
+        offset: int = await conn.fetchval(
+            "SELECT next_offset FROM quality_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3"
+            " FOR UPDATE",
+            group_id,
+            topic,
+            partition,
+        )
+        return offset
+
+    async def advance(
+        self, conn: DbConnection, group_id: str, topic: str, partition: int, next_offset: int
+    ) -> None:
+        await conn.execute(
+            "UPDATE quality_offsets SET next_offset = greatest(next_offset, $4)"
+            " WHERE group_id = $1 AND topic = $2 AND partition = $3",
+            group_id,
+            topic,
+            partition,
+            next_offset,
+        )
+
+    # -- delay histograms ----------------------------------------------------------------
+
+    async def add_delays(
+        self,
+        conn: DbConnection,
+        grain: str,
+        added: Mapping[tuple[datetime, UUID], Histogram] | Mapping[tuple[date, UUID], Histogram],
+    ) -> None:
+        """Merge the histograms into the rows of `grain` ("minute" or "day"): rows made when
+        missing, then locked in key order, merged here and written back."""
+        if not added:
+            return
+        table, column = _DELAY_TABLES[grain], grain
+        keys = sorted(added)
+        times = [k[0] for k in keys]
+        partners = [k[1] for k in keys]
+        cast = "timestamptz" if grain == "minute" else "date"
+        await conn.execute(
+            f"""
+            INSERT INTO {table} ({column}, partner_id, {_HIST_COLUMNS})
+            SELECT t, p, 0, 0, 0, 0, '{{}}', '{{}}'
+              FROM unnest($1::{cast}[], $2::uuid[]) WITH ORDINALITY AS u(t, p, n) ORDER BY n
+            ON CONFLICT DO NOTHING
+            """,
+            times,
+            partners,
+        )
+        rows = await conn.fetch(
+            f"""
+            SELECT r.{column} AS at, r.partner_id, {", ".join("r." + c for c in _HIST_COLUMNS.split(", "))}
+              FROM {table} r JOIN unnest($1::{cast}[], $2::uuid[]) AS u(t, p)
+                ON r.{column} = u.t AND r.partner_id = u.p
+             ORDER BY r.{column}, r.partner_id
+               FOR UPDATE OF r
+            """,
+            times,
+            partners,
+        )
+        merged: list[tuple[object, ...]] = []
+        for row in rows:
+            h = _histogram(row)
+            h.merge(added[(row["at"], row["partner_id"])])
+            bucket_keys, bucket_counts = h.buckets()
+            merged.append(
+                (
+                    row["at"],
+                    row["partner_id"],
+                    h.messages,
+                    h.within_target,
+                    h.sum_s,
+                    h.max_s,
+                    bucket_keys,
+                    bucket_counts,
+                )
+            )
+        await conn.executemany(
+            f"""
+            UPDATE {table}
+               SET messages = $3, within_target = $4, sum_delay_s = $5, max_delay_s = $6,
+                   bucket_keys = $7, bucket_counts = $8
+             WHERE {column} = $1 AND partner_id = $2
+            """,
+            merged,
+        )
+
+    async def delay_days(
+        self, conn: DbConnection, first: date, end: date
+    ) -> list[tuple[date, UUID, Histogram]]:
+        rows = await conn.fetch(
+            f"SELECT day AS at, partner_id, {_HIST_COLUMNS} FROM quality_delay_days"
+            " WHERE day >= $1 AND day < $2 ORDER BY day, partner_id",
+            first,
+            end,
+        )
+        return [(r["at"], r["partner_id"], _histogram(r)) for r in rows]
+
+    async def delay_minutes(
+        self, conn: DbConnection, start: datetime, end: datetime
+    ) -> list[tuple[datetime, UUID, Histogram]]:
+        rows = await conn.fetch(
+            f"SELECT minute AS at, partner_id, {_HIST_COLUMNS} FROM quality_delay_minutes"
+            " WHERE minute >= $1 AND minute < $2 ORDER BY minute, partner_id",
+            start,
+            end,
+        )
+        return [(r["at"], r["partner_id"], _histogram(r)) for r in rows]
+
+    async def delete_minutes_before(self, conn: DbConnection, before: datetime, batch: int) -> int:
+        """Per-minute delay rows older than `before`, `batch` rows a statement (outside a
+        transaction); the day rows and the traffic per minute stay."""
+        return await delete_in_batches(
+            conn,
+            """
+            DELETE FROM quality_delay_minutes
+             WHERE (minute, partner_id) IN (SELECT minute, partner_id FROM quality_delay_minutes
+                                             WHERE minute < $1 ORDER BY minute LIMIT $2)
+            """,
+            before,
+            batch=batch,
+        )
+
+    # -- complaint clocks breached -------------------------------------------------------
+
+    async def add_breaches(self, conn: DbConnection, added: Mapping[tuple[date, str], int]) -> None:
+        if not added:
+            return
+        await conn.executemany(
+            """
+            INSERT INTO quality_complaint_breaches AS b (day, clock, breaches) VALUES ($1, $2, $3)
+            ON CONFLICT (day, clock) DO UPDATE SET breaches = b.breaches + EXCLUDED.breaches
+            """,
+            [(day, clock, n) for (day, clock), n in sorted(added.items())],
+        )
+
+    async def breaches(self, conn: DbConnection, first: date, end: date) -> dict[str, int]:
+        rows = await conn.fetch(
+            "SELECT clock, sum(breaches)::bigint AS n FROM quality_complaint_breaches"
+            " WHERE day >= $1 AND day < $2 GROUP BY clock ORDER BY clock",
+            first,
+            end,
+        )
+        return {r["clock"]: r["n"] for r in rows}
+
+    # -- traffic -------------------------------------------------------------------------
+
+    async def add_traffic(
+        self, conn: DbConnection, direction: str, added: Mapping[datetime, list[int]]
+    ) -> None:
+        if not added:
+            return
+        await conn.executemany(
+            """
+            INSERT INTO quality_traffic_minutes AS t (direction, minute, messages, per_second, peak)
+            VALUES ($1, $2, $3, $4::integer[], (SELECT max(v) FROM unnest($4::integer[]) AS v))
+            ON CONFLICT (direction, minute) DO UPDATE
+               SET messages = t.messages + EXCLUDED.messages,
+                   per_second = quality_add_seconds(t.per_second, EXCLUDED.per_second),
+                   peak = (SELECT max(v) FROM unnest(quality_add_seconds(t.per_second, EXCLUDED.per_second)) AS v)
+            """,
+            [(direction, minute, sum(seconds), seconds) for minute, seconds in sorted(added.items())],
+        )
+
+    async def traffic_hours(
+        self, conn: DbConnection, direction: str, start: datetime, end: datetime
+    ) -> list[tuple[datetime, int, int]]:
+        """(hour start, messages, busiest second) of each hour with traffic in [start, end)."""
+        rows = await conn.fetch(
+            """
+            SELECT date_trunc('hour', minute) AS hour, sum(messages)::bigint AS messages, max(peak) AS peak
+              FROM quality_traffic_minutes
+             WHERE direction = $1 AND minute >= $2 AND minute < $3
+             GROUP BY 1 ORDER BY 1
+            """,
+            direction,
+            start,
+            end,
+        )
+        return [(r["hour"], r["messages"], r["peak"]) for r in rows]
+
+
+def _histogram(row: asyncpg.Record) -> Histogram:
+    return Histogram.of(
+        row["bucket_keys"],
+        row["bucket_counts"],
+        row["messages"],
+        row["within_target"],
+        row["sum_delay_s"],
+        row["max_delay_s"],
+    )

@@ -1,0 +1,284 @@
+"""Service quality on the real database and broker: the roll-ups count each event once however
+often it is delivered (the watermark), the consumers feed them from sms.status and sms.mo, and the
+report gives each promise with its target, measured figures and data source (staff only; a bad
+period is a 422 problem)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from incident.main import create_app
+from incident.quality.domain import SHANGHAI
+from incident.quality.service import Consumed, QualityService
+from incident.settings import IncidentSettings
+from vas_common.clock import ManualClock
+from vas_common.events import encode_event
+from vas_common.events.complaints import SlaAlert, SlaBreached
+from vas_common.events.sms_sender import (
+    MessageState,
+    MessageStatus,
+    MessageStatusChanged,
+    MoMessage,
+    MoReceived,
+)
+from vas_common.staff import Role
+from vas_devstack.pytest_plugin import eventually, problem_of, serve, service_settings_kwargs
+
+OPERATOR = {"Authorization": "Bearer test-operator-token"}
+Running = Any  # conftest.RunningIncident
+
+# Far from the other tests' traffic on the shared topics (their times are near now).
+DAY = datetime(2031, 5, 6, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+
+
+def _state(
+    delay_s: float,
+    *,
+    status: MessageStatus = MessageStatus.SUBMITTED,
+    partner: uuid.UUID | None = None,
+    at: datetime = DAY,
+) -> MessageState:
+    submitted = at + timedelta(seconds=delay_s)
+    return MessageState(
+        message_id=uuid.uuid4(),
+        partner_id=partner,
+        recipient="8613812345678",
+        status=status,
+        segments_total=1,
+        segments=[],
+        accepted_at=at,
+        submitted_at=submitted,
+        done_at=submitted if status is MessageStatus.DELIVERED else None,
+    )
+
+
+@pytest.fixture
+async def quiet(database: str, kafka: Any) -> AsyncIterator[QualityService]:
+    """The service reading no topic: the test hands it the batches."""
+    settings = IncidentSettings(
+        **{**service_settings_kwargs(database, kafka.bootstrap), "consumers_enabled": False}
+    )
+    app = create_app(settings, ManualClock())
+    async with serve(app):
+        yield app.state.quality_service
+
+
+async def test_a_batch_delivered_twice_changes_no_figure(quiet: QualityService) -> None:
+    partner = uuid.uuid4()
+    delays = [0.2 + 0.05 * i for i in range(40)] + [4.5, 9.0]
+    states = [_state(d, partner=partner if i % 2 else None) for i, d in enumerate(delays)]
+    batch = [Consumed(100 + i, s) for i, s in enumerate(states)]
+    mo = [Consumed(7 + i, DAY + timedelta(seconds=i % 3)) for i in range(9)]
+    alert = SlaAlert(
+        complaint_id=uuid.uuid4(),
+        clock="solution",
+        alert="breached",
+        started_at=DAY - timedelta(days=2),
+        due_at=DAY,
+        at=DAY,
+        channel="web",
+        category="content",
+    )
+    breaches = [Consumed(0, alert), Consumed(1, alert.model_copy(update={"clock": "closure"}))]
+
+    assert await quiet.record("g.status", "sms.status", 2, batch[:30]) == 30
+    assert await quiet.record("g.mo", "sms.mo", 0, mo) == 9
+    assert await quiet.record("g.c", "complaint.events", 0, breaches[:1]) == 1
+    first = (await quiet.report("2031-05", per_partner=True)).delay
+    # The whole batch again (a lost commit), and a batch overlapping what was counted.
+    assert await quiet.record("g.status", "sms.status", 2, batch[:30]) == 0
+    assert await quiet.record("g.status", "sms.status", 2, batch[20:]) == 12
+    assert await quiet.record("g.mo", "sms.mo", 0, mo) == 0
+    assert await quiet.record("g.c", "complaint.events", 0, breaches) == 1
+    report = await quiet.report("2031-05", per_partner=True)
+
+    assert first.messages == 30
+    assert report.delay.messages == len(delays)
+    assert report.delay.within_target == 40
+    assert report.delay.max_s == pytest.approx(9.0)
+    ordered = sorted(delays)
+    p50 = ordered[math.floor(0.5 * (len(ordered) - 1))]
+    assert report.delay.p50_s == pytest.approx(p50, rel=0.02)
+    [day] = [d for d in report.days if d.day.isoformat() == "2031-05-06"]
+    assert day.delay.messages == len(delays)
+    assert day.mt_messages == len(delays)
+    assert day.mo_messages == 9
+    assert day.mo_peak_per_second == 3
+    assert report.partners is not None
+    assert report.partners[partner].messages == 21
+    [clocks] = [p for p in report.promises if p.key == "complaint_clocks"]
+    assert clocks.figures["by_clock"] == {"closure": 1, "solution": 1}
+    day_of_hours, hours = await quiet.hours("2031-05-06")
+    assert day_of_hours.isoformat() == "2031-05-06"
+    assert len(hours) == 24
+    [busy] = [h for h in hours if h.delay.messages]
+    assert busy.hour_start.hour == 10  # Shanghai
+    assert busy.delay.messages == len(delays)
+    assert busy.mt_messages == len(delays)
+    assert busy.mo_peak_per_second == 3
+    # Another partition of the same topic has its own watermark.
+    assert await quiet.record("g.status", "sms.status", 3, [Consumed(100, _state(1.0))]) == 1
+    assert (await quiet.report("2031-05", per_partner=False)).delay.messages == len(delays) + 1
+
+
+async def test_a_message_counts_once_across_its_statuses(quiet: QualityService) -> None:
+    submitted = _state(0.5)
+    delivered = submitted.model_copy(
+        update={"status": MessageStatus.DELIVERED, "done_at": DAY + timedelta(seconds=3)}
+    )
+    straight = _state(0.7, status=MessageStatus.DELIVERED)  # submitted and delivered in one step
+    failed = _state(0.0).model_copy(update={"status": MessageStatus.FAILED, "submitted_at": None})
+    batch = [Consumed(i, s) for i, s in enumerate((submitted, delivered, straight, failed, None))]
+    assert await quiet.record("g", "sms.status", 0, batch) == 5
+    report = await quiet.report("2031-05", per_partner=False)
+    assert report.delay.messages == 2
+    assert report.partners is None
+
+
+async def test_the_consumers_feed_the_report_from_the_topics(incident: Running) -> None:
+    at = DAY + timedelta(days=1)
+    states = [_state(d, at=at) for d in (0.3, 0.4, 5.0)]
+    breach = SlaBreached(
+        payload=SlaAlert(
+            complaint_id=uuid.uuid4(),
+            clock="first_reply",
+            alert="breached",
+            started_at=at - timedelta(hours=5),
+            due_at=at - timedelta(hours=1),
+            at=at - timedelta(hours=1),
+            channel="phone",
+            category="billing",
+        )
+    )
+    mos = [
+        MoReceived(
+            payload=MoMessage(
+                mo_id=uuid.uuid4(), msisdn="8613812345678", destination="10655", text="TD", received_at=at
+            )
+        )
+        for _ in range(4)
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=incident.settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for s in states:
+            await producer.send_and_wait("sms.status", encode_event(MessageStatusChanged(payload=s)))
+        for m in mos:
+            await producer.send_and_wait("sms.mo", encode_event(m))
+        await producer.send_and_wait("complaint.events", encode_event(breach))
+    finally:
+        await producer.stop()
+
+    async def counted() -> dict[str, Any] | None:
+        got = await incident.client.get("/v1/quality/reports/2031-05", headers=OPERATOR)
+        assert got.status_code == 200, got.text
+        [day] = [d for d in got.json()["days"] if d["day"] == "2031-05-07"]
+        return day if day["delay"]["messages"] >= 3 and day["mo_messages"] >= 4 else None
+
+    day = await eventually(counted)
+    assert day["delay"]["messages"] == 3
+    assert day["delay"]["within_target"] == 2
+    assert day["mo_peak_per_second"] == 4
+    assert day["mt_busy_hour"]["messages"] == 3
+
+    async def breached() -> dict[str, Any] | None:
+        got = await incident.client.get("/v1/quality/reports/2031-05", headers=OPERATOR)
+        [clocks] = [p for p in got.json()["promises"] if p["key"] == "complaint_clocks"]
+        return clocks if clocks["figures"]["breaches"] else None
+
+    clocks = await eventually(breached)
+    assert clocks["figures"]["by_clock"] == {"first_reply": 1}
+    assert clocks["met"] is False
+
+
+async def test_the_report_names_each_promise_with_its_data(incident: Running) -> None:
+    got = await incident.client.get("/v1/quality/reports/2026-Q4", headers=incident.staff(Role.AGENT))
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["period"] == "2026-Q4"
+    assert len(body["days"]) == 92
+    keys = {p["key"]: p for p in body["promises"]}
+    assert set(keys) == {
+        "send_delay",
+        "capacity",
+        "availability",
+        "mttr",
+        "complaint_clocks",
+        "maintenance_notice",
+    }
+    assert all(p["data_source"] for p in body["promises"])
+    # (The topics carry the other tests' events of these months: figures are not asserted here.)
+    clocks = keys["complaint_clocks"]
+    assert clocks["met"] is (clocks["figures"]["breaches"] == 0)  # a breach is a promise broken
+    assert clocks["figures"]["attainment_share"] is None  # not in the events: said, not invented
+    assert "complaint.events" in clocks["data_source"]
+    # Incidents are this database's own: none, so every service was up (incident.availability's rule).
+    assert keys["availability"]["figures"] == dict.fromkeys(incident.settings.services, 1.0)
+    assert keys["availability"]["met"] is True
+    assert keys["mttr"]["measured"] == "no repairs in the period"
+    assert isinstance(body["partners"], list)  # staff see them
+
+
+async def test_a_bad_period_is_a_problem_and_strangers_get_nothing(incident: Running) -> None:
+    for bad in ("2026-13", "2026-Q5", "november"):
+        problem_of(
+            await incident.client.get(f"/v1/quality/reports/{bad}", headers=OPERATOR), 422, "invalid_period"
+        )
+    for bad in ("2026-02-30", "2026-11", "2026-1-1"):
+        problem_of(await incident.client.get(f"/v1/quality/days/{bad}", headers=OPERATOR), 422, "invalid_day")
+    assert (await incident.client.get("/v1/quality/reports/2026-11")).status_code == 401
+    assert (await incident.client.get("/v1/quality/days/2026-11-03")).status_code == 401
+
+
+async def test_maintenance_notices_are_on_time_by_the_availability_rule(incident: Running) -> None:
+    def window(starts_in: timedelta, **more: Any) -> dict[str, Any]:
+        start = incident.clock.now() + starts_in
+        return {
+            "product_codes": ["NEWS"],
+            "services": ["sms-sender"],
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=2)).isoformat(),
+            "text_zh": "短信网关升级。",
+            **more,
+        }
+
+    for body in (
+        window(timedelta(hours=80)),  # announced 80 h ahead: on time
+        window(timedelta(hours=3), emergency=True, emergency_reason="核心网设备故障"),
+    ):
+        created = await incident.client.post("/v1/maintenance-windows", json=body, headers=OPERATOR)
+        assert created.status_code == 201, created.text
+    incident.clock.advance(timedelta(hours=81))
+    await incident.app.state.maintenance_service.tick()
+    period = incident.clock.now().astimezone(SHANGHAI).strftime("%Y-%m")
+    on_time_start, emergency_start = (incident.clock.now() - timedelta(hours=h) for h in (1, 78))
+    in_period = [s.astimezone(SHANGHAI).strftime("%Y-%m") == period for s in (on_time_start, emergency_start)]
+    expected = sum(in_period)
+    got = await incident.client.get(f"/v1/quality/reports/{period}", headers=OPERATOR)
+    assert got.status_code == 200, got.text
+    [notices] = [p for p in got.json()["promises"] if p["key"] == "maintenance_notice"]
+    assert notices["figures"]["windows"] == expected  # both, unless the month turned between
+    assert notices["figures"]["on_time"] == int(in_period[0])
+    assert notices["met"] is (not in_period[1])
+
+
+async def test_minute_rows_past_the_retention_go_and_the_day_rows_stay(quiet: QualityService) -> None:
+    now = quiet.clock.now()
+    old, recent = now - timedelta(days=100), now - timedelta(days=1)
+    batch = [Consumed(i, _state(0.5, at=at)) for i, at in enumerate((old, old, recent))]
+    assert await quiet.record("g", "sms.status", 0, batch) == 3
+    assert await quiet.prune() == 1  # the old minute (one partner)
+    assert await quiet.prune() == 0
+    old_day = old.astimezone(SHANGHAI)
+    _, hours = await quiet.hours(old_day.date().isoformat())
+    assert sum(h.delay.messages for h in hours) == 0  # the hourly view of that day is gone
+    report = await quiet.report(old_day.strftime("%Y-%m"), per_partner=False)
+    [day] = [d for d in report.days if d.day == old_day.date()]
+    assert day.delay.messages == 2  # the day rows stay
