@@ -17,6 +17,7 @@ from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 from sms_sender import domain
+from sms_sender.connectors import Inbound
 from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
 from sms_sender.domain import NewMessage
 from sms_sender.main import create_app
@@ -81,6 +82,10 @@ class SlowRecording(DispatchRepository):
         await super().record_segments(conn, outcomes)
 
 
+async def _receipts_ignored(_items: list[Inbound]) -> None:
+    """Receipts are not what this test is about (service/inbound.py takes them in the app)."""
+
+
 @pytest.fixture
 async def dispatcher(pool: asyncpg.Pool, smsc: SmscSimulator) -> AsyncIterator[Dispatcher]:
     connector = SmppConnector(SmppBindConfig("127.0.0.1", smsc.smpp_port, "vas", "vas-pass", binds=1, tps=0))
@@ -88,7 +93,7 @@ async def dispatcher(pool: asyncpg.Pool, smsc: SmscSimulator) -> AsyncIterator[D
         pool, connector, DispatchMetrics(CollectorRegistry()), records=SlowRecording(), clock=ManualClock()
     )
     await dispatcher.start()
-    await connector.start(dispatcher.inbound)
+    await connector.start(_receipts_ignored)
     await eventually(lambda: connector.connected_binds() == 1)
     yield dispatcher
     await dispatcher.stop()
