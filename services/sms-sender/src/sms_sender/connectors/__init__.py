@@ -3,9 +3,11 @@ the same interface."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from vas_common.telemetry import span
 
 
 @dataclass(frozen=True)
@@ -54,4 +56,27 @@ class SmscConnector(Protocol):
         inside, so the result is final: accepted, or refused for good."""
         ...
 
+    async def submit_message(self, segments: Sequence[OutboundSegment]) -> list[SubmitResult]:
+        """Send the segments of one message in order, all on one route (submit_in_order); the
+        results stop at the first refusal (the later segments are not sent)."""
+        ...
+
     def connected_binds(self) -> int: ...
+
+
+async def submit_in_order(
+    submit: Callable[[OutboundSegment], Awaitable[SubmitResult]], segments: Sequence[OutboundSegment]
+) -> list[SubmitResult]:
+    """One message's segments one after the other, a `submit_sm` span each; stops at the first
+    refusal: the message has failed and its later segments are not sent."""
+    results: list[SubmitResult] = []
+    for segment in segments:
+        with span("submit_sm") as current:
+            current.set_attribute("vas.segment", segment.seq)
+            result = await submit(segment)
+            current.set_attribute("smpp.command_status", result.status)
+            current.set_attribute("smpp.attempts", result.attempts)
+        results.append(result)
+        if not result.accepted:
+            break
+    return results

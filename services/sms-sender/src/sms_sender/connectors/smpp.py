@@ -11,13 +11,13 @@ import heapq
 import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Gauge
 
-from sms_sender.connectors import Inbound, InboundHandler, OutboundSegment, SubmitResult
+from sms_sender.connectors import Inbound, InboundHandler, OutboundSegment, SubmitResult, submit_in_order
 from vas_common.smpp.pdu import (
     ESM_CLASS_DELIVERY_RECEIPT,
     TLV_RECEIPTED_MESSAGE_ID,
@@ -178,7 +178,7 @@ class _Bind:
             except (OSError, TimeoutError, SessionClosed) as exc:
                 logger.warning("bind %d failed (%s); retrying in %.1fs", self.index, exc, delay)
             self.ready.clear()
-            self.connector.binds_connected.set(self.connector.connected_binds())
+            self.connector.binds_changed()
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self.config.reconnect_max_s)
 
@@ -223,7 +223,7 @@ class _Bind:
         self.session = session
         self.connector.last_bind_failure = None
         self.ready.set()
-        self.connector.binds_connected.set(self.connector.connected_binds())
+        self.connector.binds_changed()
         logger.info(
             "bind %d up (%s@%s:%d)", self.index, self.config.system_id, self.config.host, self.config.port
         )
@@ -333,6 +333,12 @@ class SmppConnector:
         )
         self.login_gate = _LoginGate(config)
         self.last_bind_failure: str | None = None
+        self.on_binds_changed: Callable[[], None] | None = None  # a bind came up or went down
+
+    def binds_changed(self) -> None:
+        self.binds_connected.set(self.connected_binds())
+        if self.on_binds_changed is not None:
+            self.on_binds_changed()
 
     def metrics(self) -> list[Gauge | Counter]:
         return [self.binds_connected, self.window_in_use, self.throttled, self.resent, self.bind_failures]
@@ -345,6 +351,9 @@ class SmppConnector:
         """Why binds are not up, for /readyz: a credentials refusal with its next try, else the
         last bind failure."""
         return self.login_gate.describe() or self.last_bind_failure
+
+    def login_problem(self) -> str | None:
+        return self.login_gate.describe()
 
     async def start(self, on_inbound: InboundHandler) -> None:
         self._on_inbound = on_inbound
@@ -386,6 +395,9 @@ class SmppConnector:
                 for w in waits:
                     w.cancel()
 
+    async def submit_message(self, segments: Sequence[OutboundSegment]) -> list[SubmitResult]:
+        return await submit_in_order(self.submit, segments)
+
     async def submit(self, segment: OutboundSegment) -> SubmitResult:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.give_up_after_s
@@ -405,7 +417,7 @@ class SmppConnector:
             window = bind.window if segment.priority else bind.bulk_window
             bind.queued += 1
             try:
-                async with window, bind.window if not segment.priority else _null():
+                async with window, bind.window if not segment.priority else contextlib.nullcontext():
                     await bind.pacer.wait(segment.priority)
                     session = bind.session
                     if session is None or not bind.ready.is_set():
@@ -493,8 +505,3 @@ def is_receipt(item: Inbound) -> bool:
 async def _answer(session: SmppSession, pdu: Pdu) -> None:
     with contextlib.suppress(SessionClosed, ConnectionError):
         await session.send(pdu)
-
-
-@contextlib.asynccontextmanager
-async def _null():  # type: ignore[no-untyped-def]
-    yield

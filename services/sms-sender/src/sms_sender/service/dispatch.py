@@ -33,7 +33,7 @@ from vas_common.group_commit import GroupCommit, GroupCommitMetrics
 from vas_common.kafka import HandledBatch, PoisonList, decode_batch
 from vas_common.outbox import OutboxRepository
 from vas_common.smpp.text import decode_payload, encode_message, parse_receipt, split_udh
-from vas_common.telemetry import consumer_span, span
+from vas_common.telemetry import consumer_span
 
 logger = logging.getLogger(__name__)
 
@@ -174,24 +174,24 @@ class Dispatcher:
         encoded = encode_message(
             work.text, domain.udh_reference(work.concat_ref, work.message_id.bytes), self._reference_bits
         )
+        segments = [
+            OutboundSegment(
+                message_id=str(work.message_id),
+                seq=seq,
+                source_addr=work.source_addr,
+                destination_addr=work.recipient,
+                short_message=short_message,
+                data_coding=encoded.data_coding,
+                esm_class=encoded.esm_class,
+                priority=work.category.is_priority,
+            )
+            for seq, short_message in enumerate(encoded.segments, start=1)
+        ]
+        # All segments on one route, in order: a message half-sent on a route that fails is sent
+        # again whole on the other (connectors.failover), so its results are one route's.
+        results = await self._connector.submit_message(segments)
         outcomes: list[SegmentOutcome] = []
-        for seq, short_message in enumerate(encoded.segments, start=1):
-            with span("submit_sm") as current:
-                current.set_attribute("vas.segment", seq)
-                result = await self._connector.submit(
-                    OutboundSegment(
-                        message_id=str(work.message_id),
-                        seq=seq,
-                        source_addr=work.source_addr,
-                        destination_addr=work.recipient,
-                        short_message=short_message,
-                        data_coding=encoded.data_coding,
-                        esm_class=encoded.esm_class,
-                        priority=work.category.is_priority,
-                    )
-                )
-                current.set_attribute("smpp.command_status", result.status)
-                current.set_attribute("smpp.attempts", result.attempts)
+        for seq, result in enumerate(results, start=1):
             outcomes.append(
                 SegmentOutcome(
                     message_id=work.message_id,
@@ -211,7 +211,7 @@ class Dispatcher:
                     self._health.note_outcome(failed=True)
                 self._metrics.refused.labels(result.status_name).inc()
                 logger.warning("message %s segment %d refused: %s", work.message_id, seq, result.status_name)
-                break  # the message has failed; its later segments are not sent
+                break  # the message has failed; its later segments were not sent
             self._metrics.submitted.inc()
         delay = max(0.0, (self._clock.now() - work.accepted_at).total_seconds())
         self._metrics.accept_to_submit.observe(delay)
