@@ -74,6 +74,19 @@ async def statuses(database: str, ids: list[str]) -> Counter[str]:
     return Counter(r["status"] for r in rows)
 
 
+async def segment_routes(database: str, ids: list[str]) -> dict[str, str | None]:
+    """SMSC message id -> the route recorded for the segment."""
+    conn = await asyncpg.connect(database)
+    try:
+        rows = await conn.fetch(
+            "SELECT smsc_message_id, route FROM segments WHERE message_id = ANY($1::uuid[])",
+            [uuid.UUID(i) for i in ids],
+        )
+    finally:
+        await conn.close()
+    return {r["smsc_message_id"]: r["route"] for r in rows}
+
+
 def complete_texts(*smscs: SmscSimulator) -> Counter[str]:
     return Counter(m["text"] for s in smscs for m in s.messages()["messages"] if m["complete"])
 
@@ -150,6 +163,13 @@ async def test_the_standby_takes_over_when_the_primary_is_dropped_mid_run_and_di
                 assert (again["complete"], again["text"].startswith(m["text"])) == (True, True), (m, again)
         for m in standby.messages()["messages"]:
             assert (m["complete"], m["in_order"], m["duplicates"]) == (True, True, 0), m
+        # Each segment records the route that took it (a receipt query must go to that SMSC).
+        routes = await segment_routes(database, list(sent))
+        on_standby_ids = {r.message_id for r in standby.records}
+        on_primary_ids = {r.message_id for r in primary.records}
+        assert set(routes.values()) == {"primary", "standby"}
+        for smsc_id, route in routes.items():
+            assert smsc_id in (on_standby_ids if route == "standby" else on_primary_ids), (smsc_id, route)
         half_sent = sum(1 for m in primary.messages()["messages"] if not m["complete"])
         print(f"long messages half-sent on the primary and resent whole on the standby: {half_sent}")
 
@@ -235,3 +255,4 @@ async def test_without_standby_settings_nothing_changes(
         assert "smsc_route" not in (await client.get("/readyz")).json()["warnings"]
         await eventually(lambda: complete_texts(smsc) >= Counter(sent.values()))
         await eventually(lambda: _all_delivered(database, list(sent)))
+        assert set((await segment_routes(database, list(sent))).values()) == {None}

@@ -29,6 +29,7 @@ class SubmitResult:
     status: int  # the protocol's status code of the final answer
     status_name: str
     attempts: int
+    route: str | None = None  # which SMSC route took it, when there are two (connectors.failover)
 
 
 @dataclass(frozen=True)

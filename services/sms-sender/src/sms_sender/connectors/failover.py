@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge
@@ -229,11 +229,11 @@ class FailoverConnector:
             finally:
                 gone.cancel()
             if sending in done:
-                return sending.result()
+                return [replace(r, route=route.name) for r in sending.result()]
             sending.cancel()
             await asyncio.wait((sending,))
-            if not sending.cancelled():
-                return sending.result()  # it ended before the cancel reached it
+            if not sending.cancelled():  # it ended before the cancel reached it
+                return [replace(r, route=route.name) for r in sending.result()]
             self.moved.labels(to=self.active.name).inc()
             logger.debug(  # counted; the switch itself is logged once
                 "message %s: the %s route failed while it was being sent; it is sent again whole on the %s",

@@ -202,6 +202,7 @@ class Dispatcher:
                     smpp_status=result.status,
                     attempts=result.attempts,
                     at=self._clock.now(),
+                    route=result.route,
                 )
             )
             if result.smsc_message_id:
