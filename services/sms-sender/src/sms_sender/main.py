@@ -54,7 +54,7 @@ def load_reviewer(settings: SmsSenderSettings) -> ContentReviewer:
     return ContentReviewer(parse_word_list(text.splitlines()))
 
 
-def _connector(settings: SmsSenderSettings) -> SmppConnector | FailoverConnector:
+def _connector(settings: SmsSenderSettings, clock: Clock | None = None) -> SmppConnector | FailoverConnector:
     primary = SmppConnector(_bind_config(settings, settings.smsc_host, settings.smsc_port))
     if not settings.has_standby:
         return primary
@@ -70,6 +70,7 @@ def _connector(settings: SmsSenderSettings) -> SmppConnector | FailoverConnector
         SmppConnector(standby),
         standby_after_s=settings.smsc_standby_after_s,
         primary_hold_s=settings.smsc_primary_hold_s,
+        clock=clock,
     )
 
 
@@ -157,7 +158,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         runtime.on_shutdown.append(send_service.stop)
         if not settings.runs_dispatcher:
             return
-        connector = _connector(settings)
+        connector = _connector(settings, clock)
         for metric in connector.metrics():
             runtime.metrics.registry.register(metric)
         health = _health_monitor(settings, clock, connector)

@@ -21,7 +21,6 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge
 from prometheus_client.metrics_core import Metric
@@ -29,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from sms_sender.connectors import InboundHandler, OutboundSegment, SubmitResult
 from sms_sender.connectors.smpp import SmppConnector
+from vas_common.clock import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +84,16 @@ class FailoverConnector:
         *,
         standby_after_s: float,
         primary_hold_s: float,
+        clock: Clock | None = None,  # for the times shown; the timing itself is the event loop's
     ) -> None:
+        self._clock = clock or SystemClock()
         self.primary = _Route(PRIMARY, primary)
         self.standby = _Route(STANDBY, standby)
         self._routes = (self.primary, self.standby)
         self.active = self.primary
         self.standby_after_s = standby_after_s
         self.primary_hold_s = primary_hold_s
-        self.active_since = datetime.now(UTC)
+        self.active_since = self._clock.now()
         self.switch_reason: str | None = None  # why the active route is the standby
         # Event-loop times: since when every primary bind is down / some primary bind is up.
         self._primary_down_since: float | None = None
@@ -196,7 +198,7 @@ class FailoverConnector:
 
     def _switch(self, to: _Route, reason: str) -> None:
         self.active = to
-        self.active_since = datetime.now(UTC)
+        self.active_since = self._clock.now()
         self.switch_reason = reason if to is self.standby else None
         self.switches.labels(to=to.name).inc()
         self._show_active()
