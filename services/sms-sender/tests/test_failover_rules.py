@@ -90,6 +90,9 @@ async def test_the_standby_is_taken_only_after_n_seconds_and_only_with_a_bind_up
     connector._primary_down_since = 100.0
     assert connector._decide(500.0) is None  # the standby has no bind: nothing to gain
     assert connector.active is connector.primary
+    assert connector.bind_problem() == (
+        "primary main@10.0.0.1:2775: connect failed: refused; standby mirror@10.0.0.1:2775: connect failed: refused"
+    )
     standby.binds = 2
     assert connector._decide(100.5) == 101.0  # look again when N s are up
     assert connector.active is connector.primary
