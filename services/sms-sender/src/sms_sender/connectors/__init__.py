@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from vas_common.telemetry import span
+
+
+class Route(StrEnum):
+    """An SMSC route of a connector with a standby (connectors.failover)."""
+
+    PRIMARY = "primary"
+    STANDBY = "standby"
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,7 @@ class SubmitResult:
     status: int  # the protocol's status code of the final answer
     status_name: str
     attempts: int
-    route: str | None = None  # which SMSC route took it, when there are two (connectors.failover)
+    route: Route | None = None  # which SMSC route took it, when there are two
 
 
 @dataclass(frozen=True)

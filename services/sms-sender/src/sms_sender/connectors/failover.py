@@ -26,19 +26,16 @@ from prometheus_client import Counter, Gauge
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from sms_sender.connectors import InboundHandler, OutboundSegment, SubmitResult
+from sms_sender.connectors import InboundHandler, OutboundSegment, Route, SubmitResult
 from sms_sender.connectors.smpp import SmppConnector
 from vas_common.clock import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
 
-PRIMARY = "primary"
-STANDBY = "standby"
-
 
 @dataclass
 class _Route:
-    name: str  # primary | standby
+    name: Route
     connector: SmppConnector
     # Not the active route and no bind up: what is still being sent on it moves to the other.
     gone: asyncio.Event = field(default_factory=asyncio.Event)
@@ -87,8 +84,8 @@ class FailoverConnector:
         clock: Clock | None = None,  # for the times shown; the timing itself is the event loop's
     ) -> None:
         self._clock = clock or SystemClock()
-        self.primary = _Route(PRIMARY, primary)
-        self.standby = _Route(STANDBY, standby)
+        self.primary = _Route(Route.PRIMARY, primary)
+        self.standby = _Route(Route.STANDBY, standby)
         self._routes = (self.primary, self.standby)
         self.active = self.primary
         self.standby_after_s = standby_after_s
