@@ -160,7 +160,7 @@ async def test_a_segment_is_claimed_by_one_sweep_and_released_when_unanswered(po
         )
         older, recent = now - timedelta(minutes=30), now - timedelta(minutes=30)
         claimed = await repository.claim_awaiting_receipt(conn, older, recent, 10, now)
-        assert claimed == [AwaitedSegment("S-1", "10690019")]
+        assert claimed == [AwaitedSegment("S-1", "10690019", None)]
         # another dispatcher's sweep a moment later: asked already
         assert await repository.claim_awaiting_receipt(conn, older, recent, 10, now) == []
         # not yet submitted long enough: not asked

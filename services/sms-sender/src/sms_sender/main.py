@@ -12,9 +12,11 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from sms_sender import api, consumers, operator_api
 from sms_sender.callbacks import CallbackWorker
+from sms_sender.connectors.failover import FailoverConnector
 from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
 from sms_sender.domain import ContentReviewer, parse_word_list
 from sms_sender.health import HealthMonitor, HealthRules
@@ -57,26 +59,52 @@ def load_reviewer(settings: SmsSenderSettings) -> ContentReviewer:
     return ContentReviewer(parse_word_list(text.splitlines()))
 
 
-def _connector(settings: SmsSenderSettings) -> SmppConnector:
-    return SmppConnector(
-        SmppBindConfig(
-            host=settings.smsc_host,
-            port=settings.smsc_port,
-            system_id=settings.smsc_system_id,
-            password=settings.smsc_password.get_secret_value(),
-            binds=settings.smsc_binds,
-            window=settings.smsc_window,
-            tps=settings.smsc_tps,
-            response_timeout_s=settings.smsc_response_timeout_s,
-            enquire_link_interval_s=settings.smsc_enquire_link_interval_s,
-            give_up_after_s=settings.smsc_give_up_after_s,
-            auth_backoff_s=settings.smsc_auth_backoff_s,
-            auth_backoff_max_s=settings.smsc_auth_backoff_max_s,
-        )
+def _connector(settings: SmsSenderSettings, clock: Clock | None = None) -> SmppConnector | FailoverConnector:
+    primary = SmppConnector(_bind_config(settings, settings.smsc_host, settings.smsc_port))
+    if not settings.has_standby:
+        return primary
+    standby = _bind_config(
+        settings,
+        settings.smsc_standby_host or settings.smsc_host,
+        settings.smsc_standby_port or settings.smsc_port,
+        system_id=settings.smsc_standby_system_id,
+        password=settings.smsc_standby_password,
+    )
+    return FailoverConnector(
+        primary,
+        SmppConnector(standby),
+        standby_after_s=settings.smsc_standby_after_s,
+        primary_hold_s=settings.smsc_primary_hold_s,
+        clock=clock,
     )
 
 
-def _health_monitor(settings: SmsSenderSettings, clock: Clock, connector: SmppConnector) -> HealthMonitor:
+def _bind_config(
+    settings: SmsSenderSettings,
+    host: str,
+    port: int,
+    system_id: str | None = None,
+    password: SecretStr | None = None,
+) -> SmppBindConfig:
+    return SmppBindConfig(
+        host=host,
+        port=port,
+        system_id=system_id or settings.smsc_system_id,
+        password=(password or settings.smsc_password).get_secret_value(),
+        binds=settings.smsc_binds,
+        window=settings.smsc_window,
+        tps=settings.smsc_tps,
+        response_timeout_s=settings.smsc_response_timeout_s,
+        enquire_link_interval_s=settings.smsc_enquire_link_interval_s,
+        give_up_after_s=settings.smsc_give_up_after_s,
+        auth_backoff_s=settings.smsc_auth_backoff_s,
+        auth_backoff_max_s=settings.smsc_auth_backoff_max_s,
+    )
+
+
+def _health_monitor(
+    settings: SmsSenderSettings, clock: Clock, connector: SmppConnector | FailoverConnector
+) -> HealthMonitor:
     return HealthMonitor(
         clock,
         HealthRules(
@@ -144,7 +172,7 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         runtime.on_shutdown.append(send_service.stop)
         if not settings.runs_dispatcher:
             return
-        connector = _connector(settings)
+        connector = _connector(settings, clock)
         for metric in connector.metrics():
             runtime.metrics.registry.register(metric)
         health = _health_monitor(settings, clock, connector)
@@ -177,10 +205,17 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
 
         async def smsc_login() -> str | None:
             # Also while binds logged in earlier are still up: the next reconnect will fail.
-            return connector.login_gate.describe()
+            return connector.login_problem()
 
         runtime.readiness_checks["smsc"] = smsc_bound
         runtime.readiness_warnings["smsc_login"] = smsc_login
+        if isinstance(connector, FailoverConnector):
+            failover = connector
+
+            async def smsc_route() -> str | None:
+                return failover.describe_route()
+
+            runtime.readiness_warnings["smsc_route"] = smsc_route
         callbacks = CallbackWorker(
             pool,
             runtime.metrics.registry,

@@ -47,6 +47,16 @@ class SmsSenderSettings(ServiceSettings):
     # account waits this long, doubling per refusal up to the max, before one logs in again.
     smsc_auth_backoff_s: float = Field(default=300.0, gt=0)
     smsc_auth_backoff_max_s: float = Field(default=3600.0, gt=0)
+    # A standby SMSC route (another host, port or account; unset: none, and nothing changes).
+    # Bound all the time next to the primary; dispatch moves to it when every primary bind has
+    # been down for standby_after_s, and back when the primary has been up for primary_hold_s.
+    # Unset port, system_id and password are the primary's.
+    smsc_standby_host: str | None = None
+    smsc_standby_port: int | None = None
+    smsc_standby_system_id: str | None = None
+    smsc_standby_password: SecretStr | None = None
+    smsc_standby_after_s: float = Field(default=10.0, ge=0)
+    smsc_primary_hold_s: float = Field(default=60.0, ge=0)
     # Concatenated messages carry a 16-bit reference (UDH IEI 0x08, 7 octets: a character less a
     # part) instead of the 8-bit one (IEI 0x00) when the SMSC accepts it. Set it on the API and
     # the dispatchers alike: it changes how many parts a text takes.
@@ -113,6 +123,10 @@ class SmsSenderSettings(ServiceSettings):
     @property
     def smsc_name(self) -> str:
         return self.health_smsc_name or f"{self.smsc_system_id}@{self.smsc_host}:{self.smsc_port}"
+
+    @property
+    def has_standby(self) -> bool:
+        return self.smsc_standby_host is not None or self.smsc_standby_port is not None
 
     @property
     def runs_api(self) -> bool:

@@ -3,9 +3,19 @@ the same interface."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
+
+from vas_common.telemetry import span
+
+
+class Route(StrEnum):
+    """An SMSC route of a connector with a standby (connectors.failover)."""
+
+    PRIMARY = "primary"
+    STANDBY = "standby"
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class SubmitResult:
     status: int  # the protocol's status code of the final answer
     status_name: str
     attempts: int
+    route: Route | None = None  # which SMSC route took it, when there are two
 
 
 @dataclass(frozen=True)
@@ -65,8 +76,32 @@ class SmscConnector(Protocol):
         inside, so the result is final: accepted, or refused for good."""
         ...
 
-    async def query(self, smsc_message_id: str, source_addr: str) -> QueryResult:
-        """Ask the SMSC where a message it accepted stands (for a receipt that never came)."""
+    async def submit_message(self, segments: Sequence[OutboundSegment]) -> list[SubmitResult]:
+        """Send the segments of one message in order, all on one route (submit_in_order); the
+        results stop at the first refusal (the later segments are not sent)."""
+        ...
+
+    async def query(self, smsc_message_id: str, source_addr: str, route: Route | None = None) -> QueryResult:
+        """Ask the SMSC where a message it accepted stands (for a receipt that never came); with
+        a standby, the route that took it (two SMSCs may give out the same id)."""
         ...
 
     def connected_binds(self) -> int: ...
+
+
+async def submit_in_order(
+    submit: Callable[[OutboundSegment], Awaitable[SubmitResult]], segments: Sequence[OutboundSegment]
+) -> list[SubmitResult]:
+    """One message's segments one after the other, a `submit_sm` span each; stops at the first
+    refusal: the message has failed and its later segments are not sent."""
+    results: list[SubmitResult] = []
+    for segment in segments:
+        with span("submit_sm") as current:
+            current.set_attribute("vas.segment", segment.seq)
+            result = await submit(segment)
+            current.set_attribute("smpp.command_status", result.status)
+            current.set_attribute("smpp.attempts", result.attempts)
+        results.append(result)
+        if not result.accepted:
+            break
+    return results

@@ -11,13 +11,21 @@ import heapq
 import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Gauge
 
-from sms_sender.connectors import Inbound, InboundHandler, OutboundSegment, QueryResult, SubmitResult
+from sms_sender.connectors import (
+    Inbound,
+    InboundHandler,
+    OutboundSegment,
+    QueryResult,
+    Route,
+    SubmitResult,
+    submit_in_order,
+)
 from vas_common.smpp.pdu import (
     ESM_CLASS_DELIVERY_RECEIPT,
     RECEIPT_STATS,
@@ -180,7 +188,7 @@ class _Bind:
             except (OSError, TimeoutError, SessionClosed) as exc:
                 logger.warning("bind %d failed (%s); retrying in %.1fs", self.index, exc, delay)
             self.ready.clear()
-            self.connector.binds_connected.set(self.connector.connected_binds())
+            self.connector.binds_changed()
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self.config.reconnect_max_s)
 
@@ -225,7 +233,7 @@ class _Bind:
         self.session = session
         self.connector.last_bind_failure = None
         self.ready.set()
-        self.connector.binds_connected.set(self.connector.connected_binds())
+        self.connector.binds_changed()
         logger.info(
             "bind %d up (%s@%s:%d)", self.index, self.config.system_id, self.config.host, self.config.port
         )
@@ -335,6 +343,12 @@ class SmppConnector:
         )
         self.login_gate = _LoginGate(config)
         self.last_bind_failure: str | None = None
+        self.on_binds_changed: Callable[[], None] | None = None  # a bind came up or went down
+
+    def binds_changed(self) -> None:
+        self.binds_connected.set(self.connected_binds())
+        if self.on_binds_changed is not None:
+            self.on_binds_changed()
 
     def metrics(self) -> list[Gauge | Counter]:
         return [self.binds_connected, self.window_in_use, self.throttled, self.resent, self.bind_failures]
@@ -347,6 +361,9 @@ class SmppConnector:
         """Why binds are not up, for /readyz: a credentials refusal with its next try, else the
         last bind failure."""
         return self.login_gate.describe() or self.last_bind_failure
+
+    def login_problem(self) -> str | None:
+        return self.login_gate.describe()
 
     async def start(self, on_inbound: InboundHandler) -> None:
         self._on_inbound = on_inbound
@@ -388,6 +405,9 @@ class SmppConnector:
                 for w in waits:
                     w.cancel()
 
+    async def submit_message(self, segments: Sequence[OutboundSegment]) -> list[SubmitResult]:
+        return await submit_in_order(self.submit, segments)
+
     async def submit(self, segment: OutboundSegment) -> SubmitResult:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.give_up_after_s
@@ -407,7 +427,7 @@ class SmppConnector:
             window = bind.window if segment.priority else bind.bulk_window
             bind.queued += 1
             try:
-                async with window, bind.window if not segment.priority else _null():
+                async with window, bind.window if not segment.priority else contextlib.nullcontext():
                     await bind.pacer.wait(segment.priority)
                     session = bind.session
                     if session is None or not bind.ready.is_set():
@@ -438,8 +458,9 @@ class SmppConnector:
             return SubmitResult(False, None, answer.status, status_name(answer.status), attempts)
         return SubmitResult(False, None, last_status, f"gave up: {last_status.name}", attempts)
 
-    async def query(self, smsc_message_id: str, source_addr: str) -> QueryResult:
-        """One query_sm on a ready bind, paced like bulk submits (the SMSC counts every PDU)."""
+    async def query(self, smsc_message_id: str, source_addr: str, route: Route | None = None) -> QueryResult:
+        """One query_sm on a ready bind, paced like bulk submits (the SMSC counts every PDU).
+        One SMSC: `route` names none other."""
         loop = asyncio.get_running_loop()
         try:
             bind = await self._pick_bind(loop.time() + self.config.response_timeout_s)
@@ -526,8 +547,3 @@ def is_receipt(item: Inbound) -> bool:
 async def _answer(session: SmppSession, pdu: Pdu) -> None:
     with contextlib.suppress(SessionClosed, ConnectionError):
         await session.send(pdu)
-
-
-@contextlib.asynccontextmanager
-async def _null():  # type: ignore[no-untyped-def]
-    yield

@@ -20,6 +20,7 @@ class SegmentOutcome:
     smpp_status: int | None
     attempts: int
     at: datetime
+    route: str | None = None  # the SMSC route that took it, when there are two
 
 
 class DispatchRepository:
@@ -36,12 +37,12 @@ class DispatchRepository:
         await conn.execute(
             """
             INSERT INTO segments (message_id, accepted_at, seq, status, smsc_message_id, smpp_status, attempts,
-                                  submitted_at, done_at)
+                                  submitted_at, done_at, route)
             SELECT message_id, accepted_at, seq, status, smsc_message_id, smpp_status, attempts, at,
-                   CASE WHEN status = 'failed' THEN at END
+                   CASE WHEN status = 'failed' THEN at END, route
               FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::text[], $5::text[], $6::int[],
-                          $7::int[], $8::timestamptz[])
-                   AS o(message_id, accepted_at, seq, status, smsc_message_id, smpp_status, attempts, at)
+                          $7::int[], $8::timestamptz[], $9::text[])
+                   AS o(message_id, accepted_at, seq, status, smsc_message_id, smpp_status, attempts, at, route)
             ON CONFLICT (message_id, seq, accepted_at) DO NOTHING
             """,
             [o.message_id for o in outcomes],
@@ -52,4 +53,5 @@ class DispatchRepository:
             [o.smpp_status for o in outcomes],
             [o.attempts for o in outcomes],
             [o.at for o in outcomes],
+            [o.route for o in outcomes],
         )

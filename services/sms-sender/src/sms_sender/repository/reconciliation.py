@@ -13,6 +13,7 @@ from vas_common.db import DbConnection
 class AwaitedSegment:
     smsc_message_id: str
     source_addr: str  # query_sm names a message by its SMSC id and the source it was sent from
+    route: str | None  # the SMSC route that took it (a standby's ids may repeat the primary's)
 
 
 class ReconciliationRepository:
@@ -42,14 +43,14 @@ class ReconciliationRepository:
               FROM due, messages m
              WHERE (s.message_id, s.seq, s.accepted_at) = (due.message_id, due.seq, due.accepted_at)
                AND m.id = s.message_id AND m.accepted_at = s.accepted_at
-            RETURNING s.smsc_message_id, m.source_addr
+            RETURNING s.smsc_message_id, m.source_addr, s.route
             """,
             submitted_before,
             queried_before,
             limit,
             now,
         )
-        return [AwaitedSegment(r["smsc_message_id"], r["source_addr"]) for r in rows]
+        return [AwaitedSegment(r["smsc_message_id"], r["source_addr"], r["route"]) for r in rows]
 
     async def release(self, conn: DbConnection, smsc_ids: list[str]) -> None:
         """Segments whose question got no answer: asked again at the next sweep."""

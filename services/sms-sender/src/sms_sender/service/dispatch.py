@@ -29,7 +29,7 @@ from vas_common.events.sms_sender import SubmitRequested
 from vas_common.group_commit import GroupCommit, GroupCommitMetrics
 from vas_common.kafka import HandledBatch, PoisonList, decode_batch
 from vas_common.smpp.text import encode_message
-from vas_common.telemetry import consumer_span, span
+from vas_common.telemetry import consumer_span
 
 logger = logging.getLogger(__name__)
 
@@ -211,24 +211,24 @@ class Dispatcher:
         encoded = encode_message(
             work.text, domain.udh_reference(work.concat_ref, work.message_id.bytes), self._reference_bits
         )
+        segments = [
+            OutboundSegment(
+                message_id=str(work.message_id),
+                seq=seq,
+                source_addr=work.source_addr,
+                destination_addr=work.recipient,
+                short_message=short_message,
+                data_coding=encoded.data_coding,
+                esm_class=encoded.esm_class,
+                priority=work.category.is_priority,
+            )
+            for seq, short_message in enumerate(encoded.segments, start=1)
+        ]
+        # All segments on one route, in order: a message half-sent on a route that fails is sent
+        # again whole on the other (connectors.failover), so its results are one route's.
+        results = await self._connector.submit_message(segments)
         outcomes: list[SegmentOutcome] = []
-        for seq, short_message in enumerate(encoded.segments, start=1):
-            with span("submit_sm") as current:
-                current.set_attribute("vas.segment", seq)
-                result = await self._connector.submit(
-                    OutboundSegment(
-                        message_id=str(work.message_id),
-                        seq=seq,
-                        source_addr=work.source_addr,
-                        destination_addr=work.recipient,
-                        short_message=short_message,
-                        data_coding=encoded.data_coding,
-                        esm_class=encoded.esm_class,
-                        priority=work.category.is_priority,
-                    )
-                )
-                current.set_attribute("smpp.command_status", result.status)
-                current.set_attribute("smpp.attempts", result.attempts)
+        for seq, result in enumerate(results, start=1):
             outcomes.append(
                 SegmentOutcome(
                     message_id=work.message_id,
@@ -239,6 +239,7 @@ class Dispatcher:
                     smpp_status=result.status,
                     attempts=result.attempts,
                     at=self._clock.now(),
+                    route=result.route,
                 )
             )
             if result.smsc_message_id:
@@ -248,7 +249,7 @@ class Dispatcher:
                     self._health.note_outcome(failed=True)
                 self.metrics.refused.labels(result.status_name).inc()
                 logger.warning("message %s segment %d refused: %s", work.message_id, seq, result.status_name)
-                break  # the message has failed; its later segments are not sent
+                break  # the message has failed; its later segments were not sent
             self.metrics.submitted.inc()
         delay = max(0.0, (self._clock.now() - work.accepted_at).total_seconds())
         self.metrics.accept_to_submit.observe(delay)

@@ -16,7 +16,7 @@ from datetime import timedelta
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter
 
-from sms_sender.connectors import QueryResult, SmscConnector
+from sms_sender.connectors import QueryResult, Route, SmscConnector
 from sms_sender.repository.receipts import ReceiptRepository, ReceiptRow
 from sms_sender.repository.reconciliation import ReconciliationRepository
 from sms_sender.service.statuses import StatusRecorder
@@ -99,7 +99,10 @@ class ReceiptReconciler:
         if not due:
             return 0
         answers = await asyncio.gather(
-            *(self._connector.query(s.smsc_message_id, s.source_addr) for s in due)
+            *(
+                self._connector.query(s.smsc_message_id, s.source_addr, Route(s.route) if s.route else None)
+                for s in due
+            )
         )
         rows: list[ReceiptRow] = []
         unanswered: list[str] = []
