@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from sms_sender.connectors import InboundHandler, OutboundSegment, SubmitResult
+from sms_sender.connectors import InboundHandler, OutboundSegment, QueryResult, Route, SubmitResult
 from sms_sender.connectors.failover import FailoverConnector
 from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
 from vas_devstack.pytest_plugin import eventually
@@ -28,6 +28,7 @@ class _Route:
         self.sent: list[str] = []
         self.pause_after: int | None = None  # parts sent, then `flowing` is cleared
         self.waiting = 0
+        self.queried: list[str] = []
 
     def set_binds(self, n: int) -> None:
         self.binds = n
@@ -51,6 +52,10 @@ class _Route:
 
     async def stop(self) -> None:
         return None
+
+    async def query(self, smsc_message_id: str, _source_addr: str) -> QueryResult:
+        self.queried.append(smsc_message_id)
+        return QueryResult(answered=True, known=True, final=True, stat="DELIVRD")
 
     async def submit_message(self, segments: Sequence[OutboundSegment]) -> list[SubmitResult]:
         results = []
@@ -176,3 +181,14 @@ async def test_a_message_half_sent_on_a_failed_route_goes_again_whole_on_the_oth
 
 async def _no_inbound(_batch: Any) -> None:
     return None
+
+
+async def test_a_query_goes_to_the_route_that_took_the_segment() -> None:
+    """Two SMSCs may give out the same id: the question goes where the segment went, whatever
+    route is active now (a segment from before the standby was configured went to the primary)."""
+    connector, primary, standby = _failover()
+    await connector.query("X-1", "10690019", Route.STANDBY)
+    await connector.query("X-2", "10690019", Route.PRIMARY)
+    await connector.query("X-3", "10690019", None)
+    assert standby.queried == ["X-1"]
+    assert primary.queried == ["X-2", "X-3"]
