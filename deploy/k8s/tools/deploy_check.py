@@ -229,17 +229,24 @@ def main() -> int:
             for problem in found:
                 _fail(problems, problem)
             kinds = sorted({o["kind"] for o in objects})
-            print(f"ok   {overlay}: {len(objects)} objects rendered and validated ({', '.join(kinds)})")
+            verdict = "FAIL" if found else "ok  "
+            print(f"{verdict} {overlay}: {len(objects)} objects rendered and validated ({', '.join(kinds)})")
         for key, reason in NO_SCHEMA.items():
             print(f"note {key[1]} ({key[0]}) is not schema-validated: {reason}")
         if not args.skip_checkov and rendered:
             checkov_started = time.monotonic()
-            for problem in checkov(rendered, workdir):
+            checkov_problems = checkov(rendered, workdir)
+            for problem in checkov_problems:
                 _fail(problems, problem)
-            print(f"ok   checkov ({time.monotonic() - checkov_started:.1f} s)" if not problems else "")
+            verdict = "FAIL" if checkov_problems else "ok  "
+            print(f"{verdict} checkov ({time.monotonic() - checkov_started:.1f} s)")
         if not args.skip_hadolint:
-            for problem in hadolint(ROOT):
+            hadolint_problems = hadolint(ROOT)
+            for problem in hadolint_problems:
                 _fail(problems, problem)
+            print(
+                f"{'FAIL' if hadolint_problems else 'ok  '} hadolint ({len(list(ROOT.glob('services/*/Dockerfile')))} Dockerfiles)"
+            )
     print(f"deploy-check: {len(problems)} problem(s), {time.monotonic() - started:.1f} s")
     return 1 if problems else 0
 
