@@ -50,8 +50,11 @@ def test_recovery_is_none_when_what_was_accepted_since_the_fault_is_never_delive
     assert recovery(raw, window, offered_rate=100.0)["recovery_s"] is None
 
 
-def _run(lost: int = 0, refusals: dict[str, int] | None = None) -> dict[str, Any]:
+def _run(
+    lost: int = 0, refusals: dict[str, int] | None = None, unanswered: dict[str, int] | None = None
+) -> dict[str, Any]:
     times = _every(0.0, 20.0, 100.0)
+    errors = {k.split()[0]: v for k, v in (refusals or {}).items()} | (unanswered or {})
     return {
         "mt": {
             "offered": 2000,
@@ -60,7 +63,7 @@ def _run(lost: int = 0, refusals: dict[str, int] | None = None) -> dict[str, Any
             "lost": lost,
             "duplicates_at_smsc": 3,
             "db_status": {"delivered": 2000},
-            "requests": {"errors": {"503": 4, "ConnectionRefusedError": 2}, "refusals": refusals or {}},
+            "requests": {"errors": errors, "refusals": refusals or {}},
         },
         "raw": _raw(times, 0.05),
     }
@@ -72,11 +75,9 @@ def test_a_row_passes_with_nothing_lost_and_a_well_formed_503() -> None:
     result = row_result(row, _run(refusals={WELL_FORMED_503: 4}), window, 100.0, restarts=0)
     assert result["passed"], result["failures"]
     assert result["answered_503"] == 4
-    assert result["unanswered_requests"] == {"ConnectionRefusedError": 2}
     assert result["duplicates"] == 3
-    assert "| 0 | 3 | 4 (longest answer" in markdown(
-        {"rate_msg_per_s": 100, "batch_size": 10, "fresh_stack_per_row": True, "rows": [result]}, "make chaos"
-    )
+    chaos = {"rate_msg_per_s": 100, "batch_size": 10, "fresh_stack_per_row": True, "rows": [result]}
+    assert "| 0 | 3 | 4 (longest answer" in markdown(chaos, "make chaos")
 
 
 def test_a_row_fails_on_loss_a_bad_5xx_or_an_unexplained_restart() -> None:
@@ -89,7 +90,30 @@ def test_a_row_fails_on_loss_a_bad_5xx_or_an_unexplained_restart() -> None:
     assert "2 lost" in text
     assert "500 problem+json no-retry-after" in text
     assert "503 not-problem no-retry-after" in text
+    assert "no 503 answered while the API could not store" in text
     assert "1 process restart(s), 0 killed" in text
+
+
+def test_a_request_held_through_the_fault_fails_the_row() -> None:
+    row = Row("postgres-pause", 5.0, before_s=5.0, after_s=10.0)
+    window = FaultWindow("postgres-pause", 5.0, 10.0)
+    run = _run(refusals={WELL_FORMED_503: 4})
+    run["raw"]["requests"] = [(6.0, 18.5, 202, 10, 10)]  # sent in the fault, answered long after it
+    result = row_result(row, run, window, 100.0, restarts=0)
+    assert result["failures"] == ["a request held 12.5 s without an answer"]
+
+
+def test_unanswered_requests_fail_a_row_unless_the_api_process_is_down() -> None:
+    refused = {"ConnectionRefusedError": 2}
+    pause = row_result(
+        Row("broker-pause", 5.0), _run(unanswered=refused), FaultWindow("broker-pause", 5.0, 10.0), 100.0, 0
+    )
+    assert pause["failures"] == ["requests not answered: {'ConnectionRefusedError': 2}"]
+    kill = row_result(
+        Row("api-kill", 0.0), _run(unanswered=refused), FaultWindow("api-kill", 5.0, 5.0), 100.0, 1
+    )
+    assert kill["passed"], kill["failures"]
+    assert kill["unanswered_requests"] == refused
 
 
 def test_a_kill_row_expects_exactly_one_restart() -> None:

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 BACK_AT_RATE = 0.8  # a second counts as "back at rate" at 80 % of the rate before the fault
 WELL_FORMED_503 = "503 problem+json retry-after"
+# the longest a request sent during a fault may wait for its answer: twice the services'
+# statement timeout (5 s; a hung database answers 503 after it)
+HELD_LIMIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -157,16 +160,23 @@ def row_result(
     bad_answers = {k: v for k, v in refusals.items() if k.startswith("5") and k != WELL_FORMED_503}
     unanswered = {k: v for k, v in errors.items() if not k.isdigit()}
     rec = recovery(raw, window, rate)
-    killed = 1 if FAULTS[row.fault].name.endswith("-kill") else 0
+    during = requests_during(raw, window)
+    fault = FAULTS[row.fault]
     failures = []
     if mt["lost"]:
         failures.append(f"{mt['lost']} lost")
     if bad_answers:
         failures.append(f"answers other than a problem+json 503 with Retry-After: {bad_answers}")
+    if fault.cannot_store and not answered_503:
+        failures.append("no 503 answered while the API could not store")
+    if during["longest_answer_s"] > HELD_LIMIT_S:
+        failures.append(f"a request held {during['longest_answer_s']} s without an answer")
+    if unanswered and not fault.no_api:
+        failures.append(f"requests not answered: {unanswered}")
     if rec["recovery_s"] is None:
         failures.append("did not recover before the load ended")
-    if restarts != killed:
-        failures.append(f"{restarts} process restart(s), {killed} killed")
+    if restarts != fault.kills:
+        failures.append(f"{restarts} process restart(s), {fault.kills} killed")
     if not mt["accepted"]:
         failures.append("nothing accepted")
     offered = mt["offered"]
@@ -186,7 +196,7 @@ def row_result(
         "unanswered_requests": unanswered,
         "restarts": restarts,
         "recovery": rec,
-        "requests_during_fault": requests_during(raw, window),
+        "requests_during_fault": during,
         "db_status": mt["db_status"],
         "failures": failures,
         "passed": not failures,

@@ -202,27 +202,36 @@ class Fault:
     name: str
     what: str  # one line for the table
     inject: Callable[[BenchStack, float], Awaitable[FaultWindow]]
-    held: bool = True  # the fault lasts `seconds` (else it is a moment: a kill, a restart)
+    # what the API must do meanwhile, and what else is expected
+    cannot_store: bool = False  # the API cannot store: it must answer 503 + Retry-After
+    no_api: bool = False  # no API process: requests fail to connect (not answered)
+    kills: int = 0  # processes the supervisor must restart (no more)
 
 
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
-        Fault("postgres-pause", "PostgreSQL paused (SIGSTOP/SIGCONT of every process)", pause_postgres),
+        Fault(
+            "postgres-pause",
+            "PostgreSQL paused (SIGSTOP/SIGCONT of every process)",
+            pause_postgres,
+            cannot_store=True,
+        ),
         Fault("broker-pause", "broker paused (SIGSTOP/SIGCONT of Tansu)", pause_broker),
-        Fault("broker-restart", "broker SIGKILLed and started again", restart_broker, held=False),
+        Fault("broker-restart", "broker SIGKILLed and started again (memory-only: empty)", restart_broker),
         Fault("smsc-flap", "SMSC drops every SMPP session, 4 times", flap_smsc),
         Fault(
             "dispatcher-kill",
             "a dispatcher SIGKILLed, restarted by the supervisor",
             lambda stack, _s: kill_service(stack, "dispatcher-1"),
-            held=False,
+            kills=1,
         ),
         Fault(
             "api-kill",
             "the API process SIGKILLed, restarted by the supervisor",
             lambda stack, _s: kill_service(stack, "api-1"),
-            held=False,
+            no_api=True,
+            kills=1,
         ),
     )
 }
