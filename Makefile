@@ -56,7 +56,7 @@ bench: install ## benchmark the whole stack (~30 min; BENCH_ARGS="--busy-hour", 
 bench-smoke: install ## 30 s benchmark run (CI): fails if a message is lost or a process crashes
 	$(VENV)/bin/vas-bench smoke
 
-chaos: install ## faults under load at 300 msg/s, a row per fault (~8 min; CHAOS_ARGS="--faults api-kill" ...)
+chaos: install ## faults under load at 300 msg/s, a row per fault (~10 min; CHAOS_ARGS="--faults api-kill" ...)
 	$(VENV)/bin/vas-bench chaos $(CHAOS_ARGS)
 
 chaos-short: install ## the CI form of `make chaos` (~80 s): fails if anything is lost or a service does not recover

@@ -60,10 +60,10 @@ class Row:
 
 
 BROKER_RESTART_ISSUE = (
-    "the dev broker keeps its records, topics and group offsets in memory only; after the"
-    " restart the sms-sender's dispatchers consume nothing more (the services create topics"
-    " only at start-up) and what the broker held is gone, so messages stay `accepted`;"
-    " the republish sweep (issue 17) covers the second part, not the first"
+    "the dev broker (Tansu, memory://) comes back empty: no topics, records or group offsets;"
+    " what it held and what is published just after the restart is never consumed and stays"
+    " `accepted` in the sms-sender (once, the dispatchers consumed nothing more at all);"
+    " the republish sweep of issue 17 would send the stuck ones again"
 )
 
 
