@@ -81,8 +81,8 @@ def test_a_row_passes_with_nothing_lost_and_a_well_formed_503() -> None:
 
 
 def test_a_row_fails_on_loss_a_bad_5xx_or_an_unexplained_restart() -> None:
-    row = Row("postgres-pause", 5.0, before_s=5.0, after_s=10.0)
-    window = FaultWindow("postgres-pause", 5.0, 10.0)
+    row = Row("postgres-pause", 7.0, before_s=5.0, after_s=8.0)
+    window = FaultWindow("postgres-pause", 5.0, 12.0)
     bad = {"500 problem+json no-retry-after": 1, "503 not-problem no-retry-after": 2}
     result = row_result(row, _run(lost=2, refusals=bad), window, 100.0, restarts=1)
     assert not result["passed"]
@@ -92,6 +92,15 @@ def test_a_row_fails_on_loss_a_bad_5xx_or_an_unexplained_restart() -> None:
     assert "503 not-problem no-retry-after" in text
     assert "no 503 answered while the API could not store" in text
     assert "1 process restart(s), 0 killed" in text
+
+
+def test_a_pause_shorter_than_the_statement_timeout_owes_no_503() -> None:
+    # every request is held through it and accepted after it: no refusal is owed
+    row = Row("postgres-pause", 4.0, before_s=5.0, after_s=10.0)
+    result = row_result(row, _run(), FaultWindow("postgres-pause", 5.0, 9.0), 100.0, restarts=0)
+    assert result["passed"], result["failures"]
+    longer = row_result(row, _run(), FaultWindow("postgres-pause", 5.0, 12.0), 100.0, restarts=0)
+    assert longer["failures"] == ["no 503 answered while the API could not store"]
 
 
 def test_a_request_held_through_the_fault_fails_the_row() -> None:

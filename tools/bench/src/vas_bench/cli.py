@@ -10,7 +10,7 @@ smoke  about 30 s: MT 100 msg/s + MO 100 msg/s for 10 s; fails (exit 1) if anyth
 chaos  faults under load (`make chaos`): PostgreSQL paused, broker paused, broker restarted,
        SMSC flapping, a dispatcher and the API SIGKILLed, each at --chaos-rate on a fresh stack;
        fails (exit 1) if anything accepted was lost or the stack did not recover. `--short`:
-       the CI form (three rows, 5 s faults, one stack). Writes results/<timestamp>-chaos/
+       the CI form (three rows at 200 msg/s, one stack). Writes results/<timestamp>-chaos/
        (chaos.json, chaos.md); a full run copies them to results/chaos/.
 
 Interrupting (Ctrl-C, SIGTERM) stops every process it started; a reaper process cleans up
@@ -132,7 +132,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--chaos-rate", type=float, default=None, help="chaos: MT msg/s offered (300; --short 200)"
     )
     p.add_argument(
-        "--fault-s", type=float, default=None, help="chaos: how long a fault is held (20 s; --short 4)"
+        "--fault-s",
+        type=float,
+        default=None,
+        help="chaos: how long a pause is held (20 s; --short 4, PostgreSQL 7)",
     )
     p.add_argument("--faults", default="", help=f"chaos: comma list of rows to run ({', '.join(FAULTS)})")
     p.add_argument("--results-dir", type=Path, default=RESULTS)
