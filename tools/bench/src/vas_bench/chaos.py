@@ -222,6 +222,7 @@ async def run_suite(bench: Bench, rows: list[Row], rate: float, batch_size: int,
         "rate_msg_per_s": rate,
         "batch_size": batch_size,
         "fresh_stack_per_row": fresh_stacks,
+        "environment": bench.results.get("environment", {}),
         "rows": [],
     }
     bench.results["chaos"] = chaos
@@ -302,7 +303,8 @@ def markdown(chaos: dict[str, Any], command: str) -> str:
     lines = [
         f"`{command}`: MT batch ({chaos['batch_size']} a request) offered at"
         f" {chaos['rate_msg_per_s']:g} msg/s"
-        + (", a fresh stack per row" if chaos["fresh_stack_per_row"] else ", one stack for every row"),
+        + (", a fresh stack per row" if chaos["fresh_stack_per_row"] else ", one stack for every row")
+        + _environment(chaos.get("environment") or {}),
         "",
         "| fault | held | offered msg/s | accepted | delivered | lost | duplicates | 503 answered |"
         " other failed requests | recovered: accept / delivery | result |",
@@ -328,6 +330,12 @@ def markdown(chaos: dict[str, Any], command: str) -> str:
             f" | {_s(rec['accept_s'])} / {_s(rec['delivery_s'])} | {result} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _environment(env: dict[str, Any]) -> str:
+    if not env:
+        return ""
+    return f"; started {env.get('started_at', '?')}, commit {env.get('commit', '?')}, {env.get('cores', '?')} cores"
 
 
 def write(chaos: dict[str, Any], out: Path, command: str = "make chaos") -> None:
