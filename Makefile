@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install browser run down test test-fast lint snapshots clean bench bench-smoke deploy-tools deploy-check
+.PHONY: help install browser run down test test-fast lint snapshots clean bench bench-smoke chaos chaos-short deploy-tools deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +79,12 @@ bench: install ## benchmark the whole stack (~30 min; BENCH_ARGS="--busy-hour", 
 
 bench-smoke: install ## 30 s benchmark run (CI): fails if a message is lost or a process crashes
 	$(VENV)/bin/vas-bench smoke
+
+chaos: install ## faults under load at 300 msg/s, a row per fault (~10 min; CHAOS_ARGS="--faults api-kill" ...)
+	$(VENV)/bin/vas-bench chaos $(CHAOS_ARGS)
+
+chaos-short: install ## the CI form of `make chaos` (~80 s): fails if anything is lost or a service does not recover
+	$(VENV)/bin/vas-bench chaos --short $(CHAOS_ARGS)
 
 snapshots: install ## refresh the event-contract schema snapshot after a compatible change
 	UPDATE_SNAPSHOTS=1 $(VENV)/bin/pytest -q libs/common/tests/test_event_contracts.py

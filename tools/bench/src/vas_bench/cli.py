@@ -9,6 +9,11 @@ run    starts the whole stack as processes and runs the scenarios (default: MT b
        messages, timed (the incident service alone).
 smoke  about 30 s: MT 100 msg/s + MO 100 msg/s for 10 s; fails (exit 1) if anything was lost
        or a process crashed. Writes results/<timestamp>-smoke/.
+chaos  faults under load (`make chaos`): PostgreSQL paused, broker paused, broker restarted,
+       SMSC flapping, a dispatcher and the API SIGKILLed, each at --chaos-rate on a fresh stack;
+       fails (exit 1) if anything accepted was lost or the stack did not recover. `--short`:
+       the CI form (three rows at 200 msg/s, one stack). Writes results/<timestamp>-chaos/
+       (chaos.json, chaos.md); a full run copies them to results/chaos/.
 
 Interrupting (Ctrl-C, SIGTERM) stops every process it started; a reaper process cleans up
 if the harness itself is killed.
@@ -33,11 +38,13 @@ from typing import Any
 
 import psutil
 
+from vas_bench import chaos as chaos_suite
 from vas_bench import complaints as complaints_scenario
 from vas_bench import profile as profiling
 from vas_bench import quality as quality_scenario
 from vas_bench import report
 from vas_bench.complaints import ComplaintsSpec
+from vas_bench.faults import FAULTS
 from vas_bench.loadgen import MoSpec, MtSpec
 from vas_bench.monitor import Monitor
 from vas_bench.quality import QualitySpec
@@ -79,7 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="vas-bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    p.add_argument("command", choices=["run", "smoke"])
+    p.add_argument("command", choices=["run", "smoke", "chaos"])
     p.add_argument(
         "--scenarios", default=",".join(DEFAULT_SCENARIOS), help=f"comma list of {', '.join(ALL_SCENARIOS)}"
     )
@@ -128,6 +135,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quality-partners", type=int, default=10, help="partners of the quality report's roll-ups"
     )
     p.add_argument("--quality-runs", type=int, default=5, help="times the month's quality report is fetched")
+    p.add_argument(
+        "--short", action="store_true", help="chaos: the CI form (3 rows, short faults, one stack)"
+    )
+    p.add_argument(
+        "--chaos-rate", type=float, default=None, help="chaos: MT msg/s offered (300; --short 200)"
+    )
+    p.add_argument(
+        "--fault-s",
+        type=float,
+        default=None,
+        help="chaos: how long a pause is held (20 s; --short 4, PostgreSQL 7)",
+    )
+    p.add_argument("--faults", default="", help=f"chaos: comma list of rows to run ({', '.join(FAULTS)})")
     p.add_argument("--results-dir", type=Path, default=RESULTS)
     p.add_argument("--no-latest", action="store_true", help="do not copy the results to results/latest/")
     args = p.parse_args(argv)
@@ -276,6 +296,9 @@ class Bench:
         if a.command == "smoke":
             await self.smoke()
             return
+        if a.command == "chaos":
+            await self.chaos()
+            return
         for scenario in a.scenarios:
             await getattr(self, "scenario_" + scenario.replace("-", "_"))()
             self._write()
@@ -289,6 +312,21 @@ class Bench:
         )
         self._save("smoke", r, "MT 100 msg/s (20/request) + MO 100 msg/s, 10 s")
         await self._complaints(SMOKE_COMPLAINTS)
+
+    async def chaos(self) -> None:
+        a = self.args
+        fault_s = a.fault_s if a.fault_s is not None else (4.0 if a.short else 20.0)
+        rate = a.chaos_rate if a.chaos_rate is not None else (200.0 if a.short else 300.0)
+        rows = chaos_suite.short_suite(fault_s) if a.short else chaos_suite.full_suite(fault_s)
+        if a.faults:
+            wanted = [f.strip() for f in a.faults.split(",") if f.strip()]
+            unknown = set(wanted) - set(FAULTS)
+            if unknown:
+                raise BenchError(f"unknown faults: {', '.join(sorted(unknown))}")
+            every = {r.fault: r for r in chaos_suite.full_suite(fault_s)}
+            rows = [every[f] for f in wanted]
+        a.shared_stack = a.short  # the full form: a fresh stack per row
+        await chaos_suite.run_suite(self, rows, rate, batch_size=10, fresh_stacks=not a.short)
 
     async def scenario_complaints(self) -> None:
         a = self.args
@@ -499,6 +537,8 @@ class Bench:
             self.results["error"] = error
         self.results["promises"] = report.promises(self.results)
         report.write_json(self.results, self.out)
+        if self.results.get("chaos") and not self.results["scenarios"]:
+            return ""  # its own table (chaos.md), printed by _main
         plots = report.write_plots(self.results, self.out)
         if self.results.get("complaints"):
             path = self.out / "complaints.png"
@@ -517,7 +557,7 @@ class Bench:
 
 async def _main(args: argparse.Namespace) -> int:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.results_dir / (stamp + ("-smoke" if args.command == "smoke" else ""))
+    out = args.results_dir / (stamp + ("" if args.command == "run" else f"-{args.command}"))
     out.mkdir(parents=True, exist_ok=True)
     bench = Bench(args, out)
     loop = asyncio.get_running_loop()
@@ -562,6 +602,13 @@ async def _main(args: argparse.Namespace) -> int:
     ):
         report.publish_latest(out, args.results_dir / "latest")
         print(f"copied summary.json and plots to {args.results_dir / 'latest'}", flush=True)
+    chaos = bench.results.get("chaos")
+    if chaos and chaos["rows"]:
+        print("\n" + chaos_suite.markdown(chaos, _chaos_command(args)), flush=True)
+        chaos_suite.write(chaos, out, _chaos_command(args))
+        if not args.short and not args.faults and not error and not args.no_latest:
+            chaos_suite.publish(out, args.results_dir / "chaos")
+            print(f"copied chaos.json and chaos.md to {args.results_dir / 'chaos'}", flush=True)
     if failed:
         print("FAILED: " + "; ".join(failed), flush=True)
         return 130 if interrupted else 1
@@ -602,9 +649,22 @@ def _failures(results: dict[str, Any], smoke: bool) -> list[str]:
         out += complaints_scenario.failures(results["complaints"])
     if results.get("quality"):
         out += quality_scenario.failures(results["quality"])
-    if not _all_runs(results) and not results.get("complaints") and not results.get("quality"):
+    if results.get("chaos"):
+        out += chaos_suite.failures(results["chaos"])
+    if (
+        not _all_runs(results)
+        and not results.get("complaints")
+        and not results.get("quality")
+        and not results.get("chaos", {}).get("rows")
+    ):
         out.append("no run completed")
     return out
+
+
+def _chaos_command(args: argparse.Namespace) -> str:
+    if args.short:
+        return "make chaos-short"
+    return "make chaos" + (f' CHAOS_ARGS="--faults {args.faults}"' if args.faults else "")
 
 
 def main(argv: list[str] | None = None) -> int:

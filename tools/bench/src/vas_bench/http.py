@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import httptools
@@ -23,12 +24,19 @@ class HttpError(Exception):
     """The connection failed or closed before the whole response arrived."""
 
 
+class Response(NamedTuple):
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._body: list[bytes] = []
-        self._answer: asyncio.Future[tuple[int, bytes]] | None = None
+        self._headers: dict[str, str] = {}
+        self._answer: asyncio.Future[Response] | None = None
         self.reusable = True
         self.idle_since = 0.0
 
@@ -36,7 +44,7 @@ class _Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def send(self, request: bytes) -> asyncio.Future[tuple[int, bytes]]:
+    def send(self, request: bytes) -> asyncio.Future[Response]:
         assert self.transport is not None
         assert self._answer is None
         self._answer = asyncio.get_running_loop().create_future()
@@ -50,15 +58,19 @@ class _Connection(asyncio.Protocol):
             self._fail(HttpError(f"bad response: {exc}"))
 
     # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
         answer, self._answer = self._answer, None
         body, self._body = b"".join(self._body), []
+        headers, self._headers = self._headers, {}
         self.reusable = self._parser.should_keep_alive()
         if answer is not None and not answer.done():
-            answer.set_result((self._parser.get_status_code(), body))
+            answer.set_result(Response(self._parser.get_status_code(), headers, body))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(HttpError(f"connection lost: {exc}" if exc else "connection closed"))
@@ -94,6 +106,11 @@ class HttpClient:
 
     async def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """(status, body) of a POST with a JSON body; raises HttpError or TimeoutError."""
+        response = await self.post_full(path, body, headers)
+        return response.status, response.body
+
+    async def post_full(self, path: str, body: bytes, headers: Mapping[str, str]) -> Response:
+        """The whole response (status, headers, body) of a POST with a JSON body."""
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         request = (
             f"POST {path} HTTP/1.1\r\nHost: {self._host_header}\r\nContent-Type: application/json\r\n"

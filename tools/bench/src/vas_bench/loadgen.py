@@ -108,6 +108,8 @@ class State:
     msgs_rejected: int = 0
     inflight: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    # each non-202 answer by status and whether it was problem+json with a Retry-After
+    refusals: Counter[str] = field(default_factory=Counter)
     messages: list[tuple[str, str, float, float, float]] = field(default_factory=list)
     requests: list[tuple[float, float, int, int, int]] = field(default_factory=list)
     # MO
@@ -120,6 +122,17 @@ class State:
     mo_seen: dict[str, list[float]] = field(default_factory=dict)  # source -> [first seen, copies]
     mo_seen_total: int = 0
     reply_requested: dict[str, float] = field(default_factory=dict)  # recipient -> first seen
+
+
+def describe_refusal(status: int, headers: dict[str, str]) -> str:
+    """ "503 problem+json retry-after" for a well-formed refusal, else what it lacked."""
+    kind = (
+        "problem+json"
+        if headers.get("content-type", "").startswith("application/problem+json")
+        else "not-problem"
+    )
+    retry = "retry-after" if headers.get("retry-after", "").strip().isdigit() else "no-retry-after"
+    return f"{status} {kind} {retry}"
 
 
 def _cpu_s() -> float:
@@ -169,7 +182,8 @@ class LoadGenerator:
         status = 0
         accepted = 0
         try:
-            status, payload = await api.post("/v1/messages", body, headers)
+            response = await api.post_full("/v1/messages", body, headers)
+            status, payload = response.status, response.body
             answered = time.monotonic()
             wall = time.time()
             if status == 202:
@@ -181,6 +195,7 @@ class LoadGenerator:
                 st.msgs_rejected += len(data["rejected"])
             else:
                 st.errors[str(status)] += 1
+                st.refusals[describe_refusal(status, response.headers)] += 1
         except (HttpError, TimeoutError, OSError) as exc:
             answered = time.monotonic()
             st.errors[type(exc).__name__] += 1
@@ -394,6 +409,7 @@ class LoadGenerator:
                 "accepted": st.msgs_accepted,
                 "rejected": st.msgs_rejected,
                 "errors": dict(st.errors),
+                "refusals": dict(st.refusals),
                 "messages": st.messages,
                 "requests": st.requests,
             },

@@ -168,8 +168,15 @@ class Runner:
         *,
         drain_timeout_s: float = 45.0,
         during: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+        during_key: str = "profile",
+        keep_raw: bool = False,
     ) -> dict[str, Any]:
-        """One load run; returns its analysed result (with `series` for the plots)."""
+        """One load run; returns its analysed result (with `series` for the plots).
+
+        `during` starts when the load does; what it returns is kept under `during_key`.
+        `keep_raw` keeps, under "raw", each request (sent, answered, status, recipients,
+        accepted) and each accepted message's (202 time, first submit_sm time or None), all
+        monotonic: what the chaos suite measures recovery on."""
         if mt is not None:
             mt.recipient_start = self.next_recipient
             per_req = mt.batch_size if mt.mode == "batch" else 1
@@ -219,36 +226,40 @@ class Runner:
         )
         self.stack.track("loadgen", lg_proc.pid)
         during_task: asyncio.Task[Any] | None = None
-        try:
-            assert lg_proc.stdout is not None
-            async for raw in lg_proc.stdout:
-                line = json.loads(raw) if raw.startswith(b"{") else {}
-                if "started" in line and during is not None:
-                    during_task = asyncio.create_task(during())
-                if "progress" in line:
-                    await self._print_progress(name, line["progress"], mt, mo)
-                crashed = set(self.stack.crashed()) - crashed_before
-                if crashed:
-                    raise BenchError(f"crashed during {name}: {', '.join(sorted(crashed))}")
-            code = await lg_proc.wait()
-        finally:
-            if lg_proc.returncode is None:
-                lg_proc.kill()
-                await lg_proc.wait()
-            self.stack.untrack("loadgen")
-        if code != 0:
-            raise BenchError(f"the load generator exited with {code}")
-        lg = json.loads(await asyncio.to_thread(out_path.read_text))
-        cpu = self.monitor.summary(since=0.0, until=duration + 0.5)
-        cpu["loadgen_self_reported_cpu_s"] = round(lg["cpu_s"], 2)
-        accepted = len(lg["mt"]["messages"])
-        if accepted:
-            await self._drain_smsc(name, accepted, drain_timeout_s, quiet_s=3.0 if mo else 0.0)
-            await self._drain_receipts(name, accepted, db_since, drain_timeout_s)
-        if during_task is not None:
-            profile = await during_task
-        else:
-            profile = None
+        try:  # a fault injected `during` the run is undone (cancelled) if the run fails
+            try:
+                assert lg_proc.stdout is not None
+                async for raw in lg_proc.stdout:
+                    line = json.loads(raw) if raw.startswith(b"{") else {}
+                    if "started" in line and during is not None:
+                        during_task = asyncio.create_task(during())
+                    if "progress" in line:
+                        await self._print_progress(name, line["progress"], mt, mo)
+                    crashed = set(self.stack.crashed()) - crashed_before
+                    if crashed:
+                        raise BenchError(f"crashed during {name}: {', '.join(sorted(crashed))}")
+                code = await lg_proc.wait()
+            finally:
+                if lg_proc.returncode is None:
+                    lg_proc.kill()
+                    await lg_proc.wait()
+                self.stack.untrack("loadgen")
+            if code != 0:
+                raise BenchError(f"the load generator exited with {code}")
+            lg = json.loads(await asyncio.to_thread(out_path.read_text))
+            cpu = self.monitor.summary(since=0.0, until=duration + 0.5)
+            cpu["loadgen_self_reported_cpu_s"] = round(lg["cpu_s"], 2)
+            accepted = len(lg["mt"]["messages"])
+            if accepted:
+                await self._drain_smsc(name, accepted, drain_timeout_s, quiet_s=3.0 if mo else 0.0)
+                await self._drain_receipts(name, accepted, db_since, drain_timeout_s)
+            if during_task is not None:
+                profile = await during_task
+            else:
+                profile = None
+        except BaseException:
+            await cancel_quietly(during_task)
+            raise
         length = int(max(duration, time.monotonic() - lg["t0"])) + 1
         result: dict[str, Any] = {
             "name": name,
@@ -275,13 +286,21 @@ class Runner:
                 view = await self._smsc_view(lg)
             rows = await self._db_rows(db_since)
             result["mt"] = analyse_mt(lg, view, rows, mt.duration_s, length)
+            result["mt"]["requests"]["refusals"] = lg["mt"].get("refusals", {})
+            if keep_raw:
+                result["raw"] = {
+                    "t0": lg["t0"],
+                    "end_of_load": lg["end_of_load"],
+                    "requests": lg["mt"]["requests"],
+                    "accepted": [(m[3], view.first_mono.get(m[1])) for m in lg["mt"]["messages"]],
+                }
             if mo is not None:
                 result["mo_replies"] = mo_replies(lg, view.first_mono, length)
         if mo is not None:
             result["mo_spec"] = asdict(mo)
             result["mo"] = analyse_mo(lg, mo.duration_s, length)
         if profile is not None:
-            result["profile"] = profile
+            result[during_key] = profile
         crashed_now = sorted(set(self.stack.crashed()) - crashed_before)
         result["crashed"] = crashed_now
         if crashed_now:

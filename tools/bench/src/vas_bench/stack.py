@@ -31,6 +31,7 @@ from vas_devstack.databases import ensure_database
 from vas_devstack.net import free_port
 from vas_devstack.postgres import EmbeddedPostgres
 from vas_devstack.procs import ServiceProcess
+from vas_devstack.supervise import RestartPolicy, Supervisor
 
 SMS_SENDER = "sms_sender.main:create_app"
 SUBSCRIPTION = "subscription.main:create_app"
@@ -40,6 +41,34 @@ INCIDENT = "incident.main:create_app"
 
 class StackError(RuntimeError):
     pass
+
+
+class Restartable:
+    """A service process as `vas_devstack.supervise.Supervisor` sees a child (`pid`, `poll()`),
+    started again on the same port by `launch()`: the supervisor of `make run` watching the
+    benchmark's asyncio children. While a restart waits for /readyz it counts as running."""
+
+    def __init__(self, service: ServiceProcess) -> None:
+        self.service = service
+        self.starting: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.service.process.pid if self.service.process is not None else 0
+
+    def poll(self) -> int | None:
+        if self.starting is not None and not self.starting.done():
+            return None
+        process = self.service.process
+        return process.returncode if process is not None else None
+
+    def launch(self) -> Restartable:
+        self.starting = asyncio.ensure_future(self.service.start())
+        return self
+
+    def ready(self) -> bool:
+        task = self.starting
+        return task is None or (task.done() and not task.cancelled() and task.exception() is None)
 
 
 @dataclass(frozen=True)
@@ -104,6 +133,11 @@ class BenchStack:
         self.dispatch = options.dispatch
         self._reaper: subprocess.Popen[bytes] | None = None
         self._dispatcher_seq = 0
+        # `supervise()`: the API and dispatcher processes restarted when they exit, as `make run` does
+        self.supervisor: Supervisor[Restartable] | None = None
+        self.supervisor_log: list[tuple[float, str]] = []  # (monotonic, what it said)
+        self._supervising: asyncio.Task[None] | None = None
+        self.expected_down: set[str] = set()  # names a fault holds down (crashed() skips them)
 
     # -- addresses -----------------------------------------------------------------------------
 
@@ -302,8 +336,43 @@ class BenchStack:
             out[name] = [pid]
         return out
 
+    # -- supervision ---------------------------------------------------------------------------
+
+    def supervise(self, policy: RestartPolicy, poll_interval_s: float = 0.2) -> None:
+        """Watch the API and dispatcher processes with `make run`'s supervisor: one that exits is
+        started again (same port) after the policy's back-off. `crashed()` no longer counts them."""
+        supervisor: Supervisor[Restartable] = Supervisor(policy, self._supervisor_say)
+        for name, service in self._services():
+            child = Restartable(service)
+            supervisor.watch(name, child, child.launch, child.ready, service.log_path)
+        self.supervisor = supervisor
+
+        async def tick() -> None:
+            while True:
+                if supervisor.tick():
+                    self._record()
+                await asyncio.sleep(poll_interval_s)
+
+        self._supervising = asyncio.create_task(tick(), name="supervisor")
+
+    def _supervisor_say(self, message: str) -> None:
+        self.supervisor_log.append((time.monotonic(), message))
+        _say(f"  supervisor: {message}")
+
+    def _services(self) -> list[tuple[str, ServiceProcess]]:
+        """The sms-sender's processes by the names crashed() and named_pids() use."""
+        apis = [(f"api-{i}", p) for i, p in enumerate(self.apis, 1)]
+        return apis + [(f"dispatcher-{i}", p) for i, p in enumerate(self.dispatchers, 1)]
+
+    def service(self, name: str) -> ServiceProcess:
+        return dict(self._services())[name]
+
     def crashed(self) -> list[str]:
-        """Services that exited on their own."""
+        """Services that exited on their own (not those supervised or held down by a fault)."""
+        watched = set(self.supervisor.processes) if self.supervisor is not None else set()
+        return [n for n in self._crashed() if n.split(" ")[0] not in watched | self.expected_down]
+
+    def _crashed(self) -> list[str]:
         dead = []
         procs: list[tuple[str, asyncio.subprocess.Process | None]] = [("smsc", self.smsc)]
         if self.subscription is not None:
@@ -365,6 +434,18 @@ class BenchStack:
 
     async def stop(self) -> None:
         """Stop everything, in reverse order; every step is tried whatever failed before it."""
+        if self._supervising is not None:
+            self._supervising.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervising
+            self._supervising = None
+        if self.supervisor is not None:
+            for watched in self.supervisor.processes.values():  # a restart still waiting for /readyz
+                if watched.starting is not None and not watched.starting.done():
+                    watched.starting.cancel()
+                    with contextlib.suppress(BaseException):
+                        await watched.starting
+            self.supervisor.forget()
         steps: list[tuple[str, Any]] = [("dispatchers", self.stop_dispatchers)]
         if self.complaints is not None:
             steps.append(("complaints", self.complaints.stop))

@@ -102,7 +102,7 @@ class Stack:
         self.logs = self.state_dir / "logs"
         self.postgres: EmbeddedPostgres | None = None
         self.broker: EmbeddedBroker | None = None
-        self.supervisor = Supervisor(config.restart, _say)
+        self.supervisor: Supervisor[subprocess.Popen[bytes]] = Supervisor(config.restart, _say)
         self.external_smsc = any(os.environ.get(v) for v in SMSC_ADDRESS_VARIABLES)
         self._ready_urls: dict[str, str] = {}  # what start-up waits for, by process name
         self._broker_reported = False

@@ -9,12 +9,25 @@ to gain what is below: a poll of the children, one back-off formula and a readin
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
+
+
+class Child(Protocol):
+    """What the supervisor needs of a process: a `subprocess.Popen`, or the benchmark's
+    wrapper of an asyncio child (`vas_bench.stack`)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+
+C = TypeVar("C", bound=Child)
 
 
 @dataclass(frozen=True)
@@ -41,19 +54,19 @@ def describe_exit(returncode: int) -> str:
 
 
 @dataclass
-class _Watched:
+class _Watched(Generic[C]):
     name: str
-    launch: Callable[[], subprocess.Popen[bytes]]
+    launch: Callable[[], C]
     is_ready: Callable[[], bool] | None
     log: Path | None
-    process: subprocess.Popen[bytes]
+    process: C
     started_at: float
     crashes_in_a_row: int = 0
     restart_at: float | None = None
     restarted_at: float | None = None  # waiting for it to be ready again since then
 
 
-class Supervisor:
+class Supervisor(Generic[C]):
     """Call `tick()` every fraction of a second: it reports an exited process, restarts it
     when its back-off is over, and reports it ready again. The others keep running."""
 
@@ -66,13 +79,13 @@ class Supervisor:
         self.policy = policy
         self._say = say
         self._clock = clock
-        self._watched: dict[str, _Watched] = {}
+        self._watched: dict[str, _Watched[C]] = {}
 
     def watch(
         self,
         name: str,
-        process: subprocess.Popen[bytes],
-        launch: Callable[[], subprocess.Popen[bytes]],
+        process: C,
+        launch: Callable[[], C],
         is_ready: Callable[[], bool] | None = None,
         log: Path | None = None,
     ) -> None:
@@ -83,7 +96,7 @@ class Supervisor:
         self._watched.clear()
 
     @property
-    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+    def processes(self) -> dict[str, C]:
         return {name: w.process for name, w in self._watched.items()}
 
     def tick(self) -> bool:
@@ -116,7 +129,7 @@ class Supervisor:
                 self._report(f"{w.name} restarted (pid {w.process.pid})")
         return restarted
 
-    def _check_ready(self, w: _Watched, now: float) -> None:
+    def _check_ready(self, w: _Watched[C], now: float) -> None:
         if w.restarted_at is None:
             return
         if w.is_ready is None or w.is_ready():
