@@ -46,7 +46,7 @@ CONSUMES: dict[str, tuple[t.Topic, ...]] = {
     ),
     "subscription": (t.SMS_MO, t.SMS_STATUS, t.COMPLAINT_EVENTS, t.INCIDENT_EVENTS),
     "complaints": (t.SMS_MO, t.SUBSCRIPTION_EVENTS),
-    "incident": (t.SMS_HEALTH, t.SMS_STATUS, t.SUBSCRIPTION_EVENTS),
+    "incident": (t.SMS_HEALTH, t.SMS_STATUS, t.SMS_MO, t.SUBSCRIPTION_EVENTS, t.COMPLAINT_EVENTS),
 }
 
 HEADER = (

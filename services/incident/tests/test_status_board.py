@@ -27,12 +27,20 @@ from incident.incidents.domain import (
     TimelineEntry,
 )
 from incident.incidents.repository import IncidentRepository
+from vas_devstack.broker import EmbeddedBroker
 
 Running = Any  # conftest.RunningIncident
 OPERATOR = {"Authorization": "Bearer test-operator-token"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ATOM = "{http://www.w3.org/2005/Atom}"
 H = timedelta(hours=1)
+
+
+@pytest.fixture
+def kafka(own_broker: EmbeddedBroker) -> EmbeddedBroker:
+    """A broker of this module's own: the board shows every open incident, and any sms-sender
+    app of another test reports health on the shared topic (a slow one opens an incident)."""
+    return own_broker
 
 
 async def post(incident: Running, path: str, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
