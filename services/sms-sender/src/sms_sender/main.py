@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from sms_sender import api, consumers, operator_api
+from sms_sender.backlogs import BacklogMetrics, BacklogSampler
 from sms_sender.callbacks import CallbackWorker
 from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
 from sms_sender.domain import ContentReviewer, parse_word_list
@@ -181,6 +182,10 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         await status_relay.start()
         runtime.on_shutdown.append(status_relay.stop)
         runtime.every("early-receipts", 1.0, dispatcher.resolve_early_receipts)
+        backlogs = BacklogSampler(pool, BacklogMetrics(runtime.metrics.registry), clock)
+        runtime.every(
+            "backlog-metrics", settings.metrics_sample_interval_s, backlogs.sample, first_after_s=0.0
+        )
 
         async def report_health() -> None:
             await runtime.publisher.publish(SMS_HEALTH, HealthReported(payload=health.report()))
