@@ -33,7 +33,14 @@ from vas_common.access import (
 )
 from vas_common.auth import check_operator_token
 from vas_common.clock import Clock
-from vas_common.db import COMMON_MIGRATIONS, check_database, close_pool, create_pool, migrate
+from vas_common.db import (
+    COMMON_MIGRATIONS,
+    DATABASE_UNAVAILABLE,
+    check_database,
+    close_pool,
+    create_pool,
+    migrate,
+)
 from vas_common.direct_routes import DirectRoutes
 from vas_common.errors import (
     PROBLEM_CONTENT_TYPE,
@@ -278,7 +285,10 @@ class _MetricsSampler:
     async def sample(self) -> None:
         runtime = self._runtime
         if self._outbox:
-            await sample_outbox(runtime.db(), runtime.metrics)
+            try:
+                await sample_outbox(runtime.db(), runtime.metrics)
+            except DATABASE_UNAVAILABLE as exc:  # readiness reports it; the lag is still worth a look
+                logger.warning("outbox backlog not sampled: %s", exc)
         for runner in runtime.consumers:
             try:
                 await asyncio.wait_for(runner.sample_lag(), 10.0)
