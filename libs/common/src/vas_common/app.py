@@ -247,7 +247,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             # Stopped before the consumers (the stack unwinds in reverse).
             sampler = _MetricsSampler(runtime, outbox=spec.uses_outbox)
             sampler.start(settings.metrics_sample_interval_s)
-            stack.push_async_callback(sampler.stop)
+            stack.push_async_callback(_bounded("the metrics sampler", sampler.stop, budget))
             logger.info("%s started", settings.service_name)
             yield
             logger.info("%s stopping", settings.service_name)

@@ -279,8 +279,10 @@ class ConsumerRunner:
 
     async def sample_lag(self) -> dict[TopicPartition, int]:
         """Set `kafka_consumer_lag_records` for each partition this member holds: the end offset
-        less what the group committed. One ListOffsets request (and an OffsetFetch for a partition
-        just assigned); meant to be called every few seconds, never per record."""
+        less what the group committed. One ListOffsets request and no request to the group
+        coordinator (an OffsetFetch made beside the consumer's own kept a shutdown waiting on its
+        retries): the committed offset is where the first batch after the assignment began,
+        then what this member commits. Meant to be called every few seconds, never per record."""
         consumer = self._consumer
         if consumer is None:
             return {}
@@ -288,9 +290,10 @@ class ConsumerRunner:
         ends = await consumer.end_offsets(held) if held else {}
         lags: dict[TopicPartition, int] = {}
         for tp in held:
+            # Nothing fetched since the assignment: the position is still the committed offset.
             done = self._committed.get(tp)
             if done is None:
-                done = await self._group_committed(consumer, tp)
+                done = await consumer.position(tp)
             lags[tp] = max(0, ends[tp] - done)
         for tp in self._lag_series - lags.keys():
             self._forget_lag(tp)
@@ -298,18 +301,6 @@ class ConsumerRunner:
             self._metrics.consumer_lag.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
         self._lag_series = set(lags)
         return lags
-
-    async def _group_committed(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
-        """The group's committed offset of a partition this member has not committed yet (asked
-        once, then kept up to date by its own commits); a group that never committed starts at
-        the beginning (auto_offset_reset=earliest). Not the position: that is past the batch in
-        hand, whose records are not done."""
-        committed = await consumer.committed(tp)
-        if committed is None:
-            committed = (await consumer.beginning_offsets([tp]))[tp]
-        if tp in consumer.assignment():
-            self._committed.setdefault(tp, committed)
-        return int(committed)
 
     def _forget_lag(self, tp: TopicPartition) -> None:
         with contextlib.suppress(KeyError):
@@ -355,6 +346,8 @@ class ConsumerRunner:
             for tp, records in batches.items():
                 if not records:
                     continue
+                # The first batch since the assignment starts at the group's committed offset.
+                self._committed.setdefault(tp, records[0].offset)
                 consumer.pause(tp)
                 work = (
                     self._process_batch(consumer, tp, records)
