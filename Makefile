@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install browser run down test test-fast lint snapshots clean bench bench-smoke chaos chaos-short deploy-tools deploy-check
+.PHONY: help install browser promtool rules-check run down test test-fast lint snapshots clean bench bench-smoke chaos chaos-short deploy-tools deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,13 +35,29 @@ browser: ## Debian's chromium and a CJK font for the page tests (apt-get, when m
 	if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then $(SUDO) apt-get update -q; fi; \
 	$$install || { $(SUDO) apt-get update -q && $$install; }
 
+# Prometheus rules are checked with Debian's promtool (in the prometheus package; the server it
+# also installs is not started here), installed like the browser: only when missing.
+RULES_DIR := deploy/observability/rules
+RULE_TESTS_DIR := deploy/observability/tests
+
+promtool: ## Debian's prometheus package, for promtool (apt-get, when missing)
+	@if command -v promtool >/dev/null; then exit 0; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	install="$(SUDO) apt-get install -y -q --no-install-recommends prometheus"; \
+	if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then $(SUDO) apt-get update -q; fi; \
+	$$install || { $(SUDO) apt-get update -q && $$install; }
+
+rules-check: promtool ## promtool check and unit-test the alerting and recording rules
+	promtool check rules $(RULES_DIR)/*.yml
+	promtool test rules $(RULE_TESTS_DIR)/*.yml
+
 run: install ## start broker, PostgreSQL and the four services; Ctrl-C stops all
 	$(VENV)/bin/vas-stack run
 
 down: ## stop a stack left running (its supervisor was killed)
 	@if [ -x $(VENV)/bin/vas-stack ]; then $(VENV)/bin/vas-stack down; fi
 
-test: install browser ## every test, against a real broker and real PostgreSQL started for the session
+test: install browser rules-check ## every test, against a real broker and real PostgreSQL started for the session
 	$(VENV)/bin/pytest
 
 lint: install ## ruff, mypy and the import contracts

@@ -33,7 +33,14 @@ from vas_common.access import (
 )
 from vas_common.auth import check_operator_token
 from vas_common.clock import Clock
-from vas_common.db import COMMON_MIGRATIONS, check_database, close_pool, create_pool, migrate
+from vas_common.db import (
+    COMMON_MIGRATIONS,
+    DATABASE_UNAVAILABLE,
+    check_database,
+    close_pool,
+    create_pool,
+    migrate,
+)
 from vas_common.direct_routes import DirectRoutes
 from vas_common.errors import (
     PROBLEM_CONTENT_TYPE,
@@ -47,7 +54,7 @@ from vas_common.errors import (
 from vas_common.events.topics import ALL_TOPICS
 from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics
 from vas_common.logging import configure_logging
-from vas_common.outbox import OutboxRelay
+from vas_common.outbox import OutboxRelay, sample_outbox
 from vas_common.pages import PAGE_EXTENSION, mount_static
 from vas_common.settings import ServiceSettings
 from vas_common.staff import StaffTokens, staff_authenticator
@@ -204,6 +211,7 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
                 ),
             )
             stack.push_async_callback(close_pool, runtime.db())
+            metrics.watch_pool(runtime.db())
             if settings.migrate_on_start:
                 applied = await migrate(
                     runtime.db(),
@@ -236,6 +244,10 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
             # Groups join in parallel: each join waits on the broker for a moment.
             await asyncio.gather(*(runner.start() for runner in runners))
             runtime.consumers.extend(runners)
+            # Stopped before the consumers (the stack unwinds in reverse).
+            sampler = _MetricsSampler(runtime, outbox=spec.uses_outbox)
+            sampler.start(settings.metrics_sample_interval_s)
+            stack.push_async_callback(_bounded("the metrics sampler", sampler.stop, budget))
             logger.info("%s started", settings.service_name)
             yield
             logger.info("%s stopping", settings.service_name)
@@ -258,6 +270,48 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     instrument_fastapi(app)
     _document_problems_and_security(app)
     return app
+
+
+class _MetricsSampler:
+    """Refreshes the gauges that cost a query or a broker request to read (consumer lag, outbox
+    backlog) every `metrics_sample_interval_s`, apart from the work they measure. A sample that
+    fails is logged and the gauges keep their last value until the next one."""
+
+    def __init__(self, runtime: Runtime, *, outbox: bool) -> None:
+        self._runtime = runtime
+        self._outbox = outbox
+        self._task: asyncio.Task[None] | None = None
+
+    async def sample(self) -> None:
+        runtime = self._runtime
+        if self._outbox:
+            try:
+                await sample_outbox(runtime.db(), runtime.metrics)
+            except DATABASE_UNAVAILABLE as exc:  # readiness reports it; the lag is still worth a look
+                logger.warning("outbox backlog not sampled: %s", exc)
+        for runner in runtime.consumers:
+            try:
+                await asyncio.wait_for(runner.sample_lag(), 10.0)
+            except Exception as exc:  # a broker away now and then; next time
+                logger.warning("lag of group %s not sampled: %s", runner.group_id, exc)
+
+    def start(self, interval_s: float) -> None:
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.sample()
+                except Exception:
+                    logger.exception("metrics sample failed; again in %.0f s", interval_s)
+                await asyncio.sleep(interval_s)
+
+        self._task = asyncio.create_task(loop(), name="metrics-sampler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
 
 def distinct_groups(subscriptions: Sequence[Subscription]) -> Sequence[Subscription]:

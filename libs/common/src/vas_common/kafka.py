@@ -205,13 +205,19 @@ class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """A partition taken away in a rebalance first finishes the batch in hand and commits it,
     so its next owner does not handle the same records at the same time."""
 
-    def __init__(self, *busy: dict[TopicPartition, asyncio.Task[None]]) -> None:
+    def __init__(
+        self, *busy: dict[TopicPartition, asyncio.Task[None]], committed: dict[TopicPartition, int]
+    ) -> None:
         self._busy = busy
+        self._committed = committed
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        revoked = list(revoked)
         tasks = [tasks[tp] for tasks in self._busy for tp in revoked if tp in tasks]
         if tasks:
             await asyncio.wait(tasks, timeout=_DRAIN_TIMEOUT_S)
+        for tp in revoked:
+            self._committed.pop(tp, None)  # its next owner commits from now on
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         logger.info(
@@ -235,6 +241,9 @@ class ConsumerRunner:
         self._task: asyncio.Task[None] | None = None
         self._busy: dict[TopicPartition, asyncio.Task[None]] = {}
         self._settling: dict[TopicPartition, asyncio.Task[None]] = {}  # see HandledBatch
+        # The offsets this member committed, per partition it holds (for the lag gauge).
+        self._committed: dict[TopicPartition, int] = {}
+        self._lag_series: set[TopicPartition] = set()
         self.assigned = asyncio.Event()
 
     async def start(self) -> None:
@@ -250,7 +259,8 @@ class ConsumerRunner:
             fetch_max_wait_ms=self._sub.fetch_max_wait_ms or self._settings.kafka_fetch_max_wait_ms,
         )
         self._consumer.subscribe(
-            [t.name for t in self._sub.topics], listener=_FinishBeforeRevoke(self._busy, self._settling)
+            [t.name for t in self._sub.topics],
+            listener=_FinishBeforeRevoke(self._busy, self._settling, committed=self._committed),
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self._sub.group_id}")
@@ -267,8 +277,40 @@ class ConsumerRunner:
         """The partitions this member holds now (none before it joined or after it left)."""
         return set(self._consumer.assignment()) if self._consumer is not None else set()
 
+    async def sample_lag(self) -> dict[TopicPartition, int]:
+        """Set `kafka_consumer_lag_records` for each partition this member holds: the end offset
+        less what the group committed. One ListOffsets request and no request to the group
+        coordinator (an OffsetFetch made beside the consumer's own kept a shutdown waiting on its
+        retries): the committed offset is where the first batch after the assignment began,
+        then what this member commits. Meant to be called every few seconds, never per record."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        held = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(held) if held else {}
+        lags: dict[TopicPartition, int] = {}
+        for tp in held:
+            # Nothing fetched since the assignment: the position is still the committed offset.
+            done = self._committed.get(tp)
+            if done is None:
+                done = await consumer.position(tp)
+            lags[tp] = max(0, ends[tp] - done)
+        for tp in self._lag_series - lags.keys():
+            self._forget_lag(tp)
+        for tp, lag in lags.items():
+            self._metrics.consumer_lag.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+        self._lag_series = set(lags)
+        return lags
+
+    def _forget_lag(self, tp: TopicPartition) -> None:
+        with contextlib.suppress(KeyError):
+            self._metrics.consumer_lag.remove(self.group_id, tp.topic, str(tp.partition))
+
     async def stop(self) -> None:
         """Stop fetching, let the batches in hand finish (bounded), then leave the group."""
+        for tp in self._lag_series:
+            self._forget_lag(tp)
+        self._lag_series = set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -304,6 +346,8 @@ class ConsumerRunner:
             for tp, records in batches.items():
                 if not records:
                     continue
+                # The first batch since the assignment starts at the group's committed offset.
+                self._committed.setdefault(tp, records[0].offset)
                 consumer.pause(tp)
                 work = (
                     self._process_batch(consumer, tp, records)
@@ -413,6 +457,8 @@ class ConsumerRunner:
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:
             await consumer.commit({tp: offset})
+            if tp in consumer.assignment():
+                self._committed[tp] = offset
         except CommitFailedError:
             # The partition moved to another member during a rebalance; it will see these
             # records again, which idempotent handlers tolerate.

@@ -22,13 +22,14 @@ from vas_common.db import AdvisoryLock, DbConnection
 from vas_common.events import Event, encode_event
 from vas_common.events.topics import Topic
 from vas_common.kafka import EventPublisher
-from vas_common.telemetry import carrier_to_kafka_headers, current_trace_carrier
+from vas_common.telemetry import Metrics, carrier_to_kafka_headers, current_trace_carrier
 
 logger = logging.getLogger(__name__)
 
 _VACUUM_AFTER_ROWS = 20_000
 _NOTIFY_CHANNEL = "vas_outbox"
 _BATCH = 500
+BACKLOG_CAP = 100_000  # the backlog gauge counts no further (a count of millions is a scan)
 
 
 class OutboxRepository:
@@ -89,6 +90,29 @@ class OutboxRepository:
     async def pending(self, conn: DbConnection) -> int:
         count: int = await conn.fetchval("SELECT count(*) FROM outbox")
         return count
+
+    async def backlog(self, conn: DbConnection, cap: int = BACKLOG_CAP) -> tuple[int, float]:
+        """(rows waiting, counted up to `cap`; seconds since the oldest was written, 0 when
+        none): both bounded reads of the primary key, cheap enough to sample every few seconds
+        also when the relay has fallen far behind."""
+        row = await conn.fetchrow(
+            """
+            SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox LIMIT $1) AS capped) AS pending,
+                   (SELECT extract(epoch FROM clock_timestamp() - created_at)::float8
+                      FROM outbox ORDER BY id LIMIT 1) AS oldest_s
+            """,
+            cap,
+        )
+        assert row is not None
+        return int(row["pending"]), max(0.0, float(row["oldest_s"] or 0.0))
+
+
+async def sample_outbox(pool: asyncpg.Pool, metrics: Metrics, repo: OutboxRepository | None = None) -> None:
+    """Refresh `outbox_pending_events` and `outbox_oldest_event_age_seconds`."""
+    async with pool.acquire() as conn:
+        pending, oldest_s = await (repo or OutboxRepository()).backlog(conn)
+    metrics.outbox_pending.set(pending)
+    metrics.outbox_oldest_age.set(oldest_s)
 
 
 class NotifiedRelay:

@@ -7,9 +7,13 @@ Nothing here reads the environment at import time: a service builds its settings
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where spans go: nowhere (not recorded), printed, or OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT.
+TraceExporter = Literal["none", "console", "otlp"]
 
 MIN_KEY_LENGTH = 32  # of STAFF_TOKEN_KEY (vas_common.staff checks the same)
 
@@ -73,8 +77,13 @@ class ServiceSettings(BaseSettings):
     # Where the service's NNN_name.sql files are; by default the source tree's migrations/.
     # Container images install the package non-editable and set this explicitly.
     migrations_dir: Path | None = None
-    # "none" keeps spans in-process only (no export); "console" prints them (development).
-    trace_exporter: str = "none"
+    # "none" records no span (trace context is still passed on); "console" prints them
+    # (development); "otlp" sends them to OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, protobuf).
+    # Any other value is refused at start-up.
+    trace_exporter: TraceExporter = "none"
+    # How often the sampled gauges are refreshed: consumer lag, outbox backlog and the
+    # services' own queues (a query or a broker request each, so not per record).
+    metrics_sample_interval_s: float = Field(default=15.0, gt=0)
 
     @field_validator("staff_token_key")
     @classmethod

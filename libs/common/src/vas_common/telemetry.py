@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, get_args
 
+import asyncpg
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
@@ -20,17 +21,34 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, Tracer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vas_common.settings import TraceExporter
 
 KafkaHeaders = list[tuple[str, bytes]]
 
 
-def configure_tracing(service: str, exporter: str = "none") -> None:
-    """Install a tracer provider unless one is installed already (tests install their own first)."""
-    current = trace.get_tracer_provider()
-    if isinstance(current, TracerProvider):
-        return
+TRACE_EXPORTERS: tuple[str, ...] = get_args(TraceExporter)
+
+
+def tracer_provider(service: str, exporter: str) -> TracerProvider:
+    """The provider for `exporter`: "none" records nothing, "console" prints spans, "otlp" sends
+    them over OTLP/HTTP (protobuf) to where the standard OTEL_EXPORTER_OTLP_ENDPOINT (or
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) says. Any other name is refused: a typo must not leave
+    a service recording spans that nothing exports."""
+    if exporter not in TRACE_EXPORTERS:
+        raise ValueError(f"TRACE_EXPORTER must be one of {', '.join(TRACE_EXPORTERS)}, not {exporter!r}")
     # With nowhere to export to, spans are not recorded (recording them was ~10 % of a
     # dispatcher's CPU); the HTTP middleware still passes a caller's trace context on to the
     # Kafka records a request produces. Per-record spans are skipped (see `spans_recorded`).
@@ -38,6 +56,20 @@ def configure_tracing(service: str, exporter: str = "none") -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
     if exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+def configure_tracing(service: str, exporter: str = "none") -> None:
+    """Install a tracer provider unless one is installed already (tests install their own first).
+    An unknown exporter is an error also then."""
+    provider = tracer_provider(service, exporter)
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        provider.shutdown()
+        return
     trace.set_tracer_provider(provider)
 
 
@@ -157,11 +189,15 @@ def consumer_span(
 
 
 class Metrics:
-    """A service's Prometheus registry with the metrics the plumbing itself reports."""
+    """A service's Prometheus registry with the metrics the plumbing itself reports, and the
+    process and runtime metrics of prometheus_client's default registry (CPU, memory, open
+    files, garbage collections, Python version), which a private registry does not get."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
         self.http_requests = Counter(
             "http_requests_total",
             "HTTP requests handled",
@@ -189,6 +225,39 @@ class Metrics:
         self.events_published = Counter(
             "kafka_records_published_total", "Records published", ["topic"], registry=self.registry
         )
+        # Sampled every metrics_sample_interval_s (vas_common.app), not per record.
+        self.consumer_lag = Gauge(
+            "kafka_consumer_lag_records",
+            "Records on a partition this process's group member holds that the group has not "
+            "committed yet (the partition's end offset minus the committed offset)",
+            ["group", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.outbox_pending = Gauge(
+            "outbox_pending_events",
+            "Events in the outbox not yet published (counted up to 100,000)",
+            registry=self.registry,
+        )
+        self.outbox_oldest_age = Gauge(
+            "outbox_oldest_event_age_seconds",
+            "Age of the oldest event in the outbox (0 when it is empty)",
+            registry=self.registry,
+        )
+        self._pool_connections = Gauge(
+            "db_pool_connections",
+            "Connections of the service's PostgreSQL pool, by state (in_use, idle)",
+            ["state"],
+            registry=self.registry,
+        )
+        self._pool_max = Gauge(
+            "db_pool_max_connections", "Most connections the pool opens", registry=self.registry
+        )
+
+    def watch_pool(self, pool: asyncpg.Pool) -> None:
+        """Report the pool's connections, read at each scrape (asyncpg keeps the counts)."""
+        self._pool_connections.labels("idle").set_function(pool.get_idle_size)
+        self._pool_connections.labels("in_use").set_function(lambda: pool.get_size() - pool.get_idle_size())
+        self._pool_max.set_function(pool.get_max_size)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from sms_sender import api, consumers, operator_api
+from sms_sender.backlogs import BacklogMetrics, BacklogSampler
 from sms_sender.callbacks import CallbackWorker
 from sms_sender.connectors.failover import FailoverConnector
 from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
@@ -250,6 +251,10 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             batch=settings.receipt_query_batch,
         )
         runtime.every("receipt-reconciliation", settings.receipt_query_interval_s, reconciler.run)
+        backlogs = BacklogSampler(pool, BacklogMetrics(runtime.metrics.registry), clock)
+        runtime.every(
+            "backlog-metrics", settings.metrics_sample_interval_s, backlogs.sample, first_after_s=0.0
+        )
 
         async def report_health() -> None:
             await runtime.publisher.publish(SMS_HEALTH, HealthReported(payload=health.report()))

@@ -50,6 +50,23 @@ class CallbackRepository:
             rows,
         )
 
+    async def queue_depth(self, conn: DbConnection, cap: int) -> tuple[int, int, float]:
+        """(deliveries pending, of which due now, seconds the longest-due one has waited): the
+        counts stop at `cap`; both read the partial index of pending deliveries."""
+        row = await conn.fetchrow(
+            """
+            SELECT count(*) AS pending,
+                   count(*) FILTER (WHERE next_attempt_at <= now()) AS due,
+                   coalesce(extract(epoch FROM now() - min(next_attempt_at)
+                                    FILTER (WHERE next_attempt_at <= now())), 0)::float8 AS waited_s
+              FROM (SELECT next_attempt_at FROM callback_deliveries WHERE state = 'pending'
+                     ORDER BY next_attempt_at LIMIT $1) AS capped
+            """,
+            cap,
+        )
+        assert row is not None
+        return int(row["pending"]), int(row["due"]), float(row["waited_s"])
+
     async def claim_due(
         self,
         conn: DbConnection,

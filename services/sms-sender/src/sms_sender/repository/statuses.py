@@ -200,5 +200,25 @@ class StatusRepository:
         )
         return [PendingStatusEvent(r["xid"], r["id"], r["message_id"], r["event"], r["trace"]) for r in rows]
 
+    async def relay_backlog(self, conn: DbConnection, cap: int) -> tuple[int, datetime | None]:
+        """Status events of ended transactions the relay has not published yet (counted up to
+        `cap`) and when the oldest of them happened (None: there is none). Reads the cursor
+        first, as the relay does, so the scan starts at it."""
+        cursor = await conn.fetchrow("SELECT xid, id FROM status_relay")
+        assert cursor is not None, "migration 006 writes the one row"
+        row = await conn.fetchrow(
+            """
+            SELECT count(*) AS pending, min(occurred_at) AS oldest
+              FROM (SELECT occurred_at FROM status_events
+                     WHERE xid IS NOT NULL AND (xid, id) > ($1::xid8, $2::bigint)
+                     ORDER BY xid, id LIMIT $3) AS capped
+            """,
+            cursor["xid"],
+            cursor["id"],
+            cap,
+        )
+        assert row is not None
+        return int(row["pending"]), row["oldest"]
+
     async def advance_status_relay(self, conn: DbConnection, xid: object, event_id: int) -> None:
         await conn.execute("UPDATE status_relay SET xid = $1, id = $2", xid, event_id)
