@@ -91,6 +91,7 @@ class World:
             "stage": "first",
             "rule_id": "major_outage",
             "period": "2026-Q4",
+            "month": "2026-11",
         }
 
     def traces_of_a(self) -> list[str]:
@@ -296,6 +297,8 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/staff/quality/{period}"): {},
         ("GET", "/staff/quality/{period}.pdf"): {},
         ("GET", "/status/quality/{period}"): {},
+        ("GET", "/v1/quality/servqual/{month}"): {},
+        ("GET", "/staff/quality/servqual/{month}"): {},
     }
 
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -282,3 +283,75 @@ class Promise:
     target_zh: str = ""  # the same in Chinese, for the pages and the regulator's PDF
     measured_zh: str = ""
     data_source_zh: str = ""
+
+
+# -- orders, unsubscriptions, satisfaction (subscription.events, sms.mo, complaint.events) --
+
+# What a user sends to unsubscribe (the subscription service's conversation): TD / 退订 / 取消,
+# with or without a product code; 0000 (the list) and 00000 (cancel everything); a bare menu
+# number (the choice from the 0000 list). Full-width digits and letters are folded first.
+_UNSUBSCRIBE = re.compile(r"^(?:(?:TD|退订|取消)\s*\S*|0000|00000|[1-9][0-9]?)$")
+_FULL_WIDTH = {i: i - 0xFEE0 for i in range(0xFF01, 0xFF5F)}
+
+
+def is_unsubscribe_request(text: str) -> bool:
+    """Whether an MO is (a step of) an unsubscription request."""
+    return bool(_UNSUBSCRIBE.match(text.translate(_FULL_WIDTH).strip().upper()))
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """What a subscription event says about an order: kind is requested | confirmed | expired |
+    cancelled | ended (the others say nothing here)."""
+
+    kind: str
+    subscription_id: UUID
+    msisdn: str
+    product_code: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ChargeSeen:
+    """A charge (billing.charged): of which subscription, for which month (monthly) or message."""
+
+    charge_id: UUID
+    subscription_id: UUID
+    msisdn: str
+    product_code: str
+    period: str | None
+    message_id: UUID | None
+    charged_at: datetime
+
+
+@dataclass(frozen=True)
+class SatisfactionReply:
+    """A user's satisfaction score (1-5) of a complaint's handling."""
+
+    score: int
+    at: datetime
+
+
+def month_of(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m")
+
+
+def charge_after_unsubscription(charge: ChargeSeen, cancelled_at: datetime) -> bool:
+    """A charge breaks the promise when it bills something after the cancellation: a monthly fee
+    for a later month than the cancellation's (the cancellation's month itself may be billed in
+    full by the tariff, 退订当月全额收费, and is billed after it), or a per-message charge made
+    after it."""
+    if charge.charged_at <= cancelled_at:
+        return False
+    if charge.period is not None:
+        return charge.period > month_of(cancelled_at)
+    return True
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The nearest-rank q-quantile of exact values (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered) - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]

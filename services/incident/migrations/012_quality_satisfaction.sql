@@ -1,0 +1,11 @@
+-- Service quality (incident.quality): the satisfaction replies (1-5) users send the complaints
+-- service (complaint.updated with change satisfaction_recorded), per day (Asia/Shanghai) and
+-- score, for the SERVQUAL gap 5 (what users expected vs what they perceived). Counted once per
+-- record by the watermark in quality_offsets.
+
+CREATE TABLE quality_satisfaction_days (
+    day      date     NOT NULL,
+    score    smallint NOT NULL CHECK (score BETWEEN 1 AND 5),
+    replies  bigint   NOT NULL,
+    PRIMARY KEY (day, score)
+);
