@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -346,12 +345,3 @@ def charge_after_unsubscription(charge: ChargeSeen, cancelled_at: datetime) -> b
     if charge.period is not None:
         return charge.period > month_of(cancelled_at)
     return True
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The nearest-rank q-quantile of exact values (None when empty)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q * len(ordered) - 1e-9))
-    return ordered[min(rank, len(ordered)) - 1]

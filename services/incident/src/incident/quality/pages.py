@@ -11,6 +11,7 @@ The chart (each day's p99 send delay against the target) is SVG drawn here: no s
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,6 +251,8 @@ def trend_chart(
     width, height, left, right, top, bottom = 480, 200, 48, 460, 16, 166
     present = [v for v in values if v is not None]
     top_value = ceiling or max([1.0, *(present or [0.0]), *([target] if target is not None else [])])
+    if not percent:
+        top_value = 4.0 * max(1, math.ceil(top_value / 4))  # whole-number ticks for counts
 
     def y_of(value: float) -> float:
         return round(bottom - (bottom - top) * min(value, top_value) / top_value, 1)
