@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from aiokafka import ConsumerRecord
 
 from incident.quality.domain import ChargeSeen, OrderChange, SatisfactionReply
-from incident.quality.service import Consumed, QualityService
+from incident.quality.service import Consumed, QualityService, Value
 from vas_common.events.complaints import ComplaintUpdated, SlaBreached
 from vas_common.events.envelope import Event
 from vas_common.events.sms_sender import MessageStatusChanged, MoReceived
@@ -32,16 +32,16 @@ MO_GROUP = "incident.quality-mo"
 COMPLAINTS_GROUP = "incident.quality-complaints"
 SUBSCRIPTIONS_GROUP = "incident.quality-subscriptions"
 
-_ORDER_KINDS: dict[type[Event], str] = {
-    SubscriptionRequested: "requested",
-    SubscriptionConfirmed: "confirmed",
-    SubscriptionExpired: "expired",
-    SubscriptionCancelled: "cancelled",
-    SubscriptionEnded: "ended",
-}
+_ORDER_EVENTS = (
+    SubscriptionRequested,
+    SubscriptionConfirmed,
+    SubscriptionExpired,
+    SubscriptionCancelled,
+    SubscriptionEnded,
+)
 
 
-def value_of(event: Event) -> object:
+def value_of(event: Event) -> Value:
     """What an event contributes to the roll-ups (None: nothing)."""
     if isinstance(event, MessageStatusChanged):
         return event.payload
@@ -54,10 +54,10 @@ def value_of(event: Event) -> object:
         if c.change == "satisfaction_recorded" and c.satisfaction is not None:
             return SatisfactionReply(c.satisfaction, c.occurred_at)
         return None
-    kind = _ORDER_KINDS.get(type(event))
-    if kind is not None:
+    if isinstance(event, _ORDER_EVENTS):
         s = event.payload
-        return OrderChange(kind, s.subscription_id, s.msisdn, s.product_code, s.occurred_at)  # type: ignore[attr-defined]
+        kind = event.type.removeprefix("subscription.")  # requested | confirmed | expired | ...
+        return OrderChange(kind, s.subscription_id, s.msisdn, s.product_code, s.occurred_at)
     if isinstance(event, Charged):
         ch = event.payload
         return ChargeSeen(
@@ -78,7 +78,7 @@ def subscriptions(quality: QualityService) -> Sequence[Subscription]:
             decoded, poison = decode_batch(records)
             values = {record.offset: value_of(event) for event, record in decoded}
             # Every record (poison too) moves the watermark: each is counted at most once.
-            batch = [Consumed(r.offset, values.get(r.offset)) for r in records]  # type: ignore[arg-type]
+            batch = [Consumed(r.offset, values.get(r.offset)) for r in records]
             first = records[0]
             await quality.record(group_id, first.topic, first.partition, batch)
             return poison

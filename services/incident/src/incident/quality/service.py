@@ -169,15 +169,17 @@ class InvalidDay(ValidationFailed):
     title = "The day is not a day (YYYY-MM-DD)"
 
 
+# What a record carries for the roll-ups: a status, an MO (or only its reception), a breach, an
+# order's change, a charge, a satisfaction score; None: nothing.
+Value = MessageState | MoMessage | datetime | SlaAlert | OrderChange | ChargeSeen | SatisfactionReply | None
+
+
 @dataclass(frozen=True)
 class Consumed:
     """A record of a batch: its offset and what it carries for the roll-ups (None: nothing)."""
 
     offset: int
-    # a status, an MO (or only its reception), a breach, an order's change, a charge, a score
-    value: (
-        MessageState | MoMessage | datetime | SlaAlert | OrderChange | ChargeSeen | SatisfactionReply | None
-    )
+    value: Value
 
 
 class QualityService:
