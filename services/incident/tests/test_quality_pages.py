@@ -91,6 +91,9 @@ async def test_the_quality_report_pages_in_the_browser(
         await expect(page.locator("#promise-unsubscribe")).to_contain_text("退订便捷")
         await expect(page.locator("#promise-content_review")).to_contain_text("无法判定")
         await expect(page.locator("#promise-records_kept")).to_contain_text("记录保存6个月")
+        await expect(page.get_by_role("link", name="SERVQUAL 差距分析")).to_have_attribute(
+            "href", "/staff/quality/servqual/2031-05"
+        )
         await expect(page.locator("#partners")).to_contain_text(str(PARTNER))
         await expect(page.locator("#partners")).to_contain_text("平台自有短信")
         fonts = await opened.fonts_of("h1")

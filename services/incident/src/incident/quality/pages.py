@@ -49,6 +49,7 @@ MESSAGES: Messages = {
         "quality_intro": "本报告由系统运行中持续采集的事件数据自动生成，逐项列出服务承诺、实测结果、是否达成及数据来源。",
         "quality_pdf": "下载 PDF（报送通信管理部门）",
         "quality_json": "JSON 数据",
+        "quality_servqual": "SERVQUAL 差距分析",
         "quality_promises": "服务承诺达成情况",
         "quality_promise": "承诺项目",
         "quality_target": "承诺",
@@ -107,6 +108,7 @@ MESSAGES: Messages = {
         "quality_intro": "Generated from the events the running system records: each promise, what was measured, met or not, and where the data came from.",
         "quality_pdf": "PDF (for the regulator)",
         "quality_json": "JSON",
+        "quality_servqual": "SERVQUAL gaps",
         "quality_promises": "Promises",
         "quality_promise": "Promise",
         "quality_target": "Target",
@@ -473,6 +475,9 @@ async def staff_page(period: Annotated[str, PERIOD], request: Request, quality: 
     links = {
         "pdf": f"{STAFF_PREFIX}/{report.period.label}.pdf",
         "json": f"/v1/quality/reports/{report.period.label}",
+        "servqual": (
+            f"{STAFF_PREFIX}/servqual/{report.period.label}" if len(report.period.months) == 1 else None
+        ),
     }
     return pages.render(
         request,
