@@ -92,6 +92,7 @@ class World:
             "rule_id": "major_outage",
             "period": "2026-Q4",
             "month": "2026-11",
+            "store": "subscription",
         }
 
     def traces_of_a(self) -> list[str]:
@@ -299,6 +300,9 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/status/quality/{period}"): {},
         ("GET", "/v1/quality/servqual/{month}"): {},
         ("GET", "/staff/quality/servqual/{month}"): {},
+        ("PUT", "/v1/quality/records/{store}"): {
+            "json": {"oldest_record_at": "2026-05-01T00:00:00+08:00", "note": "矩阵"}
+        },
     }
 
 

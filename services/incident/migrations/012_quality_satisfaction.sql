@@ -9,3 +9,14 @@ CREATE TABLE quality_satisfaction_days (
     replies  bigint   NOT NULL,
     PRIMARY KEY (day, score)
 );
+
+-- Records kept 6 months: no event says what the other services' stores still hold, so a
+-- supervisor reports each one's oldest record (read from that service), with who and when; the
+-- latest report per store is the report's figure (and says it is reported, not measured).
+CREATE TABLE quality_records_reported (
+    store             text         PRIMARY KEY,
+    oldest_record_at  timestamptz  NOT NULL,
+    note              text         NOT NULL,
+    reported_by       text         NOT NULL,
+    reported_at       timestamptz  NOT NULL
+);

@@ -28,6 +28,7 @@ from vas_common.events.subscription import (
     SubscriptionRequested,
     SubscriptionState,
 )
+from vas_common.staff import Role
 from vas_devstack.pytest_plugin import eventually, problem_of, serve, service_settings_kwargs
 
 OPERATOR = {"Authorization": "Bearer test-operator-token"}
@@ -214,6 +215,78 @@ async def test_content_review_and_records_say_what_the_data_lacks(quiet: Quality
     assert records.figures["policy_days"] == 183
     assert records.figures["oldest"]["quality_roll_ups"] is not None  # the day of T0
     assert records.figures["not_reported"] == ["sms-sender", "subscription", "complaints"]
+    assert records.figures["stores"]["incident"] == {"oldest": None, "source": "measured", "age_days": None}
+
+
+async def test_records_kept_per_store_measured_here_and_reported_for_the_others(incident: Running) -> None:
+    now = incident.clock.now()
+    old = now - timedelta(days=200)
+    made = await incident.client.post(
+        "/v1/incidents",
+        json={"title": "旧故障", "severity": "minor", "impact": "partial", "services": ["sms-sender"],
+              "impact_started_at": old.isoformat()},
+        headers=OPERATOR,
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    month = now.astimezone(SHANGHAI).strftime("%Y-%m")
+
+    async def records() -> dict[str, Any]:
+        got = await incident.client.get(f"/v1/quality/reports/{month}", headers=OPERATOR)
+        assert got.status_code == 200, got.text
+        [p] = [p for p in got.json()["promises"] if p["key"] == "records_kept"]
+        return dict(p)
+
+    before = await records()
+    assert before["figures"]["stores"]["incident"]["age_days"] == 200
+    assert before["met"] is None  # the other stores are not reported
+    assert before["figures"]["not_reported"] == ["sms-sender", "subscription", "complaints"]
+    for store, age in (("sms-sender", 190), ("subscription", 185), ("complaints", 100)):
+        put = await incident.client.put(
+            f"/v1/quality/records/{store}",
+            json={"oldest_record_at": (now - timedelta(days=age)).isoformat(), "note": "SELECT min(...)"},
+            headers=OPERATOR,
+        )
+        assert put.status_code == 200, put.text
+        assert put.json()["store"] == store
+    young = await records()
+    assert young["figures"]["stores"]["complaints"]["source"] == "reported"
+    assert young["figures"]["stores"]["complaints"]["age_days"] == 100
+    assert young["met"] is None  # a store younger than the policy cannot say
+    assert young["figures"]["not_reported"] == []
+    again = await incident.client.put(
+        "/v1/quality/records/complaints",
+        json={"oldest_record_at": (now - timedelta(days=184)).isoformat(), "note": "再次核对"},
+        headers=OPERATOR,
+    )
+    assert again.status_code == 200, again.text
+    kept = await records()
+    assert kept["met"] is True
+    assert kept["figures"]["stores"]["complaints"]["note"] == "再次核对"
+    assert "(reported)" in kept["measured"]
+    problem_of(
+        await incident.client.put(
+            "/v1/quality/records/billing",
+            json={"oldest_record_at": old.isoformat(), "note": "x"},
+            headers=OPERATOR,
+        ),
+        422,
+        "unknown_store",
+    )
+    problem_of(
+        await incident.client.put(
+            "/v1/quality/records/complaints",
+            json={"oldest_record_at": (now + timedelta(days=1)).isoformat(), "note": "x"},
+            headers=OPERATOR,
+        ),
+        422,
+        "records_in_future",
+    )
+    body = {"oldest_record_at": old.isoformat(), "note": "x"}
+    assert (await incident.client.put("/v1/quality/records/complaints", json=body)).status_code == 401
+    agent = await incident.client.put(
+        "/v1/quality/records/complaints", json=body, headers=incident.staff(Role.AGENT)
+    )
+    assert agent.status_code == 403
 
 
 async def test_the_servqual_view_from_the_report_the_status_page_and_the_replies(incident: Running) -> None:

@@ -345,3 +345,26 @@ def charge_after_unsubscription(charge: ChargeSeen, cancelled_at: datetime) -> b
     if charge.period is not None:
         return charge.period > month_of(cancelled_at)
     return True
+
+
+# Stores of records other services keep, whose oldest record no event reports (a supervisor does).
+REPORTED_STORES = ("sms-sender", "subscription", "complaints")
+
+
+@dataclass(frozen=True)
+class ReportedRecords:
+    """A store's oldest record as a supervisor reported it (read from that service)."""
+
+    store: str
+    oldest_record_at: datetime
+    note: str
+    reported_by: str
+    reported_at: datetime
+
+
+def records_met(ages_days: Mapping[str, int | None], policy_days: int) -> bool | None:
+    """Every store holds a record at least `policy_days` old: kept (met). A store with none that
+    old, or not known, cannot say (a store younger than the policy, or one that deleted early)."""
+    if not ages_days or any(a is None or a < policy_days for a in ages_days.values()):
+        return None
+    return True

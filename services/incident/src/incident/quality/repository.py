@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
-from incident.quality.domain import Histogram
+from incident.quality.domain import Histogram, ReportedRecords
 from vas_common.db import DbConnection, delete_in_batches
 
 _DELAY_TABLES: Final = {"minute": "quality_delay_minutes", "day": "quality_delay_days"}
@@ -469,3 +469,27 @@ class OrderRepository:
         )
         assert row is not None
         return dict(row)
+
+    async def report_records(
+        self, conn: DbConnection, store: str, oldest: datetime, note: str, actor: str, at: datetime
+    ) -> None:
+        await conn.execute(
+            """
+            INSERT INTO quality_records_reported (store, oldest_record_at, note, reported_by, reported_at)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (store) DO UPDATE
+               SET oldest_record_at = $2, note = $3, reported_by = $4, reported_at = $5
+            """,
+            store,
+            oldest,
+            note,
+            actor,
+            at,
+        )
+
+    async def reported_records(self, conn: DbConnection) -> list[ReportedRecords]:
+        rows = await conn.fetch(
+            "SELECT store, oldest_record_at, note, reported_by, reported_at FROM quality_records_reported"
+            " ORDER BY store"
+        )
+        return [ReportedRecords(**dict(r)) for r in rows]

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from incident.quality.domain import RELATIVE_ACCURACY, BusyHour, DelayFigures, Promise
+from incident.quality.domain import RELATIVE_ACCURACY, BusyHour, DelayFigures, Promise, ReportedRecords
 from incident.quality.service import (
     AvailabilityFigures,
     DayFigures,
@@ -18,6 +18,7 @@ from incident.quality.service import (
     Servqual,
     ServqualMonth,
 )
+from vas_common.types import Instant, SingleLineText
 
 
 class PromiseOut(BaseModel):
@@ -273,3 +274,30 @@ SERVQUAL_SOURCES = {
     "sends after a resolution), per day; users are not asked what they expected, so the expectation is "
     "the target share of replies scoring 4-5 (INCIDENT_QUALITY_SATISFIED_SHARE)",
 }
+
+
+class RecordsReportIn(BaseModel):
+    """A store's oldest record present, as read from the service that keeps it."""
+
+    oldest_record_at: Instant
+    note: SingleLineText = Field(
+        min_length=1, max_length=500, description="Where it was read, e.g. the query"
+    )
+
+
+class RecordsReportOut(BaseModel):
+    store: str
+    oldest_record_at: datetime
+    note: str
+    reported_by: str
+    reported_at: datetime
+
+    @classmethod
+    def of(cls, r: ReportedRecords) -> RecordsReportOut:
+        return cls(
+            store=r.store,
+            oldest_record_at=r.oldest_record_at,
+            note=r.note,
+            reported_by=r.reported_by,
+            reported_at=r.reported_at,
+        )

@@ -31,6 +31,7 @@ from incident.quality.domain import (
     OrderChange,
     Period,
     Promise,
+    ReportedRecords,
     SatisfactionReply,
     Submitted,
 )
@@ -104,6 +105,16 @@ class HourFigures:
     mt_peak_per_second: int
     mo_messages: int
     mo_peak_per_second: int
+
+
+class UnknownStore(ValidationFailed):
+    code = "unknown_store"
+    title = "No such store of records"
+
+
+class RecordsInFuture(ValidationFailed):
+    code = "records_in_future"
+    title = "The oldest record cannot be later than now"
 
 
 class InvalidMonth(ValidationFailed):
@@ -324,6 +335,7 @@ class QualityService:
             registration = await self._orders.registration(conn, period.start, period.end)
             unsubscription = await self._orders.unsubscription(conn, period.start, period.end)
             oldest = await self._orders.oldest_records(conn)
+            reported = await self._orders.reported_records(conn)
         availability = [await self._availability_of(service, period) for service in self._services]
         total = domain.merged(h for _, _, h in delay_rows)
         per_day = domain.by_key((d, h) for d, _, h in delay_rows)
@@ -343,7 +355,7 @@ class QualityService:
             self._registration_promise(registration),
             self._unsubscribe_promise(unsubscription),
             _content_review_promise(delay.messages),
-            self._records_promise(oldest),
+            self._records_promise(oldest, reported),
         ]
         return QualityReport(period, self.clock.now(), promises, delay, days, availability, partners)
 
@@ -691,37 +703,91 @@ class QualityService:
             ),
         )
 
-    def _records_promise(self, oldest: dict[str, datetime | None]) -> Promise:
+    def _records_promise(
+        self, oldest: dict[str, datetime | None], reported: list[ReportedRecords]
+    ) -> Promise:
+        """Per store, its oldest record present against the policy: the incident service's own
+        (its incidents, their timeline and the impact trace), measured; the others as a
+        supervisor last reported them (no event carries the figure)."""
         days = self.targets.records_days
         now = self.clock.now()
-        ages = {store: None if at is None else (now - at).days for store, at in oldest.items()}
-        listed = ", ".join(f"{store} {'–' if a is None else f'{a} d'}" for store, a in ages.items())
+        own = [at for table, at in oldest.items() if table != "quality_roll_ups" and at is not None]
+        stores: dict[str, dict[str, Any]] = {
+            "incident": {"oldest": min(own, default=None), "source": "measured"}
+        }
+        by_store = {r.store: r for r in reported}
+        for store in domain.REPORTED_STORES:
+            r = by_store.get(store)
+            stores[store] = (
+                {"oldest": None, "source": "not reported"}
+                if r is None
+                else {
+                    "oldest": r.oldest_record_at,
+                    "source": "reported",
+                    "reported_by": r.reported_by,
+                    "reported_at": r.reported_at.isoformat(),
+                    "note": r.note,
+                }
+            )
+        ages = {
+            store: None if v["oldest"] is None else (now - v["oldest"]).days for store, v in stores.items()
+        }
+        for store, v in stores.items():
+            v["age_days"] = ages[store]
+            v["oldest"] = None if v["oldest"] is None else v["oldest"].isoformat()
+        missing = [store for store, v in stores.items() if v["source"] == "not reported"]
+        listed = ", ".join(
+            f"{store} {'–' if a is None else f'{a} d'}"
+            + (" (reported)" if stores[store]["source"] == "reported" else "")
+            for store, a in ages.items()
+        )
+        listed_zh = "，".join(
+            f"{store} {'–' if a is None else f'{a}天'}"
+            + ("（人工上报）" if stores[store]["source"] == "reported" else "")
+            for store, a in ages.items()
+        )
         return Promise(
             key="records_kept",
             name_zh="记录保存6个月",
             name_en="Records kept 6 months",
             target=f"every store keeps its records ≥ {days} days",
-            measured=f"oldest record present (age now): {listed}; other services' stores not reported",
-            # No event says what the other services still hold: the report cannot say.
-            met=None,
+            measured=f"oldest record present, its age now: {listed}"
+            + (f"; not reported: {', '.join(missing)}" if missing else ""),
+            met=domain.records_met(ages, days),
             data_source=(
-                "The incident service's own stores, read directly (incidents, their timeline, the "
-                "message impact trace, the quality roll-ups; deleted only past the retention, refused "
-                "below 183 days at start-up). No event carries the oldest record of the sms-sender, "
-                "subscription or complaints stores: a documented gap (their retention jobs keep 6 whole "
-                "Shanghai months and the raw records API shows what is kept), so the promise as a whole "
-                "cannot be judged here. A store younger than the policy shows its age, not a breach."
+                "The incident service's own records read directly (incidents, their timeline, the "
+                "message impact trace; deleted only past the retention, refused below 183 days at "
+                "start-up). No event carries the oldest record of the sms-sender, subscription or "
+                "complaints stores: those are the figures a supervisor last reported "
+                "(PUT /v1/quality/records/{store}, read from that service), marked reported, or a gap "
+                "when none was. Met when every store holds a record at least the policy's age; a store "
+                "younger than that (or one not reported) cannot say."
             ),
             figures={
                 "policy_days": days,
-                "oldest": {store: None if at is None else at.isoformat() for store, at in oldest.items()},
-                "age_days": ages,
-                "not_reported": ["sms-sender", "subscription", "complaints"],
+                "stores": stores,
+                "oldest": {table: None if at is None else at.isoformat() for table, at in oldest.items()},
+                "not_reported": missing,
             },
             target_zh=f"各类记录保存不少于{days}天",
-            measured_zh=f"本服务各存储最早记录（距今）：{listed}；其他服务的存储未上报",
-            data_source_zh="事件管理服务自有存储；短信、订购、投诉服务无最早记录的事件，未纳入，无法整体判定",
+            measured_zh=f"各存储现存最早记录距今：{listed_zh}"
+            + (f"；未上报：{'、'.join(missing)}" if missing else ""),
+            data_source_zh=(
+                "事件管理服务自有记录直接读取；短信、订购、投诉服务无相应事件，以主管人工上报的最早记录为准，"
+                "未上报的无法判定"
+            ),
         )
+
+    async def report_records(self, store: str, oldest: datetime, note: str, actor: str) -> ReportedRecords:
+        """A supervisor reports a store's oldest record (read from that service)."""
+        if store not in domain.REPORTED_STORES:
+            raise UnknownStore(f"{store!r} is not one of {', '.join(domain.REPORTED_STORES)}")
+        now = self.clock.now()
+        if oldest > now:
+            raise RecordsInFuture("the oldest record cannot be later than now")
+        async with self._pool.acquire() as conn:
+            await self._orders.report_records(conn, store, oldest, note, actor, now)
+        return ReportedRecords(store, oldest, note, actor, now)
 
 
 def _content_review_promise(messages: int) -> Promise:
