@@ -36,6 +36,7 @@ Running = Any  # conftest.RunningIncident
 
 T0 = datetime(2031, 8, 12, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, far from the other tests' times
 USER = "8613900001111"
+ALL_OUT = "8613900004444"
 
 
 @pytest.fixture
@@ -124,7 +125,8 @@ async def test_registration_success_per_order_and_what_the_events_cannot_say(qui
 
 
 async def test_unsubscribing_is_timed_from_the_sms_and_nothing_may_follow(quiet: QualityService) -> None:
-    sub, again = uuid.uuid4(), uuid.uuid4()
+    sub, again, partner_sub = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    everything = [uuid.uuid4(), uuid.uuid4()]
     other_sub = uuid.uuid4()
     td_at = T0 + timedelta(hours=1)
     cancelled_at = td_at + timedelta(seconds=3)
@@ -137,6 +139,21 @@ async def test_unsubscribing_is_timed_from_the_sms_and_nothing_may_follow(quiet:
             _order("requested", sub, T0),
             _order("confirmed", sub, T0 + timedelta(minutes=1)),
             _order("cancelled", sub, cancelled_at),
+            # The same user's other product, cancelled by its partner an hour after the TD: not
+            # the TD's doing, not timed.
+            _order("requested", partner_sub, T0, product="GAME"),
+            _order("confirmed", partner_sub, T0 + timedelta(minutes=1), product="GAME"),
+            _order("cancelled", partner_sub, cancelled_at + timedelta(hours=1), product="GAME"),
+            # A third user's 00000 cancels both their subscriptions at one instant: both timed.
+            *(
+                _order(kind, s, at, msisdn=ALL_OUT)
+                for s in everything
+                for kind, at in (
+                    ("requested", T0),
+                    ("confirmed", T0),
+                    ("cancelled", td_at + timedelta(seconds=1)),
+                )
+            ),
             # Another user's cancellation by a partner: no SMS before it, not timed.
             _order("requested", other_sub, T0, msisdn="8613900003333"),
             _order("confirmed", other_sub, T0 + timedelta(minutes=1), msisdn="8613900003333"),
@@ -147,7 +164,12 @@ async def test_unsubscribing_is_timed_from_the_sms_and_nothing_may_follow(quiet:
         quiet,
         "g.mo",
         "sms.mo",
-        [_mo("hello", td_at - timedelta(minutes=5)), _mo("ｔｄ NEWS", td_at), _mo("Y", td_at + timedelta(hours=5))],
+        [
+            _mo("hello", td_at - timedelta(minutes=5)),
+            _mo("ｔｄ NEWS", td_at),
+            _mo("Y", td_at + timedelta(hours=5)),
+            _mo("00000", td_at, msisdn=ALL_OUT),
+        ],
     )  # fmt: skip
     # After it: a product message to the user (a breach), one of another product and one to
     # another user (none); a charge for the cancellation's month (the tariff's, none), one for
@@ -160,7 +182,7 @@ async def test_unsubscribing_is_timed_from_the_sms_and_nothing_may_follow(quiet:
         [
             _message(cancelled_at - timedelta(minutes=1)),
             breach,
-            _message(cancelled_at + timedelta(minutes=2), product="GAME"),
+            _message(cancelled_at + timedelta(minutes=2), product="GAME"),  # GAME still on then
             _message(cancelled_at + timedelta(minutes=2), recipient="8613900009999"),
         ],
     )
@@ -185,8 +207,9 @@ async def test_unsubscribing_is_timed_from_the_sms_and_nothing_may_follow(quiet:
 
     report = await quiet.report("2031-08", per_partner=False)
     [unsub] = [p for p in report.promises if p.key == "unsubscribe"]
-    assert unsub.figures["cancellations"] == 2
-    assert unsub.figures["timed"] == 1
+    assert unsub.figures["cancellations"] == 5
+    assert unsub.figures["timed"] == 3
+    assert unsub.figures["p50_s"] == pytest.approx(1.0)
     assert unsub.figures["p99_s"] == pytest.approx(3.0)
     assert unsub.figures["max_s"] == pytest.approx(3.0)
     assert unsub.figures["messages_after"] == 1

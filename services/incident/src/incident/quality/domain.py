@@ -287,9 +287,11 @@ class Promise:
 # -- orders, unsubscriptions, satisfaction (subscription.events, sms.mo, complaint.events) --
 
 # What a user sends to unsubscribe (the subscription service's conversation): TD / 退订 / 取消,
-# with or without a product code; 0000 (the list) and 00000 (cancel everything); a bare menu
-# number (the choice from the 0000 list). Full-width digits and letters are folded first.
-_UNSUBSCRIBE = re.compile(r"^(?:(?:TD|退订|取消)\s*\S*|0000|00000|[1-9][0-9]?)$")
+# with or without a product code, 0000 (the list to cancel from) and 00000 (cancel everything);
+# full-width letters and digits folded first. A bare number (a choice from the list) is not one:
+# the time runs from the TD or 0000 that showed the list, and a bare number is also a complaint's
+# satisfaction score.
+_UNSUBSCRIBE = re.compile(r"^(?:(?:TD|退订|取消)\s*\S*|0000|00000)$")
 _FULL_WIDTH = {i: i - 0xFEE0 for i in range(0xFF01, 0xFF5F)}
 
 

@@ -369,9 +369,10 @@ class OrderRepository:
         )
 
     async def unsubscription(self, conn: DbConnection, start: datetime, end: datetime) -> dict[str, Any]:
-        """Cancellations that took effect in [start, end): how many, how many followed an SMS
-        request of the user (the latest in the day before), and its time to effect (exact
-        percentiles); what reached users after an unsubscription, by kind."""
+        """Cancellations that took effect in [start, end): how many, how many an SMS request of
+        the user caused (its latest in the day before, when this is among the first cancellations
+        after it), and the time to effect (exact percentiles); what reached users after an
+        unsubscription, by kind."""
         row = await conn.fetchrow(
             """
             WITH timed AS (
@@ -381,7 +382,12 @@ class OrderRepository:
                   LEFT JOIN LATERAL (SELECT received_at FROM quality_unsub_requests r
                                       WHERE r.msisdn_hash = c.msisdn_hash AND r.received_at <= c.cancelled_at
                                         AND r.received_at > c.cancelled_at - interval '1 day'
-                                      ORDER BY r.received_at DESC LIMIT 1) r ON true
+                                      ORDER BY r.received_at DESC LIMIT 1) r
+                    -- only the request's own effect: the user's first cancellations after it
+                    -- (00000 cancels several at one instant), not a later one by a partner
+                    ON NOT EXISTS (SELECT FROM quality_cancellations e
+                                    WHERE e.msisdn_hash = c.msisdn_hash AND e.cancelled_at >= r.received_at
+                                      AND e.cancelled_at < c.cancelled_at)
                  WHERE c.cancelled_at >= $1 AND c.cancelled_at < $2
             )
             SELECT count(*) AS cancellations,
