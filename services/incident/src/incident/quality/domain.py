@@ -8,6 +8,12 @@
   then: submitted_at == done_at).
 - Traffic: messages per second, each way (MT at submit_sm_resp, MO at reception); the peak is
   the busiest second, the busy hour the day's busiest clock hour, its mean rate.
+- Registration: an order's first outcome (confirmed always wins; expired; withdrawn = cancelled
+  or ended before a Y). The events do not say whether an expired order's user answered, so the
+  rate read from them is a lower bound.
+- Unsubscription: timed from the user's TD / 0000 / 00000 to the first cancellations after it;
+  a charge after it breaks the promise when it bills something after it
+  (`charge_after_unsubscription`).
 - Days and months are Asia/Shanghai's.
 """
 
