@@ -91,6 +91,8 @@ class World:
             "stage": "first",
             "rule_id": "major_outage",
             "period": "2026-Q4",
+            "month": "2026-11",
+            "store": "subscription",
         }
 
     def traces_of_a(self) -> list[str]:
@@ -296,6 +298,11 @@ def requests(world: World, suite: Suite) -> dict[tuple[str, str], dict[str, Any]
         ("GET", "/staff/quality/{period}"): {},
         ("GET", "/staff/quality/{period}.pdf"): {},
         ("GET", "/status/quality/{period}"): {},
+        ("GET", "/v1/quality/servqual/{month}"): {},
+        ("GET", "/staff/quality/servqual/{month}"): {},
+        ("PUT", "/v1/quality/records/{store}"): {
+            "json": {"oldest_record_at": "2026-05-01T00:00:00+08:00", "note": "矩阵"}
+        },
     }
 
 

@@ -212,6 +212,10 @@ async def test_the_report_names_each_promise_with_its_data(incident: Running) ->
         "mttr",
         "complaint_clocks",
         "maintenance_notice",
+        "registration_success",
+        "unsubscribe",
+        "content_review",
+        "records_kept",
     }
     assert all(p["data_source"] for p in body["promises"])
     # (The topics carry the other tests' events of these months: figures are not asserted here.)

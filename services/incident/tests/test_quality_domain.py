@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -78,3 +79,39 @@ def test_the_busy_hour_is_the_days_busiest_clock_hour_in_shanghai() -> None:
     assert first.messages == 4000
     assert first.hour_start.hour == 4
     assert first.mean_per_second == pytest.approx(4000 / 3600)
+
+
+def test_what_counts_as_an_unsubscription_request() -> None:
+    for text in (
+        "TD",
+        "td",
+        "TDNEWS",
+        "TD NEWS",
+        "ｔｄ ＮＥＷＳ",
+        "退订",
+        "退订NEWS",
+        "取消 天气",
+        "0000",
+        "00000",
+        " 00000 ",
+    ):
+        assert domain.is_unsubscribe_request(text), text
+    for text in ("Y", "hello", "TD is too slow", "000", "000000", "2", "5", "订购NEWS"):
+        assert not domain.is_unsubscribe_request(text), text
+
+
+def test_a_charge_after_an_unsubscription_bills_something_after_it() -> None:
+    cancelled = datetime(2031, 8, 12, 2, 0, tzinfo=UTC)  # August in Shanghai
+
+    def charge(period: str | None, after: timedelta) -> domain.ChargeSeen:
+        return domain.ChargeSeen(
+            uuid.uuid4(), uuid.uuid4(), "8613900001111", "NEWS", period, None, cancelled + after
+        )
+
+    assert not domain.charge_after_unsubscription(
+        charge("2031-08", timedelta(days=20)), cancelled
+    )  # the tariff's
+    assert domain.charge_after_unsubscription(charge("2031-09", timedelta(days=20)), cancelled)
+    assert domain.charge_after_unsubscription(charge(None, timedelta(seconds=1)), cancelled)
+    assert not domain.charge_after_unsubscription(charge(None, -timedelta(seconds=1)), cancelled)
+    assert not domain.charge_after_unsubscription(charge("2031-09", -timedelta(seconds=1)), cancelled)

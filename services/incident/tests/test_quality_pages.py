@@ -17,6 +17,7 @@ from playwright.async_api import expect
 from pydantic import SecretStr
 
 from incident.main import create_app
+from incident.quality.domain import SatisfactionReply
 from incident.quality.service import Consumed, QualityService
 from incident.settings import IncidentSettings
 from vas_common.clock import ManualClock
@@ -86,6 +87,13 @@ async def test_the_quality_report_pages_in_the_browser(
         await expect(page.locator("#promise-capacity")).to_contain_text("无法判定")
         await expect(page.locator("#delay-chart rect.breached")).to_have_count(1)
         await expect(page.locator("#delay-chart rect.ok")).to_have_count(9)
+        await expect(page.locator("#promise-registration_success")).to_contain_text("订购成功率")
+        await expect(page.locator("#promise-unsubscribe")).to_contain_text("退订便捷")
+        await expect(page.locator("#promise-content_review")).to_contain_text("无法判定")
+        await expect(page.locator("#promise-records_kept")).to_contain_text("记录保存6个月")
+        await expect(page.get_by_role("link", name="SERVQUAL 差距分析")).to_have_attribute(
+            "href", "/staff/quality/servqual/2031-05"
+        )
         await expect(page.locator("#partners")).to_contain_text(str(PARTNER))
         await expect(page.locator("#partners")).to_contain_text("平台自有短信")
         fonts = await opened.fonts_of("h1")
@@ -129,6 +137,80 @@ async def test_the_quality_report_pages_in_the_browser(
         text = "".join("".join(p.extract_text().split()) for p in pages)  # table cells wrap
         assert "服务质量报告" in text
         assert "短信发送时延" in text
+        for name in ("订购成功率", "退订便捷", "内容审核", "记录保存6个月"):
+            assert name in text
         assert str(PARTNER) not in text
         (shots / f"{request.node.name}.pdf").write_bytes(pdf.content)
         assert (await client.get("/staff/quality/2031-05.pdf")).status_code == 401
+
+
+async def test_the_servqual_view_in_the_browser(
+    database: str, kafka: Any, open_page: OpenPage, request: pytest.FixtureRequest
+) -> None:
+    """One page per month: the three gaps now, their 6-month trend as server-drawn bars."""
+    clock = ManualClock()
+    settings = IncidentSettings(
+        **service_settings_kwargs(database, kafka.bootstrap),
+        provider_name="星辰短信",
+        consumers_enabled=False,
+    )
+    app = create_app(settings, clock)
+    async with serve_on_port(app) as client:
+        quality: QualityService = app.state.quality_service
+        await _traffic(quality)
+        # Satisfaction replies over five months: better each month, May reaching the expectation.
+        replies = []
+        for month, scores in (
+            (1, (2, 3, 4)),
+            (2, (3, 4, 4)),
+            (3, (3, 4, 5, 5)),
+            (5, (4, 5, 5, 5, 5, 5, 5, 5, 5, 4)),
+        ):
+            replies += [
+                SatisfactionReply(score, datetime(2031, month, 10, 4, tzinfo=UTC)) for score in scores
+            ]
+        await quality.record(
+            "servqual", "complaint.events", 0, [Consumed(i, r) for i, r in enumerate(replies)]
+        )
+        token = StaffTokens(SecretStr(STAFF_TOKEN_KEY), clock).issue(
+            "id-1", "wangfang", "王芳", Role.AGENT, timedelta(hours=1)
+        )
+        shots = request.config.rootpath / SCREENSHOTS
+        shots.mkdir(parents=True, exist_ok=True)
+        opened = await open_page(
+            f"{client.base_url}/staff/quality/servqual/2031-05",
+            javascript=False,
+            cookies={SESSION_COOKIE: token.token},
+        )
+        page = opened.page
+        await expect(page.get_by_role("heading", level=1)).to_contain_text(
+            "服务质量差距分析（SERVQUAL）2031-05"
+        )
+        await expect(page.locator("#gap3")).to_contain_text("send_delay")  # the slow day: not met
+        await expect(page.locator("#gap4-incidents")).to_have_text("0")
+        await expect(page.locator("#gap5-replies")).to_contain_text("10")
+        await expect(page.locator("#gap5-satisfied")).to_contain_text("100.000%")
+        await expect(page.locator("#trend tbody tr")).to_have_count(6)
+        await expect(page.locator("#trend-2030-12")).to_be_visible()
+        await expect(page.locator("#gap5-chart rect.ok")).to_have_count(1)  # May
+        await expect(page.locator("#gap5-chart rect.breached")).to_have_count(3)  # below 90 %
+        await expect(page.locator("#gap3-chart rect.breached")).to_have_count(1)
+        html = await page.content()
+        assert "<script" not in html
+        assert "style=" not in html
+        await page.screenshot(path=shots / f"{request.node.name}.png", full_page=True)
+        assert opened.problems() == []
+
+        english = await open_page(
+            f"{client.base_url}/staff/quality/servqual/2031-05?lang=en",
+            javascript=False,
+            cookies={SESSION_COOKIE: token.token},
+        )
+        await expect(english.page.get_by_role("heading", level=1)).to_contain_text("Service quality gaps")
+        await english.page.screenshot(path=shots / f"{request.node.name}-en.png", full_page=True)
+        assert (await client.get("/staff/quality/servqual/2031-05")).status_code == 401
+        bad = await client.get(
+            "/staff/quality/servqual/2031-Q2", headers={"Authorization": f"Bearer {token.token}"}
+        )
+        assert bad.status_code == 422
+        assert "invalid_month" in bad.text

@@ -99,7 +99,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
         runtime.every("records-retention", settings.records_retention_interval_s, records.run_retention)
         reports_started["reports"] = await _wire_regulator_reports(app, runtime, settings, clock, incidents)
         minute_days = settings.quality_minute_retention_days
-        quality = quality_started["quality"] = app.state.quality_service = QualityService(
+        quality = quality_started["quality"] = app.state.quality_service = await QualityService.create(
             pool,
             clock,
             availability,
@@ -208,4 +208,7 @@ def _quality_targets(settings: IncidentSettings) -> QualityTargets:
         availability=settings.availability_target,
         mttr_hours=settings.quality_mttr_hours,
         notice_hours=settings.maintenance_notice_hours,
+        registration_success=settings.quality_registration_success,
+        unsubscribe_p99_s=settings.quality_unsubscribe_p99_s,
+        satisfied_share=settings.quality_satisfied_share,
     )

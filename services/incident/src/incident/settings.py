@@ -59,6 +59,9 @@ class IncidentSettings(ServiceSettings):
     quality_capacity_per_second: float = Field(default=500.0, gt=0)  # both ways
     quality_busy_hour_per_second: float = Field(default=400.0, gt=0)
     quality_mttr_hours: float = Field(default=2.0, gt=0)
+    quality_registration_success: float = Field(default=0.999, gt=0, le=1)
+    quality_unsubscribe_p99_s: float = Field(default=60.0, gt=0)  # TD -> cancellation effective
+    quality_satisfied_share: float = Field(default=0.9, gt=0, le=1)  # replies scoring 4-5 (gap 5)
     # The per-minute delay rows (a day's hourly figures; ~1.7 KB a row and partner, so ~700 MiB a
     # month at 10 partners) are deleted after this; the day rows the reports read stay. None: kept.
     quality_minute_retention_days: int | None = Field(default=93, ge=2)

@@ -232,9 +232,12 @@ class QualityScenario:
         quarter_s, _ = await self._timed(f"/v1/quality/reports/{year}-Q{(int(month) - 1) // 3 + 1}")
         page_s, _ = await self._timed(f"/staff/quality/{spec.month}")
         pdf_s, pdf = await self._timed(f"/staff/quality/{spec.month}.pdf")
+        # The SERVQUAL view: the month and the 5 before it (one filled, five empty here).
+        servqual_s, _ = await self._timed(f"/v1/quality/servqual/{spec.month}")
         _say(
             f"  month report (JSON) {', '.join(f'{t * 1000:.0f}' for t in times)} ms;"
-            f" quarter {quarter_s * 1000:.0f} ms; page {page_s * 1000:.0f} ms; PDF {pdf_s * 1000:.0f} ms"
+            f" quarter {quarter_s * 1000:.0f} ms; page {page_s * 1000:.0f} ms; PDF {pdf_s * 1000:.0f} ms;"
+            f" SERVQUAL {servqual_s * 1000:.0f} ms"
         )
         return {
             "json_s": [round(t, 3) for t in times],
@@ -244,6 +247,7 @@ class QualityScenario:
             "page_s": round(page_s, 3),
             "pdf_s": round(pdf_s, 3),
             "pdf_bytes": len(pdf.content),
+            "servqual_s": round(servqual_s, 3),
             "messages_reported": body["delay"]["messages"],
             "p99_s": body["delay"]["p99_s"],
             "mt_peak_per_second": max(d["mt_peak_per_second"] for d in body["days"]),

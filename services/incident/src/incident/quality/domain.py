@@ -8,6 +8,12 @@
   then: submitted_at == done_at).
 - Traffic: messages per second, each way (MT at submit_sm_resp, MO at reception); the peak is
   the busiest second, the busy hour the day's busiest clock hour, its mean rate.
+- Registration: an order's first outcome (confirmed always wins; expired; withdrawn = cancelled
+  or ended before a Y). The events do not say whether an expired order's user answered, so the
+  rate read from them is a lower bound.
+- Unsubscription: timed from the user's TD / 0000 / 00000 to the first cancellations after it;
+  a charge after it breaks the promise when it bills something after it
+  (`charge_after_unsubscription`).
 - Days and months are Asia/Shanghai's.
 """
 
@@ -282,3 +288,91 @@ class Promise:
     target_zh: str = ""  # the same in Chinese, for the pages and the regulator's PDF
     measured_zh: str = ""
     data_source_zh: str = ""
+
+
+# -- orders, unsubscriptions, satisfaction (subscription.events, sms.mo, complaint.events) --
+
+# What a user sends to unsubscribe (the subscription service's conversation): TD / 退订 / 取消,
+# with or without a product code, 0000 (the list to cancel from) and 00000 (cancel everything);
+# full-width letters and digits folded first. A bare number (a choice from the list) is not one:
+# the time runs from the TD or 0000 that showed the list, and a bare number is also a complaint's
+# satisfaction score.
+_UNSUBSCRIBE = re.compile(r"^(?:(?:TD|退订|取消)\s*\S*|0000|00000)$")
+_FULL_WIDTH = {i: i - 0xFEE0 for i in range(0xFF01, 0xFF5F)}
+
+
+def is_unsubscribe_request(text: str) -> bool:
+    """Whether an MO is (a step of) an unsubscription request."""
+    return bool(_UNSUBSCRIBE.match(text.translate(_FULL_WIDTH).strip().upper()))
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """What a subscription event says about an order: kind is requested | confirmed | expired |
+    cancelled | ended (the others say nothing here)."""
+
+    kind: str
+    subscription_id: UUID
+    msisdn: str
+    product_code: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ChargeSeen:
+    """A charge (billing.charged): of which subscription, for which month (monthly) or message."""
+
+    charge_id: UUID
+    subscription_id: UUID
+    msisdn: str
+    product_code: str
+    period: str | None
+    message_id: UUID | None
+    charged_at: datetime
+
+
+@dataclass(frozen=True)
+class SatisfactionReply:
+    """A user's satisfaction score (1-5) of a complaint's handling."""
+
+    score: int
+    at: datetime
+
+
+def month_of(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m")
+
+
+def charge_after_unsubscription(charge: ChargeSeen, cancelled_at: datetime) -> bool:
+    """A charge breaks the promise when it bills something after the cancellation: a monthly fee
+    for a later month than the cancellation's (the cancellation's month itself may be billed in
+    full by the tariff, 退订当月全额收费, and is billed after it), or a per-message charge made
+    after it."""
+    if charge.charged_at <= cancelled_at:
+        return False
+    if charge.period is not None:
+        return charge.period > month_of(cancelled_at)
+    return True
+
+
+# Stores of records other services keep, whose oldest record no event reports (a supervisor does).
+REPORTED_STORES = ("sms-sender", "subscription", "complaints")
+
+
+@dataclass(frozen=True)
+class ReportedRecords:
+    """A store's oldest record as a supervisor reported it (read from that service)."""
+
+    store: str
+    oldest_record_at: datetime
+    note: str
+    reported_by: str
+    reported_at: datetime
+
+
+def records_met(ages_days: Mapping[str, int | None], policy_days: int) -> bool | None:
+    """Every store holds a record at least `policy_days` old: kept (met). A store with none that
+    old, or not known, cannot say (a store younger than the policy, or one that deleted early)."""
+    if not ages_days or any(a is None or a < policy_days for a in ages_days.values()):
+        return None
+    return True

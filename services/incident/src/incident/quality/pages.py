@@ -11,6 +11,7 @@ The chart (each day's p99 send delay against the target) is SVG drawn here: no s
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,8 @@ from reportlab.platypus import Flowable, SimpleDocTemplate, Spacer
 
 from incident.quality.api import Quality
 from incident.quality.domain import RELATIVE_ACCURACY, SHANGHAI, Promise
-from incident.quality.service import DayFigures, InvalidPeriod, QualityReport
+from incident.quality.schemas import SERVQUAL_SOURCES
+from incident.quality.service import DayFigures, InvalidMonth, InvalidPeriod, QualityReport, Servqual
 from incident.regulator_reports.pdf import paragraph, table
 from vas_common.access import Audience
 from vas_common.errors import AppError, documented
@@ -47,6 +49,7 @@ MESSAGES: Messages = {
         "quality_intro": "本报告由系统运行中持续采集的事件数据自动生成，逐项列出服务承诺、实测结果、是否达成及数据来源。",
         "quality_pdf": "下载 PDF（报送通信管理部门）",
         "quality_json": "JSON 数据",
+        "quality_servqual": "SERVQUAL 差距分析",
         "quality_promises": "服务承诺达成情况",
         "quality_promise": "承诺项目",
         "quality_target": "承诺",
@@ -71,6 +74,31 @@ MESSAGES: Messages = {
         "quality_system": "平台自有短信",
         "quality_accuracy": "时延百分位由对数分桶直方图合并得出，相对误差不超过{accuracy}；条数、占比与最大值为精确值。",
         "quality_generated": "生成时间",
+        "servqual_title": "服务质量差距分析（SERVQUAL）{month}",
+        "servqual_intro": "按 SERVQUAL 模型逐月列出三个差距及近6个月趋势：差距3为服务标准与实际交付之差，差距4为状态页公布与实际发生之差，差距5为用户期望与感知之差。",
+        "servqual_gap3": "差距3：服务标准与实际交付",
+        "servqual_gap4": "差距4：对外公布与实际交付",
+        "servqual_gap5": "差距5：用户期望与感知",
+        "servqual_trend": "近6个月趋势",
+        "servqual_month": "月份",
+        "servqual_judged": "可判定承诺",
+        "servqual_met": "达成",
+        "servqual_not_met": "未达成",
+        "servqual_cannot_say": "无法判定",
+        "servqual_incidents": "故障（实测）",
+        "servqual_published": "已在状态页公布",
+        "servqual_unpublished": "未公布",
+        "servqual_pub_delay": "公布时延中位数",
+        "servqual_outages": "停服次数",
+        "servqual_replies": "满意度回复",
+        "servqual_mean": "平均分",
+        "servqual_satisfied": "满意（4–5分）占比",
+        "servqual_expected": "期望（目标占比）",
+        "servqual_chart_gap3": "每月未达成的承诺数",
+        "servqual_chart_gap4": "每月未在状态页公布的故障数",
+        "servqual_chart_gap5": "每月满意（4–5分）回复占比，虚线为期望",
+        "servqual_sources": "数据来源",
+        "servqual_none": "无",
         "error_title": "无法显示",
         "error_sign_in": "请先在员工控制台登录，再打开本页。",
     },
@@ -80,6 +108,7 @@ MESSAGES: Messages = {
         "quality_intro": "Generated from the events the running system records: each promise, what was measured, met or not, and where the data came from.",
         "quality_pdf": "PDF (for the regulator)",
         "quality_json": "JSON",
+        "quality_servqual": "SERVQUAL gaps",
         "quality_promises": "Promises",
         "quality_promise": "Promise",
         "quality_target": "Target",
@@ -104,6 +133,31 @@ MESSAGES: Messages = {
         "quality_system": "Platform's own messages",
         "quality_accuracy": "Delay percentiles come from merged log-bucket histograms, within {accuracy} of the true value; counts, shares and the max are exact.",
         "quality_generated": "Generated",
+        "servqual_title": "Service quality gaps (SERVQUAL) {month}",
+        "servqual_intro": "The SERVQUAL gaps of the month with the 6-month trend: gap 3, the standard vs what was delivered; gap 4, what the status page published vs what happened; gap 5, what users expected vs what they perceived.",
+        "servqual_gap3": "Gap 3: the standard vs what was delivered",
+        "servqual_gap4": "Gap 4: what was published vs what was delivered",
+        "servqual_gap5": "Gap 5: expected vs perceived",
+        "servqual_trend": "The last 6 months",
+        "servqual_month": "Month",
+        "servqual_judged": "Promises judged",
+        "servqual_met": "Met",
+        "servqual_not_met": "Not met",
+        "servqual_cannot_say": "Cannot say",
+        "servqual_incidents": "Incidents (measured)",
+        "servqual_published": "Published on the status page",
+        "servqual_unpublished": "Not published",
+        "servqual_pub_delay": "Median time to publish",
+        "servqual_outages": "Outages",
+        "servqual_replies": "Satisfaction replies",
+        "servqual_mean": "Mean score",
+        "servqual_satisfied": "Satisfied (4-5)",
+        "servqual_expected": "Expected (target share)",
+        "servqual_chart_gap3": "Promises not met per month",
+        "servqual_chart_gap4": "Incidents never published per month",
+        "servqual_chart_gap5": "Share of replies scoring 4-5 per month; the dashed line is the expectation",
+        "servqual_sources": "Data sources",
+        "servqual_none": "none",
         "error_title": "Cannot show this",
         "error_sign_in": "Sign in on the staff console first, then open this page.",
     },
@@ -186,6 +240,62 @@ def delay_chart(days: Sequence[DayFigures], target_s: float) -> Chart:
     )
 
 
+def trend_chart(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    target: float | None = None,
+    ceiling: float | None = None,
+    percent: bool = False,
+    worse_above: bool = True,
+) -> Chart:
+    """A bar per month (none: no bar), coloured against the target when there is one; SVG units."""
+    width, height, left, right, top, bottom = 480, 200, 48, 460, 16, 166
+    present = [v for v in values if v is not None]
+    top_value = ceiling or max([1.0, *(present or [0.0]), *([target] if target is not None else [])])
+    if not percent:
+        top_value = 4.0 * max(1, math.ceil(top_value / 4))  # whole-number ticks for counts
+
+    def y_of(value: float) -> float:
+        return round(bottom - (bottom - top) * min(value, top_value) / top_value, 1)
+
+    def bad(value: float) -> bool:
+        if target is None:
+            return value > 0 if worse_above else False
+        return value > target if worse_above else value < target
+
+    slot = (right - left) / max(1, len(labels))
+    bars = [
+        Bar(
+            x=round(left + slot * i + slot * 0.2, 1),
+            y=y_of(v),
+            width=round(slot * 0.6, 1),
+            height=round(bottom - y_of(v), 1),
+            level="breached" if bad(v) else "ok",
+            label=f"{label} {v:.1%}" if percent else f"{label} {v:g}",
+        )
+        for i, (label, v) in enumerate(zip(labels, values, strict=True))
+        if v is not None
+    ]
+    ticks = [
+        (y_of(top_value * k / 4), f"{top_value * k / 4:.0%}" if percent else f"{top_value * k / 4:g}")
+        for k in range(5)
+    ]
+    return Chart(
+        width,
+        height,
+        left,
+        right,
+        bottom,
+        bars,
+        y_of(target) if target is not None else -1,
+        "" if target is None else (f"{target:.0%}" if percent else f"{target:g}"),
+        ticks,
+        labels[0] if labels else "",
+        labels[-1] if labels else "",
+    )
+
+
 # -- the views ------------------------------------------------------------------------
 
 
@@ -260,6 +370,57 @@ def view(report: QualityReport, pages: Pages, language: Language, target_s: floa
     }
 
 
+def servqual_view(s: Servqual, pages: Pages, language: Language) -> dict[str, Any]:
+    t = pages.messages[language]
+    labels = [m.month for m in s.months]
+    rows = [
+        {
+            "month": m.month,
+            "judged": m.promises_judged,
+            "met": m.promises_met,
+            "gap3": m.gap3,
+            "not_met": ", ".join(m.not_met) or t["servqual_none"],
+            "cannot_say": ", ".join(m.cannot_say) or t["servqual_none"],
+            "incidents": m.incidents,
+            "published": m.published,
+            "gap4": m.gap4,
+            "pub_delay": "—" if m.publication_median_s is None else f"{m.publication_median_s / 60:.1f} min",
+            "outages": m.outages,
+            "replies": m.reply_count,
+            "by_score": [m.replies.get(score, 0) for score in range(1, 6)],
+            "mean": _num(m.mean_score, 2),
+            "satisfied": _share(m.satisfied_share),
+            "gap5_class": (
+                "muted"
+                if m.satisfied_share is None
+                else ("ok" if m.satisfied_share >= s.satisfied_target else "breached")
+            ),
+        }
+        for m in s.months
+    ]
+    return {
+        "month": s.month,
+        "generated": s.generated_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+        "current": rows[-1],
+        "trend": rows,
+        "expected": f"{s.satisfied_target:.0%}",
+        "charts": {
+            "gap3": trend_chart(labels, [float(m.gap3) for m in s.months]),
+            "gap4": trend_chart(labels, [float(m.gap4) for m in s.months]),
+            "gap5": trend_chart(
+                labels,
+                [m.satisfied_share for m in s.months],
+                target=s.satisfied_target,
+                ceiling=1.0,
+                percent=True,
+                worse_above=False,
+            ),
+        },
+        "sources": SERVQUAL_SOURCES,
+        "title": t["servqual_title"].format(month=s.month),
+    }
+
+
 # -- the routes -----------------------------------------------------------------------
 
 
@@ -284,6 +445,26 @@ async def report_pdf(period: Annotated[str, PERIOD], request: Request, quality: 
     )
 
 
+@staff_pages.get("/servqual/{month}", response_class=HTMLResponse, responses=documented(InvalidMonth))
+async def servqual_page(
+    month: Annotated[str, PathParam(max_length=16, description="YYYY-MM (Asia/Shanghai)")],
+    request: Request,
+    quality: Quality,
+) -> HTMLResponse:
+    """The SERVQUAL view of a month with the 6-month trend, for staff (Chinese; `?lang=en`)."""
+    pages = _pages(request)
+    language = staff_language(request)
+    servqual = await quality.servqual(month)
+    links = {"json": f"/v1/quality/servqual/{servqual.month}", "report": f"{STAFF_PREFIX}/{servqual.month}"}
+    return pages.render(
+        request,
+        "quality_servqual.html",
+        {**servqual_view(servqual, pages, language), "links": links},
+        language=language,
+        offer_languages=True,
+    )
+
+
 @staff_pages.get("/{period}", response_class=HTMLResponse, responses=documented(InvalidPeriod))
 async def staff_page(period: Annotated[str, PERIOD], request: Request, quality: Quality) -> HTMLResponse:
     """The report for staff, with the send delay per partner (Chinese; `?lang=en` for English)."""
@@ -294,6 +475,9 @@ async def staff_page(period: Annotated[str, PERIOD], request: Request, quality: 
     links = {
         "pdf": f"{STAFF_PREFIX}/{report.period.label}.pdf",
         "json": f"/v1/quality/reports/{report.period.label}",
+        "servqual": (
+            f"{STAFF_PREFIX}/servqual/{report.period.label}" if len(report.period.months) == 1 else None
+        ),
     }
     return pages.render(
         request,

@@ -9,9 +9,12 @@ often Kafka hands it over (a commit lost in a rebalance, a restart before the co
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -21,19 +24,23 @@ from incident.availability.service import AvailabilityService
 from incident.quality import domain
 from incident.quality.domain import (
     BusyHour,
+    ChargeSeen,
     Contributions,
     DelayFigures,
     Histogram,
+    OrderChange,
     Period,
     Promise,
+    ReportedRecords,
+    SatisfactionReply,
     Submitted,
 )
-from incident.quality.repository import QualityRepository
+from incident.quality.repository import OrderRepository, QualityRepository
 from vas_common.clock import Clock
 from vas_common.db import DbConnection
 from vas_common.errors import ValidationFailed
 from vas_common.events.complaints import SlaAlert
-from vas_common.events.sms_sender import MessageState
+from vas_common.events.sms_sender import MessageState, MoMessage
 
 
 class InvalidPeriod(ValidationFailed):
@@ -52,6 +59,10 @@ class QualityTargets:
     availability: float = 0.996
     mttr_hours: float = 2.0
     notice_hours: float = 72.0
+    registration_success: float = 0.999  # confirmed / (confirmed + failed)
+    unsubscribe_p99_s: float = 60.0  # TD -> cancellation effective
+    records_days: int = 183  # records kept at least 6 months
+    satisfied_share: float = 0.9  # replies scoring 4 or 5 (SERVQUAL gap 5)
 
 
 @dataclass(frozen=True)
@@ -96,9 +107,82 @@ class HourFigures:
     mo_peak_per_second: int
 
 
+class UnknownStore(ValidationFailed):
+    code = "unknown_store"
+    title = "No such store of records"
+
+
+class RecordsInFuture(ValidationFailed):
+    code = "records_in_future"
+    title = "The oldest record cannot be later than now"
+
+
+class InvalidMonth(ValidationFailed):
+    code = "invalid_month"
+    title = "The month is not a month (YYYY-MM)"
+
+
+@dataclass(frozen=True)
+class ServqualMonth:
+    """One month of the SERVQUAL view: gap 3 (the promises vs what was delivered), gap 4 (what
+    the status page published vs the incidents measured), gap 5 (what users expected vs
+    perceived, from the satisfaction replies)."""
+
+    month: str
+    promises_judged: int  # met is true or false
+    promises_met: int
+    not_met: list[str]  # promise keys
+    cannot_say: list[str]
+    incidents: int  # impact started in the month (not merged, not maintenance)
+    published: int  # with a public status update on the status page
+    publication_median_s: float | None
+    publication_max_s: float | None
+    outages: int  # incident.availability's count, all services
+    replies: dict[int, int]  # score -> replies
+
+    @property
+    def gap3(self) -> int:
+        return self.promises_judged - self.promises_met
+
+    @property
+    def gap4(self) -> int:
+        return self.incidents - self.published
+
+    @property
+    def reply_count(self) -> int:
+        return sum(self.replies.values())
+
+    @property
+    def mean_score(self) -> float | None:
+        n = self.reply_count
+        return sum(score * k for score, k in self.replies.items()) / n if n else None
+
+    @property
+    def satisfied_share(self) -> float | None:
+        n = self.reply_count
+        return sum(k for score, k in self.replies.items() if score >= 4) / n if n else None
+
+
+@dataclass(frozen=True)
+class Servqual:
+    month: str
+    generated_at: datetime
+    satisfied_target: float
+    months: list[ServqualMonth]  # the month and the 5 before it, oldest first
+
+    @property
+    def current(self) -> ServqualMonth:
+        return self.months[-1]
+
+
 class InvalidDay(ValidationFailed):
     code = "invalid_day"
     title = "The day is not a day (YYYY-MM-DD)"
+
+
+# What a record carries for the roll-ups: a status, an MO (or only its reception), a breach, an
+# order's change, a charge, a satisfaction score; None: nothing.
+Value = MessageState | MoMessage | datetime | SlaAlert | OrderChange | ChargeSeen | SatisfactionReply | None
 
 
 @dataclass(frozen=True)
@@ -106,7 +190,7 @@ class Consumed:
     """A record of a batch: its offset and what it carries for the roll-ups (None: nothing)."""
 
     offset: int
-    value: MessageState | datetime | SlaAlert | None  # a status, an MO's reception, a breach
+    value: Value
 
 
 class QualityService:
@@ -119,6 +203,7 @@ class QualityService:
         targets: QualityTargets,
         repository: QualityRepository | None = None,
         minute_retention: timedelta | None = None,
+        msisdn_key: bytes = b"",
     ) -> None:
         self._pool = pool
         self.clock = clock
@@ -127,6 +212,27 @@ class QualityService:
         self.targets = targets
         self._repo = repository or QualityRepository()
         self._minute_retention = minute_retention
+        self._orders = OrderRepository()
+        self._msisdn_key = msisdn_key
+
+    @classmethod
+    async def create(
+        cls,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        availability: AvailabilityService,
+        services: Sequence[str],
+        targets: QualityTargets,
+        minute_retention: timedelta | None = None,
+    ) -> QualityService:
+        async with pool.acquire() as conn:
+            key = await OrderRepository().msisdn_key(conn)
+        return cls(
+            pool, clock, availability, services, targets, minute_retention=minute_retention, msisdn_key=key
+        )
+
+    def _hash(self, msisdn: str) -> bytes:
+        return hmac.new(self._msisdn_key, msisdn.encode(), hashlib.sha256).digest()
 
     # -- the roll-ups ----------------------------------------------------------------------
 
@@ -143,6 +249,9 @@ class QualityService:
             added = Contributions()
             mo: dict[datetime, list[int]] = {}
             breaches: dict[tuple[date, str], int] = {}
+            scores: dict[tuple[date, int], int] = {}
+            unsub_requests: list[tuple[bytes, datetime]] = []
+            product_messages: list[tuple[UUID, bytes, str, datetime]] = []
             for c in fresh:
                 if isinstance(c.value, MessageState):
                     s = c.value
@@ -153,19 +262,49 @@ class QualityService:
                             Submitted(s.partner_id, s.accepted_at, s.submitted_at),
                             self.targets.delay_target_s,
                         )
+                        if s.product_code is not None:
+                            product_messages.append(
+                                (s.message_id, self._hash(s.recipient), s.product_code, s.accepted_at)
+                            )
                 elif isinstance(c.value, SlaAlert):
                     key = (domain.day_of(c.value.at), c.value.clock)
                     breaches[key] = breaches.get(key, 0) + 1
-                elif isinstance(c.value, datetime):
-                    seconds = mo.setdefault(domain.minute_of(c.value), [0] * 60)
-                    seconds[c.value.second] += 1
+                elif isinstance(c.value, SatisfactionReply):
+                    score_key = (domain.day_of(c.value.at), c.value.score)
+                    scores[score_key] = scores.get(score_key, 0) + 1
+                elif isinstance(c.value, OrderChange):
+                    o = c.value
+                    await self._orders.order_change(
+                        conn, o.kind, o.subscription_id, self._hash(o.msisdn), o.product_code, o.at
+                    )
+                elif isinstance(c.value, ChargeSeen):
+                    await self._charge(conn, c.value)
+                elif isinstance(c.value, MoMessage | datetime):
+                    at = c.value if isinstance(c.value, datetime) else c.value.received_at
+                    seconds = mo.setdefault(domain.minute_of(at), [0] * 60)
+                    seconds[at.astimezone(UTC).second] += 1
+                    if isinstance(c.value, MoMessage) and domain.is_unsubscribe_request(c.value.text):
+                        unsub_requests.append((self._hash(c.value.msisdn), at))
             await self._repo.add_delays(conn, "minute", added.delay_minutes)
             await self._repo.add_delays(conn, "day", added.delay_days)
             await self._repo.add_traffic(conn, "mt", added.traffic)
             await self._repo.add_traffic(conn, "mo", mo)
             await self._repo.add_breaches(conn, breaches)
+            await self._orders.add_satisfaction(conn, scores)
+            await self._orders.add_unsub_requests(conn, unsub_requests)
+            await self._orders.messages_after_unsubscription(conn, product_messages)
             await self._repo.advance(conn, group_id, topic, partition, max(c.offset for c in fresh) + 1)
         return len(fresh)
+
+    async def _charge(self, conn: DbConnection, charge: ChargeSeen) -> None:
+        """A charge of a cancelled subscription for something after the cancellation is noted
+        (the promise: none). Charges and cancellations are both on subscription.events, keyed by
+        the number: the cancellation is always counted first."""
+        cancelled = await self._orders.cancelled_at(conn, charge.subscription_id)
+        if cancelled is not None and domain.charge_after_unsubscription(charge, cancelled):
+            await self._orders.add_violation(
+                conn, "charge", charge.charge_id, charge.subscription_id, charge.charged_at
+            )
 
     async def prune(self) -> int:
         """Delete the per-minute delay rows older than the retention (the hourly view's data;
@@ -193,6 +332,10 @@ class QualityService:
             mo_hours = await self._repo.traffic_hours(conn, "mo", period.start, period.end)
             notices = await self._notices(conn, period)
             breaches = await self._repo.breaches(conn, period.first_day, period.end_day)
+            registration = await self._orders.registration(conn, period.start, period.end)
+            unsubscription = await self._orders.unsubscription(conn, period.start, period.end)
+            oldest = await self._orders.oldest_records(conn)
+            reported = await self._orders.reported_records(conn)
         availability = [await self._availability_of(service, period) for service in self._services]
         total = domain.merged(h for _, _, h in delay_rows)
         per_day = domain.by_key((d, h) for d, _, h in delay_rows)
@@ -209,8 +352,46 @@ class QualityService:
             *self._availability_promises(availability),
             _complaints_promise(breaches),
             self._notices_promise(*notices),
+            self._registration_promise(registration),
+            self._unsubscribe_promise(unsubscription),
+            _content_review_promise(delay.messages),
+            self._records_promise(oldest, reported),
         ]
         return QualityReport(period, self.clock.now(), promises, delay, days, availability, partners)
+
+    async def servqual(self, text: str) -> Servqual:
+        """The SERVQUAL view of a month, with the 5 months before it for the trend."""
+        try:
+            period = domain.parse_period(text)
+        except ValueError as exc:
+            raise InvalidMonth(str(exc)) from exc
+        if len(period.months) != 1:
+            raise InvalidMonth(f"{text!r} is a quarter; the SERVQUAL view is per month (YYYY-MM)")
+        year, month = int(text[:4]), int(text[5:7])
+        labels = [f"{year + (month - 1 - k) // 12}-{(month - 1 - k) % 12 + 1:02d}" for k in range(5, -1, -1)]
+        months = [await self._servqual_month(label) for label in labels]
+        return Servqual(text, self.clock.now(), self.targets.satisfied_share, months)
+
+    async def _servqual_month(self, label: str) -> ServqualMonth:
+        report = await self.report(label, per_partner=False)
+        period = report.period
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            published = await self._orders.publication(conn, period.start, period.end)
+            replies = await self._orders.satisfaction(conn, period.first_day, period.end_day)
+        judged = [p for p in report.promises if p.met is not None]
+        return ServqualMonth(
+            month=label,
+            promises_judged=len(judged),
+            promises_met=sum(1 for p in judged if p.met),
+            not_met=[p.key for p in judged if not p.met],
+            cannot_say=[p.key for p in report.promises if p.met is None],
+            incidents=published["incidents"],
+            published=published["published"],
+            publication_median_s=published["median_delay_s"],
+            publication_max_s=published["max_delay_s"],
+            outages=sum(a.outages for a in report.availability),
+            replies=replies,
+        )
 
     async def hours(self, text: str) -> tuple[date, list[HourFigures]]:
         """A day's figures per clock hour (Asia/Shanghai), from the minute rows."""
@@ -418,6 +599,220 @@ class QualityService:
             measured_zh="本期无维护" if not windows else f"{windows}次维护中{on_time}次按时通知",
             data_source_zh="本期开始的维护窗口及其通知（紧急维护或未按时通知的开始时间均不算按时）",
         )
+
+    def _registration_promise(self, r: dict[str, int]) -> Promise:
+        """confirmed / (confirmed + failed), per order placed in the period. The events say an
+        order expired, not whether the user had answered (failed, on us) or never did (counted
+        apart): every expiry is counted as failed, so the figure is a lower bound of the rate.
+        Met when even the bound reaches the target; below it the data cannot say."""
+        target = self.targets.registration_success
+        confirmed, expired = r["confirmed"], r["expired"]
+        decided = confirmed + expired
+        bound = confirmed / decided if decided else None
+        met = None if bound is None or bound < target else True
+        return Promise(
+            key="registration_success",
+            name_zh="订购成功率",
+            name_en="Registration success",
+            target=f"≥ {target:.1%} of orders: confirmed / (confirmed + failed for system reasons)",
+            measured=(
+                "no order decided in the period"
+                if bound is None
+                else f"≥ {bound:.3%} ({confirmed} confirmed, {expired} expired, "
+                f"{r['withdrawn']} withdrawn, {r['waiting']} waiting, of {r['orders']} orders)"
+            ),
+            met=met,
+            data_source=(
+                "subscription.events (subscription.requested / confirmed / expired / cancelled / ended), "
+                "per order placed in the period. The events do not say whether an expired order's user "
+                "had answered (failed: a Y we could not match or read) or never answered (counted apart): "
+                "every expiry is counted as failed here, so the figure is a lower bound; when it is below "
+                "the target this report cannot say, and the split is the subscription service's "
+                "GET /v1/registration-success (from its order records). Orders withdrawn before a Y and "
+                "those still waiting are counted apart."
+            ),
+            figures={
+                "orders": r["orders"],
+                "confirmed": confirmed,
+                "expired": expired,
+                "withdrawn": r["withdrawn"],
+                "waiting": r["waiting"],
+                "success_rate_lower_bound": bound,
+                "failed": None,  # not in the events
+                "never_answered": None,  # not in the events
+            },
+            target_zh=f"订购成功率（确认 /（确认 + 因系统原因失败））不低于{target:.1%}",
+            measured_zh=(
+                "本期无已有结果的订购"
+                if bound is None
+                else f"不低于 {bound:.3%}（确认 {confirmed}，超时未确认 {expired}，撤回 {r['withdrawn']}，"
+                f"待确认 {r['waiting']}，共 {r['orders']} 笔）"
+            ),
+            data_source_zh=(
+                "订购事件（subscription.events），按本期下单的订购统计。事件不区分超时订购的用户是否回复过，"
+                "此处全部按失败计，所得为成功率下限；下限低于承诺值时本报告无法判定，以订购服务的统计为准"
+            ),
+        )
+
+    def _unsubscribe_promise(self, u: dict[str, Any]) -> Promise:
+        target = self.targets.unsubscribe_p99_s
+        p99 = u["p99_s"]
+        after = u["messages_after"] + u["charges_after"]
+        timed_ok = None if p99 is None else p99 <= target
+        met = False if after else timed_ok
+        return Promise(
+            key="unsubscribe",
+            name_zh="退订便捷",
+            name_en="Unsubscribing is easy",
+            target=(
+                f"TD / 0000 / 00000 → cancellation effective: p99 ≤ {target:g} s; "
+                "no message or charge after it"
+            ),
+            measured=(
+                f"{u['cancellations']} cancellations, {u['by_sms']} by SMS: p99 {_s(p99)}, max {_s(u['max_s'])}; "
+                f"{u['messages_after']} messages and {u['charges_after']} charges after an unsubscription"
+            ),
+            met=met,
+            data_source=(
+                "sms.mo (the user's TD…, 退订…, 取消…, 0000, 00000 or menu number, at reception) and "
+                "subscription.events (subscription.cancelled, at its effect): each cancellation is timed "
+                "from the user's latest such SMS in the day before it (cancellations by a partner or the "
+                "operator have none and are not timed; exact percentiles). After it: sms.status messages "
+                "of the product to that user accepted later with no new subscription between, and "
+                "billing.charged of the cancelled subscription for a later month, or per message, after "
+                "it (the cancellation's month may be billed by the tariff). A status counted before the "
+                "cancellation event reached this service is not compared."
+            ),
+            figures={
+                "cancellations": u["cancellations"],
+                "timed": u["by_sms"],
+                "p50_s": u["p50_s"],
+                "p99_s": p99,
+                "max_s": u["max_s"],
+                "messages_after": u["messages_after"],
+                "charges_after": u["charges_after"],
+            },
+            target_zh=f"发送TD/0000/00000至退订生效 P99 不超过{target:g}秒；退订后无短信、无扣费",
+            measured_zh=(
+                f"退订 {u['cancellations']} 次，短信退订 {u['by_sms']} 次：P99 {_s(p99)}，最大 {_s(u['max_s'])}；"
+                f"退订后短信 {u['messages_after']} 条、扣费 {u['charges_after']} 笔"
+            ),
+            data_source_zh=(
+                "上行短信（sms.mo）与订购事件中的退订（subscription.cancelled）；退订后的短信状态（sms.status）"
+                "与扣费事件（billing.charged）"
+            ),
+        )
+
+    def _records_promise(
+        self, oldest: dict[str, datetime | None], reported: list[ReportedRecords]
+    ) -> Promise:
+        """Per store, its oldest record present against the policy: the incident service's own
+        (its incidents, their timeline and the impact trace), measured; the others as a
+        supervisor last reported them (no event carries the figure)."""
+        days = self.targets.records_days
+        now = self.clock.now()
+        own = [at for table, at in oldest.items() if table != "quality_roll_ups" and at is not None]
+        stores: dict[str, dict[str, Any]] = {
+            "incident": {"oldest": min(own, default=None), "source": "measured"}
+        }
+        by_store = {r.store: r for r in reported}
+        for store in domain.REPORTED_STORES:
+            r = by_store.get(store)
+            stores[store] = (
+                {"oldest": None, "source": "not reported"}
+                if r is None
+                else {
+                    "oldest": r.oldest_record_at,
+                    "source": "reported",
+                    "reported_by": r.reported_by,
+                    "reported_at": r.reported_at.isoformat(),
+                    "note": r.note,
+                }
+            )
+        ages = {
+            store: None if v["oldest"] is None else (now - v["oldest"]).days for store, v in stores.items()
+        }
+        for store, v in stores.items():
+            v["age_days"] = ages[store]
+            v["oldest"] = None if v["oldest"] is None else v["oldest"].isoformat()
+        missing = [store for store, v in stores.items() if v["source"] == "not reported"]
+        listed = ", ".join(
+            f"{store} {'–' if a is None else f'{a} d'}"
+            + (" (reported)" if stores[store]["source"] == "reported" else "")
+            for store, a in ages.items()
+        )
+        listed_zh = "，".join(
+            f"{store} {'–' if a is None else f'{a}天'}"
+            + ("（人工上报）" if stores[store]["source"] == "reported" else "")
+            for store, a in ages.items()
+        )
+        return Promise(
+            key="records_kept",
+            name_zh="记录保存6个月",
+            name_en="Records kept 6 months",
+            target=f"every store keeps its records ≥ {days} days",
+            measured=f"oldest record present, its age now: {listed}"
+            + (f"; not reported: {', '.join(missing)}" if missing else ""),
+            met=domain.records_met(ages, days),
+            data_source=(
+                "The incident service's own records read directly (incidents, their timeline, the "
+                "message impact trace; deleted only past the retention, refused below 183 days at "
+                "start-up). No event carries the oldest record of the sms-sender, subscription or "
+                "complaints stores: those are the figures a supervisor last reported "
+                "(PUT /v1/quality/records/{store}, read from that service), marked reported, or a gap "
+                "when none was. Met when every store holds a record at least the policy's age; a store "
+                "younger than that (or one not reported) cannot say."
+            ),
+            figures={
+                "policy_days": days,
+                "stores": stores,
+                "oldest": {table: None if at is None else at.isoformat() for table, at in oldest.items()},
+                "not_reported": missing,
+            },
+            target_zh=f"各类记录保存不少于{days}天",
+            measured_zh=f"各存储现存最早记录距今：{listed_zh}"
+            + (f"；未上报：{'、'.join(missing)}" if missing else ""),
+            data_source_zh=(
+                "事件管理服务自有记录直接读取；短信、订购、投诉服务无相应事件，以主管人工上报的最早记录为准，"
+                "未上报的无法判定"
+            ),
+        )
+
+    async def report_records(self, store: str, oldest: datetime, note: str, actor: str) -> ReportedRecords:
+        """A supervisor reports a store's oldest record (read from that service)."""
+        if store not in domain.REPORTED_STORES:
+            raise UnknownStore(f"{store!r} is not one of {', '.join(domain.REPORTED_STORES)}")
+        now = self.clock.now()
+        if oldest > now:
+            raise RecordsInFuture("the oldest record cannot be later than now")
+        async with self._pool.acquire() as conn:
+            await self._orders.report_records(conn, store, oldest, note, actor, now)
+        return ReportedRecords(store, oldest, note, actor, now)
+
+
+def _content_review_promise(messages: int) -> Promise:
+    return Promise(
+        key="content_review",
+        name_zh="内容审核",
+        name_en="Content reviewed",
+        target="every message reviewed before it is sent; blocked messages counted per category",
+        measured=f"{messages} messages sent, each reviewed at acceptance; blocked per category not in the events",
+        met=None,
+        data_source=(
+            "sms.status: every message there passed the sms-sender's sensitive-word review before it was "
+            "accepted (reviewed = sent). A refused message is never published: it is a 422 "
+            "content_rejected answer (its category in the problem's extra) and the metric "
+            'sms_rejected_total{reason="content_rejected"}, which has no category label. Blocked per '
+            "category is therefore not measured here (a gap: an event for refusals would close it)."
+        ),
+        figures={"reviewed": messages, "blocked": None, "blocked_by_category": None},
+        target_zh="所有短信发送前均经审核；按类别统计拦截数",
+        measured_zh=f"已发送 {messages} 条，均在受理时审核；拦截数按类别未能从事件统计",
+        data_source_zh=(
+            "短信状态事件：发出的短信均已通过敏感词审核。被拦截的短信不产生事件，仅有应答（content_rejected）"
+            "与不分类别的监控指标，故拦截数按类别未统计"
+        ),
+    )
 
 
 def _complaints_promise(breaches: dict[str, int]) -> Promise:
