@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
+from prometheus_client import CollectorRegistry, Gauge
 
 from incident.availability.domain import Figures, IntervalKind
 from incident.availability.service import AvailabilityService
@@ -109,6 +110,20 @@ class Consumed:
     value: MessageState | datetime | SlaAlert | None  # a status, an MO's reception, a breach
 
 
+class QualityMetrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.registry = registry
+        self.rollup_age = Gauge(
+            "incident_quality_rollup_age_seconds",
+            "Seconds since the end of the newest minute the quality roll-ups counted traffic in, by "
+            "direction (mt: by submit time from sms.status; mo: by reception from sms.mo); no "
+            "sample for a direction with no traffic yet. Grows while no traffic comes, too: read it "
+            "beside the sms-sender's traffic (alert QualityRollupBehind)",
+            ["direction"],
+            registry=registry,
+        )
+
+
 class QualityService:
     def __init__(
         self,
@@ -119,6 +134,7 @@ class QualityService:
         targets: QualityTargets,
         repository: QualityRepository | None = None,
         minute_retention: timedelta | None = None,
+        metrics: QualityMetrics | None = None,
     ) -> None:
         self._pool = pool
         self.clock = clock
@@ -127,6 +143,7 @@ class QualityService:
         self.targets = targets
         self._repo = repository or QualityRepository()
         self._minute_retention = minute_retention
+        self.metrics = metrics
 
     # -- the roll-ups ----------------------------------------------------------------------
 
@@ -176,6 +193,17 @@ class QualityService:
             return await self._repo.delete_minutes_before(
                 conn, self.clock.now() - self._minute_retention, 5000
             )
+
+    async def sample(self) -> None:
+        """Refresh `incident_quality_rollup_age_seconds` (every `metrics_sample_interval_s`)."""
+        if self.metrics is None:
+            return
+        async with self._pool.acquire() as conn:
+            newest = await self._repo.newest_traffic_minutes(conn)
+        now = self.clock.now()
+        for direction, minute in newest.items():
+            age_s = (now - (minute + timedelta(minutes=1))).total_seconds()
+            self.metrics.rollup_age.labels(direction).set(max(0.0, age_s))
 
     # -- the report ------------------------------------------------------------------------
 
