@@ -168,6 +168,8 @@ def _load(path: Path, name: str) -> ModuleType:
 
 
 gen_kafka = _load(K8S / "tools" / "gen_kafka.py", "gen_kafka")
+gen_monitoring = _load(K8S / "tools" / "gen_monitoring.py", "gen_monitoring")
+OBSERVABILITY = ROOT / "deploy" / "observability"
 
 
 # --- tools and rendering ------------------------------------------------------------------------
@@ -273,6 +275,13 @@ def test_overlay_generates_every_service_secret(overlay: Path) -> None:
 
 def test_kafka_yaml_is_generated_from_the_topic_list() -> None:
     assert (BASE / "kafka.yaml").read_text() == gen_kafka.render(), "run deploy/k8s/tools/gen_kafka.py"
+
+
+@pytest.mark.parametrize(
+    "path", [gen_monitoring.RULES_OUT, gen_monitoring.DASHBOARDS_OUT], ids=lambda p: p.name
+)
+def test_monitoring_yaml_is_generated_from_the_observability_files(path: Path) -> None:
+    assert path.read_text() == gen_monitoring.outputs()[path], "run deploy/k8s/tools/gen_monitoring.py"
 
 
 @by_service
@@ -652,6 +661,54 @@ def test_dev_has_no_autoscalers_and_single_replicas(rendered: dict[str, list[dic
     assert {d["spec"]["replicas"] for d in _all(objects, "Deployment")} == {1}
     assert {t["spec"]["replicas"] for t in _all(objects, "KafkaTopic")} == {1}
     assert {c["spec"]["instances"] for c in _all(objects, "Cluster")} == {1}
+
+
+def _rule_names(groups: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(g["name"], r.get("alert") or r["record"]) for g in groups for r in g["rules"]]
+
+
+def test_prod_has_a_prometheus_rule_per_rules_file(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    sources = sorted((OBSERVABILITY / "rules").glob("*.yml"))
+    assert sources
+    rules = _all(rendered["prod"], "PrometheusRule")
+    assert len(rules) == len(sources)
+    for source in sources:
+        rule = _one(rules, "PrometheusRule", f"vas-{source.stem}")
+        groups = yaml.safe_load(source.read_text())["groups"]
+        assert _rule_names(rule["spec"]["groups"]) == _rule_names(groups)
+        assert rule["spec"]["groups"] == groups, f"{source.name}: the rules differ from their source"
+        # What the Prometheus's ruleSelector matches (deploy/k8s/README.md, Monitoring).
+        assert rule["metadata"]["labels"]["app.kubernetes.io/part-of"] == "vas"
+
+
+def test_prod_has_a_dashboard_config_map_per_dashboard(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    sources = sorted((OBSERVABILITY / "dashboards").glob("*.json"))
+    assert sources
+    boards = [
+        c
+        for c in _all(rendered["prod"], "ConfigMap")
+        if "grafana_dashboard" in c["metadata"].get("labels", {})
+    ]
+    assert len(boards) == len(sources)
+    for source in sources:
+        board = _one(boards, "ConfigMap", f"vas-dashboard-{source.stem}")
+        assert board["metadata"]["labels"]["grafana_dashboard"] == "1", "Grafana's sidecar selects on it"
+        assert board["data"] == {source.name: source.read_text()}
+        json.loads(board["data"][source.name])
+
+
+def test_prometheus_job_label_is_the_service(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """The rules and dashboards select job=<service> (both sms-sender Deployments are job
+    sms-sender): the PodMonitor takes the job from the pod label vas/service."""
+    objects = rendered["prod"]
+    monitor = _one(objects, "PodMonitor", "vas")
+    label = monitor["spec"]["jobLabel"]
+    for svc in SERVICES:
+        for name in svc.deployments:
+            pod_labels = _one(objects, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+            assert pod_labels[label] == svc.dir, name
+            for key, value in monitor["spec"]["selector"]["matchLabels"].items():
+                assert pod_labels[key] == value, name
 
 
 # --- deploy-check itself ------------------------------------------------------------------------

@@ -135,6 +135,7 @@ async def test_dashboards_and_rules_name_only_metrics_the_services_export(suite:
         "sms_callbacks_pending",
         "sms_callbacks_due",
         "sms_callbacks_due_wait_seconds",
+        "incident_quality_rollup_age_seconds",
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
         "python_gc_collections_total",

@@ -9,7 +9,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -286,3 +286,48 @@ async def test_minute_rows_past_the_retention_go_and_the_day_rows_stay(quiet: Qu
     report = await quiet.report(old_day.strftime("%Y-%m"), per_partner=False)
     [day] = [d for d in report.days if d.day == old_day.date()]
     assert day.delay.messages == 2  # the day rows stay
+
+
+async def test_the_rollup_age_gauge_is_the_time_since_the_newest_minute_counted(
+    quiet: QualityService,
+) -> None:
+    assert quiet.metrics is not None
+    registry = quiet.metrics.registry
+    assert registry is not None
+
+    def age(direction: str) -> float | None:
+        return registry.get_sample_value("incident_quality_rollup_age_seconds", {"direction": direction})
+
+    await quiet.sample()
+    assert age("mt") is None  # no traffic yet: no sample, rather than a made-up age
+    assert age("mo") is None
+
+    now = quiet.clock.now()
+    # Submitted 10 minutes ago (its minute ended 9 to 10 minutes ago); an MO 2 hours ago.
+    sent = now - timedelta(minutes=10, seconds=0.5)
+    assert (
+        await quiet.record(
+            "g.status", "sms.status", 0, [Consumed(0, _state(0.5, at=sent - timedelta(seconds=0.5)))]
+        )
+        == 1
+    )
+    assert await quiet.record("g.mo", "sms.mo", 0, [Consumed(0, now - timedelta(hours=2))]) == 1
+    await quiet.sample()
+    mt, mo = age("mt"), age("mo")
+    assert mt is not None
+    assert 9 * 60 <= mt <= 10 * 60 + 1
+    assert mo is not None
+    assert 119 * 60 <= mo <= 120 * 60 + 1
+
+    # Time passes with no traffic: the age grows with the service clock.
+    cast(ManualClock, quiet.clock).advance(timedelta(minutes=30))
+    await quiet.sample()
+    later = age("mt")
+    assert later is not None
+    assert later == pytest.approx(mt + 30 * 60, abs=2)
+    # A status of a message submitted just now: the roll-up is current again.
+    assert (
+        await quiet.record("g.status", "sms.status", 0, [Consumed(1, _state(0.1, at=quiet.clock.now()))]) == 1
+    )
+    await quiet.sample()
+    assert age("mt") == 0

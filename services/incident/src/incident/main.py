@@ -21,7 +21,7 @@ from incident.maintenance.service import MaintenanceService
 from incident.quality import api as quality_api
 from incident.quality import consumers as quality_consumers
 from incident.quality import pages as quality_pages
-from incident.quality.service import QualityService, QualityTargets
+from incident.quality.service import QualityMetrics, QualityService, QualityTargets
 from incident.records import api as records_api
 from incident.records.service import RecordsService
 from incident.regulator_reports import api as regulator_reports_api
@@ -106,8 +106,12 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
             settings.services,
             _quality_targets(settings),
             minute_retention=timedelta(days=minute_days) if minute_days else None,
+            metrics=QualityMetrics(runtime.metrics.registry),
         )
         runtime.every("quality-retention", settings.quality_retention_interval_s, quality.prune)
+        runtime.every(
+            "quality-metrics", settings.metrics_sample_interval_s, quality.sample, first_after_s=0.0
+        )
         app.state.quality_pages = quality_pages.quality_pages(settings.provider_name)
         for prefix in (quality_pages.STAFF_PREFIX + "/", quality_pages.PUBLIC_PREFIX + "/"):
             add_page_errors(app, prefix, quality_pages.render_error)

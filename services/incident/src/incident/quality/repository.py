@@ -196,6 +196,17 @@ class QualityRepository:
             [(direction, minute, sum(seconds), seconds) for minute, seconds in sorted(added.items())],
         )
 
+    async def newest_traffic_minutes(self, conn: DbConnection) -> dict[str, datetime]:
+        """The newest minute rolled up of each direction ("mt", "mo") that has any (an index
+        read each: max on the primary key's second column, the first fixed)."""
+        rows = await conn.fetch(
+            """
+            SELECT d AS direction, (SELECT max(minute) FROM quality_traffic_minutes WHERE direction = d) AS minute
+              FROM unnest(ARRAY['mt', 'mo']) AS d
+            """
+        )
+        return {r["direction"]: r["minute"] for r in rows if r["minute"] is not None}
+
     async def traffic_hours(
         self, conn: DbConnection, direction: str, start: datetime, end: datetime
     ) -> list[tuple[datetime, int, int]]:

@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from prometheus_client import CollectorRegistry, Gauge
 
 from incident.availability.domain import Figures, IntervalKind
 from incident.availability.service import AvailabilityService
@@ -193,6 +194,20 @@ class Consumed:
     value: Value
 
 
+class QualityMetrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.registry = registry
+        self.rollup_age = Gauge(
+            "incident_quality_rollup_age_seconds",
+            "Seconds since the end of the newest minute the quality roll-ups counted traffic in, by "
+            "direction (mt: by submit time from sms.status; mo: by reception from sms.mo); no "
+            "sample for a direction with no traffic yet. Grows while no traffic comes, too: read it "
+            "beside the sms-sender's traffic (alert QualityRollupBehind)",
+            ["direction"],
+            registry=registry,
+        )
+
+
 class QualityService:
     def __init__(
         self,
@@ -204,6 +219,7 @@ class QualityService:
         repository: QualityRepository | None = None,
         minute_retention: timedelta | None = None,
         msisdn_key: bytes = b"",
+        metrics: QualityMetrics | None = None,
     ) -> None:
         self._pool = pool
         self.clock = clock
@@ -214,6 +230,7 @@ class QualityService:
         self._minute_retention = minute_retention
         self._orders = OrderRepository()
         self._msisdn_key = msisdn_key
+        self.metrics = metrics
 
     @classmethod
     async def create(
@@ -224,11 +241,19 @@ class QualityService:
         services: Sequence[str],
         targets: QualityTargets,
         minute_retention: timedelta | None = None,
+        metrics: QualityMetrics | None = None,
     ) -> QualityService:
         async with pool.acquire() as conn:
             key = await OrderRepository().msisdn_key(conn)
         return cls(
-            pool, clock, availability, services, targets, minute_retention=minute_retention, msisdn_key=key
+            pool,
+            clock,
+            availability,
+            services,
+            targets,
+            minute_retention=minute_retention,
+            msisdn_key=key,
+            metrics=metrics,
         )
 
     def _hash(self, msisdn: str) -> bytes:
@@ -315,6 +340,17 @@ class QualityService:
             return await self._repo.delete_minutes_before(
                 conn, self.clock.now() - self._minute_retention, 5000
             )
+
+    async def sample(self) -> None:
+        """Refresh `incident_quality_rollup_age_seconds` (every `metrics_sample_interval_s`)."""
+        if self.metrics is None:
+            return
+        async with self._pool.acquire() as conn:
+            newest = await self._repo.newest_traffic_minutes(conn)
+        now = self.clock.now()
+        for direction, minute in newest.items():
+            age_s = (now - (minute + timedelta(minutes=1))).total_seconds()
+            self.metrics.rollup_age.labels(direction).set(max(0.0, age_s))
 
     # -- the report ------------------------------------------------------------------------
 
