@@ -156,3 +156,16 @@ async def test_an_smsc_outage_opens_one_incident_by_itself_and_resolves_it_after
         (done["id"], "full", 1.0)
     ]
     assert "0.3" in figures["rule"]["text"]
+
+    # The month's quality report gives the same figures (it calls the same rule) and judges the
+    # promises by them: availability > 99.6 %, MTTR <= 2 h.
+    report = await suite.incident.get(f"/v1/quality/reports/{local.strftime('%Y-%m')}", headers=OPERATOR)
+    assert report.status_code == 200, report.text
+    body = report.json()
+    [sms] = [a for a in body["availability"] if a["service"] == "sms-sender"]
+    assert sms["availability"] == pytest.approx(1 - down / month_seconds)
+    assert sms["mttr_seconds"] == pytest.approx((resolved_at - started).total_seconds())
+    assert (sms["outages"], sms["repairs"]) == (1, 1)
+    promises = {p["key"]: p for p in body["promises"]}
+    assert promises["availability"]["met"] is True
+    assert promises["mttr"]["met"] is True
