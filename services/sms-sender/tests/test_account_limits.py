@@ -58,7 +58,8 @@ async def test_three_dispatchers_together_keep_the_accounts_binds_and_tps(
     )
     async with AsyncExitStack() as stack:
         api = await stack.enter_async_context(serve(create_app(sms_settings(database, kafka, role="api"))))
-        dispatchers = [await stack.enter_async_context(serve(create_app(dispatcher))) for _ in range(3)]
+        apps = [create_app(dispatcher) for _ in range(3)]
+        dispatchers = [await stack.enter_async_context(serve(app)) for app in apps]
 
         async def every_dispatcher_has_its_bind() -> bool:
             answers = [(await d.get("/readyz")).status_code for d in dispatchers]
@@ -66,6 +67,11 @@ async def test_three_dispatchers_together_keep_the_accounts_binds_and_tps(
             return True
 
         await eventually(every_dispatcher_has_its_bind, timeout_s=60)
+
+        def every_dispatcher_has_partitions() -> bool:
+            return all(all(r.assignment() for r in app.state.runtime.consumers) for app in apps)
+
+        await eventually(every_dispatcher_has_partitions, timeout_s=60)
 
         partner = await make_partner(api)()
         recipients = [f"1390000{i:04d}" for i in range(MESSAGES)]
