@@ -1,5 +1,9 @@
 """A partner's send limit is one limit however many API replicas serve it: its token bucket is a
-row in PostgreSQL that every replica takes from (issue #19)."""
+row in PostgreSQL that every replica takes from (issue #19).
+
+The module's tests use a broker of their own: two replicas leave their consumer groups together
+at the end, which must not leave a group of the shared broker mid-rebalance (Tansu never forms
+it again, and every later test's sms-sender would wait for it)."""
 
 from __future__ import annotations
 
@@ -9,12 +13,30 @@ from itertools import count
 from typing import Any
 
 import httpx
+import pytest
 
 from sms_sender.main import create_app
 from vas_common.clock import ManualClock
+from vas_common.kafka import EventPublisher
+from vas_common.settings import ServiceSettings
+from vas_common.telemetry import Metrics
+from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.pytest_plugin import eventually, serve
 
 RATE = 5
+
+
+@pytest.fixture
+def kafka(own_broker: EmbeddedBroker) -> EmbeddedBroker:
+    return own_broker
+
+
+@pytest.fixture
+async def publisher(own_broker: EmbeddedBroker) -> Any:
+    pub = EventPublisher(ServiceSettings(kafka_bootstrap=own_broker.bootstrap), Metrics("test"))
+    await pub.start()
+    yield pub
+    await pub.stop()
 
 
 async def _send_until_refused(
