@@ -81,13 +81,13 @@ class AccountLease:
         if share == self.share:
             return
         logger.info(
-            "SMSC account %s: this dispatcher's share is %d of %d binds and %.1f of %.1f TPS (%s members)",
+            "SMSC account %s: this dispatcher's share is %d of %d binds and %.1f of %.1f TPS (%s)",
             self._account,
             share.binds,
             self._binds,
             share.tps,
             self._tps,
-            members if members is not None else "lease not renewed:",
+            f"{members} members" if members is not None else "its lease could not be renewed",
         )
         if members is not None and members > self._binds:
             logger.warning(
