@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from sms_sender.domain import (
+    AccountShare,
     BlankContent,
     ContentReviewer,
     RejectReason,
     SignatureMissing,
     TokenBucket,
+    account_share,
     message_outcome,
     message_status,
     normalize_recipient,
@@ -120,3 +122,28 @@ def test_a_final_status_says_what_it_means(
     status: S, segments: list[tuple[S, str | None]], outcome: O | None
 ) -> None:
     assert message_outcome(status, segments) is outcome
+
+
+def test_an_accounts_binds_and_tps_are_shared_among_its_dispatchers() -> None:
+    def share(members: list[str], me: str, settled: bool = True, binds: int = 5) -> AccountShare:
+        return account_share(members=members, me=me, settled=settled, account_binds=binds, account_tps=60.0)
+
+    assert share(["a"], "a", settled=False) == AccountShare(5, 60.0)  # alone: all of it at once
+    assert [share(["a", "b", "c"], m) for m in "cab"] == [
+        AccountShare(1, 20.0),
+        AccountShare(2, 20.0),
+        AccountShare(2, 20.0),
+    ]
+    assert share(["a", "b"], "b", settled=False) == AccountShare(0, 0.0)  # until the others lowered theirs
+    assert share(["a", "b"], "z") == AccountShare(0, 0.0)  # its lease expired
+    # More dispatchers than binds: those without one take no TPS either; the rest share it all.
+    assert [share(["a", "b", "c"], m, binds=2) for m in "abc"] == [
+        AccountShare(1, 30.0),
+        AccountShare(1, 30.0),
+        AccountShare(0, 0.0),
+    ]
+    # Whoever joins, the shares in use never add up to more than the account's.
+    for joiner in ("0", "m", "z"):
+        before = [share(["a", "b"], m) for m in "ab"]
+        after = [share(["a", "b", joiner], m) for m in "ab"]
+        assert all(x.binds <= y.binds and x.tps <= y.tps for x, y in zip(after, before, strict=True))

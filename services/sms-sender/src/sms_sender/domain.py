@@ -132,9 +132,48 @@ class TokenBucket:
         if n <= self._tokens:
             self._tokens -= n
             return 0.0
-        if n > self.rate:  # more than a whole second's budget: wait until the bucket is full
-            return (self.rate - self._tokens) / self.rate + (n - self.rate) / self.rate
-        return (n - self._tokens) / self.rate
+        return token_wait(self._tokens, self.rate, n)
+
+
+def token_wait(tokens: float, rate: float, n: int) -> float:
+    """The seconds until a bucket of `rate` a second (holding at most one second's worth) that
+    holds `tokens` would grant `n`: one that can never hold n answers the time until it is full
+    and then the rest, as a hint to send fewer at a time."""
+    if n > rate:  # more than a whole second's budget: wait until the bucket is full
+        return (rate - tokens) / rate + (n - rate) / rate
+    return max(0.0, (n - tokens) / rate)
+
+
+def retry_after_s(wait_s: float) -> int:
+    """A Retry-After in whole seconds, at least one, for a wait of `wait_s`."""
+    return max(1, int(wait_s + 0.999))
+
+
+@dataclass(frozen=True)
+class AccountShare:
+    """What one dispatcher may use of the SMSC account's limits (its lease): binds and TPS."""
+
+    binds: int
+    tps: float
+
+
+def account_share(
+    *, members: Sequence[str], me: str, settled: bool, account_binds: int, account_tps: float
+) -> AccountShare:
+    """This dispatcher's share of the account among the live `members` (itself included): binds
+    dealt out in member order (the first `account_binds % n` take one more), the TPS split evenly
+    among the members that hold a bind. A member not `settled` yet (it joined less than a
+    heartbeat ago: the others may not have lowered their shares yet) takes nothing unless it is
+    alone, so the shares in use never add up to more than the account's limits. A join only
+    lowers the others' shares (ranks move up, the count grows); a member's leaving raises them
+    once it is gone."""
+    if me not in members or (len(members) > 1 and not settled):
+        return AccountShare(0, 0.0)
+    count = len(members)
+    rank = sorted(members).index(me)
+    binds = account_binds // count + (1 if rank < account_binds % count else 0)
+    holders = min(count, account_binds)
+    return AccountShare(binds, account_tps / holders if binds else 0.0)
 
 
 def message_status(segment_statuses: Sequence[MessageStatus], total: int) -> MessageStatus:

@@ -24,6 +24,7 @@ from sms_sender.health import HealthMonitor, HealthRules
 from sms_sender.repository.keys import ServiceKeyRepository
 from sms_sender.repository.partitions import PartitionRepository
 from sms_sender.service.accept import SendMetrics, SendService
+from sms_sender.service.account_lease import AccountLease
 from sms_sender.service.callbacks import CallbackSecrets
 from sms_sender.service.dispatch import Dispatcher, DispatchMetrics
 from sms_sender.service.inbound import InboundIntake
@@ -186,6 +187,17 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
             clock=clock,
             concat_reference_bits=settings.concat_reference_bits,
         )
+        lease = AccountLease(
+            pool,
+            connector,
+            account=settings.smsc_account,
+            account_binds=settings.smsc_binds,
+            account_tps=settings.account_tps,
+            heartbeat_s=settings.smsc_lease_heartbeat_s,
+            ttl_s=settings.smsc_lease_ttl_s,
+        )
+        await lease.beat()  # joins: the binds this process may open, before it opens any
+        runtime.on_shutdown.append(lease.leave)  # once its binds are down (shutdown runs in reverse)
         await dispatcher.start()
         dispatch_metrics = dispatcher.metrics
         inbound = InboundIntake(
@@ -198,8 +210,14 @@ def create_app(settings: SmsSenderSettings | None = None, clock: Clock | None = 
         runtime.on_shutdown.append(inbound.stop)  # after the connector: nothing parks any more
         runtime.on_shutdown.append(connector.stop)
         runtime.on_shutdown.append(dispatcher.stop)  # stopped before the connector: drains first
+        runtime.every("smsc-lease", settings.smsc_lease_heartbeat_s, lease.beat)
 
         async def smsc_bound() -> None:
+            if connector.allowed_binds == 0:
+                raise ConnectionError(
+                    f"this dispatcher's share of the SMSC account's {settings.smsc_binds} binds is none"
+                    " (just joined, or more dispatchers than binds)"
+                )
             if connector.connected_binds() == 0:
                 problem = connector.bind_problem()
                 raise ConnectionError("no SMPP bind is up" + (f" ({problem})" if problem else ""))

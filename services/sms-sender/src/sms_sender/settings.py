@@ -37,9 +37,17 @@ class SmsSenderSettings(ServiceSettings):
     smsc_port: int = 2775
     smsc_system_id: str = "vas"
     smsc_password: SecretStr = SecretStr("vas-pass")
-    smsc_binds: int = 2
+    # The operator's limits are the account's: smsc_binds binds and smsc_account_tps submits a
+    # second in all (default smsc_binds x smsc_tps; 0 with smsc_tps 0: no cap), shared by every
+    # dispatcher through leases in PostgreSQL; smsc_tps caps each bind as well.
+    smsc_binds: int = Field(default=2, ge=1)
     smsc_window: int = 32
     smsc_tps: float = 100.0  # per bind, the operator's cap
+    smsc_account_tps: float | None = Field(default=None, ge=0)
+    # Each dispatcher renews its lease this often (and takes its new share); a dead one's share
+    # is given to the others after the TTL. A new one sends after two heartbeats (at once if alone).
+    smsc_lease_heartbeat_s: float = Field(default=2.0, gt=0)
+    smsc_lease_ttl_s: float = Field(default=10.0, gt=0)
     smsc_response_timeout_s: float = 10.0
     smsc_enquire_link_interval_s: float = 10.0
     smsc_give_up_after_s: float = 600.0
@@ -127,6 +135,15 @@ class SmsSenderSettings(ServiceSettings):
     @property
     def has_standby(self) -> bool:
         return self.smsc_standby_host is not None or self.smsc_standby_port is not None
+
+    @property
+    def smsc_account(self) -> str:
+        """The account whose limits the dispatchers share."""
+        return f"{self.smsc_system_id}@{self.smsc_host}:{self.smsc_port}"
+
+    @property
+    def account_tps(self) -> float:
+        return self.smsc_account_tps if self.smsc_account_tps is not None else self.smsc_binds * self.smsc_tps
 
     @property
     def runs_api(self) -> bool:

@@ -267,7 +267,9 @@ class BenchStack:
             "SMS_SENDER_ROLE": role,
             "SMS_SENDER_SMSC_HOST": "127.0.0.1",
             "SMS_SENDER_SMSC_PORT": str(self.smsc_smpp_port),
-            "SMS_SENDER_SMSC_BINDS": str(dispatch.binds),
+            # The account's binds, shared by the dispatchers (each takes its share): sized so
+            # that each replica gets `binds`, as before the limits were the account's.
+            "SMS_SENDER_SMSC_BINDS": str(dispatch.binds * dispatch.replicas),
             "SMS_SENDER_SMSC_TPS": str(dispatch.sender_tps),
             "SMS_SENDER_SMSC_WINDOW": str(dispatch.window),
             "SMS_SENDER_DISPATCH_FETCH_MAX_WAIT_MS": str(FETCH_MAX_WAIT_MS),
@@ -280,6 +282,7 @@ class BenchStack:
             (await client.put(self.smsc_url + "/config", json={"tps": dispatch.smsc_tps})).raise_for_status()
         same_env = dispatch.binds == self.dispatch.binds and dispatch.sender_tps == self.dispatch.sender_tps
         same_env = same_env and dispatch.window == self.dispatch.window
+        same_env = same_env and dispatch.replicas == self.dispatch.replicas  # the account's binds
         if not same_env:
             await self.stop_dispatchers()
         self.dispatch = dispatch

@@ -247,6 +247,16 @@ class FailoverConnector:
         target = self.standby if route is Route.STANDBY else self.primary
         return await target.connector.query(smsc_message_id, source_addr)
 
+    async def set_limits(self, binds: int, tps: float) -> None:
+        """This process's share of the account's limits, on both routes: the standby takes the
+        same binds and TPS settings as the primary, so it is shared the same way."""
+        for route in self._routes:
+            await route.connector.set_limits(binds, tps)
+
+    @property
+    def allowed_binds(self) -> int:
+        return self.primary.connector.allowed_binds
+
     # -- state for /readyz and health --------------------------------------------------------
 
     def connected_binds(self) -> int:

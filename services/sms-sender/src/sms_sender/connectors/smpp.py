@@ -87,7 +87,8 @@ class _Pacer:
     operator's per-second count allows; an idle bind does not catch up at all."""
 
     def __init__(self, tps: float, catch_up_s: float = 0.05) -> None:
-        self._interval = 1.0 / tps if tps > 0 else 0.0
+        self._interval = 0.0
+        self.set_rate(tps)
         self._catch_up_s = catch_up_s
         self._next = 0.0
         self._pause = 0.0  # after throttling answers in a row: doubles from _FIRST_PAUSE_S
@@ -118,6 +119,10 @@ class _Pacer:
             if not waiter.done():  # a cancelled sender gives its turn away
                 waiter.set_result(None)
                 self.take_slot(loop.time())
+
+    def set_rate(self, tps: float) -> None:
+        """From the next slot on, T = `tps` (0: no cap)."""
+        self._interval = 1.0 / tps if tps > 0 else 0.0
 
     def take_slot(self, now: float) -> None:
         """A send goes at `now` (at or after the next slot): the next slot is one interval on
@@ -157,17 +162,30 @@ class _Bind:
         self.queued = 0  # submits given to this bind and not yet answered (waiting or in flight)
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._maintain(), name=f"smpp-bind-{self.index}")
+    @property
+    def running(self) -> bool:
+        return self._task is not None
 
-    async def stop(self) -> None:
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._maintain(), name=f"smpp-bind-{self.index}")
+
+    async def park(self) -> None:
+        """Unbind and stay down until started again (the dispatcher's share of the account's
+        binds went down). Its pacer keeps releasing: a submit waiting on it takes another bind."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+        self.ready.clear()
         if self.session is not None:
             await self.session.unbind_and_close()
-        self.ready.clear()
+            self.session = None
+        self.connector.binds_connected.set(self.connector.connected_binds())
+
+    async def stop(self) -> None:
+        await self.park()
         await self.pacer.close()
 
     async def _maintain(self) -> None:
@@ -344,6 +362,9 @@ class SmppConnector:
         self.login_gate = _LoginGate(config)
         self.last_bind_failure: str | None = None
         self.on_binds_changed: Callable[[], None] | None = None  # a bind came up or went down
+        self.allowed_binds = config.binds  # this process's share of the account's (set_limits)
+        self._started = False
+        self._limits_lock = asyncio.Lock()
 
     def binds_changed(self) -> None:
         self.binds_connected.set(self.connected_binds())
@@ -365,11 +386,33 @@ class SmppConnector:
     def login_problem(self) -> str | None:
         return self.login_gate.describe()
 
+    async def set_limits(self, binds: int, tps: float) -> None:
+        """This process's share of the account's limits (see service.account_lease): at most
+        `binds` binds up (the others unbind) sending `tps` a second in all, spread over them and
+        never more than the per-bind cap of the config. Before start() it only records them."""
+        async with self._limits_lock:
+            self.allowed_binds = max(0, min(binds, len(self._binds)))
+            per_bind = tps / self.allowed_binds if self.allowed_binds and tps > 0 else 0.0
+            if self.config.tps > 0:
+                per_bind = min(per_bind, self.config.tps) if per_bind else self.config.tps
+            for bind in self._binds:
+                bind.pacer.set_rate(per_bind)
+            if self._started:
+                await self._apply_binds()
+
+    async def _apply_binds(self) -> None:
+        for bind in self._binds[self.allowed_binds :]:
+            if bind.running:
+                await bind.park()
+        for bind in self._binds[: self.allowed_binds]:
+            bind.start()
+
     async def start(self, on_inbound: InboundHandler) -> None:
         self._on_inbound = on_inbound
         self._inbound_task = asyncio.create_task(self._inbound_loop(), name="smpp-inbound")
-        for bind in self._binds:
-            bind.start()
+        async with self._limits_lock:
+            self._started = True
+            await self._apply_binds()
 
     async def stop(self) -> None:
         for bind in self._binds:
@@ -383,7 +426,8 @@ class SmppConnector:
         return sum(1 for b in self._binds if b.ready.is_set())
 
     async def wait_connected(self, timeout_s: float) -> None:
-        await asyncio.wait_for(asyncio.gather(*(b.ready.wait() for b in self._binds)), timeout_s)
+        binds = self._binds[: self.allowed_binds]
+        await asyncio.wait_for(asyncio.gather(*(b.ready.wait() for b in binds)), timeout_s)
 
     async def _pick_bind(self, deadline: float) -> _Bind:
         loop = asyncio.get_running_loop()

@@ -26,9 +26,9 @@ from sms_sender.domain import (
     SendOrder,
     SendResult,
     SignatureMissing,
-    TokenBucket,
 )
 from sms_sender.repository.messages import IdempotentAnswer, MessageRepository, SendCheck, SendChecks
+from sms_sender.repository.send_limits import SendLimitRepository, Take
 from sms_sender.service.errors import (
     CallbackSecretMissing,
     CallbackUrlForbidden,
@@ -77,6 +77,13 @@ class SendMetrics:
 
 
 @dataclass(frozen=True)
+class _RateTake:
+    partner_id: UUID
+    rate: int
+    count: int
+
+
+@dataclass(frozen=True)
 class _AcceptWrite:
     """What one accepted request writes: its messages, their submit events (with the request's
     trace context; made in the transaction, once the long messages have their concatenation
@@ -100,6 +107,7 @@ class SendService:
         database_wait_s: float | None = None,
         concat_reference_bits: int = 8,
         messages: MessageRepository | None = None,
+        limits: SendLimitRepository | None = None,
         outbox: OutboxRepository | None = None,
         clock: Clock = SYSTEM_CLOCK,
         callback_destinations: OutboundGuard | None = None,
@@ -114,7 +122,7 @@ class SendService:
         self._clock = clock
         self._database_wait_s = database_wait_s
         self._reference_bits = concat_reference_bits  # a 16-bit UDH leaves a character less a part
-        self._buckets: dict[UUID, TokenBucket] = {}
+        self._limits = limits or SendLimitRepository()
         self._metrics = metrics or SendMetrics(None)
         # Accepts of concurrent requests are committed together; each 202 still waits for its COMMIT.
         self._writes: GroupCommit[_AcceptWrite, bool] = GroupCommit(
@@ -123,23 +131,35 @@ class SendService:
         self._reads: GroupCommit[SendCheck, SendChecks] = GroupCommit(
             pool, self._read_checks, name="send-checks", transaction=False, metrics=self._metrics.group_commit
         )
+        # The partners' token buckets are rows shared by every API replica; the takes of
+        # concurrent requests share a connection (one statement each, no transaction).
+        self._takes: GroupCommit[_RateTake, Take] = GroupCommit(
+            pool, self._take_tokens, name="send-limit", transaction=False, metrics=self._metrics.group_commit
+        )
 
     async def start(self) -> None:
         await self._reads.start()
+        await self._takes.start()
         await self._writes.start()
 
     async def stop(self) -> None:
         await self._reads.stop()
+        await self._takes.stop()
         await self._writes.stop()
 
-    def _check_rate(self, sender: Sender, count: int) -> None:
+    async def _take_tokens(self, conn: DbConnection, takes: Sequence[_RateTake]) -> list[Take]:
+        now = self._clock.now()
+        return [await self._limits.take(conn, t.partner_id, t.rate, t.count, now) for t in takes]
+
+    async def _check_rate(self, sender: Sender, count: int) -> None:
+        """Take `count` from the partner's bucket, shared by every API replica: `rate` a second,
+        bursts up to one second's worth."""
         rate = sender.rate_limit_per_s or self._default_rate
-        bucket = self._buckets.get(sender.partner_id)
-        if bucket is None or bucket.rate != rate:
-            bucket = self._buckets[sender.partner_id] = TokenBucket(rate)
-        wait = bucket.take(count)
-        if wait > 0:
-            retry = max(1, int(wait + 0.999))
+        take = await self._takes.submit(
+            _RateTake(sender.partner_id, rate, count), timeout_s=self._database_wait_s
+        )
+        if not take.granted:
+            retry = domain.retry_after_s(domain.token_wait(take.tokens, rate, count))
             raise RateLimited(
                 f"more than {rate} messages per second; retry in {retry}s",
                 headers={"Retry-After": str(retry)},
@@ -253,7 +273,7 @@ class SendService:
                 "every recipient was rejected",
                 extra={"rejected": [asdict(r) for r in rejected]},
             )
-        self._check_rate(sender, len(accepted_numbers))
+        await self._check_rate(sender, len(accepted_numbers))
         now = self._clock.now()
         source = self._source_address(sender, order.ext_code)
         messages = [

@@ -86,6 +86,9 @@ class SmscConfig:
     system_id: str = "vas-smsc"  # what bind_*_resp carries
     # changeable at run time (PUT /config, `update_config`)
     tps: float = 0.0  # per bind; 0 = unlimited
+    # per account (system_id), over all its binds: a submit beyond it (bursts up to one second's
+    # worth) is answered ESME_RTHROTTLED, as an operator enforcing an account's TPS does
+    account_tps: float = 0.0
     submit_latency_ms: float = 0.0
     receipt_delay_ms: float = 50.0  # counted from the submit_sm_resp
     outcomes: dict[str, float] = field(default_factory=lambda: {"DELIVRD": 1.0})
@@ -206,6 +209,7 @@ class Counters:
     query_sm_received: int = 0
     binds_accepted: int = 0
     binds_refused: int = 0
+    binds_peak: int = 0  # the most binds one account held at once
     generic_nacks: int = 0
 
 
@@ -223,7 +227,7 @@ class SmscSimulator:
     def __init__(self, config: SmscConfig | None = None) -> None:
         self.config = config or SmscConfig()
         self.config.outcomes = validate_outcomes(self.config.outcomes)
-        for name in ("tps", "submit_latency_ms", "receipt_delay_ms"):
+        for name in ("tps", "account_tps", "submit_latency_ms", "receipt_delay_ms"):
             value = float(getattr(self.config, name))
             if value < 0:
                 raise ConfigError(f"{name} must be >= 0")
@@ -233,6 +237,7 @@ class SmscSimulator:
         self.book = MessageBook()
         self.counters = Counters()
         self._binds: dict[int, Bind] = {}
+        self._account_buckets: dict[str, TokenBucket] = {}
         self._by_session: dict[SmppSession, Bind] = {}
         self._session_ids = itertools.count(1)
         # message ids: a counter in hex, started from the clock so that ids stay unique across
@@ -475,6 +480,8 @@ class SmscSimulator:
         self.counters.binds_accepted += 1
         bind.system_id = pdu.system_id
         bind.bind_type = BIND_TYPES[pdu.command]
+        bound = sum(1 for b in self._binds.values() if b.system_id == bind.system_id and b.bind_type)
+        self.counters.binds_peak = max(self.counters.binds_peak, bound)
         if bind.can_receive and self._held:
             held = list(self._held)
             self._held.clear()
@@ -495,7 +502,9 @@ class SmscSimulator:
             bind.put(Pdu(Command.SUBMIT_SM_RESP, pdu.sequence, status))
             return
         now = time.monotonic()
-        if not bind.bucket.take(now, self.config.tps):
+        assert bind.system_id is not None
+        account = self._account_buckets.setdefault(bind.system_id, TokenBucket())
+        if not bind.bucket.take(now, self.config.tps) or not account.take(now, self.config.account_tps):
             counters.submit_sm_throttled += 1
             bind.put(Pdu(Command.SUBMIT_SM_RESP, pdu.sequence, Status.ESME_RTHROTTLED))
             return
