@@ -5,7 +5,7 @@ simulator, on the session's broker and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from sms_sender.settings import SmsSenderSettings
 from subscription.main import create_app as create_subscription
 from subscription.settings import SubscriptionSettings
 from vas_common.clock import ManualClock
+from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve, service_settings_kwargs
 from vas_devstack.smsc import SmscSimulator
 
@@ -126,6 +127,20 @@ class Phone:
         self.read = len(self.inbox())
         await self.suite.mo(self.msisdn, text)
         return await self.next_text(*expected)
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """The cross-service tests' broker, apart from the one the services' own tests share: their
+    apps report health and leave records on the shared topics, and the suite's incident service
+    opens incidents from any sms.health report it reads (which test ran before depends on how
+    the test files are spread over the workers)."""
+    broker = EmbeddedBroker(tmp_path_factory.mktemp("suite-broker") / "tansu.log")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture

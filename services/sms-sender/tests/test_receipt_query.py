@@ -17,10 +17,18 @@ from sms_sender.connectors.smpp import SmppBindConfig, SmppConnector
 from sms_sender.main import create_app
 from sms_sender.repository.reconciliation import AwaitedSegment, ReconciliationRepository
 from vas_common.clock import ManualClock
+from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.pytest_plugin import eventually, serve
 from vas_devstack.smsc import SmscSimulator
 
 SOURCE = "10690019"
+
+
+@pytest.fixture
+def kafka(own_broker: EmbeddedBroker) -> EmbeddedBroker:
+    """A broker of the test's own: these tests count what the simulator saw (receipts dropped,
+    queries), and a dispatcher on the shared topics also sends what other tests left there."""
+    return own_broker
 
 
 async def _no_inbound(_items: list[Inbound]) -> None:
