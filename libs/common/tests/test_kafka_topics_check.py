@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from vas_common.app import ServiceSpec, create_service_app
 from vas_common.events.topics import ALL_TOPICS, Topic
@@ -57,6 +58,12 @@ async def test_check_names_each_missing_topic_and_passes_once_they_exist(
     assert raised.value.missing == [absent.name, absent.dead_letter]
     assert absent.name in str(raised.value)
     await check_topics(settings, [present])
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        assert absent.name not in await admin.list_topics(), "asking about a topic must not create it"
+    finally:
+        await admin.close()
 
 
 async def test_start_up_without_topic_creation_fails_on_missing_topics(

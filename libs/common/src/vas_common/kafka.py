@@ -23,8 +23,15 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+)
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.metadata import MetadataRequest
 from tenacity import (
     AsyncRetrying,
     RetryError,
@@ -97,15 +104,25 @@ def _with_dead_letters(topics: Iterable[Topic]) -> list[str]:
 
 async def check_topics(settings: ServiceSettings, topics: Iterable[Topic]) -> None:
     """Raise MissingTopics naming each topic or dead-letter topic the broker does not have
-    (KAFKA_CREATE_TOPICS=false: someone else creates them)."""
+    (KAFKA_CREATE_TOPICS=false: someone else creates them).
+
+    Asks for the topics by name, without auto-creation: the broker answers "unknown" for a
+    missing one and "not authorized" for one this service's user may not even describe (its
+    ACLs name only the topics it uses), which is not this service's to check; a listing of
+    all topics would show neither."""
     names = _with_dead_letters(topics)
-    admin = AIOKafkaAdminClient(**client_kwargs(settings))
-    await admin.start()
+    client = AIOKafkaClient(**client_kwargs(settings))
     try:
-        existing = set(await admin.list_topics())
+        await client.bootstrap()
+        node = client.get_random_node()
+        if node is None:
+            raise KafkaError("the broker named no node to ask")
+        response = await client.send(node, MetadataRequest(names, allow_auto_topic_creation=False))
     finally:
-        await admin.close()
-    missing = [n for n in names if n not in existing]
+        await client.close()
+    unknown = UnknownTopicOrPartitionError.errno
+    found = {t["topic"]: t["error_code"] for t in response.to_object()["topics"]}
+    missing = [n for n in names if found.get(n, unknown) == unknown]
     if missing:
         raise MissingTopics(missing)
 
