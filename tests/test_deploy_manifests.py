@@ -430,6 +430,30 @@ def _check_deployment(dep: dict[str, Any], svc: Svc, objects: list[dict[str, Any
     assert spec["securityContext"]["runAsNonRoot"] is True
 
 
+def _check_kafka_client(dep: dict[str, Any], svc: Svc, objects: list[dict[str, Any]]) -> None:
+    """The service signs in on the SCRAM listener as its own KafkaUser, checks the broker
+    against the cluster CA, and never creates a topic (the KafkaTopics are the topics)."""
+    container = _container(dep)
+    config: dict[str, str] = {}
+    for source in container["envFrom"]:
+        config |= _one(objects, "ConfigMap", source["configMapRef"]["name"])["data"]
+    assert config["KAFKA_BOOTSTRAP"].endswith(":9093")
+    assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert config["KAFKA_CREATE_TOPICS"] == "false"
+    env = {e["name"]: e for e in container["env"]}
+    user = env[svc.prefix + "KAFKA_SASL_USERNAME"]["value"]
+    assert _one(objects, "KafkaUser", user)["spec"]["authentication"]["type"] == "scram-sha-512"
+    assert env[svc.prefix + "KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": user,
+        "key": "password",
+    }
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert config["KAFKA_SSL_CAFILE"] == mounts["kafka-ca"] + "/ca.crt"
+    assert volumes["kafka-ca"]["secret"]["secretName"] == "vas-kafka-cluster-ca-cert"
+
+
 @pytest.mark.parametrize("overlay", [o.name for o in OVERLAYS])
 def test_overlay_deployments(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
     objects = rendered[overlay]
@@ -437,15 +461,17 @@ def test_overlay_deployments(rendered: dict[str, list[dict[str, Any]]], overlay:
         if obj["kind"] != "Namespace":
             assert obj["metadata"].get("namespace") == "vas", f"{obj['kind']} {obj['metadata']['name']}"
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    # Secrets the operators write: CNPG's <cluster>-app, Strimzi's one per KafkaUser.
+    operator_secrets = {n for k, n in names if k == "KafkaUser"}
     for svc in SERVICES:
         for name in svc.deployments:
             dep = _one(objects, "Deployment", name)
             _check_deployment(dep, svc, objects)
+            _check_kafka_client(dep, svc, objects)
             for entry in _container(dep)["env"]:
-                if "valueFrom" in entry and not entry["valueFrom"]["secretKeyRef"]["name"].endswith(
-                    "-db-app"
-                ):
-                    assert ("Secret", entry["valueFrom"]["secretKeyRef"]["name"]) in names
+                secret = entry.get("valueFrom", {}).get("secretKeyRef", {}).get("name")
+                if secret and not secret.endswith("-db-app") and secret not in operator_secrets:
+                    assert ("Secret", secret) in names
         pdbs = [
             p
             for p in _all(objects, "PodDisruptionBudget")

@@ -52,7 +52,14 @@ from vas_common.errors import (
     problem_response,
 )
 from vas_common.events.topics import ALL_TOPICS
-from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics
+from vas_common.kafka import (
+    ConsumerRunner,
+    EventPublisher,
+    MissingTopics,
+    Subscription,
+    check_topics,
+    ensure_topics,
+)
 from vas_common.logging import configure_logging
 from vas_common.outbox import OutboxRelay, sample_outbox
 from vas_common.pages import PAGE_EXTENSION, mount_static
@@ -172,6 +179,14 @@ async def _until_ready(what: str, start: Callable[[], Awaitable[Any]]) -> Any:
     raise AssertionError("unreachable")
 
 
+async def _missing_topics(settings: ServiceSettings) -> MissingTopics | None:
+    try:
+        await check_topics(settings, ALL_TOPICS)
+    except MissingTopics as exc:
+        return exc
+    return None
+
+
 def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     configure_tracing(settings.service_name, settings.trace_exporter)
@@ -222,7 +237,13 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
                 )
                 if applied:
                     logger.info("migrations applied: %s", ", ".join(applied))
-            await _until_ready("broker", lambda: ensure_topics(settings, ALL_TOPICS))
+            if settings.kafka_create_topics:
+                await _until_ready("broker", lambda: ensure_topics(settings, ALL_TOPICS))
+            else:
+                # Waits for the broker, not for the topics: a missing one fails start-up at once.
+                missing = await _until_ready("broker", lambda: _missing_topics(settings))
+                if missing is not None:
+                    raise missing
             logger.info("topics ready")
             await _until_ready("broker producer", runtime.publisher.start)
             budget = settings.shutdown_step_timeout_s

@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -23,7 +23,15 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+)
+from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.metadata import MetadataRequest
 from tenacity import (
     AsyncRetrying,
     RetryError,
@@ -55,12 +63,76 @@ class PoisonRecord(Exception):
     """A record that no retry can help: it goes straight to the dead-letter topic."""
 
 
+class MissingTopics(Exception):
+    """Start-up with KAFKA_CREATE_TOPICS=false found topics that do not exist on the broker."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        self.missing = list(missing)
+        super().__init__(
+            f"{len(self.missing)} Kafka topic(s) missing: {', '.join(self.missing)} (KAFKA_CREATE_TOPICS "
+            "is false: create them first, in production as Strimzi KafkaTopics, deploy/k8s/base/kafka.yaml)"
+        )
+
+
+def client_kwargs(settings: ServiceSettings) -> dict[str, Any]:
+    """What every aiokafka client of the suite (producer, consumers, admin) is built with:
+    where the broker is, this client's id, and how it connects (TLS, SASL)."""
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "client_id": settings.client_id(),
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        kwargs["ssl_context"] = create_ssl_context(
+            cafile=settings.kafka_ssl_cafile,
+            certfile=settings.kafka_ssl_certfile,
+            keyfile=settings.kafka_ssl_keyfile,
+        )
+    if settings.kafka_security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.kafka_sasl_username
+        kwargs["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return kwargs
+
+
+def _with_dead_letters(topics: Iterable[Topic]) -> list[str]:
+    names: list[str] = []
+    for topic in topics:
+        names += [topic.name, topic.dead_letter]
+    return names
+
+
+async def check_topics(settings: ServiceSettings, topics: Iterable[Topic]) -> None:
+    """Raise MissingTopics naming each topic or dead-letter topic the broker does not have
+    (KAFKA_CREATE_TOPICS=false: someone else creates them).
+
+    Asks for the topics by name, without auto-creation: the broker answers "unknown" for a
+    missing one and "not authorized" for one this service's user may not even describe (its
+    ACLs name only the topics it uses), which is not this service's to check; a listing of
+    all topics would show neither."""
+    names = _with_dead_letters(topics)
+    client = AIOKafkaClient(**client_kwargs(settings))
+    try:
+        await client.bootstrap()
+        node = client.get_random_node()
+        if node is None:
+            raise KafkaError("the broker named no node to ask")
+        response = await client.send(node, MetadataRequest(names, allow_auto_topic_creation=False))
+    finally:
+        await client.close()
+    unknown = UnknownTopicOrPartitionError.errno
+    found = {t["topic"]: t["error_code"] for t in response.to_object()["topics"]}
+    missing = [n for n in names if found.get(n, unknown) == unknown]
+    if missing:
+        raise MissingTopics(missing)
+
+
 async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic]) -> None:
     """Create each topic and its dead-letter topic if missing. Safe to run from many replicas."""
     names: list[str] = []
     for topic in topics:
         names += [topic.name, topic.dead_letter]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id=settings.client_id())
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -83,8 +155,7 @@ class EventPublisher:
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
-            client_id=self._settings.client_id(),
+            **client_kwargs(self._settings),
             acks="all",
             linger_ms=2,
             request_timeout_ms=10_000,
@@ -248,8 +319,7 @@ class ConsumerRunner:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
-            client_id=self._settings.client_id(),
+            **client_kwargs(self._settings),
             group_id=self._sub.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

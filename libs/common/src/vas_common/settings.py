@@ -9,11 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where spans go: nowhere (not recorded), printed, or OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT.
 TraceExporter = Literal["none", "console", "otlp"]
+# How the Kafka client talks to the broker (Kafka's security.protocol and sasl.mechanism).
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 
 MIN_KEY_LENGTH = 32  # of STAFF_TOKEN_KEY (vas_common.staff checks the same)
 
@@ -46,6 +49,23 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 3_000
     # How long the broker may hold a fetch that finds nothing new (Kafka's default, 500 ms).
     kafka_fetch_max_wait_ms: int = 500
+    # PLAINTEXT (the local stack and tests), SSL (TLS), SASL_PLAINTEXT or SASL_SSL (a user and
+    # password; production: SCRAM-SHA-512 over TLS on Strimzi's listener 9093). With SSL or
+    # SASL_SSL the broker's certificate is checked against KAFKA_SSL_CAFILE, or the system's
+    # trust store when that is empty; the host name is always checked. KAFKA_SSL_CERTFILE and
+    # KAFKA_SSL_KEYFILE (both or neither) present a client certificate (mutual TLS).
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: KafkaSaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    # True (the local stack and tests): start-up creates the topics and dead-letter topics that
+    # are missing. Production sets false: the topics are Strimzi KafkaTopics
+    # (deploy/k8s/base/kafka.yaml), and start-up only checks that they all exist, failing with
+    # the names of those that do not.
+    kafka_create_topics: bool = True
     # How often a consumer retries a failing record before it goes to the dead-letter topic.
     consumer_max_attempts: int = 5
     consumer_retry_initial_s: float = 0.05
@@ -91,6 +111,30 @@ class ServiceSettings(BaseSettings):
         if key.get_secret_value() and len(key.get_secret_value()) < MIN_KEY_LENGTH:
             raise ValueError(f"STAFF_TOKEN_KEY must have at least {MIN_KEY_LENGTH} characters, or be empty")
         return key
+
+    @model_validator(mode="after")
+    def _kafka_security_consistent(self) -> ServiceSettings:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        if protocol.endswith("SSL"):
+            if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+                raise ValueError(
+                    "KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together (mutual TLS): set both or neither"
+                )
+            for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+                path: Path | None = getattr(self, name)
+                if path is not None and not path.is_file():
+                    raise ValueError(f"{name.upper()}: no such file: {path}")
+        elif any(
+            p is not None for p in (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        ):
+            raise ValueError(f"KAFKA_SSL_* files are set but KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS")
+        return self
 
     def client_id(self) -> str:
         return self.kafka_client_id or self.service_name
