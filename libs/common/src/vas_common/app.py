@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -45,7 +46,7 @@ from vas_common.errors import (
     problem_response,
 )
 from vas_common.events.topics import ALL_TOPICS
-from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics
+from vas_common.kafka import ConsumerRunner, EventPublisher, Subscription, ensure_topics, keep_topics
 from vas_common.logging import configure_logging
 from vas_common.outbox import OutboxRelay
 from vas_common.pages import PAGE_EXTENSION, mount_static
@@ -216,6 +217,11 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
                     logger.info("migrations applied: %s", ", ".join(applied))
             await _until_ready("broker", lambda: ensure_topics(settings, ALL_TOPICS))
             logger.info("topics ready")
+            runtime.every(
+                "topic check",
+                settings.kafka_topics_check_interval_s,
+                functools.partial(keep_topics, settings, ALL_TOPICS),
+            )
             await _until_ready("broker producer", runtime.publisher.start)
             budget = settings.shutdown_step_timeout_s
             stack.push_async_callback(_bounded("the producer", runtime.publisher.stop, budget))

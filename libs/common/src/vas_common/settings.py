@@ -36,12 +36,18 @@ class ServiceSettings(BaseSettings):
     kafka_client_id: str | None = None
     kafka_topic_partitions: int = 6
     kafka_replication_factor: int = 1
+    # How often a service checks that the broker still has every topic, and creates the missing
+    # ones again (vas_common.kafka.keep_topics; a broker that lost its storage).
+    kafka_topics_check_interval_s: float = Field(default=10.0, gt=0)
     # A new group member waits about half the session timeout to join on the dev broker;
     # the local stack and tests lower it, production keeps Kafka's usual values.
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     # How long the broker may hold a fetch that finds nothing new (Kafka's default, 500 ms).
     kafka_fetch_max_wait_ms: int = 500
+    # How long a consumer waits for an offset commit before it goes on without it (see
+    # vas_common.kafka.ConsumerRunner._commit).
+    kafka_commit_timeout_s: float = Field(default=5.0, gt=0)
     # How often a consumer retries a failing record before it goes to the dead-letter topic.
     consumer_max_attempts: int = 5
     consumer_retry_initial_s: float = 0.05

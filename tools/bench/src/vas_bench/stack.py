@@ -103,6 +103,7 @@ class StackOptions:
     complaints_env: dict[str, str] = field(default_factory=dict)
     incident: bool = False  # the incident service (the quality report's scenario)
     incident_env: dict[str, str] = field(default_factory=dict)
+    sender_env: dict[str, str] = field(default_factory=dict)  # more SMS_SENDER_* settings
 
 
 def _say(message: str) -> None:
@@ -272,7 +273,7 @@ class BenchStack:
             "SMS_SENDER_SMSC_WINDOW": str(dispatch.window),
             "SMS_SENDER_DISPATCH_FETCH_MAX_WAIT_MS": str(FETCH_MAX_WAIT_MS),
         }
-        return env
+        return env | self.options.sender_env
 
     async def set_dispatch(self, dispatch: DispatchConfig) -> None:
         """(Re)start the dispatchers with this configuration and set the simulator's TPS cap."""
