@@ -104,6 +104,7 @@ class EventPublisher:
             acks="all",
             linger_ms=2,
             request_timeout_ms=10_000,
+            metadata_max_age_ms=self._settings.kafka_metadata_max_age_ms,
         )
         await self._producer.start()
 
@@ -264,6 +265,7 @@ class ConsumerRunner:
             session_timeout_ms=self._settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self._settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=self._sub.fetch_max_wait_ms or self._settings.kafka_fetch_max_wait_ms,
+            metadata_max_age_ms=self._settings.kafka_metadata_max_age_ms,
         )
         self._consumer.subscribe(
             [t.name for t in self._sub.topics], listener=_FinishBeforeRevoke(self._busy, self._settling)

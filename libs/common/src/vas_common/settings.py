@@ -45,6 +45,12 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 3_000
     # How long the broker may hold a fetch that finds nothing new (Kafka's default, 500 ms).
     kafka_fetch_max_wait_ms: int = 500
+    # How often producers and consumers refresh the broker's metadata unasked (Kafka's default,
+    # 5 min). The dev broker, after a restart that emptied it, may give a topic fewer partitions
+    # than before (a client asked for it first) and still accepts records for the partitions it
+    # no longer has, which no consumer reads: a producer keeps sending there until it refreshes.
+    # The bench stack lowers it (vas_bench.stack).
+    kafka_metadata_max_age_ms: int = Field(default=300_000, gt=0)
     # How long a consumer waits for an offset commit before it goes on without it (see
     # vas_common.kafka.ConsumerRunner._commit).
     kafka_commit_timeout_s: float = Field(default=5.0, gt=0)

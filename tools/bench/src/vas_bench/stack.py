@@ -256,6 +256,9 @@ class BenchStack:
             f"{prefix}KAFKA_SESSION_TIMEOUT_MS": str(self.options.kafka_session_timeout_ms),
             f"{prefix}KAFKA_HEARTBEAT_INTERVAL_MS": str(max(300, self.options.kafka_session_timeout_ms // 3)),
             f"{prefix}LOG_LEVEL": self.options.log_level,
+            # After a restart of the dev broker (chaos: broker-restart) a topic may come back
+            # with fewer partitions; see vas_common.settings.kafka_metadata_max_age_ms.
+            f"{prefix}KAFKA_METADATA_MAX_AGE_MS": "5000",
         }
 
     def _subscription_env(self) -> dict[str, str]:
