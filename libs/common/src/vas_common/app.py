@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -59,6 +60,7 @@ from vas_common.kafka import (
     Subscription,
     check_topics,
     ensure_topics,
+    keep_topics,
 )
 from vas_common.logging import configure_logging
 from vas_common.outbox import OutboxRelay, sample_outbox
@@ -245,6 +247,12 @@ def create_service_app(settings: ServiceSettings, spec: ServiceSpec) -> FastAPI:
                 if missing is not None:
                     raise missing
             logger.info("topics ready")
+            if settings.kafka_create_topics:  # a broker that lost them (dev) gets them back
+                runtime.every(
+                    "topic check",
+                    settings.kafka_topics_check_interval_s,
+                    functools.partial(keep_topics, settings, ALL_TOPICS),
+                )
             await _until_ready("broker producer", runtime.publisher.start)
             budget = settings.shutdown_step_timeout_s
             stack.push_async_callback(_bounded("the producer", runtime.publisher.stop, budget))

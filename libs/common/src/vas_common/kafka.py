@@ -127,8 +127,9 @@ async def check_topics(settings: ServiceSettings, topics: Iterable[Topic]) -> No
         raise MissingTopics(missing)
 
 
-async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic]) -> None:
-    """Create each topic and its dead-letter topic if missing. Safe to run from many replicas."""
+async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic]) -> list[str]:
+    """Create each topic and its dead-letter topic if missing. Safe to run from many replicas.
+    Returns the names it created."""
     names: list[str] = []
     for topic in topics:
         names += [topic.name, topic.dead_letter]
@@ -143,6 +144,21 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic]) -> N
                 await admin.create_topics([new])
     finally:
         await admin.close()
+    return missing
+
+
+async def keep_topics(settings: ServiceSettings, topics: Iterable[Topic]) -> list[str]:
+    """Create again the topics the broker no longer has (a periodic job of every service).
+
+    A broker that lost its storage (the dev broker keeps everything in memory, so a restart
+    empties it) comes back without the topics created at start-up: a dead-letter topic, or a
+    topic no client has asked for since, would then be missing for good. A topic a client asks
+    for first is made by the broker itself, with the broker's partition count (Tansu cannot add
+    partitions to it afterwards)."""
+    created = await ensure_topics(settings, topics)
+    if created:
+        logger.warning("topics missing on the broker (did it lose its storage?); created again: %s", created)
+    return created
 
 
 class EventPublisher:
@@ -159,6 +175,7 @@ class EventPublisher:
             acks="all",
             linger_ms=2,
             request_timeout_ms=10_000,
+            metadata_max_age_ms=self._settings.kafka_metadata_max_age_ms,
         )
         await self._producer.start()
 
@@ -327,6 +344,7 @@ class ConsumerRunner:
             session_timeout_ms=self._settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self._settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=self._sub.fetch_max_wait_ms or self._settings.kafka_fetch_max_wait_ms,
+            metadata_max_age_ms=self._settings.kafka_metadata_max_age_ms,
         )
         self._consumer.subscribe(
             [t.name for t in self._sub.topics],
@@ -413,6 +431,7 @@ class ConsumerRunner:
                 continue
             if consumer.assignment():
                 self.assigned.set()
+            await self._rewind_past_the_end(consumer, batches.keys())
             for tp, records in batches.items():
                 if not records:
                     continue
@@ -429,6 +448,30 @@ class ConsumerRunner:
                 task.add_done_callback(
                     functools.partial(self._partition_done, consumer, tp, records[0].offset)
                 )
+
+    async def _rewind_past_the_end(
+        self, consumer: AIOKafkaConsumer, fetched: Iterable[TopicPartition]
+    ) -> None:
+        """A partition whose position is past the end of its log: the broker lost records (the
+        dev broker, memory-only, after a restart; a commit sent while the group was re-forming
+        may even have landed there). Kafka answers such a fetch with OffsetOutOfRange and the
+        consumer starts again from the earliest record (auto_offset_reset); Tansu answers with
+        nothing, and the records published since would be skipped until the log grows past the
+        old position. So: read it again from the start, as Kafka would."""
+        for tp in consumer.assignment() - set(fetched) - set(self._busy):
+            highwater = consumer.highwater(tp)  # from the last fetch answer, None before one
+            if highwater is None or tp in consumer.paused():
+                continue
+            position = await consumer.position(tp)
+            if position > highwater:
+                logger.warning(
+                    "%s: position %d is past the end of the log (%d): the broker lost records;"
+                    " reading the partition from its start",
+                    tp,
+                    position,
+                    highwater,
+                )
+                await consumer.seek_to_beginning(tp)
 
     def _partition_done(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, first_offset: int, task: asyncio.Task[None]
@@ -525,14 +568,26 @@ class ConsumerRunner:
         await self._commit(consumer, tp, records[-1].offset + 1)
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        """Commit, or give up after kafka_commit_timeout_s: an uncommitted offset only means the
+        records may be delivered again (handlers are idempotent), whereas aiokafka retries a
+        commit the broker answers with a retriable error for ever, holding the partition (and
+        the rebalance, which waits for it). A broker that lost its storage answers every commit
+        for a partition it no longer has with UnknownTopicOrPartition."""
         try:
-            await consumer.commit({tp: offset})
+            await asyncio.wait_for(consumer.commit({tp: offset}), self._settings.kafka_commit_timeout_s)
             if tp in consumer.assignment():
                 self._committed[tp] = offset
         except CommitFailedError:
             # The partition moved to another member during a rebalance; it will see these
             # records again, which idempotent handlers tolerate.
             logger.warning("commit lost in rebalance for %s; records will be redelivered", tp)
+        except (KafkaError, TimeoutError) as exc:
+            logger.warning(
+                "commit of %s at offset %d failed (%s); going on, the records may be redelivered",
+                tp,
+                offset,
+                type(exc).__name__ if isinstance(exc, TimeoutError) else exc,
+            )
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         with consumer_span(

@@ -43,6 +43,9 @@ class ServiceSettings(BaseSettings):
     kafka_client_id: str | None = None
     kafka_topic_partitions: int = 6
     kafka_replication_factor: int = 1
+    # How often a service checks that the broker still has every topic, and creates the missing
+    # ones again (vas_common.kafka.keep_topics; a broker that lost its storage).
+    kafka_topics_check_interval_s: float = Field(default=10.0, gt=0)
     # A new group member waits about half the session timeout to join on the dev broker;
     # the local stack and tests lower it, production keeps Kafka's usual values.
     kafka_session_timeout_ms: int = 10_000
@@ -66,6 +69,15 @@ class ServiceSettings(BaseSettings):
     # (deploy/k8s/base/kafka.yaml), and start-up only checks that they all exist, failing with
     # the names of those that do not.
     kafka_create_topics: bool = True
+    # How often producers and consumers refresh the broker's metadata unasked (Kafka's default,
+    # 5 min). The dev broker, after a restart that emptied it, may give a topic fewer partitions
+    # than before (a client asked for it first) and still accepts records for the partitions it
+    # no longer has, which no consumer reads: a producer keeps sending there until it refreshes.
+    # The bench stack lowers it (vas_bench.stack).
+    kafka_metadata_max_age_ms: int = Field(default=300_000, gt=0)
+    # How long a consumer waits for an offset commit before it goes on without it (see
+    # vas_common.kafka.ConsumerRunner._commit).
+    kafka_commit_timeout_s: float = Field(default=5.0, gt=0)
     # How often a consumer retries a failing record before it goes to the dead-letter topic.
     consumer_max_attempts: int = 5
     consumer_retry_initial_s: float = 0.05

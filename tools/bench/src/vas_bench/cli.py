@@ -254,10 +254,13 @@ class Bench:
         result["label"] = label
         self.results["scenarios"][name] = result
 
-    async def stack_for(self, run: str, dispatch: DispatchConfig | None = None) -> Runner:
+    async def stack_for(
+        self, run: str, dispatch: DispatchConfig | None = None, sender_env: dict[str, str] | None = None
+    ) -> Runner:
         """A stack for the next run: a fresh one (new broker, new PostgreSQL) unless
         --shared-stack. The dev broker keeps every record in memory and slows down as it
-        grows (its CPU and RSS climb run after run), so runs on one stack are not comparable."""
+        grows (its CPU and RSS climb run after run), so runs on one stack are not comparable.
+        `sender_env`: more sms-sender settings for a fresh stack."""
         dispatch = dispatch or self.main_dispatch
         if self.args.shared_stack and self.stack is not None and self.runner is not None:
             if self.stack.dispatch != dispatch:
@@ -267,7 +270,10 @@ class Bench:
         await self.stop()
         self._stacks += 1
         print(f"\n-- stack {self._stacks} for {run}: {dispatch.describe()} --", flush=True)
-        self.stack = BenchStack(replace(self.options, dispatch=dispatch), self.out / "logs" / run)
+        options = replace(self.options, dispatch=dispatch)
+        if sender_env:
+            options = replace(options, sender_env={**options.sender_env, **sender_env})
+        self.stack = BenchStack(options, self.out / "logs" / run)
         runner = Runner(self.stack, self.monitor, self.out)
         if self.runner is not None:  # recipients and MO senders stay unique across runs
             runner.next_recipient = self.runner.next_recipient

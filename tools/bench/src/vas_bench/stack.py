@@ -103,6 +103,7 @@ class StackOptions:
     complaints_env: dict[str, str] = field(default_factory=dict)
     incident: bool = False  # the incident service (the quality report's scenario)
     incident_env: dict[str, str] = field(default_factory=dict)
+    sender_env: dict[str, str] = field(default_factory=dict)  # more SMS_SENDER_* settings
 
 
 def _say(message: str) -> None:
@@ -255,6 +256,9 @@ class BenchStack:
             f"{prefix}KAFKA_SESSION_TIMEOUT_MS": str(self.options.kafka_session_timeout_ms),
             f"{prefix}KAFKA_HEARTBEAT_INTERVAL_MS": str(max(300, self.options.kafka_session_timeout_ms // 3)),
             f"{prefix}LOG_LEVEL": self.options.log_level,
+            # After a restart of the dev broker (chaos: broker-restart) a topic may come back
+            # with fewer partitions; see vas_common.settings.kafka_metadata_max_age_ms.
+            f"{prefix}KAFKA_METADATA_MAX_AGE_MS": "5000",
         }
 
     def _subscription_env(self) -> dict[str, str]:
@@ -274,7 +278,7 @@ class BenchStack:
             "SMS_SENDER_SMSC_WINDOW": str(dispatch.window),
             "SMS_SENDER_DISPATCH_FETCH_MAX_WAIT_MS": str(FETCH_MAX_WAIT_MS),
         }
-        return env
+        return env | self.options.sender_env
 
     async def set_dispatch(self, dispatch: DispatchConfig) -> None:
         """(Re)start the dispatchers with this configuration and set the simulator's TPS cap."""

