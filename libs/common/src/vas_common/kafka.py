@@ -459,19 +459,24 @@ class ConsumerRunner:
         nothing, and the records published since would be skipped until the log grows past the
         old position. So: read it again from the start, as Kafka would."""
         for tp in consumer.assignment() - set(fetched) - set(self._busy):
-            highwater = consumer.highwater(tp)  # from the last fetch answer, None before one
-            if highwater is None or tp in consumer.paused():
+            try:
+                highwater = consumer.highwater(tp)  # from the last fetch answer, None before one
+                if highwater is None or tp in consumer.paused():
+                    continue
+                position = await consumer.position(tp)
+                if position > highwater:
+                    logger.warning(
+                        "%s: position %d is past the end of the log (%d): the broker lost records;"
+                        " reading the partition from its start",
+                        tp,
+                        position,
+                        highwater,
+                    )
+                    await consumer.seek_to_beginning(tp)
+            except (AssertionError, KafkaError):
+                # taken away by a rebalance while we asked (aiokafka asserts the assignment):
+                # its next owner looks at it; never let this end the consumer's loop
                 continue
-            position = await consumer.position(tp)
-            if position > highwater:
-                logger.warning(
-                    "%s: position %d is past the end of the log (%d): the broker lost records;"
-                    " reading the partition from its start",
-                    tp,
-                    position,
-                    highwater,
-                )
-                await consumer.seek_to_beginning(tp)
 
     def _partition_done(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, first_offset: int, task: asyncio.Task[None]
