@@ -101,11 +101,13 @@ async def test_registration_success_per_order_and_what_the_events_cannot_say(qui
     assert (reg.figures["confirmed"], reg.figures["expired"]) == (1, 1)
     assert (reg.figures["withdrawn"], reg.figures["waiting"]) == (1, 1)
     assert reg.figures["success_rate_lower_bound"] == pytest.approx(0.5)
-    # An expiry may be a user who never answered (counted apart): the events cannot tell, so a
-    # bound below the target is "cannot say", and the data source says why.
+    # An expiry published before the event said whether its user answered may be a user who
+    # never answered (counted apart): counted as failed, so a bound below the target is "cannot
+    # say", and the data source says why.
     assert reg.met is None
-    assert reg.figures["failed"] is None
-    assert "do not say whether" in reg.data_source
+    assert (reg.figures["failed"], reg.figures["expired_unknown"]) == (0, 1)
+    assert reg.figures["success_rate"] is None
+    assert "lower bound" in reg.data_source
 
     # Every order of another month confirmed: the bound reaches the target, so the promise is met.
     later = [uuid.uuid4() for _ in range(3)]
@@ -122,6 +124,52 @@ async def test_registration_success_per_order_and_what_the_events_cannot_say(qui
     ]
     assert reg.met is True
     assert reg.figures["success_rate_lower_bound"] == 1.0
+
+
+async def test_an_expiry_that_says_whether_its_user_answered_makes_the_rate_exact(
+    quiet: QualityService,
+) -> None:
+    """answered=True: failed, on us; answered=False: never answered, counted apart. With every
+    expiry of the period saying it, the rate is exact and the promise judged (met or not)."""
+    ok, failed, silent = (uuid.uuid4() for _ in range(3))
+    at = T0 + timedelta(days=61)  # 2031-10
+    users = {ok: "8613900002300", failed: "8613900002301", silent: "8613900002302"}
+
+    def order(kind: str, sub: uuid.UUID, when: datetime, answered: bool | None = None) -> OrderChange:
+        return OrderChange(kind, sub, users[sub], "NEWS", when, answered)
+
+    await _twice(
+        quiet,
+        "g.subs",
+        "subscription.events-3",
+        [
+            *(order("requested", s, at) for s in users),
+            order("confirmed", ok, at + timedelta(minutes=1)),
+            order("expired", failed, at + timedelta(hours=24), answered=True),
+            order("expired", silent, at + timedelta(hours=24), answered=False),
+        ],
+    )
+    [reg] = [
+        p
+        for p in (await quiet.report("2031-10", per_partner=False)).promises
+        if p.key == "registration_success"
+    ]
+    f = reg.figures
+    assert (f["confirmed"], f["failed"], f["never_answered"], f["expired_unknown"]) == (1, 1, 1, 0)
+    assert f["success_rate"] == pytest.approx(0.5)  # the never-answered order is not in it
+    assert reg.met is False
+    assert "≥" not in reg.measured
+
+    # A copy of the expiry saying otherwise changes nothing: the first word is kept.
+    await _twice(
+        quiet, "g.subs", "subscription.events-4", [order("expired", failed, at + timedelta(hours=25), False)]
+    )
+    [reg] = [
+        p
+        for p in (await quiet.report("2031-10", per_partner=False)).promises
+        if p.key == "registration_success"
+    ]
+    assert reg.figures["failed"] == 1
 
 
 async def test_unsubscribing_is_timed_from_the_sms_and_nothing_may_follow(quiet: QualityService) -> None:

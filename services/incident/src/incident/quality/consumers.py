@@ -57,7 +57,8 @@ def value_of(event: Event) -> Value:
     if isinstance(event, _ORDER_EVENTS):
         s = event.payload
         kind = event.type.removeprefix("subscription.")  # requested | confirmed | expired | ...
-        return OrderChange(kind, s.subscription_id, s.msisdn, s.product_code, s.occurred_at)
+        answered = event.payload.answered if isinstance(event, SubscriptionExpired) else None
+        return OrderChange(kind, s.subscription_id, s.msisdn, s.product_code, s.occurred_at, answered)
     if isinstance(event, Charged):
         ch = event.payload
         return ChargeSeen(

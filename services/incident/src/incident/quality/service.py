@@ -300,7 +300,13 @@ class QualityService:
                 elif isinstance(c.value, OrderChange):
                     o = c.value
                     await self._orders.order_change(
-                        conn, o.kind, o.subscription_id, self._hash(o.msisdn), o.product_code, o.at
+                        conn,
+                        o.kind,
+                        o.subscription_id,
+                        self._hash(o.msisdn),
+                        o.product_code,
+                        o.at,
+                        o.answered,
                     )
                 elif isinstance(c.value, ChargeSeen):
                     await self._charge(conn, c.value)
@@ -637,15 +643,34 @@ class QualityService:
         )
 
     def _registration_promise(self, r: dict[str, int]) -> Promise:
-        """confirmed / (confirmed + failed), per order placed in the period. The events say an
-        order expired, not whether the user had answered (failed, on us) or never did (counted
-        apart): every expiry is counted as failed, so the figure is a lower bound of the rate.
-        Met when even the bound reaches the target; below it the data cannot say."""
+        """confirmed / (confirmed + failed), per order placed in the period. An expired order
+        failed (on us) when its event says the user had answered while it waited; one whose
+        user never answered is counted apart. An expiry whose event does not say (published
+        before subscription.expired carried `answered`) is counted as failed: with one in the
+        period the figure is a lower bound, met only when even the bound reaches the target
+        (below it the data cannot say); without one the rate is exact and judged."""
         target = self.targets.registration_success
-        confirmed, expired = r["confirmed"], r["expired"]
-        decided = confirmed + expired
-        bound = confirmed / decided if decided else None
-        met = None if bound is None or bound < target else True
+        confirmed, failed, unknown = r["confirmed"], r["failed"], r["expired_unknown"]
+        never = r["never_answered"]
+        decided = confirmed + failed + unknown
+        rate = confirmed / decided if decided else None
+        exact = unknown == 0
+        if rate is None:
+            met = None
+        elif exact:
+            met = rate >= target
+        else:
+            met = True if rate >= target else None
+        counts = (
+            f"{confirmed} confirmed, {failed} failed, {never} never answered"
+            + ("" if exact else f", {unknown} expired without saying whether answered")
+            + f", {r['withdrawn']} withdrawn, {r['waiting']} waiting, of {r['orders']} orders"
+        )
+        counts_zh = (
+            f"确认 {confirmed}，失败 {failed}，未回复 {never}"
+            + ("" if exact else f"，超时未确认且未说明是否回复 {unknown}")
+            + f"，撤回 {r['withdrawn']}，待确认 {r['waiting']}，共 {r['orders']} 笔"
+        )
         return Promise(
             key="registration_success",
             name_zh="订购成功率",
@@ -653,40 +678,42 @@ class QualityService:
             target=f"≥ {target:.1%} of orders: confirmed / (confirmed + failed for system reasons)",
             measured=(
                 "no order decided in the period"
-                if bound is None
-                else f"≥ {bound:.3%} ({confirmed} confirmed, {expired} expired, "
-                f"{r['withdrawn']} withdrawn, {r['waiting']} waiting, of {r['orders']} orders)"
+                if rate is None
+                else f"{'' if exact else '≥ '}{rate:.3%} ({counts})"
             ),
             met=met,
             data_source=(
                 "subscription.events (subscription.requested / confirmed / expired / cancelled / ended), "
-                "per order placed in the period. The events do not say whether an expired order's user "
-                "had answered (failed: a Y we could not match or read) or never answered (counted apart): "
-                "every expiry is counted as failed here, so the figure is a lower bound; when it is below "
-                "the target this report cannot say, and the split is the subscription service's "
-                "GET /v1/registration-success (from its order records). Orders withdrawn before a Y and "
-                "those still waiting are counted apart."
+                "per order placed in the period. An expired order failed (on us) when its "
+                "subscription.expired says the user had answered while it waited (a Y<n> we could not "
+                "match, an answer we could not read); one whose user never answered is counted apart, "
+                "as are orders withdrawn before a Y and those still waiting. An expiry published before "
+                "the event said it (expired_unknown) counts as failed: then the figure is a lower bound, "
+                "and below the target this report cannot say (the subscription service's "
+                "GET /v1/registration-success has the split from its order records)."
             ),
             figures={
                 "orders": r["orders"],
                 "confirmed": confirmed,
-                "expired": expired,
+                "expired": r["expired"],
+                "failed": failed,
+                "never_answered": never,
+                "expired_unknown": unknown,
                 "withdrawn": r["withdrawn"],
                 "waiting": r["waiting"],
-                "success_rate_lower_bound": bound,
-                "failed": None,  # not in the events
-                "never_answered": None,  # not in the events
+                "success_rate": rate if exact else None,
+                "success_rate_lower_bound": rate,
             },
             target_zh=f"订购成功率（确认 /（确认 + 因系统原因失败））不低于{target:.1%}",
             measured_zh=(
                 "本期无已有结果的订购"
-                if bound is None
-                else f"不低于 {bound:.3%}（确认 {confirmed}，超时未确认 {expired}，撤回 {r['withdrawn']}，"
-                f"待确认 {r['waiting']}，共 {r['orders']} 笔）"
+                if rate is None
+                else f"{'' if exact else '不低于 '}{rate:.3%}（{counts_zh}）"
             ),
             data_source_zh=(
-                "订购事件（subscription.events），按本期下单的订购统计。事件不区分超时订购的用户是否回复过，"
-                "此处全部按失败计，所得为成功率下限；下限低于承诺值时本报告无法判定，以订购服务的统计为准"
+                "订购事件（subscription.events），按本期下单的订购统计。超时未确认的订购，用户回复过（无法识别的回复、"
+                "无法对应的Y<n>）计为失败，从未回复的另计；事件未说明是否回复的（旧事件）按失败计，所得为成功率下限，"
+                "下限低于承诺值时本报告无法判定，以订购服务的统计为准"
             ),
         )
 
