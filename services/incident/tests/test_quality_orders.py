@@ -21,7 +21,15 @@ from incident.settings import IncidentSettings
 from vas_common.clock import ManualClock
 from vas_common.events import encode_event
 from vas_common.events.complaints import ComplaintState, ComplaintUpdated
-from vas_common.events.sms_sender import MessageState, MessageStatus, MoMessage, MoReceived
+from vas_common.events.sms_sender import (
+    Category,
+    ContentRejected,
+    ContentRejection,
+    MessageState,
+    MessageStatus,
+    MoMessage,
+    MoReceived,
+)
 from vas_common.events.subscription import (
     SubscriptionCancelled,
     SubscriptionConfirmed,
@@ -273,14 +281,42 @@ async def test_unsubscribing_is_timed_from_the_sms_and_nothing_may_follow(quiet:
     assert (q.figures["messages_after"], q.figures["charges_after"]) == (1, 2)
 
 
-async def test_content_review_and_records_say_what_the_data_lacks(quiet: QualityService) -> None:
-    await _twice(quiet, "g.status", "sms.status", [_message(T0, product=None) for _ in range(3)])
+async def test_content_review_counts_blocked_per_category_and_records_say_what_the_data_lacks(
+    quiet: QualityService,
+) -> None:
+    partner = uuid.uuid4()
+
+    def refused(rule: str, recipients: int, at: datetime) -> ContentRejection:
+        return ContentRejection(
+            request_id=uuid.uuid4(), partner_id=partner, category=Category.NOTICE,
+            rule_category=rule, recipients=recipients, rejected_at=at,
+        )  # fmt: skip
+
+    await _twice(
+        quiet,
+        "g.status",
+        "sms.status",
+        [
+            *(_message(T0, product=None) for _ in range(3)),
+            refused("fraud", 2, T0),
+            refused("fraud", 1, T0 + timedelta(hours=1)),
+            refused("gambling", 5, T0 + timedelta(days=1)),
+            refused("fraud", 9, T0 + timedelta(days=40)),  # another month
+        ],
+    )
     report = await quiet.report("2031-08", per_partner=False)
     keys = {p.key: p for p in report.promises}
     review = keys["content_review"]
-    assert review.figures == {"reviewed": 3, "blocked": None, "blocked_by_category": None}
-    assert review.met is None
-    assert "sms_rejected_total" in review.data_source
+    assert review.figures == {
+        "reviewed": 3 + 8,
+        "sent": 3,
+        "blocked": 8,
+        "blocked_requests": 3,
+        "blocked_by_category": {"fraud": 2, "gambling": 1},
+        "blocked_recipients_by_category": {"fraud": 3, "gambling": 5},
+    }
+    assert review.met is True
+    assert "sms.content_rejected" in review.data_source
     records = keys["records_kept"]
     assert records.met is None
     assert records.figures["policy_days"] == 183
@@ -414,7 +450,7 @@ async def test_the_servqual_view_from_the_report_the_status_page_and_the_replies
     assert (await incident.client.get(f"/v1/quality/servqual/{month}")).status_code == 401
 
 
-async def test_the_consumers_feed_orders_unsubscriptions_and_replies_from_the_topics(
+async def test_the_consumers_feed_orders_unsubscriptions_replies_and_refusals_from_the_topics(
     incident: Running,
 ) -> None:
     at = datetime(2032, 7, 14, 3, 0, tzinfo=UTC)  # a month no other test uses
@@ -451,6 +487,19 @@ async def test_the_consumers_feed_orders_unsubscriptions_and_replies_from_the_to
                 )
             ),
         ),
+        (
+            "sms.status",
+            ContentRejected(
+                payload=ContentRejection(
+                    request_id=uuid.uuid4(),
+                    partner_id=uuid.uuid4(),
+                    category=Category.CONTENT,
+                    rule_category="gambling",
+                    recipients=4,
+                    rejected_at=at,
+                )
+            ),
+        ),
     ]
     producer = AIOKafkaProducer(bootstrap_servers=incident.settings.kafka_bootstrap)
     await producer.start()
@@ -467,6 +516,7 @@ async def test_the_consumers_feed_orders_unsubscriptions_and_replies_from_the_to
         done = (
             keys["unsubscribe"]["figures"]["timed"] >= 1
             and keys["registration_success"]["figures"]["confirmed"]
+            and keys["content_review"]["figures"]["blocked"]
         )
         return keys if done else None
 
@@ -475,6 +525,8 @@ async def test_the_consumers_feed_orders_unsubscriptions_and_replies_from_the_to
     assert keys["registration_success"]["met"] is True
     assert keys["unsubscribe"]["figures"]["p99_s"] == pytest.approx(7.0)
     assert keys["unsubscribe"]["met"] is True
+    assert keys["content_review"]["figures"]["blocked_by_category"] == {"gambling": 1}
+    assert keys["content_review"]["figures"]["blocked"] == 4
 
     async def replied() -> dict[str, Any] | None:
         got = await incident.client.get("/v1/quality/servqual/2032-07", headers=OPERATOR)

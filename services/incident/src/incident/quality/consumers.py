@@ -15,7 +15,7 @@ from incident.quality.domain import ChargeSeen, OrderChange, SatisfactionReply
 from incident.quality.service import Consumed, QualityService, Value
 from vas_common.events.complaints import ComplaintUpdated, SlaBreached
 from vas_common.events.envelope import Event
-from vas_common.events.sms_sender import MessageStatusChanged, MoReceived
+from vas_common.events.sms_sender import ContentRejected, MessageStatusChanged, MoReceived
 from vas_common.events.subscription import (
     Charged,
     SubscriptionCancelled,
@@ -46,6 +46,8 @@ def value_of(event: Event) -> Value:
     if isinstance(event, MessageStatusChanged):
         return event.payload
     if isinstance(event, MoReceived):
+        return event.payload
+    if isinstance(event, ContentRejected):
         return event.payload
     if isinstance(event, SlaBreached):
         return event.payload

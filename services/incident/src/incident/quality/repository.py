@@ -168,6 +168,36 @@ class QualityRepository:
             [(day, clock, n) for (day, clock), n in sorted(added.items())],
         )
 
+    async def add_blocked(
+        self, conn: DbConnection, added: Mapping[tuple[date, UUID, str, str], tuple[int, int]]
+    ) -> None:
+        """Refusals of the content review, (day, partner, category, rule category) ->
+        (requests, recipients), added to the day's counts."""
+        if not added:
+            return
+        await conn.executemany(
+            """
+            INSERT INTO quality_content_blocked AS b
+                   (day, partner_id, category, rule_category, requests, recipients)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (day, partner_id, category, rule_category) DO UPDATE
+               SET requests = b.requests + EXCLUDED.requests,
+                   recipients = b.recipients + EXCLUDED.recipients
+            """,
+            [(*key, n, r) for key, (n, r) in sorted(added.items())],
+        )
+
+    async def blocked(self, conn: DbConnection, first: date, end: date) -> dict[str, tuple[int, int]]:
+        """Rule category -> (requests, recipients) refused in [first, end)."""
+        rows = await conn.fetch(
+            "SELECT rule_category, sum(requests)::bigint AS n, sum(recipients)::bigint AS r"
+            " FROM quality_content_blocked WHERE day >= $1 AND day < $2"
+            " GROUP BY rule_category ORDER BY rule_category",
+            first,
+            end,
+        )
+        return {r["rule_category"]: (r["n"], r["r"]) for r in rows}
+
     async def breaches(self, conn: DbConnection, first: date, end: date) -> dict[str, int]:
         rows = await conn.fetch(
             "SELECT clock, sum(breaches)::bigint AS n FROM quality_complaint_breaches"

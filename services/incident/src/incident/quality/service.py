@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -41,7 +41,7 @@ from vas_common.clock import Clock
 from vas_common.db import DbConnection
 from vas_common.errors import ValidationFailed
 from vas_common.events.complaints import SlaAlert
-from vas_common.events.sms_sender import MessageState, MoMessage
+from vas_common.events.sms_sender import ContentRejection, MessageState, MoMessage
 
 
 class InvalidPeriod(ValidationFailed):
@@ -182,8 +182,18 @@ class InvalidDay(ValidationFailed):
 
 
 # What a record carries for the roll-ups: a status, an MO (or only its reception), a breach, an
-# order's change, a charge, a satisfaction score; None: nothing.
-Value = MessageState | MoMessage | datetime | SlaAlert | OrderChange | ChargeSeen | SatisfactionReply | None
+# order's change, a charge, a satisfaction score, a content refusal; None: nothing.
+Value = (
+    MessageState
+    | MoMessage
+    | datetime
+    | SlaAlert
+    | OrderChange
+    | ChargeSeen
+    | SatisfactionReply
+    | ContentRejection
+    | None
+)
 
 
 @dataclass(frozen=True)
@@ -277,6 +287,7 @@ class QualityService:
             scores: dict[tuple[date, int], int] = {}
             unsub_requests: list[tuple[bytes, datetime]] = []
             product_messages: list[tuple[UUID, bytes, str, datetime]] = []
+            blocked: dict[tuple[date, UUID, str, str], tuple[int, int]] = {}
             for c in fresh:
                 if isinstance(c.value, MessageState):
                     s = c.value
@@ -291,6 +302,16 @@ class QualityService:
                             product_messages.append(
                                 (s.message_id, self._hash(s.recipient), s.product_code, s.accepted_at)
                             )
+                elif isinstance(c.value, ContentRejection):
+                    r = c.value
+                    block_key = (
+                        domain.day_of(r.rejected_at),
+                        r.partner_id,
+                        r.category.value,
+                        r.rule_category,
+                    )
+                    n, rcpt = blocked.get(block_key, (0, 0))
+                    blocked[block_key] = (n + 1, rcpt + r.recipients)
                 elif isinstance(c.value, SlaAlert):
                     key = (domain.day_of(c.value.at), c.value.clock)
                     breaches[key] = breaches.get(key, 0) + 1
@@ -321,6 +342,7 @@ class QualityService:
             await self._repo.add_traffic(conn, "mt", added.traffic)
             await self._repo.add_traffic(conn, "mo", mo)
             await self._repo.add_breaches(conn, breaches)
+            await self._repo.add_blocked(conn, blocked)
             await self._orders.add_satisfaction(conn, scores)
             await self._orders.add_unsub_requests(conn, unsub_requests)
             await self._orders.messages_after_unsubscription(conn, product_messages)
@@ -374,6 +396,7 @@ class QualityService:
             mo_hours = await self._repo.traffic_hours(conn, "mo", period.start, period.end)
             notices = await self._notices(conn, period)
             breaches = await self._repo.breaches(conn, period.first_day, period.end_day)
+            blocked = await self._repo.blocked(conn, period.first_day, period.end_day)
             registration = await self._orders.registration(conn, period.start, period.end)
             unsubscription = await self._orders.unsubscription(conn, period.start, period.end)
             oldest = await self._orders.oldest_records(conn)
@@ -396,7 +419,7 @@ class QualityService:
             self._notices_promise(*notices),
             self._registration_promise(registration),
             self._unsubscribe_promise(unsubscription),
-            _content_review_promise(delay.messages),
+            _content_review_promise(delay.messages, blocked),
             self._records_promise(oldest, reported),
         ]
         return QualityReport(period, self.clock.now(), promises, delay, days, availability, partners)
@@ -853,27 +876,50 @@ class QualityService:
         return ReportedRecords(store, oldest, note, actor, now)
 
 
-def _content_review_promise(messages: int) -> Promise:
+def _content_review_promise(messages: int, blocked: Mapping[str, tuple[int, int]]) -> Promise:
+    """Reviewed = sent + blocked: the sms-sender reviews every request at acceptance, and a
+    message is sent only when it passed; what it blocked comes from sms.content_rejected (per
+    refused request, with the review rule's category). Met when the period saw any traffic (the
+    review is on the only accept path); none: the data cannot say."""
+    requests = sum(n for n, _ in blocked.values())
+    recipients = sum(r for _, r in blocked.values())
+    by_category = {category: n for category, (n, _) in blocked.items()}
+    listed = ", ".join(f"{category} {n}" for category, n in by_category.items()) or "none"
+    listed_zh = "，".join(f"{category} {n}" for category, n in by_category.items()) or "无"
     return Promise(
         key="content_review",
         name_zh="内容审核",
         name_en="Content reviewed",
         target="every message reviewed before it is sent; blocked messages counted per category",
-        measured=f"{messages} messages sent, each reviewed at acceptance; blocked per category not in the events",
-        met=None,
+        measured=(
+            f"{messages + recipients} messages reviewed: {messages} sent, {recipients} blocked in "
+            f"{requests} refused requests (per category: {listed})"
+        ),
+        met=True if messages or requests else None,
         data_source=(
             "sms.status: every message there passed the sms-sender's sensitive-word review before it was "
-            "accepted (reviewed = sent). A refused message is never published: it is a 422 "
-            "content_rejected answer (its category in the problem's extra) and the metric "
-            'sms_rejected_total{reason="content_rejected"}, which has no category label. Blocked per '
-            "category is therefore not measured here (a gap: an event for refusals would close it)."
+            "accepted; sms.content_rejected (on the same topic, one per request the review refused: "
+            "partner, message category, the word list's category that matched, recipients named; "
+            "neither the text nor the numbers) gives what was blocked, per category, counted on the "
+            "Shanghai day of the refusal. Reviewed = sent + blocked. Refusals from before the event "
+            "existed are not counted."
         ),
-        figures={"reviewed": messages, "blocked": None, "blocked_by_category": None},
+        figures={
+            "reviewed": messages + recipients,
+            "sent": messages,
+            "blocked": recipients,
+            "blocked_requests": requests,
+            "blocked_by_category": by_category,
+            "blocked_recipients_by_category": {category: r for category, (_, r) in blocked.items()},
+        },
         target_zh="所有短信发送前均经审核；按类别统计拦截数",
-        measured_zh=f"已发送 {messages} 条，均在受理时审核；拦截数按类别未能从事件统计",
+        measured_zh=(
+            f"审核 {messages + recipients} 条：发送 {messages} 条，拦截 {recipients} 条"
+            f"（{requests} 次请求；按类别：{listed_zh}）"
+        ),
         data_source_zh=(
-            "短信状态事件：发出的短信均已通过敏感词审核。被拦截的短信不产生事件，仅有应答（content_rejected）"
-            "与不分类别的监控指标，故拦截数按类别未统计"
+            "短信状态事件：发出的短信均已通过敏感词审核；被拦截的请求产生 sms.content_rejected 事件"
+            "（不含内容与号码），按命中的词表类别、按北京时间日统计。审核数 = 发送数 + 拦截数"
         ),
     )
 
