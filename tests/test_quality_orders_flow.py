@@ -100,3 +100,30 @@ async def test_an_expired_order_says_whether_its_user_answered_and_the_report_ju
     assert (figures["confirmed"], figures["failed"], figures["never_answered"]) == (0, 2, 1)
     assert figures["success_rate"] == 0.0
     assert reg["met"] is False  # judged, not a lower bound
+
+
+async def test_what_the_content_review_blocks_reaches_the_report_per_category(suite: Suite) -> None:
+    """A partner's message refused by the sms-sender's review (422 content_rejected) is counted,
+    per rule category, in the month report's content_review promise."""
+    partner = await suite.partner()
+    month = suite.clock.now().astimezone(SHANGHAI).strftime("%Y-%m")
+    refused = await suite.sms_sender.post(
+        "/v1/messages",
+        headers=partner["headers"],
+        json={
+            "recipients": ["8613710009001", "8613710009002"],
+            "content": "加入网上刷单赚钱",
+            "category": "notice",
+        },
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "content_rejected"
+
+    async def counted() -> dict[str, Any] | None:
+        review = (await _promises(suite, month))["content_review"]
+        return review if review["figures"]["blocked"] else None
+
+    review = await eventually(counted, timeout_s=30)
+    assert review["figures"]["blocked_by_category"] == {"fraud": 1}
+    assert review["figures"]["blocked_recipients_by_category"] == {"fraud": 2}
+    assert review["met"] is True
