@@ -6,10 +6,11 @@ reaches the user after the unsubscription."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually
+from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, read_events
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 Suite = Any  # tests/conftest.py
@@ -59,3 +60,70 @@ async def test_orders_and_a_td_by_sms_reach_the_quality_report(suite: Suite) -> 
     assert unsub["figures"]["messages_after"] == 0
     assert unsub["figures"]["charges_after"] == 0
     assert unsub["met"] is True
+
+
+async def test_an_expired_order_says_whether_its_user_answered_and_the_report_judges_the_rate(
+    suite: Suite, kafka: Any
+) -> None:
+    """subscription.expired carries `answered`: true for the user whose answer we could not read
+    (or whose Y<n> pointed at nothing), false for the one who never answered. The report counts
+    the first as failed, the second apart, and judges the promise once every expiry says it."""
+    partner = await suite.partner()
+    code = (await suite.product(partner, name="每日一问"))["code"]
+    unread, stale, silent = (suite.phone(f"86137100081{i:02d}") for i in range(3))
+    month = suite.clock.now().astimezone(SHANGHAI).strftime("%Y-%m")
+    for phone in (unread, stale, silent):
+        await phone.send(code, "回复Y")
+    await unread.send("嗯嗯", "还在等待您的确认")
+    await stale.send("Y7")  # no 7th waiting order: asked again (the reply: the answer is recorded)
+    suite.clock.advance(timedelta(hours=24, seconds=1))
+    expired = await suite.subscription.post("/v1/jobs/expire-pending", headers=OPERATOR)
+    assert expired.json()["affected"] >= 3
+
+    mine = {unread.msisdn, stale.msisdn, silent.msisdn}
+    events = await read_events(
+        kafka.bootstrap,
+        "subscription.events",
+        lambda e: e.type == "subscription.expired" and e.payload.msisdn in mine,
+        3,
+    )
+    answered = {e.payload.msisdn: e.payload.answered for e, _ in events}
+    assert answered == {unread.msisdn: True, stale.msisdn: True, silent.msisdn: False}
+
+    async def counted() -> dict[str, Any] | None:
+        reg = (await _promises(suite, month))["registration_success"]
+        return reg if reg["figures"]["expired"] >= 3 else None
+
+    reg = await eventually(counted, timeout_s=30)
+    figures = reg["figures"]
+    assert figures["expired_unknown"] == 0  # every expiry says whether its user answered
+    assert (figures["confirmed"], figures["failed"], figures["never_answered"]) == (0, 2, 1)
+    assert figures["success_rate"] == 0.0
+    assert reg["met"] is False  # judged, not a lower bound
+
+
+async def test_what_the_content_review_blocks_reaches_the_report_per_category(suite: Suite) -> None:
+    """A partner's message refused by the sms-sender's review (422 content_rejected) is counted,
+    per rule category, in the month report's content_review promise."""
+    partner = await suite.partner()
+    month = suite.clock.now().astimezone(SHANGHAI).strftime("%Y-%m")
+    refused = await suite.sms_sender.post(
+        "/v1/messages",
+        headers=partner["headers"],
+        json={
+            "recipients": ["8613710009001", "8613710009002"],
+            "content": "加入网上刷单赚钱",
+            "category": "notice",
+        },
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "content_rejected"
+
+    async def counted() -> dict[str, Any] | None:
+        review = (await _promises(suite, month))["content_review"]
+        return review if review["figures"]["blocked"] else None
+
+    review = await eventually(counted, timeout_s=30)
+    assert review["figures"]["blocked_by_category"] == {"fraud": 1}
+    assert review["figures"]["blocked_recipients_by_category"] == {"fraud": 2}
+    assert review["met"] is True

@@ -21,7 +21,15 @@ from incident.settings import IncidentSettings
 from vas_common.clock import ManualClock
 from vas_common.events import encode_event
 from vas_common.events.complaints import ComplaintState, ComplaintUpdated
-from vas_common.events.sms_sender import MessageState, MessageStatus, MoMessage, MoReceived
+from vas_common.events.sms_sender import (
+    Category,
+    ContentRejected,
+    ContentRejection,
+    MessageState,
+    MessageStatus,
+    MoMessage,
+    MoReceived,
+)
 from vas_common.events.subscription import (
     SubscriptionCancelled,
     SubscriptionConfirmed,
@@ -101,11 +109,13 @@ async def test_registration_success_per_order_and_what_the_events_cannot_say(qui
     assert (reg.figures["confirmed"], reg.figures["expired"]) == (1, 1)
     assert (reg.figures["withdrawn"], reg.figures["waiting"]) == (1, 1)
     assert reg.figures["success_rate_lower_bound"] == pytest.approx(0.5)
-    # An expiry may be a user who never answered (counted apart): the events cannot tell, so a
-    # bound below the target is "cannot say", and the data source says why.
+    # An expiry published before the event said whether its user answered may be a user who
+    # never answered (counted apart): counted as failed, so a bound below the target is "cannot
+    # say", and the data source says why.
     assert reg.met is None
-    assert reg.figures["failed"] is None
-    assert "do not say whether" in reg.data_source
+    assert (reg.figures["failed"], reg.figures["expired_unknown"]) == (0, 1)
+    assert reg.figures["success_rate"] is None
+    assert "lower bound" in reg.data_source
 
     # Every order of another month confirmed: the bound reaches the target, so the promise is met.
     later = [uuid.uuid4() for _ in range(3)]
@@ -122,6 +132,52 @@ async def test_registration_success_per_order_and_what_the_events_cannot_say(qui
     ]
     assert reg.met is True
     assert reg.figures["success_rate_lower_bound"] == 1.0
+
+
+async def test_an_expiry_that_says_whether_its_user_answered_makes_the_rate_exact(
+    quiet: QualityService,
+) -> None:
+    """answered=True: failed, on us; answered=False: never answered, counted apart. With every
+    expiry of the period saying it, the rate is exact and the promise judged (met or not)."""
+    ok, failed, silent = (uuid.uuid4() for _ in range(3))
+    at = T0 + timedelta(days=61)  # 2031-10
+    users = {ok: "8613900002300", failed: "8613900002301", silent: "8613900002302"}
+
+    def order(kind: str, sub: uuid.UUID, when: datetime, answered: bool | None = None) -> OrderChange:
+        return OrderChange(kind, sub, users[sub], "NEWS", when, answered)
+
+    await _twice(
+        quiet,
+        "g.subs",
+        "subscription.events-3",
+        [
+            *(order("requested", s, at) for s in users),
+            order("confirmed", ok, at + timedelta(minutes=1)),
+            order("expired", failed, at + timedelta(hours=24), answered=True),
+            order("expired", silent, at + timedelta(hours=24), answered=False),
+        ],
+    )
+    [reg] = [
+        p
+        for p in (await quiet.report("2031-10", per_partner=False)).promises
+        if p.key == "registration_success"
+    ]
+    f = reg.figures
+    assert (f["confirmed"], f["failed"], f["never_answered"], f["expired_unknown"]) == (1, 1, 1, 0)
+    assert f["success_rate"] == pytest.approx(0.5)  # the never-answered order is not in it
+    assert reg.met is False
+    assert "≥" not in reg.measured
+
+    # A copy of the expiry saying otherwise changes nothing: the first word is kept.
+    await _twice(
+        quiet, "g.subs", "subscription.events-4", [order("expired", failed, at + timedelta(hours=25), False)]
+    )
+    [reg] = [
+        p
+        for p in (await quiet.report("2031-10", per_partner=False)).promises
+        if p.key == "registration_success"
+    ]
+    assert reg.figures["failed"] == 1
 
 
 async def test_unsubscribing_is_timed_from_the_sms_and_nothing_may_follow(quiet: QualityService) -> None:
@@ -225,14 +281,42 @@ async def test_unsubscribing_is_timed_from_the_sms_and_nothing_may_follow(quiet:
     assert (q.figures["messages_after"], q.figures["charges_after"]) == (1, 2)
 
 
-async def test_content_review_and_records_say_what_the_data_lacks(quiet: QualityService) -> None:
-    await _twice(quiet, "g.status", "sms.status", [_message(T0, product=None) for _ in range(3)])
+async def test_content_review_counts_blocked_per_category_and_records_say_what_the_data_lacks(
+    quiet: QualityService,
+) -> None:
+    partner = uuid.uuid4()
+
+    def refused(rule: str, recipients: int, at: datetime) -> ContentRejection:
+        return ContentRejection(
+            request_id=uuid.uuid4(), partner_id=partner, category=Category.NOTICE,
+            rule_category=rule, recipients=recipients, rejected_at=at,
+        )  # fmt: skip
+
+    await _twice(
+        quiet,
+        "g.status",
+        "sms.status",
+        [
+            *(_message(T0, product=None) for _ in range(3)),
+            refused("fraud", 2, T0),
+            refused("fraud", 1, T0 + timedelta(hours=1)),
+            refused("gambling", 5, T0 + timedelta(days=1)),
+            refused("fraud", 9, T0 + timedelta(days=40)),  # another month
+        ],
+    )
     report = await quiet.report("2031-08", per_partner=False)
     keys = {p.key: p for p in report.promises}
     review = keys["content_review"]
-    assert review.figures == {"reviewed": 3, "blocked": None, "blocked_by_category": None}
-    assert review.met is None
-    assert "sms_rejected_total" in review.data_source
+    assert review.figures == {
+        "reviewed": 3 + 8,
+        "sent": 3,
+        "blocked": 8,
+        "blocked_requests": 3,
+        "blocked_by_category": {"fraud": 2, "gambling": 1},
+        "blocked_recipients_by_category": {"fraud": 3, "gambling": 5},
+    }
+    assert review.met is True
+    assert "sms.content_rejected" in review.data_source
     records = keys["records_kept"]
     assert records.met is None
     assert records.figures["policy_days"] == 183
@@ -366,7 +450,7 @@ async def test_the_servqual_view_from_the_report_the_status_page_and_the_replies
     assert (await incident.client.get(f"/v1/quality/servqual/{month}")).status_code == 401
 
 
-async def test_the_consumers_feed_orders_unsubscriptions_and_replies_from_the_topics(
+async def test_the_consumers_feed_orders_unsubscriptions_replies_and_refusals_from_the_topics(
     incident: Running,
 ) -> None:
     at = datetime(2032, 7, 14, 3, 0, tzinfo=UTC)  # a month no other test uses
@@ -403,6 +487,19 @@ async def test_the_consumers_feed_orders_unsubscriptions_and_replies_from_the_to
                 )
             ),
         ),
+        (
+            "sms.status",
+            ContentRejected(
+                payload=ContentRejection(
+                    request_id=uuid.uuid4(),
+                    partner_id=uuid.uuid4(),
+                    category=Category.CONTENT,
+                    rule_category="gambling",
+                    recipients=4,
+                    rejected_at=at,
+                )
+            ),
+        ),
     ]
     producer = AIOKafkaProducer(bootstrap_servers=incident.settings.kafka_bootstrap)
     await producer.start()
@@ -419,6 +516,7 @@ async def test_the_consumers_feed_orders_unsubscriptions_and_replies_from_the_to
         done = (
             keys["unsubscribe"]["figures"]["timed"] >= 1
             and keys["registration_success"]["figures"]["confirmed"]
+            and keys["content_review"]["figures"]["blocked"]
         )
         return keys if done else None
 
@@ -427,6 +525,8 @@ async def test_the_consumers_feed_orders_unsubscriptions_and_replies_from_the_to
     assert keys["registration_success"]["met"] is True
     assert keys["unsubscribe"]["figures"]["p99_s"] == pytest.approx(7.0)
     assert keys["unsubscribe"]["met"] is True
+    assert keys["content_review"]["figures"]["blocked_by_category"] == {"gambling": 1}
+    assert keys["content_review"]["figures"]["blocked"] == 4
 
     async def replied() -> dict[str, Any] | None:
         got = await incident.client.get("/v1/quality/servqual/2032-07", headers=OPERATOR)

@@ -89,7 +89,7 @@ async def test_the_quality_report_pages_in_the_browser(
         await expect(page.locator("#delay-chart rect.ok")).to_have_count(9)
         await expect(page.locator("#promise-registration_success")).to_contain_text("订购成功率")
         await expect(page.locator("#promise-unsubscribe")).to_contain_text("退订便捷")
-        await expect(page.locator("#promise-content_review")).to_contain_text("无法判定")
+        await expect(page.locator("#promise-content_review")).to_contain_text("内容审核")
         await expect(page.locator("#promise-records_kept")).to_contain_text("记录保存6个月")
         await expect(page.get_by_role("link", name="SERVQUAL 差距分析")).to_have_attribute(
             "href", "/staff/quality/servqual/2031-05"

@@ -12,10 +12,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from vas_common.events import UnknownEvent, decode_event
-from vas_common.events.sms_sender import SubmitRequested
+from vas_common.events.sms_sender import Category, ContentRejected, SubmitRequested
 from vas_common.events.subscription import SignaturePlacement
-from vas_common.events.topics import SMS_SUBMIT, SMS_SUBMIT_PRIORITY
-from vas_devstack.pytest_plugin import eventually
+from vas_common.events.topics import SMS_STATUS, SMS_SUBMIT, SMS_SUBMIT_PRIORITY
+from vas_devstack.pytest_plugin import eventually, read_events
 
 CHINESE_300 = ("移动增值业务服务质量承诺" * 30)[:297]  # + the 3-character signature = 300
 
@@ -274,18 +274,33 @@ async def test_content_needs_a_product(
 
 
 async def test_review_signature_and_subscription_rules(
-    sms_sender_client: httpx.AsyncClient, make_partner: Any, make_product: Any
+    sms_sender_client: httpx.AsyncClient, make_partner: Any, make_product: Any, kafka: Any
 ) -> None:
     make = make_partner(sms_sender_client)
     partner = await make()
     bad = await sms_sender_client.post(
         "/v1/messages",
         headers=partner.headers,
-        json={"recipients": ["13812345678"], "content": "加入网上刷单赚钱", "category": "notice"},
+        json={
+            "recipients": ["13812345678", "13812345679"],
+            "content": "加入网上刷单赚钱",
+            "category": "notice",
+        },
     )
     assert bad.status_code == 422
     assert bad.json()["code"] == "content_rejected"
     assert (bad.json()["category"], bad.json()["term"]) == ("fraud", "刷单")
+    # What the review blocked reaches sms.status (through the outbox), without text or numbers.
+    [(refusal, record)] = await read_events(
+        kafka.bootstrap,
+        SMS_STATUS.name,
+        lambda e: isinstance(e, ContentRejected) and e.payload.partner_id == partner.id,
+        1,
+    )
+    assert (refusal.payload.category, refusal.payload.rule_category) == (Category.NOTICE, "fraud")
+    assert refusal.payload.recipients == 2
+    assert b"13812345678" not in record.value
+    assert "刷单".encode() not in record.value
 
     strict = await make(placement=SignaturePlacement.REQUIRE)
     unsigned = await sms_sender_client.post(

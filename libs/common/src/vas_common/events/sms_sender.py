@@ -166,4 +166,28 @@ class HealthReported(Event):
         return self.payload.smsc
 
 
-EVENTS = (SubmitRequested, MessageStatusChanged, MoReceived, HealthReported)
+class ContentRejection(Payload):
+    """A send request the content review refused (422 content_rejected), without the text or the
+    numbers: who sent it, the message category, the review rule's category that matched (the
+    word list's category, not the word), how many recipients it named, and when."""
+
+    request_id: UUID  # one per refused request: a copy of the event is counted once
+    partner_id: UUID
+    category: Category
+    rule_category: str
+    recipients: int
+    rejected_at: AwareDatetime
+
+
+class ContentRejected(Event):
+    """On `sms.status`, next to the statuses of the messages that passed the review."""
+
+    producer: str = PRODUCER
+    type: Literal["sms.content_rejected"] = "sms.content_rejected"
+    payload: ContentRejection
+
+    def key(self) -> str:
+        return str(self.payload.partner_id)
+
+
+EVENTS = (SubmitRequested, MessageStatusChanged, MoReceived, HealthReported, ContentRejected)

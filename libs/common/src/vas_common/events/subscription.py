@@ -99,8 +99,17 @@ class SubscriptionConfirmed(_SubscriptionEvent):
     type: Literal["subscription.confirmed"] = "subscription.confirmed"
 
 
+class ExpiredState(SubscriptionState):
+    """An order that expired unconfirmed. `answered`: whether the user had tried to answer while
+    it waited (an answer we could not read, a Y<n> we could not match to it: a failure on our
+    side) or never answered (counted apart); None in events published before the field existed."""
+
+    answered: bool | None = None
+
+
 class SubscriptionExpired(_SubscriptionEvent):
     type: Literal["subscription.expired"] = "subscription.expired"
+    payload: ExpiredState
 
 
 class SubscriptionCancelled(_SubscriptionEvent):

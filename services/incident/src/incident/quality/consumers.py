@@ -15,7 +15,7 @@ from incident.quality.domain import ChargeSeen, OrderChange, SatisfactionReply
 from incident.quality.service import Consumed, QualityService, Value
 from vas_common.events.complaints import ComplaintUpdated, SlaBreached
 from vas_common.events.envelope import Event
-from vas_common.events.sms_sender import MessageStatusChanged, MoReceived
+from vas_common.events.sms_sender import ContentRejected, MessageStatusChanged, MoReceived
 from vas_common.events.subscription import (
     Charged,
     SubscriptionCancelled,
@@ -47,6 +47,8 @@ def value_of(event: Event) -> Value:
         return event.payload
     if isinstance(event, MoReceived):
         return event.payload
+    if isinstance(event, ContentRejected):
+        return event.payload
     if isinstance(event, SlaBreached):
         return event.payload
     if isinstance(event, ComplaintUpdated):
@@ -57,7 +59,8 @@ def value_of(event: Event) -> Value:
     if isinstance(event, _ORDER_EVENTS):
         s = event.payload
         kind = event.type.removeprefix("subscription.")  # requested | confirmed | expired | ...
-        return OrderChange(kind, s.subscription_id, s.msisdn, s.product_code, s.occurred_at)
+        answered = event.payload.answered if isinstance(event, SubscriptionExpired) else None
+        return OrderChange(kind, s.subscription_id, s.msisdn, s.product_code, s.occurred_at, answered)
     if isinstance(event, Charged):
         ch = event.payload
         return ChargeSeen(

@@ -9,8 +9,10 @@
 - Traffic: messages per second, each way (MT at submit_sm_resp, MO at reception); the peak is
   the busiest second, the busy hour the day's busiest clock hour, its mean rate.
 - Registration: an order's first outcome (confirmed always wins; expired; withdrawn = cancelled
-  or ended before a Y). The events do not say whether an expired order's user answered, so the
-  rate read from them is a lower bound.
+  or ended before a Y). An expired order failed (on us) when its event says the user had
+  answered while it waited, and is counted apart when they never did; an expiry published
+  before subscription.expired carried `answered` counts as failed, so a period holding one
+  gives only a lower bound of the rate.
 - Unsubscription: timed from the user's TD / 0000 / 00000 to the first cancellations after it;
   a charge after it breaks the promise when it bills something after it
   (`charge_after_unsubscription`).
@@ -316,6 +318,7 @@ class OrderChange:
     msisdn: str
     product_code: str
     at: datetime
+    answered: bool | None = None  # expired: whether the user had answered (None: not said)
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,36 @@ class QualityRepository:
             [(day, clock, n) for (day, clock), n in sorted(added.items())],
         )
 
+    async def add_blocked(
+        self, conn: DbConnection, added: Mapping[tuple[date, UUID, str, str], tuple[int, int]]
+    ) -> None:
+        """Refusals of the content review, (day, partner, category, rule category) ->
+        (requests, recipients), added to the day's counts."""
+        if not added:
+            return
+        await conn.executemany(
+            """
+            INSERT INTO quality_content_blocked AS b
+                   (day, partner_id, category, rule_category, requests, recipients)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (day, partner_id, category, rule_category) DO UPDATE
+               SET requests = b.requests + EXCLUDED.requests,
+                   recipients = b.recipients + EXCLUDED.recipients
+            """,
+            [(*key, n, r) for key, (n, r) in sorted(added.items())],
+        )
+
+    async def blocked(self, conn: DbConnection, first: date, end: date) -> dict[str, tuple[int, int]]:
+        """Rule category -> (requests, recipients) refused in [first, end)."""
+        rows = await conn.fetch(
+            "SELECT rule_category, sum(requests)::bigint AS n, sum(recipients)::bigint AS r"
+            " FROM quality_content_blocked WHERE day >= $1 AND day < $2"
+            " GROUP BY rule_category ORDER BY rule_category",
+            first,
+            end,
+        )
+        return {r["rule_category"]: (r["n"], r["r"]) for r in rows}
+
     async def breaches(self, conn: DbConnection, first: date, end: date) -> dict[str, int]:
         rows = await conn.fetch(
             "SELECT clock, sum(breaches)::bigint AS n FROM quality_complaint_breaches"
@@ -259,9 +289,11 @@ class OrderRepository:
         msisdn_hash: bytes,
         product: str,
         at: datetime,
+        answered: bool | None = None,
     ) -> None:
         """Note what an event says about an order; a first outcome is kept (a later cancellation
-        of a confirmed order does not make it withdrawn), a confirmation always wins."""
+        of a confirmed order does not make it withdrawn), a confirmation always wins. `answered`
+        (of an expiry): whether its user had answered while it waited; the first said is kept."""
         outcome = {
             "confirmed": "confirmed",
             "expired": "expired",
@@ -286,18 +318,20 @@ class OrderRepository:
         await conn.execute(
             """
             INSERT INTO quality_orders AS o (subscription_id, msisdn_hash, product_code, outcome,
-                                             confirmed_at, decided_at)
-            VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'confirmed' THEN $5::timestamptz END, $5)
+                                             confirmed_at, decided_at, answered)
+            VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'confirmed' THEN $5::timestamptz END, $5, $6)
             ON CONFLICT (subscription_id) DO UPDATE
                SET outcome = CASE WHEN $4 = 'confirmed' THEN 'confirmed' ELSE coalesce(o.outcome, $4) END,
                    confirmed_at = coalesce(o.confirmed_at, EXCLUDED.confirmed_at),
-                   decided_at = coalesce(o.decided_at, $5)
+                   decided_at = coalesce(o.decided_at, $5),
+                   answered = coalesce(o.answered, $6)
             """,
             subscription_id,
             msisdn_hash,
             product,
             outcome[kind],
             at,
+            answered if kind == "expired" else None,
         )
         if kind == "cancelled":
             await conn.execute(
@@ -315,6 +349,9 @@ class OrderRepository:
             SELECT count(*) AS orders,
                    count(*) FILTER (WHERE outcome = 'confirmed') AS confirmed,
                    count(*) FILTER (WHERE outcome = 'expired') AS expired,
+                   count(*) FILTER (WHERE outcome = 'expired' AND answered) AS failed,
+                   count(*) FILTER (WHERE outcome = 'expired' AND NOT answered) AS never_answered,
+                   count(*) FILTER (WHERE outcome = 'expired' AND answered IS NULL) AS expired_unknown,
                    count(*) FILTER (WHERE outcome = 'withdrawn') AS withdrawn,
                    count(*) FILTER (WHERE outcome IS NULL) AS waiting
               FROM quality_orders WHERE requested_at >= $1 AND requested_at < $2

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -41,7 +41,7 @@ from vas_common.clock import Clock
 from vas_common.db import DbConnection
 from vas_common.errors import ValidationFailed
 from vas_common.events.complaints import SlaAlert
-from vas_common.events.sms_sender import MessageState, MoMessage
+from vas_common.events.sms_sender import ContentRejection, MessageState, MoMessage
 
 
 class InvalidPeriod(ValidationFailed):
@@ -182,8 +182,18 @@ class InvalidDay(ValidationFailed):
 
 
 # What a record carries for the roll-ups: a status, an MO (or only its reception), a breach, an
-# order's change, a charge, a satisfaction score; None: nothing.
-Value = MessageState | MoMessage | datetime | SlaAlert | OrderChange | ChargeSeen | SatisfactionReply | None
+# order's change, a charge, a satisfaction score, a content refusal; None: nothing.
+Value = (
+    MessageState
+    | MoMessage
+    | datetime
+    | SlaAlert
+    | OrderChange
+    | ChargeSeen
+    | SatisfactionReply
+    | ContentRejection
+    | None
+)
 
 
 @dataclass(frozen=True)
@@ -277,6 +287,7 @@ class QualityService:
             scores: dict[tuple[date, int], int] = {}
             unsub_requests: list[tuple[bytes, datetime]] = []
             product_messages: list[tuple[UUID, bytes, str, datetime]] = []
+            blocked: dict[tuple[date, UUID, str, str], tuple[int, int]] = {}
             for c in fresh:
                 if isinstance(c.value, MessageState):
                     s = c.value
@@ -291,6 +302,16 @@ class QualityService:
                             product_messages.append(
                                 (s.message_id, self._hash(s.recipient), s.product_code, s.accepted_at)
                             )
+                elif isinstance(c.value, ContentRejection):
+                    r = c.value
+                    block_key = (
+                        domain.day_of(r.rejected_at),
+                        r.partner_id,
+                        r.category.value,
+                        r.rule_category,
+                    )
+                    n, rcpt = blocked.get(block_key, (0, 0))
+                    blocked[block_key] = (n + 1, rcpt + r.recipients)
                 elif isinstance(c.value, SlaAlert):
                     key = (domain.day_of(c.value.at), c.value.clock)
                     breaches[key] = breaches.get(key, 0) + 1
@@ -300,7 +321,13 @@ class QualityService:
                 elif isinstance(c.value, OrderChange):
                     o = c.value
                     await self._orders.order_change(
-                        conn, o.kind, o.subscription_id, self._hash(o.msisdn), o.product_code, o.at
+                        conn,
+                        o.kind,
+                        o.subscription_id,
+                        self._hash(o.msisdn),
+                        o.product_code,
+                        o.at,
+                        o.answered,
                     )
                 elif isinstance(c.value, ChargeSeen):
                     await self._charge(conn, c.value)
@@ -315,6 +342,7 @@ class QualityService:
             await self._repo.add_traffic(conn, "mt", added.traffic)
             await self._repo.add_traffic(conn, "mo", mo)
             await self._repo.add_breaches(conn, breaches)
+            await self._repo.add_blocked(conn, blocked)
             await self._orders.add_satisfaction(conn, scores)
             await self._orders.add_unsub_requests(conn, unsub_requests)
             await self._orders.messages_after_unsubscription(conn, product_messages)
@@ -368,6 +396,7 @@ class QualityService:
             mo_hours = await self._repo.traffic_hours(conn, "mo", period.start, period.end)
             notices = await self._notices(conn, period)
             breaches = await self._repo.breaches(conn, period.first_day, period.end_day)
+            blocked = await self._repo.blocked(conn, period.first_day, period.end_day)
             registration = await self._orders.registration(conn, period.start, period.end)
             unsubscription = await self._orders.unsubscription(conn, period.start, period.end)
             oldest = await self._orders.oldest_records(conn)
@@ -390,7 +419,7 @@ class QualityService:
             self._notices_promise(*notices),
             self._registration_promise(registration),
             self._unsubscribe_promise(unsubscription),
-            _content_review_promise(delay.messages),
+            _content_review_promise(delay.messages, blocked),
             self._records_promise(oldest, reported),
         ]
         return QualityReport(period, self.clock.now(), promises, delay, days, availability, partners)
@@ -637,15 +666,34 @@ class QualityService:
         )
 
     def _registration_promise(self, r: dict[str, int]) -> Promise:
-        """confirmed / (confirmed + failed), per order placed in the period. The events say an
-        order expired, not whether the user had answered (failed, on us) or never did (counted
-        apart): every expiry is counted as failed, so the figure is a lower bound of the rate.
-        Met when even the bound reaches the target; below it the data cannot say."""
+        """confirmed / (confirmed + failed), per order placed in the period. An expired order
+        failed (on us) when its event says the user had answered while it waited; one whose
+        user never answered is counted apart. An expiry whose event does not say (published
+        before subscription.expired carried `answered`) is counted as failed: with one in the
+        period the figure is a lower bound, met only when even the bound reaches the target
+        (below it the data cannot say); without one the rate is exact and judged."""
         target = self.targets.registration_success
-        confirmed, expired = r["confirmed"], r["expired"]
-        decided = confirmed + expired
-        bound = confirmed / decided if decided else None
-        met = None if bound is None or bound < target else True
+        confirmed, failed, unknown = r["confirmed"], r["failed"], r["expired_unknown"]
+        never = r["never_answered"]
+        decided = confirmed + failed + unknown
+        rate = confirmed / decided if decided else None
+        exact = unknown == 0
+        if rate is None:
+            met = None
+        elif exact:
+            met = rate >= target
+        else:
+            met = True if rate >= target else None
+        counts = (
+            f"{confirmed} confirmed, {failed} failed, {never} never answered"
+            + ("" if exact else f", {unknown} expired without saying whether answered")
+            + f", {r['withdrawn']} withdrawn, {r['waiting']} waiting, of {r['orders']} orders"
+        )
+        counts_zh = (
+            f"确认 {confirmed}，失败 {failed}，未回复 {never}"
+            + ("" if exact else f"，超时未确认且未说明是否回复 {unknown}")
+            + f"，撤回 {r['withdrawn']}，待确认 {r['waiting']}，共 {r['orders']} 笔"
+        )
         return Promise(
             key="registration_success",
             name_zh="订购成功率",
@@ -653,40 +701,42 @@ class QualityService:
             target=f"≥ {target:.1%} of orders: confirmed / (confirmed + failed for system reasons)",
             measured=(
                 "no order decided in the period"
-                if bound is None
-                else f"≥ {bound:.3%} ({confirmed} confirmed, {expired} expired, "
-                f"{r['withdrawn']} withdrawn, {r['waiting']} waiting, of {r['orders']} orders)"
+                if rate is None
+                else f"{'' if exact else '≥ '}{rate:.3%} ({counts})"
             ),
             met=met,
             data_source=(
                 "subscription.events (subscription.requested / confirmed / expired / cancelled / ended), "
-                "per order placed in the period. The events do not say whether an expired order's user "
-                "had answered (failed: a Y we could not match or read) or never answered (counted apart): "
-                "every expiry is counted as failed here, so the figure is a lower bound; when it is below "
-                "the target this report cannot say, and the split is the subscription service's "
-                "GET /v1/registration-success (from its order records). Orders withdrawn before a Y and "
-                "those still waiting are counted apart."
+                "per order placed in the period. An expired order failed (on us) when its "
+                "subscription.expired says the user had answered while it waited (a Y<n> we could not "
+                "match, an answer we could not read); one whose user never answered is counted apart, "
+                "as are orders withdrawn before a Y and those still waiting. An expiry published before "
+                "the event said it (expired_unknown) counts as failed: then the figure is a lower bound, "
+                "and below the target this report cannot say (the subscription service's "
+                "GET /v1/registration-success has the split from its order records)."
             ),
             figures={
                 "orders": r["orders"],
                 "confirmed": confirmed,
-                "expired": expired,
+                "expired": r["expired"],
+                "failed": failed,
+                "never_answered": never,
+                "expired_unknown": unknown,
                 "withdrawn": r["withdrawn"],
                 "waiting": r["waiting"],
-                "success_rate_lower_bound": bound,
-                "failed": None,  # not in the events
-                "never_answered": None,  # not in the events
+                "success_rate": rate if exact else None,
+                "success_rate_lower_bound": rate,
             },
             target_zh=f"订购成功率（确认 /（确认 + 因系统原因失败））不低于{target:.1%}",
             measured_zh=(
                 "本期无已有结果的订购"
-                if bound is None
-                else f"不低于 {bound:.3%}（确认 {confirmed}，超时未确认 {expired}，撤回 {r['withdrawn']}，"
-                f"待确认 {r['waiting']}，共 {r['orders']} 笔）"
+                if rate is None
+                else f"{'' if exact else '不低于 '}{rate:.3%}（{counts_zh}）"
             ),
             data_source_zh=(
-                "订购事件（subscription.events），按本期下单的订购统计。事件不区分超时订购的用户是否回复过，"
-                "此处全部按失败计，所得为成功率下限；下限低于承诺值时本报告无法判定，以订购服务的统计为准"
+                "订购事件（subscription.events），按本期下单的订购统计。超时未确认的订购，用户回复过（无法识别的回复、"
+                "无法对应的Y<n>）计为失败，从未回复的另计；事件未说明是否回复的（旧事件）按失败计，所得为成功率下限，"
+                "下限低于承诺值时本报告无法判定，以订购服务的统计为准"
             ),
         )
 
@@ -826,27 +876,50 @@ class QualityService:
         return ReportedRecords(store, oldest, note, actor, now)
 
 
-def _content_review_promise(messages: int) -> Promise:
+def _content_review_promise(messages: int, blocked: Mapping[str, tuple[int, int]]) -> Promise:
+    """Reviewed = sent + blocked: the sms-sender reviews every request at acceptance, and a
+    message is sent only when it passed; what it blocked comes from sms.content_rejected (per
+    refused request, with the review rule's category). Met when the period saw any traffic (the
+    review is on the only accept path); none: the data cannot say."""
+    requests = sum(n for n, _ in blocked.values())
+    recipients = sum(r for _, r in blocked.values())
+    by_category = {category: n for category, (n, _) in blocked.items()}
+    listed = ", ".join(f"{category} {n}" for category, n in by_category.items()) or "none"
+    listed_zh = "，".join(f"{category} {n}" for category, n in by_category.items()) or "无"
     return Promise(
         key="content_review",
         name_zh="内容审核",
         name_en="Content reviewed",
         target="every message reviewed before it is sent; blocked messages counted per category",
-        measured=f"{messages} messages sent, each reviewed at acceptance; blocked per category not in the events",
-        met=None,
+        measured=(
+            f"{messages + recipients} messages reviewed: {messages} sent, {recipients} blocked in "
+            f"{requests} refused requests (per category: {listed})"
+        ),
+        met=True if messages or requests else None,
         data_source=(
             "sms.status: every message there passed the sms-sender's sensitive-word review before it was "
-            "accepted (reviewed = sent). A refused message is never published: it is a 422 "
-            "content_rejected answer (its category in the problem's extra) and the metric "
-            'sms_rejected_total{reason="content_rejected"}, which has no category label. Blocked per '
-            "category is therefore not measured here (a gap: an event for refusals would close it)."
+            "accepted; sms.content_rejected (on the same topic, one per request the review refused: "
+            "partner, message category, the word list's category that matched, recipients named; "
+            "neither the text nor the numbers) gives what was blocked, per category, counted on the "
+            "Shanghai day of the refusal. Reviewed = sent + blocked. Refusals from before the event "
+            "existed are not counted."
         ),
-        figures={"reviewed": messages, "blocked": None, "blocked_by_category": None},
+        figures={
+            "reviewed": messages + recipients,
+            "sent": messages,
+            "blocked": recipients,
+            "blocked_requests": requests,
+            "blocked_by_category": by_category,
+            "blocked_recipients_by_category": {category: r for category, (_, r) in blocked.items()},
+        },
         target_zh="所有短信发送前均经审核；按类别统计拦截数",
-        measured_zh=f"已发送 {messages} 条，均在受理时审核；拦截数按类别未能从事件统计",
+        measured_zh=(
+            f"审核 {messages + recipients} 条：发送 {messages} 条，拦截 {recipients} 条"
+            f"（{requests} 次请求；按类别：{listed_zh}）"
+        ),
         data_source_zh=(
-            "短信状态事件：发出的短信均已通过敏感词审核。被拦截的短信不产生事件，仅有应答（content_rejected）"
-            "与不分类别的监控指标，故拦截数按类别未统计"
+            "短信状态事件：发出的短信均已通过敏感词审核；被拦截的请求产生 sms.content_rejected 事件"
+            "（不含内容与号码），按命中的词表类别、按北京时间日统计。审核数 = 发送数 + 拦截数"
         ),
     )
 

@@ -48,8 +48,9 @@ from vas_common.clock import Clock, SystemClock
 from vas_common.db import DATABASE_UNAVAILABLE, CommitOutcomeUnknown, DbConnection
 from vas_common.errors import AppError, ServiceUnavailable
 from vas_common.events import Event
-from vas_common.events.sms_sender import Category
-from vas_common.events.topics import Topic
+from vas_common.events.sms_sender import Category, ContentRejection
+from vas_common.events.sms_sender import ContentRejected as ContentRejectedEvent
+from vas_common.events.topics import SMS_STATUS, Topic
 from vas_common.group_commit import GroupCommit, GroupCommitMetrics
 from vas_common.outbound import AddressPolicy, ForbiddenDestination, OutboundGuard
 from vas_common.outbox import OutboxRepository
@@ -72,6 +73,11 @@ class SendMetrics:
         )
         self.rejected = Counter(
             "sms_rejected_total", "Recipients or requests refused, by reason", ["reason"], registry=registry
+        )
+        self.rejections_unpublished = Counter(
+            "sms_content_rejections_unpublished_total",
+            "Content refusals whose sms.content_rejected event could not be written (database away)",
+            registry=registry,
         )
         self.group_commit = group_commit or GroupCommitMetrics(registry)
 
@@ -248,6 +254,7 @@ class SendService:
             raise ContentEmpty(str(exc)) from exc
         hit = self._reviewer.review(content)
         if hit is not None:
+            await self._publish_rejection(sender, order, hit.category, len(accepted_numbers))
             raise ContentRejected(
                 f"content contains '{hit.term}' ({hit.category})",
                 extra={"category": hit.category, "term": hit.term},
@@ -318,6 +325,37 @@ class SendService:
         replay = await self._replay(sender, idempotency_key or "", fingerprint)
         assert replay is not None
         return replay
+
+    async def _publish_rejection(
+        self, sender: Sender, order: SendOrder, rule_category: str, recipients: int
+    ) -> None:
+        """What the content review blocked, for the quality report (blocked per category):
+        `sms.content_rejected` on sms.status, without the text or the numbers. A refusal writes
+        no message, so there is no accept transaction to join: the event goes through the outbox
+        in a transaction of its own, committed before the 422 is answered (durable from then
+        on). When the database cannot take it the refusal stands (a 422, never a 503), the event
+        is lost and the loss logged and counted (`sms_content_rejections_unpublished_total`)."""
+        event = ContentRejectedEvent(
+            payload=ContentRejection(
+                request_id=uuid.uuid4(),
+                partner_id=sender.partner_id,
+                category=order.category,
+                rule_category=rule_category,
+                recipients=recipients,
+                rejected_at=self._clock.now(),
+            )
+        )
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._outbox.enqueue(conn, SMS_STATUS, event)
+        except DATABASE_UNAVAILABLE as exc:
+            self._metrics.rejections_unpublished.inc()
+            logger.warning(
+                "a content refusal (partner %s, %s) could not be recorded for the quality report: %r",
+                sender.partner_id,
+                rule_category,
+                exc,
+            )
 
     def _source_address(self, sender: Sender, ext_code: str | None) -> str:
         """The partner's access number and extension. Partners' numbers are ranges that do not

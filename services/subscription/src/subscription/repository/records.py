@@ -24,6 +24,23 @@ class OrderRecord:
     detail: dict[str, Any]
 
 
+# Whether the user of order `s` tried to answer while it waited: an answer we could not read or
+# a Y<n> we could not match to it (anything but a confirmation or "nothing pending"), unless the
+# user went on to confirm another order (then this one was passed over, not failed).
+_ATTEMPTED = """
+    EXISTS (SELECT FROM order_records r
+             WHERE r.msisdn = s.msisdn AND r.kind = 'confirmation_attempt'
+               AND r.occurred_at >= s.requested_at
+               AND r.occurred_at <= coalesce(s.ended_at, 'infinity')
+               AND r.detail->>'outcome' NOT IN ('confirmed', 'no_pending')
+               AND NOT EXISTS (SELECT FROM order_records c
+                                WHERE c.msisdn = s.msisdn AND c.kind = 'confirmation_attempt'
+                                  AND c.detail->>'outcome' = 'confirmed'
+                                  AND c.occurred_at >= r.occurred_at
+                                  AND c.occurred_at <= coalesce(s.ended_at, 'infinity')))
+"""
+
+
 class RecordRepository:
     async def add(
         self,
@@ -115,19 +132,9 @@ class RecordRepository:
             """
             WITH orders AS (
                 SELECT s.confirmed_at IS NOT NULL AS confirmed, s.status, s.end_channel,
-                       EXISTS (SELECT FROM order_records r
-                                WHERE r.msisdn = s.msisdn AND r.kind = 'confirmation_attempt'
-                                  AND r.occurred_at >= s.requested_at
-                                  AND r.occurred_at <= coalesce(s.ended_at, 'infinity')
-                                  AND r.detail->>'outcome' NOT IN ('confirmed', 'no_pending')
-                                  -- not when the user went on to confirm another order: then
-                                  -- this one was passed over, not failed
-                                  AND NOT EXISTS (SELECT FROM order_records c
-                                                   WHERE c.msisdn = s.msisdn AND c.kind = 'confirmation_attempt'
-                                                     AND c.detail->>'outcome' = 'confirmed'
-                                                     AND c.occurred_at >= r.occurred_at
-                                                     AND c.occurred_at <= coalesce(s.ended_at, 'infinity'))
-                              ) AS attempted
+                       """
+            + _ATTEMPTED
+            + """ AS attempted
                   FROM subscriptions s
                  WHERE s.requested_at >= $1 AND s.requested_at < $2
             )
@@ -155,6 +162,15 @@ class RecordRepository:
         )
         assert orders is not None
         return dict(orders), {r["outcome"]: r["n"] for r in attempts}
+
+    async def answered(self, conn: DbConnection, subscription_ids: Sequence[UUID]) -> set[UUID]:
+        """Of these orders, those whose user tried to answer while they waited (see
+        registration_outcomes: an order expiring with such an answer failed, on us)."""
+        rows = await conn.fetch(
+            "SELECT s.id FROM subscriptions s WHERE s.id = ANY($1::uuid[]) AND " + _ATTEMPTED,
+            list(subscription_ids),
+        )
+        return {r["id"] for r in rows}
 
     async def of_user(
         self, conn: DbConnection, msisdn: str, since: datetime | None, until: datetime | None

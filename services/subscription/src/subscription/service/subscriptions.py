@@ -24,7 +24,7 @@ from vas_common.clock import Clock
 from vas_common.db import DATABASE_UNAVAILABLE
 from vas_common.errors import Conflict, NotFound, ValidationFailed
 from vas_common.events.sms_sender import MessageState, MoMessage
-from vas_common.events.subscription import SubscriptionExpired
+from vas_common.events.subscription import ExpiredState, SubscriptionExpired
 
 logger = logging.getLogger(__name__)
 
@@ -184,18 +184,20 @@ class SubscriptionService:
     # -- jobs and feeds --------------------------------------------------------------------
 
     async def expire_pending(self) -> int:
-        """No Y within 24 h: the order ends as expired (nothing billed, nothing sent)."""
+        """No Y within 24 h: the order ends as expired (nothing billed, nothing sent). The event
+        says whether the user had tried to answer while it waited (then it failed, on us)."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
             due = await self._subs.due_for_expiry(conn, now)
+            answered = await self._messaging.records.answered(conn, [sub.id for sub in due]) if due else set()
             for sub in due:
                 await self._subs.set_status(
                     conn, sub.id, SubscriptionStatus.EXPIRED, now, end_channel="expiry"
                 )
                 await self._messaging.record(conn, now, sub.msisdn, "expired", sub)
-                await self._messaging.publish(
-                    conn, SubscriptionExpired(payload=subscription_state(sub, "expired", now))
-                )
+                state = subscription_state(sub, "expired", now)
+                payload = ExpiredState(**state.model_dump(), answered=sub.id in answered)
+                await self._messaging.publish(conn, SubscriptionExpired(payload=payload))
         return len(due)
 
     async def note_content(self, content: MessageState, at: datetime) -> None:
