@@ -122,24 +122,12 @@ class QualityRepository:
     async def delay_days(
         self, conn: DbConnection, first: date, end: date
     ) -> list[tuple[date, UUID, Histogram]]:
-        rows = await conn.fetch(
-            f"SELECT day AS at, partner_id, {_HIST_COLUMNS} FROM quality_delay_days"
-            " WHERE day >= $1 AND day < $2 ORDER BY day, partner_id",
-            first,
-            end,
-        )
-        return [(r["at"], r["partner_id"], _histogram(r)) for r in rows]
+        return await _delay_rows(conn, "quality_delay_days", "day", first, end)
 
     async def delay_minutes(
         self, conn: DbConnection, start: datetime, end: datetime
     ) -> list[tuple[datetime, UUID, Histogram]]:
-        rows = await conn.fetch(
-            f"SELECT minute AS at, partner_id, {_HIST_COLUMNS} FROM quality_delay_minutes"
-            " WHERE minute >= $1 AND minute < $2 ORDER BY minute, partner_id",
-            start,
-            end,
-        )
-        return [(r["at"], r["partner_id"], _histogram(r)) for r in rows]
+        return await _delay_rows(conn, "quality_delay_minutes", "minute", start, end)
 
     async def delete_minutes_before(self, conn: DbConnection, before: datetime, batch: int) -> int:
         """Per-minute delay rows older than `before`, `batch` rows a statement (outside a
@@ -547,3 +535,17 @@ class OrderRepository:
             " ORDER BY store"
         )
         return [ReportedRecords(**dict(r)) for r in rows]
+
+
+async def _delay_rows(
+    conn: DbConnection, table: str, column: str, start: Any, end: Any
+) -> list[tuple[Any, UUID, Histogram]]:
+    """The delay histograms of the rows with `column` in [start, end), by time then partner
+    (`table` and `column` are this module's constants, never input)."""
+    rows = await conn.fetch(
+        f"SELECT {column} AS at, partner_id, {_HIST_COLUMNS} FROM {table}"
+        f" WHERE {column} >= $1 AND {column} < $2 ORDER BY {column}, partner_id",
+        start,
+        end,
+    )
+    return [(r["at"], r["partner_id"], _histogram(r)) for r in rows]
