@@ -23,6 +23,7 @@ from sms_sender.main import _connector, create_app
 from vas_common.clock import ManualClock
 from vas_common.events.sms_sender import MoReceived
 from vas_common.events.topics import SMS_MO
+from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.pytest_plugin import eventually, read_events, serve
 from vas_devstack.smsc import SmscConfig, SmscSimulator
 
@@ -31,6 +32,14 @@ PRIMARY_HOLD_S = 1.5
 RECIPIENTS = [f"86138000{n:05d}" for n in range(20)]
 LONG = "移动增值业务服务质量承诺" * 8  # with the number and the signature: 2 UCS2 segments
 SIGNATURE = "【测试】"
+
+
+@pytest.fixture
+def kafka(own_broker: EmbeddedBroker) -> EmbeddedBroker:
+    """A broker of the test's own: these tests compare what the two SMSCs received with what
+    they sent, and a dispatcher on the shared topics also sends what other tests left there
+    (a complaint's acknowledgement was seen at the simulator in a full run)."""
+    return own_broker
 
 
 @pytest.fixture
