@@ -245,6 +245,8 @@ async def test_a_segment_without_a_final_answer_ends_expired_or_unknown(
             return {(await _status(client, partner, i))["status"] for i in ids}
 
         await eventually(lambda: _all(statuses, {"submitted"}))
+        if smsc_outcome is not None:  # final at the SMSC (its receipt due and dropped) before asked
+            await eventually(lambda: smsc.stats()["receipts_dropped"] == 5)
         clock.advance(timedelta(seconds=601))  # asked: a final answer, or "on its way"
         await eventually(lambda: smsc.stats()["query_sm_received"] >= 5)
         if smsc_outcome is None:
