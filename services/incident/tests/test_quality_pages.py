@@ -186,7 +186,7 @@ async def test_the_servqual_view_in_the_browser(
         await expect(page.get_by_role("heading", level=1)).to_contain_text(
             "服务质量差距分析（SERVQUAL）2031-05"
         )
-        await expect(page.locator("#gap3")).to_contain_text("send_delay")  # the slow day: not met
+        await expect(page.locator("#gap3")).to_contain_text("短信发送时延")  # the slow day: not met, by name
         await expect(page.locator("#gap4-incidents")).to_have_text("0")
         await expect(page.locator("#gap5-replies")).to_contain_text("10")
         await expect(page.locator("#gap5-satisfied")).to_contain_text("100.000%")

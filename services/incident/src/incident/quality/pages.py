@@ -27,7 +27,14 @@ from reportlab.platypus import Flowable, SimpleDocTemplate, Spacer
 from incident.quality.api import Quality
 from incident.quality.domain import RELATIVE_ACCURACY, SHANGHAI, Promise
 from incident.quality.schemas import SERVQUAL_SOURCES
-from incident.quality.service import DayFigures, InvalidMonth, InvalidPeriod, QualityReport, Servqual
+from incident.quality.service import (
+    DayFigures,
+    InvalidMonth,
+    InvalidPeriod,
+    QualityReport,
+    Servqual,
+    ServqualMonth,
+)
 from incident.regulator_reports.pdf import paragraph, table
 from vas_common.access import Audience
 from vas_common.errors import AppError, documented
@@ -373,14 +380,21 @@ def view(report: QualityReport, pages: Pages, language: Language, target_s: floa
 def servqual_view(s: Servqual, pages: Pages, language: Language) -> dict[str, Any]:
     t = pages.messages[language]
     labels = [m.month for m in s.months]
+    name = 0 if language is Language.ZH_CN else 1
+    separator = "、" if language is Language.ZH_CN else ", "
+
+    def promises(month: ServqualMonth, keys: list[str]) -> str:
+        """The promises by name in the page's language (the keys are the JSON's)."""
+        return separator.join(month.names[k][name] if k in month.names else k for k in keys)
+
     rows = [
         {
             "month": m.month,
             "judged": m.promises_judged,
             "met": m.promises_met,
             "gap3": m.gap3,
-            "not_met": ", ".join(m.not_met) or t["servqual_none"],
-            "cannot_say": ", ".join(m.cannot_say) or t["servqual_none"],
+            "not_met": promises(m, m.not_met) or t["servqual_none"],
+            "cannot_say": promises(m, m.cannot_say) or t["servqual_none"],
             "incidents": m.incidents,
             "published": m.published,
             "gap4": m.gap4,

@@ -140,6 +140,8 @@ class ServqualMonth:
     publication_max_s: float | None
     outages: int  # incident.availability's count, all services
     replies: dict[int, int]  # score -> replies
+    # promise key -> (Chinese name, English name), for pages that list the promises by name
+    names: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def gap3(self) -> int:
@@ -456,6 +458,7 @@ class QualityService:
             publication_max_s=published["max_delay_s"],
             outages=sum(a.outages for a in report.availability),
             replies=replies,
+            names={p.key: (p.name_zh, p.name_en) for p in report.promises},
         )
 
     async def hours(self, text: str) -> tuple[date, list[HourFigures]]:
