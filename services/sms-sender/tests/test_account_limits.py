@@ -13,9 +13,6 @@ import asyncpg
 import pytest
 
 from sms_sender.main import create_app
-from vas_common.kafka import EventPublisher
-from vas_common.settings import ServiceSettings
-from vas_common.telemetry import Metrics
 from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.pytest_plugin import eventually, serve
 from vas_devstack.smsc import SmscSimulator
@@ -27,15 +24,8 @@ MESSAGES = 120  # six seconds' worth at the account's TPS
 
 @pytest.fixture
 def kafka(own_broker: EmbeddedBroker) -> EmbeddedBroker:
+    """A broker of the test's own (the conftest's publisher follows it)."""
     return own_broker
-
-
-@pytest.fixture
-async def publisher(own_broker: EmbeddedBroker) -> Any:
-    pub = EventPublisher(ServiceSettings(kafka_bootstrap=own_broker.bootstrap), Metrics("test"))
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 async def test_three_dispatchers_together_keep_the_accounts_binds_and_tps(

@@ -17,9 +17,6 @@ import pytest
 
 from sms_sender.main import create_app
 from vas_common.clock import ManualClock
-from vas_common.kafka import EventPublisher
-from vas_common.settings import ServiceSettings
-from vas_common.telemetry import Metrics
 from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.pytest_plugin import eventually, serve
 
@@ -28,15 +25,8 @@ RATE = 5
 
 @pytest.fixture
 def kafka(own_broker: EmbeddedBroker) -> EmbeddedBroker:
+    """A broker of the test's own (the conftest's publisher follows it)."""
     return own_broker
-
-
-@pytest.fixture
-async def publisher(own_broker: EmbeddedBroker) -> Any:
-    pub = EventPublisher(ServiceSettings(kafka_bootstrap=own_broker.bootstrap), Metrics("test"))
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 async def _send_until_refused(
