@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from aiokafka.errors import KafkaConnectionError
 
 from vas_common.db import COMMON_MIGRATIONS, create_pool, migrate
 from vas_common.events import decode_event
@@ -15,7 +16,7 @@ from vas_common.events.topics import SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher, ensure_topics
 from vas_common.outbox import OutboxRelay, OutboxRepository
 from vas_common.settings import ServiceSettings
-from vas_common.telemetry import Metrics
+from vas_common.telemetry import KafkaHeaders, Metrics
 from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.pytest_plugin import eventually, read_topic
 
@@ -34,15 +35,37 @@ def partner_event(revision: int = 1) -> PartnerCreated:
     )
 
 
+class GatedPublisher(EventPublisher):
+    """The real publisher behind a gate the test closes: while it is closed every publication
+    fails as one to an unreachable broker does.
+
+    Why a gate and not only the stopped broker: the dev broker (Tansu, memory storage) comes back
+    from a restart without its topics and acknowledges a record for a topic it lacks, then drops
+    it. A relay that publishes in the moment between the broker's return and the test creating
+    the topics again had its records acknowledged and lost (failed CI once). A real broker keeps
+    its topics; the gate gives the test that broker."""
+
+    def __init__(self, settings: ServiceSettings, metrics: Metrics) -> None:
+        super().__init__(settings, metrics)
+        self.open = True
+        self.refused = 0
+
+    async def publish_many(self, records: list[tuple[str, bytes | None, bytes, KafkaHeaders]]) -> None:
+        if not self.open:
+            self.refused += 1
+            raise KafkaConnectionError("the broker is away (the test's gate is closed)")
+        await super().publish_many(records)
+
+
 async def _outbox_and_publisher(
     database: str, broker: EmbeddedBroker
-) -> tuple[ServiceSettings, asyncpg.Pool, EventPublisher]:
+) -> tuple[ServiceSettings, asyncpg.Pool, GatedPublisher]:
     """A migrated database with the outbox, and a started publisher to the broker's subscription.events."""
     settings = ServiceSettings(kafka_bootstrap=broker.bootstrap, kafka_topic_partitions=1)
     await ensure_topics(settings, [SUBSCRIPTION_EVENTS])
     pool = await create_pool(database)
     await migrate(pool, [("common", COMMON_MIGRATIONS)])
-    publisher = EventPublisher(settings, Metrics("t"))
+    publisher = GatedPublisher(settings, Metrics("t"))
     await publisher.start()
     return settings, pool, publisher
 
@@ -64,14 +87,17 @@ async def test_only_committed_events_are_published_and_survive_a_broker_outage(
         async with pool.acquire() as conn, conn.transaction():
             await repo.enqueue(conn, SUBSCRIPTION_EVENTS, kept)
 
+        publisher.open = False
         own_broker.stop()
         async with pool.acquire() as conn, conn.transaction():
             await repo.enqueue(conn, SUBSCRIPTION_EVENTS, during_outage)
         await relay.start()
+        await eventually(lambda: publisher.refused >= 2)  # the relay tried, failed, and tries again
         assert await _pending(pool, repo) == 2  # nothing is dropped while the broker is away
 
         own_broker.start()
         await ensure_topics(settings, [SUBSCRIPTION_EVENTS])  # memory-only broker lost its topics
+        publisher.open = True
         await eventually(lambda: _pending_is(pool, repo, 0), timeout_s=60)
     finally:
         await relay.stop()
