@@ -19,7 +19,7 @@ from complaints.main import create_app
 from complaints.settings import ComplaintsSettings
 from vas_common.clock import ManualClock
 from vas_common.events import Event
-from vas_common.events.complaints import SlaBreached, SlaWarning
+from vas_common.events.complaints import ClockStopped, SlaBreached, SlaWarning
 from vas_devstack.pytest_plugin import (
     OPERATOR_TOKEN,
     eventually,
@@ -334,6 +334,48 @@ async def test_each_warning_and_breach_is_raised_once_by_two_replicas_and_after_
         "complaint.sla_warning:first_reply:warning_50",
         "complaint.sla_warning:first_reply:warning_80",
     ]
+
+
+async def test_each_stopped_run_is_told_once_on_time_or_late_by_two_replicas(
+    database: str, kafka: Any
+) -> None:
+    """complaint.clock_stopped: what the service quality report counts attainment from (with the
+    breaches). Once per (complaint, clock, run), whatever recomputes two replicas run at once."""
+    clock = ManualClock()
+    replica = settings(database, kafka, consumers=False)
+    async with serve(create_app(replica, clock=clock)) as one, serve(create_app(replica, clock=clock)) as two:
+        on_time, late = await log(one, channel="phone"), await log(one, channel="phone")
+        clock.advance(timedelta(minutes=29))
+        assert (await event(one, on_time["id"], "contacted")).status_code == 200
+        clock.advance(timedelta(minutes=2))  # minute 31: the late one's first reply is past due
+        assert (await one.post("/v1/jobs/sla-tick", headers=OPERATOR)).status_code == 200
+        assert (await event(two, late["id"], "contacted")).status_code == 200
+        for _ in range(2):  # everything open computed again, by both replicas at once
+            answers = await asyncio.gather(
+                *(r.post("/v1/jobs/recompute-clocks", headers=OPERATOR) for r in (one, two))
+            )
+            assert all(a.status_code == 200 for a in answers)
+
+    ids = {on_time["id"], late["id"]}
+
+    def stopped(e: Event) -> bool:
+        return isinstance(e, ClockStopped) and str(e.payload.complaint_id) in ids
+
+    found = [e.payload for e, _ in await read_events(kafka.bootstrap, "complaint.events", stopped, 2)]
+    runs = [(str(p.complaint_id), p.clock, p.started_at) for p in found]
+    assert len(runs) == len(set(runs))  # each run told once
+    first_replies = {str(p.complaint_id): p for p in found if p.clock == "first_reply"}
+    assert first_replies[on_time["id"]].met is True
+    assert first_replies[late["id"]].met is False
+    late_run = first_replies[late["id"]]
+    assert late_run.due_at is not None
+    assert late_run.stopped_at > late_run.due_at
+    assert (late_run.channel, late_run.category) == ("phone", "billing")
+    # Told runs are recorded beside the alerts: the late run was breached, then stopped.
+    alerts = await alerts_of(database, late["id"])
+    assert alerts.count(("first_reply", "breached")) == 1
+    assert alerts.count(("first_reply", "stopped")) == 1
+    assert alerts.index(("first_reply", "breached")) < alerts.index(("first_reply", "stopped"))
 
 
 async def test_the_public_form_gives_a_tracking_code_and_is_limited_per_number(

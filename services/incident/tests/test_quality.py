@@ -5,6 +5,7 @@ period is a 422 problem)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +14,8 @@ from typing import Any, cast
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from incident.main import create_app
 from incident.quality.domain import SHANGHAI
@@ -20,7 +23,7 @@ from incident.quality.service import Consumed, QualityService
 from incident.settings import IncidentSettings
 from vas_common.clock import ManualClock
 from vas_common.events import encode_event
-from vas_common.events.complaints import SlaAlert, SlaBreached
+from vas_common.events.complaints import ClockRun, ClockStopped, SlaAlert, SlaBreached
 from vas_common.events.sms_sender import (
     MessageState,
     MessageStatus,
@@ -86,7 +89,23 @@ async def test_a_batch_delivered_twice_changes_no_figure(quiet: QualityService) 
         channel="web",
         category="content",
     )
-    breaches = [Consumed(0, alert), Consumed(1, alert.model_copy(update={"clock": "closure"}))]
+    late = ClockRun(  # the solution clock's run, breached above, then stopped late
+        complaint_id=alert.complaint_id,
+        clock="solution",
+        started_at=alert.started_at,
+        due_at=alert.due_at,
+        stopped_at=DAY + timedelta(hours=3),
+        met=False,
+        channel="web",
+        category="content",
+    )
+    on_time = late.model_copy(update={"complaint_id": uuid.uuid4(), "stopped_at": DAY - timedelta(hours=1)})
+    breaches = [
+        Consumed(0, alert),
+        Consumed(1, alert.model_copy(update={"clock": "closure"})),
+        Consumed(2, late),
+        Consumed(3, on_time.model_copy(update={"met": True})),
+    ]
 
     assert await quiet.record("g.status", "sms.status", 2, batch[:30]) == 30
     assert await quiet.record("g.mo", "sms.mo", 0, mo) == 9
@@ -96,7 +115,7 @@ async def test_a_batch_delivered_twice_changes_no_figure(quiet: QualityService) 
     assert await quiet.record("g.status", "sms.status", 2, batch[:30]) == 0
     assert await quiet.record("g.status", "sms.status", 2, batch[20:]) == 12
     assert await quiet.record("g.mo", "sms.mo", 0, mo) == 0
-    assert await quiet.record("g.c", "complaint.events", 0, breaches) == 1
+    assert await quiet.record("g.c", "complaint.events", 0, breaches) == 3
     report = await quiet.report("2031-05", per_partner=True)
 
     assert first.messages == 30
@@ -114,7 +133,15 @@ async def test_a_batch_delivered_twice_changes_no_figure(quiet: QualityService) 
     assert report.partners is not None
     assert report.partners[partner].messages == 21
     [clocks] = [p for p in report.promises if p.key == "complaint_clocks"]
-    assert clocks.figures["by_clock"] == {"closure": 1, "solution": 1}
+    assert clocks.figures["by_clock"] == {
+        "closure": {"met": 0, "met_late": 0, "breached": 1, "attainment_share": 0.0},
+        "solution": {"met": 1, "met_late": 1, "breached": 0, "attainment_share": 0.5},
+    }
+    assert clocks.figures["attainment_share"] == pytest.approx(1 / 3)
+    assert (
+        clocks.figures["breaches"] == 2
+    )  # the closure run still running late, the solution one stopped late
+    assert clocks.met is False
     day_of_hours, hours = await quiet.hours("2031-05-06")
     assert day_of_hours.isoformat() == "2031-05-06"
     assert len(hours) == 24
@@ -126,6 +153,89 @@ async def test_a_batch_delivered_twice_changes_no_figure(quiet: QualityService) 
     # Another partition of the same topic has its own watermark.
     assert await quiet.record("g.status", "sms.status", 3, [Consumed(100, _state(1.0))]) == 1
     assert (await quiet.report("2031-05", per_partner=False)).delay.messages == len(delays) + 1
+
+
+# Each run's story, as the complaints service tells it: stopped in time; breached, then stopped
+# late; breached and still running.
+_STORIES = {"met": ("stop",), "met_late": ("breach", "stop"), "breached": ("breach",)}
+_MONTHS = itertools.count()
+
+
+@settings(
+    max_examples=25,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    # one service for all examples; each example has a month of its own
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    stories=st.lists(
+        st.tuples(st.sampled_from(sorted(_STORIES)), st.sampled_from(["solution", "closure"])),
+        min_size=1,
+        max_size=5,
+    ),
+    data=st.data(),
+)
+async def test_clock_attainment_is_the_same_whatever_the_order_duplicates_and_partitions(
+    quiet: QualityService, stories: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    """Invariant: each run counts once with its final outcome (a stop wins over a breach, met or
+    late), whichever order its events come in, however often, on whichever partitions."""
+    n = next(_MONTHS)
+    month = f"{2040 + n // 12}-{n % 12 + 1:02d}"
+    due = datetime(2040 + n // 12, n % 12 + 1, 10, 2, 0, tzinfo=UTC)
+    events: list[SlaAlert | ClockRun] = []
+    for outcome, clock in stories:
+        complaint, started = uuid.uuid4(), due - timedelta(hours=4)
+        for step in _STORIES[outcome]:
+            if step == "breach":
+                events.append(
+                    SlaAlert(
+                        complaint_id=complaint,
+                        clock=clock,
+                        alert="breached",
+                        started_at=started,
+                        due_at=due,
+                        at=due,
+                        channel="web",
+                        category="billing",
+                    )
+                )
+            else:
+                events.append(
+                    ClockRun(
+                        complaint_id=complaint,
+                        clock=clock,
+                        started_at=started,
+                        due_at=due,
+                        stopped_at=due + timedelta(minutes=-5 if outcome == "met" else 5),
+                        met=outcome == "met",
+                        channel="web",
+                        category="billing",
+                    )
+                )
+    delivered = data.draw(st.permutations(events + data.draw(st.lists(st.sampled_from(events), max_size=4))))
+    partitions: dict[int, list[Consumed]] = {}
+    for value in delivered:
+        batch = partitions.setdefault(data.draw(st.integers(0, 2)), [])
+        batch.append(Consumed(len(batch), value))
+    for partition, batch in partitions.items():
+        await quiet.record(f"g.runs.{n}", "complaint.events", partition, batch)
+        await quiet.record(f"g.runs.{n}", "complaint.events", partition, batch)  # a lost commit
+
+    report = await quiet.report(month, per_partner=False)
+    [clocks] = [p for p in report.promises if p.key == "complaint_clocks"]
+    expected: dict[str, dict[str, int]] = {}
+    for outcome, clock in stories:
+        tally = expected.setdefault(clock, {"met": 0, "met_late": 0, "breached": 0})
+        tally[outcome] += 1
+    got = {
+        clock: {k: v for k, v in figures.items() if k != "attainment_share"}
+        for clock, figures in cast(dict[str, dict[str, Any]], clocks.figures["by_clock"]).items()
+    }
+    assert got == expected
+    assert clocks.met is all(outcome == "met" for outcome, _ in stories)
 
 
 async def test_a_message_counts_once_across_its_statuses(quiet: QualityService) -> None:
@@ -166,6 +276,18 @@ async def test_the_consumers_feed_the_report_from_the_topics(incident: Running) 
         for _ in range(4)
     ]
     producer = AIOKafkaProducer(bootstrap_servers=incident.settings.kafka_bootstrap)
+    stop = ClockStopped(
+        payload=ClockRun(
+            complaint_id=uuid.uuid4(),
+            clock="solution",
+            started_at=at - timedelta(hours=5),
+            due_at=at + timedelta(hours=1),
+            stopped_at=at,
+            met=True,
+            channel="web",
+            category="content",
+        )
+    )
     await producer.start()
     try:
         for s in states:
@@ -173,6 +295,7 @@ async def test_the_consumers_feed_the_report_from_the_topics(incident: Running) 
         for m in mos:
             await producer.send_and_wait("sms.mo", encode_event(m))
         await producer.send_and_wait("complaint.events", encode_event(breach))
+        await producer.send_and_wait("complaint.events", encode_event(stop))
     finally:
         await producer.stop()
 
@@ -191,10 +314,14 @@ async def test_the_consumers_feed_the_report_from_the_topics(incident: Running) 
     async def breached() -> dict[str, Any] | None:
         got = await incident.client.get("/v1/quality/reports/2031-05", headers=OPERATOR)
         [clocks] = [p for p in got.json()["promises"] if p["key"] == "complaint_clocks"]
-        return clocks if clocks["figures"]["breaches"] else None
+        return clocks if clocks["figures"]["decided"] >= 2 else None
 
     clocks = await eventually(breached)
-    assert clocks["figures"]["by_clock"] == {"first_reply": 1}
+    assert clocks["figures"]["by_clock"] == {
+        "first_reply": {"met": 0, "met_late": 0, "breached": 1, "attainment_share": 0.0},
+        "solution": {"met": 1, "met_late": 0, "breached": 0, "attainment_share": 1.0},
+    }
+    assert clocks["figures"]["attainment_share"] == 0.5
     assert clocks["met"] is False
 
 
@@ -221,7 +348,9 @@ async def test_the_report_names_each_promise_with_its_data(incident: Running) ->
     # (The topics carry the other tests' events of these months: figures are not asserted here.)
     clocks = keys["complaint_clocks"]
     assert clocks["met"] is (clocks["figures"]["breaches"] == 0)  # a breach is a promise broken
-    assert clocks["figures"]["attainment_share"] is None  # not in the events: said, not invented
+    decided = clocks["figures"]["decided"]
+    share = clocks["figures"]["attainment_share"]
+    assert share is None if decided == 0 else share == clocks["figures"]["met"] / decided
     assert "complaint.events" in clocks["data_source"]
     # Incidents are this database's own: none, so every service was up (incident.availability's rule).
     assert keys["availability"]["figures"] == dict.fromkeys(incident.settings.services, 1.0)

@@ -1,7 +1,7 @@
 """Events produced by the complaints service on `complaint.events`: what happened to a complaint,
-each SLA warning and breach (emitted once per complaint, clock run and alert), the dispute holds
-an open billing or subscription complaint places on the user's records, and the refunds staff
-ask for when they resolve a billing complaint."""
+each SLA warning and breach (emitted once per complaint, clock run and alert), each clock run that
+stopped (once per run), the dispute holds an open billing or subscription complaint places on the
+user's records, and the refunds staff ask for when they resolve a billing complaint."""
 
 from __future__ import annotations
 
@@ -76,6 +76,34 @@ class SlaBreached(_SlaEvent):
     type: Literal["complaint.sla_breached"] = "complaint.sla_breached"
 
 
+class ClockRun(Payload):
+    """A run of a complaint clock that stopped: `met` when it stopped no later than its due time
+    (or while paused, before its target ran out: then `due_at` is None), late otherwise.
+    `superseded`: stopped by the clock's next run (a contact restarted the follow-up clock).
+    Emitted once per (complaint, clock, run) whatever the replicas and restarts, like the alerts:
+    with the breaches, every decided run of a clock is in the events."""
+
+    complaint_id: UUID
+    clock: str
+    started_at: AwareDatetime
+    due_at: AwareDatetime | None
+    stopped_at: AwareDatetime
+    met: bool
+    superseded: bool = False
+    channel: str
+    category: str
+    partner_id: UUID | None = None
+
+
+class ClockStopped(Event):
+    producer: str = PRODUCER
+    type: Literal["complaint.clock_stopped"] = "complaint.clock_stopped"
+    payload: ClockRun
+
+    def key(self) -> str:
+        return str(self.payload.complaint_id)
+
+
 def complaint_holder(complaint_id: UUID) -> str:
     """The holder name of a complaint's dispute hold (a legal hold is `legal` or `legal:<name>`)."""
     return f"complaint:{complaint_id}"
@@ -138,6 +166,7 @@ EVENTS = (
     ComplaintUpdated,
     SlaWarning,
     SlaBreached,
+    ClockStopped,
     HoldPlaced,
     HoldReleased,
     RefundRequested,

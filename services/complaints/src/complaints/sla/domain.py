@@ -268,6 +268,22 @@ class Clock:
         return found
 
 
+@dataclass(frozen=True)
+class StoppedRun:
+    """A run of a clock that has stopped (clock_runs): by a reply or resolution, or by the
+    clock's next run (`superseded`)."""
+
+    clock: ClockKind
+    started_at: datetime
+    due_at: datetime | None  # None: stopped while paused, before its target ran out
+    stopped_at: datetime
+    superseded: bool
+
+    @property
+    def met(self) -> bool:
+        return self.due_at is None or self.stopped_at <= self.due_at
+
+
 def compute_clocks(
     subject: ComplaintSubject,
     policies: Sequence[Policy],

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from complaints.sla.domain import Basis, Category, Channel, Clock, ClockKind, Policy
+from complaints.sla.domain import Basis, Category, Channel, Clock, ClockKind, Policy, StoppedRun
 from vas_common.db import DbConnection
 
 _POLICY_COLUMNS = """
@@ -153,6 +153,29 @@ class SlaRepository:
             now,
         )
         return bool(inserted)
+
+    async def stopped_once(self, conn: DbConnection, complaint_id: UUID, now: datetime) -> list[StoppedRun]:
+        """The complaint's runs that have stopped and were not told before, each recorded as told
+        (alert 'stopped') in the same statement: a run is returned once, whatever the replicas."""
+        rows = await conn.fetch(
+            """
+            WITH stopped AS (
+                SELECT clock, started_at, due_at, stopped_at, superseded FROM clock_runs
+                 WHERE complaint_id = $1 AND stopped_at IS NOT NULL
+            ), told AS (
+                INSERT INTO sla_alerts (complaint_id, clock, started_at, alert, due_at, fell_due_at, emitted_at)
+                SELECT $1, clock, started_at, 'stopped', due_at, stopped_at, $2 FROM stopped
+                ON CONFLICT DO NOTHING RETURNING clock, started_at
+            )
+            SELECT s.* FROM stopped s JOIN told t USING (clock, started_at) ORDER BY s.started_at, s.clock
+            """,
+            complaint_id,
+            now,
+        )
+        return [
+            StoppedRun(ClockKind(r["clock"]), r["started_at"], r["due_at"], r["stopped_at"], r["superseded"])
+            for r in rows
+        ]
 
     async def emitted(self, conn: DbConnection, complaint_id: UUID) -> set[tuple[str, datetime, str]]:
         rows = await conn.fetch(

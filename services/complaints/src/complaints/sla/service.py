@@ -22,7 +22,7 @@ from complaints.sla.repository import PolicyTaken, SlaRepository
 from vas_common.clock import Clock as TimeSource
 from vas_common.db import DbConnection
 from vas_common.errors import Conflict, NotFound, ValidationFailed
-from vas_common.events.complaints import SlaAlert, SlaBreached, SlaWarning
+from vas_common.events.complaints import ClockRun, ClockStopped, SlaAlert, SlaBreached, SlaWarning
 from vas_common.events.topics import COMPLAINT_EVENTS
 from vas_common.outbox import OutboxRepository
 
@@ -71,6 +71,12 @@ class SlaMetrics:
             "complaints_sla_alerts_total",
             "SLA warnings and breaches raised (once each per complaint, clock run and alert)",
             ["clock", "alert"],
+            registry=registry,
+        )
+        self.stops = Counter(
+            "complaints_clock_runs_stopped_total",
+            "Clock runs that stopped (once each per complaint, clock and run), on time or late",
+            ["clock", "on_time"],
             registry=registry,
         )
         self.tick_seconds = Histogram(
@@ -137,7 +143,26 @@ class SlaService:
                     await self._raise(conn, complaint, clock, alert, at)
             saved.append((clock, clock.state(now).value, min(upcoming) if upcoming else None))
         await self._sla.save_clocks(conn, complaint.id, saved, now)
+        # save_clocks moved the complaint's runs (clock_runs, by trigger): tell each one that stopped.
+        for run in await self._sla.stopped_once(conn, complaint.id, now):
+            await self._tell_stopped(conn, complaint, run)
         return clocks
+
+    async def _tell_stopped(self, conn: DbConnection, complaint: Complaint, run: domain.StoppedRun) -> None:
+        payload = ClockRun(
+            complaint_id=complaint.id,
+            clock=run.clock.value,
+            started_at=run.started_at,
+            due_at=run.due_at,
+            stopped_at=run.stopped_at,
+            met=run.met,
+            superseded=run.superseded,
+            channel=complaint.channel.value,
+            category=complaint.category.value,
+            partner_id=complaint.partner_id,
+        )
+        await self._outbox.enqueue(conn, COMPLAINT_EVENTS, ClockStopped(payload=payload))
+        self._metrics.stops.labels(run.clock.value, "true" if run.met else "false").inc()
 
     async def _raise(
         self, conn: DbConnection, complaint: Complaint, clock: Clock, alert: str, at: datetime

@@ -1,6 +1,6 @@
 """Kafka consumers of the quality roll-ups: the sms-sender's message statuses (sms.status: send
 delay, MT per second, product messages after an unsubscription), the users' messages (sms.mo: MO
-per second, unsubscription requests), the complaint clocks breached and the satisfaction replies
+per second, unsubscription requests), the complaint clock runs breached or stopped and the satisfaction replies
 (complaint.events), and the orders, cancellations and charges (subscription.events). Groups of
 their own; a batch counts once whatever the redeliveries (the watermark in
 `QualityService.record`)."""
@@ -13,7 +13,7 @@ from aiokafka import ConsumerRecord
 
 from incident.quality.domain import ChargeSeen, OrderChange, SatisfactionReply
 from incident.quality.service import Consumed, QualityService, Value
-from vas_common.events.complaints import ComplaintUpdated, SlaBreached
+from vas_common.events.complaints import ClockStopped, ComplaintUpdated, SlaBreached
 from vas_common.events.envelope import Event
 from vas_common.events.sms_sender import ContentRejected, MessageStatusChanged, MoReceived
 from vas_common.events.subscription import (
@@ -49,7 +49,7 @@ def value_of(event: Event) -> Value:
         return event.payload
     if isinstance(event, ContentRejected):
         return event.payload
-    if isinstance(event, SlaBreached):
+    if isinstance(event, SlaBreached | ClockStopped):
         return event.payload
     if isinstance(event, ComplaintUpdated):
         c = event.payload

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -143,6 +143,54 @@ def minute_of(at: datetime) -> datetime:
 
 def day_of(at: datetime) -> date:
     return at.astimezone(SHANGHAI).date()
+
+
+class ClockRunRow(NamedTuple):
+    """A complaint clock run as the report counts it: on the Asia/Shanghai day of its due time
+    (of its start when it stopped with none), met / met_late / breached."""
+
+    complaint_id: UUID
+    clock: str
+    started_at: datetime
+    day: date
+    outcome: str
+
+
+def breached_run(complaint_id: UUID, clock: str, started_at: datetime, due_at: datetime) -> ClockRunRow:
+    return ClockRunRow(complaint_id, clock, started_at, day_of(due_at), "breached")
+
+
+def stopped_run(
+    complaint_id: UUID, clock: str, started_at: datetime, due_at: datetime | None, met: bool
+) -> ClockRunRow:
+    day = day_of(due_at if due_at is not None else started_at)
+    return ClockRunRow(complaint_id, clock, started_at, day, "met" if met else "met_late")
+
+
+@dataclass(frozen=True)
+class ClockAttainment:
+    """One clock's decided runs of a period."""
+
+    met: int = 0
+    met_late: int = 0
+    breached: int = 0
+
+    @classmethod
+    def of(cls, outcomes: Mapping[str, int]) -> ClockAttainment:
+        return cls(outcomes.get("met", 0), outcomes.get("met_late", 0), outcomes.get("breached", 0))
+
+    @property
+    def decided(self) -> int:
+        return self.met + self.met_late + self.breached
+
+    @property
+    def past_due(self) -> int:
+        """Runs whose due time passed before they stopped: each raised a breach."""
+        return self.met_late + self.breached
+
+    @property
+    def share(self) -> float | None:
+        return self.met / self.decided if self.decided else None
 
 
 @dataclass

@@ -5,14 +5,14 @@ key), so the partitions' consumers adding to the same minute never deadlock."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
 
-from incident.quality.domain import Histogram, ReportedRecords
+from incident.quality.domain import ClockRunRow, Histogram, ReportedRecords
 from vas_common.db import DbConnection, delete_in_batches
 
 _DELAY_TABLES: Final = {"minute": "quality_delay_minutes", "day": "quality_delay_days"}
@@ -143,18 +143,29 @@ class QualityRepository:
             batch=batch,
         )
 
-    # -- complaint clocks breached -------------------------------------------------------
+    # -- complaint clock runs ------------------------------------------------------------
 
-    async def add_breaches(self, conn: DbConnection, added: Mapping[tuple[date, str], int]) -> None:
-        if not added:
-            return
-        await conn.executemany(
-            """
-            INSERT INTO quality_complaint_breaches AS b (day, clock, breaches) VALUES ($1, $2, $3)
-            ON CONFLICT (day, clock) DO UPDATE SET breaches = b.breaches + EXCLUDED.breaches
-            """,
-            [(day, clock, n) for (day, clock), n in sorted(added.items())],
-        )
+    async def add_clock_runs(
+        self, conn: DbConnection, breached: Sequence[ClockRunRow], stopped: Sequence[ClockRunRow]
+    ) -> None:
+        """Runs told breached (kept unless told stopped before) and stopped (met or met_late,
+        whatever came before): written breaches first, so a batch holding both ends stopped."""
+        if breached:
+            await conn.executemany(
+                "INSERT INTO quality_clock_runs (complaint_id, clock, started_at, day, outcome)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                sorted(breached),
+            )
+        if stopped:
+            await conn.executemany(
+                """
+                INSERT INTO quality_clock_runs (complaint_id, clock, started_at, day, outcome)
+                VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (complaint_id, clock, started_at) DO UPDATE
+                   SET day = EXCLUDED.day, outcome = EXCLUDED.outcome
+                """,
+                sorted(stopped),
+            )
 
     async def add_blocked(
         self, conn: DbConnection, added: Mapping[tuple[date, UUID, str, str], tuple[int, int]]
@@ -186,14 +197,18 @@ class QualityRepository:
         )
         return {r["rule_category"]: (r["n"], r["r"]) for r in rows}
 
-    async def breaches(self, conn: DbConnection, first: date, end: date) -> dict[str, int]:
+    async def clock_runs(self, conn: DbConnection, first: date, end: date) -> dict[str, dict[str, int]]:
+        """Clock -> outcome -> runs, for the runs of the days [first, end)."""
         rows = await conn.fetch(
-            "SELECT clock, sum(breaches)::bigint AS n FROM quality_complaint_breaches"
-            " WHERE day >= $1 AND day < $2 GROUP BY clock ORDER BY clock",
+            "SELECT clock, outcome, count(*) AS n FROM quality_clock_runs"
+            " WHERE day >= $1 AND day < $2 GROUP BY clock, outcome ORDER BY clock, outcome",
             first,
             end,
         )
-        return {r["clock"]: r["n"] for r in rows}
+        found: dict[str, dict[str, int]] = {}
+        for r in rows:
+            found.setdefault(r["clock"], {})[r["outcome"]] = r["n"]
+        return found
 
     # -- traffic -------------------------------------------------------------------------
 
