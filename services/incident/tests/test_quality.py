@@ -31,6 +31,7 @@ from vas_common.events.sms_sender import (
     MoMessage,
     MoReceived,
 )
+from vas_common.events.subscription import PartnerProfileChanged, PartnerState, PartnerStatus
 from vas_common.staff import Role
 from vas_devstack.pytest_plugin import eventually, problem_of, serve, service_settings_kwargs
 
@@ -254,7 +255,19 @@ async def test_a_message_counts_once_across_its_statuses(quiet: QualityService) 
 
 async def test_the_consumers_feed_the_report_from_the_topics(incident: Running) -> None:
     at = DAY + timedelta(days=1)
-    states = [_state(d, at=at) for d in (0.3, 0.4, 5.0)]
+    partner = uuid.uuid4()
+    states = [_state(d, at=at, partner=partner) for d in (0.3, 0.4, 5.0)]
+    named = PartnerProfileChanged(
+        payload=PartnerState(
+            partner_id=partner,
+            name="星河文化",
+            status=PartnerStatus.ACTIVE,
+            api_key_id="k",
+            api_key_sha256="0" * 64,
+            revision=2,
+            updated_at=at,
+        )
+    )
     breach = SlaBreached(
         payload=SlaAlert(
             complaint_id=uuid.uuid4(),
@@ -296,6 +309,7 @@ async def test_the_consumers_feed_the_report_from_the_topics(incident: Running) 
             await producer.send_and_wait("sms.mo", encode_event(m))
         await producer.send_and_wait("complaint.events", encode_event(breach))
         await producer.send_and_wait("complaint.events", encode_event(stop))
+        await producer.send_and_wait("subscription.events", encode_event(named))
     finally:
         await producer.stop()
 
@@ -310,6 +324,13 @@ async def test_the_consumers_feed_the_report_from_the_topics(incident: Running) 
     assert day["delay"]["within_target"] == 2
     assert day["mo_peak_per_second"] == 4
     assert day["mt_busy_hour"]["messages"] == 3
+
+    async def named_partner() -> dict[str, Any] | None:
+        got = await incident.client.get("/v1/quality/reports/2031-05", headers=OPERATOR)
+        found = [p for p in got.json()["partners"] if p["partner_id"] == str(partner)]
+        return found[0] if found and found[0]["name"] else None
+
+    assert (await eventually(named_partner))["name"] == "星河文化"
 
     async def breached() -> dict[str, Any] | None:
         got = await incident.client.get("/v1/quality/reports/2031-05", headers=OPERATOR)

@@ -17,7 +17,7 @@ from playwright.async_api import expect
 from pydantic import SecretStr
 
 from incident.main import create_app
-from incident.quality.domain import SatisfactionReply
+from incident.quality.domain import PartnerName, SatisfactionReply
 from incident.quality.service import Consumed, QualityService
 from incident.settings import IncidentSettings
 from vas_common.clock import ManualClock
@@ -53,6 +53,9 @@ async def _traffic(quality: QualityService) -> None:
     await quality.record("pages", "sms.status", 0, [Consumed(i, s) for i, s in enumerate(batch)])
     mo = [datetime(2031, 5, 2, 4, 0, i % 7, tzinfo=UTC) for i in range(30)]
     await quality.record("pages", "sms.mo", 0, [Consumed(i, at) for i, at in enumerate(mo)])
+    # The partner's name from subscription.events: the newest revision, whatever the order.
+    renamed = [PartnerName(PARTNER, "星河文化", 3), PartnerName(PARTNER, "旧名称", 1)]
+    await quality.record("pages", "subscription.events", 0, [Consumed(i, n) for i, n in enumerate(renamed)])
 
 
 async def test_the_quality_report_pages_in_the_browser(
@@ -94,6 +97,8 @@ async def test_the_quality_report_pages_in_the_browser(
         await expect(page.get_by_role("link", name="SERVQUAL 差距分析")).to_have_attribute(
             "href", "/staff/quality/servqual/2031-05"
         )
+        await expect(page.locator("#partners")).to_contain_text("星河文化")
+        await expect(page.locator("#partners")).not_to_contain_text("旧名称")
         await expect(page.locator("#partners")).to_contain_text(str(PARTNER))
         await expect(page.locator("#partners")).to_contain_text("平台自有短信")
         fonts = await opened.fonts_of("h1")

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord
 
-from incident.quality.domain import ChargeSeen, OrderChange, SatisfactionReply
+from incident.quality.domain import ChargeSeen, OrderChange, PartnerName, SatisfactionReply
 from incident.quality.service import Consumed, QualityService, Value
 from vas_common.events.complaints import ClockStopped, ComplaintUpdated, SlaBreached
 from vas_common.events.envelope import Event
 from vas_common.events.sms_sender import ContentRejected, MessageStatusChanged, MoReceived
 from vas_common.events.subscription import (
     Charged,
+    PartnerState,
     SubscriptionCancelled,
     SubscriptionConfirmed,
     SubscriptionEnded,
@@ -61,6 +62,9 @@ def value_of(event: Event) -> Value:
         kind = event.type.removeprefix("subscription.")  # requested | confirmed | expired | ...
         answered = event.payload.answered if isinstance(event, SubscriptionExpired) else None
         return OrderChange(kind, s.subscription_id, s.msisdn, s.product_code, s.occurred_at, answered)
+    if isinstance(event.payload, PartnerState):  # partner.created, .profile_changed, ...
+        p = event.payload
+        return PartnerName(p.partner_id, p.name, p.revision)
     if isinstance(event, Charged):
         ch = event.payload
         return ChargeSeen(

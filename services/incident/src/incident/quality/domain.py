@@ -145,6 +145,23 @@ def day_of(at: datetime) -> date:
     return at.astimezone(SHANGHAI).date()
 
 
+class PartnerName(NamedTuple):
+    """A partner's name as of a revision of its state (subscription.events)."""
+
+    partner_id: UUID
+    name: str
+    revision: int
+
+
+def newest_names(names: Iterable[PartnerName]) -> list[PartnerName]:
+    """The newest revision of each partner's name, ordered by partner (the rows' lock order)."""
+    newest: dict[UUID, PartnerName] = {}
+    for n in names:
+        if n.partner_id not in newest or n.revision > newest[n.partner_id].revision:
+            newest[n.partner_id] = n
+    return [newest[k] for k in sorted(newest)]
+
+
 class ClockRunRow(NamedTuple):
     """A complaint clock run as the report counts it: on the Asia/Shanghai day of its due time
     (of its start when it stopped with none), met / met_late / breached."""

@@ -365,7 +365,8 @@ def view(report: QualityReport, pages: Pages, language: Language, target_s: floa
             if report.partners is None
             else [
                 {
-                    "name": t["quality_system"] if p.int == 0 else str(p),
+                    "name": t["quality_system"] if p.int == 0 else report.partner_names.get(p, str(p)),
+                    "id": None if p.int == 0 or p not in report.partner_names else str(p),
                     "messages": f.messages,
                     "share": _share(f.share_within_target),
                     "p99": _num(f.p99_s),

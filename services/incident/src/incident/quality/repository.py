@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
-from incident.quality.domain import ClockRunRow, Histogram, ReportedRecords
+from incident.quality.domain import ClockRunRow, Histogram, PartnerName, ReportedRecords
 from vas_common.db import DbConnection, delete_in_batches
 
 _DELAY_TABLES: Final = {"minute": "quality_delay_minutes", "day": "quality_delay_days"}
@@ -142,6 +142,26 @@ class QualityRepository:
             before,
             batch=batch,
         )
+
+    # -- partners' names -------------------------------------------------------------------
+
+    async def note_partner_names(self, conn: DbConnection, names: Sequence[PartnerName]) -> None:
+        if names:
+            await conn.executemany(
+                """
+                INSERT INTO quality_partners AS p (partner_id, name, revision) VALUES ($1, $2, $3)
+                ON CONFLICT (partner_id) DO UPDATE SET name = EXCLUDED.name, revision = EXCLUDED.revision
+                 WHERE p.revision < EXCLUDED.revision
+                """,
+                names,
+            )
+
+    async def partner_names(self, conn: DbConnection, partner_ids: Sequence[UUID]) -> dict[UUID, str]:
+        rows = await conn.fetch(
+            "SELECT partner_id, name FROM quality_partners WHERE partner_id = ANY($1::uuid[])",
+            list(partner_ids),
+        )
+        return {r["partner_id"]: r["name"] for r in rows}
 
     # -- complaint clock runs ------------------------------------------------------------
 

@@ -130,6 +130,10 @@ class AvailabilityOut(BaseModel):
 
 class PartnerDelayOut(BaseModel):
     partner_id: UUID | None = Field(description="null: the provider's own system messages")
+    name: str | None = Field(
+        default=None,
+        description="as learnt from subscription.events; null for system messages or a partner not yet seen",
+    )
     delay: DelayOut
 
 
@@ -163,7 +167,11 @@ class QualityReportOut(BaseModel):
                 None
                 if r.partners is None
                 else [
-                    PartnerDelayOut(partner_id=None if p.int == 0 else p, delay=DelayOut.of(d))
+                    PartnerDelayOut(
+                        partner_id=None if p.int == 0 else p,
+                        name=r.partner_names.get(p),
+                        delay=DelayOut.of(d),
+                    )
                     for p, d in sorted(r.partners.items())
                 ]
             ),

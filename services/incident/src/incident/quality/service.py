@@ -30,6 +30,7 @@ from incident.quality.domain import (
     DelayFigures,
     Histogram,
     OrderChange,
+    PartnerName,
     Period,
     Promise,
     ReportedRecords,
@@ -96,6 +97,7 @@ class QualityReport:
     days: list[DayFigures]
     availability: list[AvailabilityFigures]
     partners: dict[UUID, DelayFigures] | None = field(default=None)  # staff only
+    partner_names: dict[UUID, str] = field(default_factory=dict)  # those learnt from subscription.events
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ Value = (
     | datetime
     | SlaAlert
     | ClockRun
+    | PartnerName
     | OrderChange
     | ChargeSeen
     | SatisfactionReply
@@ -288,6 +291,7 @@ class QualityService:
             added = Contributions()
             mo: dict[datetime, list[int]] = {}
             runs_breached: list[domain.ClockRunRow] = []
+            names: list[PartnerName] = []
             runs_stopped: list[domain.ClockRunRow] = []
             scores: dict[tuple[date, int], int] = {}
             unsub_requests: list[tuple[bytes, datetime]] = []
@@ -320,6 +324,8 @@ class QualityService:
                 elif isinstance(c.value, SlaAlert):
                     a = c.value
                     runs_breached.append(domain.breached_run(a.complaint_id, a.clock, a.started_at, a.due_at))
+                elif isinstance(c.value, PartnerName):
+                    names.append(c.value)
                 elif isinstance(c.value, ClockRun):
                     run = c.value
                     runs_stopped.append(
@@ -352,6 +358,7 @@ class QualityService:
             await self._repo.add_traffic(conn, "mt", added.traffic)
             await self._repo.add_traffic(conn, "mo", mo)
             await self._repo.add_clock_runs(conn, runs_breached, runs_stopped)
+            await self._repo.note_partner_names(conn, domain.newest_names(names))
             await self._repo.add_blocked(conn, blocked)
             await self._orders.add_satisfaction(conn, scores)
             await self._orders.add_unsub_requests(conn, unsub_requests)
@@ -411,6 +418,11 @@ class QualityService:
             unsubscription = await self._orders.unsubscription(conn, period.start, period.end)
             oldest = await self._orders.oldest_records(conn)
             reported = await self._orders.reported_records(conn)
+            names = (
+                await self._repo.partner_names(conn, sorted({p for _, p, _ in delay_rows}))
+                if per_partner
+                else {}
+            )
         availability = [await self._availability_of(service, period) for service in self._services]
         total = domain.merged(h for _, _, h in delay_rows)
         per_day = domain.by_key((d, h) for d, _, h in delay_rows)
@@ -432,7 +444,7 @@ class QualityService:
             _content_review_promise(delay.messages, blocked),
             self._records_promise(oldest, reported),
         ]
-        return QualityReport(period, self.clock.now(), promises, delay, days, availability, partners)
+        return QualityReport(period, self.clock.now(), promises, delay, days, availability, partners, names)
 
     async def servqual(self, text: str) -> Servqual:
         """The SERVQUAL view of a month, with the 5 months before it for the trend."""
