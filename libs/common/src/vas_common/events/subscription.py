@@ -299,6 +299,9 @@ class ProductNotice(Payload):
     product_code: str
     effective_at: AwareDatetime
     reason: str
+    # When the subscribers' notices were queued (the service's clock); None in events published
+    # before the field existed (then the envelope's occurred_at says it).
+    noticed_at: AwareDatetime | None = None
 
 
 class ProductDiscontinuationScheduled(Event):
@@ -317,6 +320,27 @@ class ProductDiscontinued(Event):
 
     def key(self) -> str:
         return str(self.payload.product_id)
+
+
+class SuspensionNotice(Payload):
+    """A user's active subscriptions are to be suspended at `effective_at` (at least 24 h later).
+    `notified`: the active subscriptions the SMS notice queued with this event names; 0: the
+    number had nothing to suspend and got no SMS."""
+
+    msisdn: str
+    effective_at: AwareDatetime
+    reason: str
+    notified: int
+    noticed_at: AwareDatetime
+
+
+class SuspensionScheduled(Event):
+    producer: str = PRODUCER
+    type: Literal["subscription.suspension_scheduled"] = "subscription.suspension_scheduled"
+    payload: SuspensionNotice
+
+    def key(self) -> str:
+        return self.payload.msisdn
 
 
 class MaintenanceNoticeCount(Payload):
@@ -362,5 +386,6 @@ EVENTS = (
     ProductPublished,
     ProductDiscontinuationScheduled,
     ProductDiscontinued,
+    SuspensionScheduled,
     MaintenanceNoticesSent,
 )

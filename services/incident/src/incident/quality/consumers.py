@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord
 
-from incident.quality.domain import ChargeSeen, OrderChange, PartnerName, SatisfactionReply
+from incident.quality.domain import ChargeSeen, NoticeGiven, OrderChange, PartnerName, SatisfactionReply
 from incident.quality.service import Consumed, QualityService, Value
 from vas_common.events.complaints import ClockStopped, ComplaintUpdated, SlaBreached
 from vas_common.events.envelope import Event
@@ -19,11 +19,13 @@ from vas_common.events.sms_sender import ContentRejected, MessageStatusChanged, 
 from vas_common.events.subscription import (
     Charged,
     PartnerState,
+    ProductDiscontinuationScheduled,
     SubscriptionCancelled,
     SubscriptionConfirmed,
     SubscriptionEnded,
     SubscriptionExpired,
     SubscriptionRequested,
+    SuspensionScheduled,
 )
 from vas_common.events.topics import COMPLAINT_EVENTS, SMS_MO, SMS_STATUS, SUBSCRIPTION_EVENTS
 from vas_common.kafka import BatchHandler, PoisonList, Subscription, decode_batch
@@ -65,6 +67,14 @@ def value_of(event: Event) -> Value:
     if isinstance(event.payload, PartnerState):  # partner.created, .profile_changed, ...
         p = event.payload
         return PartnerName(p.partner_id, p.name, p.revision)
+    if isinstance(event, ProductDiscontinuationScheduled):
+        d = event.payload
+        noticed = d.noticed_at or event.occurred_at
+        return NoticeGiven("discontinuation", str(d.product_id), noticed, d.effective_at)
+    if isinstance(event, SuspensionScheduled):
+        u = event.payload
+        # A number with nothing to suspend was told nothing: no notice was due.
+        return NoticeGiven("suspension", u.msisdn, u.noticed_at, u.effective_at) if u.notified else None
     if isinstance(event, Charged):
         ch = event.payload
         return ChargeSeen(

@@ -145,6 +145,22 @@ def day_of(at: datetime) -> date:
     return at.astimezone(SHANGHAI).date()
 
 
+class NoticeGiven(NamedTuple):
+    """A scheduled change's notice: `kind` discontinuation (subject: the product id) or
+    suspension (subject: the number, hashed before it is stored)."""
+
+    kind: str
+    subject: str
+    noticed_at: datetime
+    effective_at: datetime
+
+
+@dataclass(frozen=True)
+class NoticeCount:
+    given: int = 0
+    on_time: int = 0
+
+
 class PartnerName(NamedTuple):
     """A partner's name as of a revision of its state (subscription.events)."""
 

@@ -6,13 +6,20 @@ key), so the partitions' consumers adding to the same minute never deadlock."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
 
-from incident.quality.domain import ClockRunRow, Histogram, PartnerName, ReportedRecords
+from incident.quality.domain import (
+    ClockRunRow,
+    Histogram,
+    NoticeCount,
+    NoticeGiven,
+    PartnerName,
+    ReportedRecords,
+)
 from vas_common.db import DbConnection, delete_in_batches
 
 _DELAY_TABLES: Final = {"minute": "quality_delay_minutes", "day": "quality_delay_days"}
@@ -142,6 +149,37 @@ class QualityRepository:
             before,
             batch=batch,
         )
+
+    # -- notices of scheduled changes ------------------------------------------------------
+
+    async def add_notices(self, conn: DbConnection, notices: Sequence[NoticeGiven]) -> None:
+        if notices:
+            await conn.executemany(
+                "INSERT INTO quality_notices (kind, subject, noticed_at, effective_at) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT DO NOTHING",
+                sorted(set(notices)),
+            )
+
+    async def notices(
+        self, conn: DbConnection, start: datetime, end: datetime, required: Mapping[str, timedelta]
+    ) -> dict[str, NoticeCount]:
+        """Per kind, the changes taking effect in [start, end) and those noticed at least
+        `required[kind]` before."""
+        rows = await conn.fetch(
+            """
+            SELECT n.kind, count(*) AS given,
+                   count(*) FILTER (WHERE n.effective_at - n.noticed_at >= r.required) AS on_time
+              FROM quality_notices n
+              JOIN unnest($3::text[], $4::interval[]) AS r (kind, required) ON r.kind = n.kind
+             WHERE n.effective_at >= $1 AND n.effective_at < $2
+             GROUP BY n.kind
+            """,
+            start,
+            end,
+            list(required),
+            list(required.values()),
+        )
+        return {r["kind"]: NoticeCount(r["given"], r["on_time"]) for r in rows}
 
     # -- partners' names -------------------------------------------------------------------
 

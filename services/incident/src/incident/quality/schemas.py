@@ -23,7 +23,7 @@ from vas_common.types import Instant, SingleLineText
 
 class PromiseOut(BaseModel):
     key: str = Field(
-        description="send_delay | capacity | availability | mttr | complaint_clocks | maintenance_notice"
+        description="send_delay | capacity | availability | mttr | complaint_clocks | notices_on_time"
         " | registration_success | unsubscribe | content_review | records_kept"
     )
     name_zh: str

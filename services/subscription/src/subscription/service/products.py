@@ -32,6 +32,8 @@ from vas_common.events.subscription import (
     ProductPublished,
     SubscriptionEnded,
     SubscriptionSuspended,
+    SuspensionNotice,
+    SuspensionScheduled,
 )
 
 
@@ -208,6 +210,7 @@ class ProductService:
                         product_code=product.code,
                         effective_at=effective_at,
                         reason=reason,
+                        noticed_at=now,
                     )
                 ),
             )
@@ -265,6 +268,18 @@ class ProductService:
                     reason=reason,
                     effective_at=effective_at.isoformat(),
                 )
+            await self._messaging.publish(
+                conn,
+                SuspensionScheduled(
+                    payload=SuspensionNotice(
+                        msisdn=msisdn,
+                        effective_at=effective_at,
+                        reason=reason,
+                        notified=len(active),
+                        noticed_at=now,
+                    )
+                ),
+            )
         return len(active)
 
     async def apply_due_changes(self) -> int:
