@@ -128,10 +128,13 @@ class SlaService:
         history: Sequence[ComplaintEvent],
         now: datetime,
         policies: Sequence[Policy] | None = None,
+        *,
+        tell_stopped: bool = True,
     ) -> list[Clock]:
         """Inside the caller's transaction: the complaint's clocks from its history, each due
-        warning or breach raised once, and when the scheduler must look again. A batch passes
-        the live policies it read once."""
+        warning or breach raised once, each run that stopped told once, and when the scheduler
+        must look again. A batch passes the live policies it read once, and tells the stopped
+        runs of all its complaints at the end (`tell_stopped=False`, then `tell_stopped`)."""
         clocks = await self.clocks(conn, complaint, history, policies)
         saved: list[tuple[Clock, str, datetime | None]] = []
         for clock in clocks:
@@ -143,10 +146,16 @@ class SlaService:
                     await self._raise(conn, complaint, clock, alert, at)
             saved.append((clock, clock.state(now).value, min(upcoming) if upcoming else None))
         await self._sla.save_clocks(conn, complaint.id, saved, now)
-        # save_clocks moved the complaint's runs (clock_runs, by trigger): tell each one that stopped.
-        for run in await self._sla.stopped_once(conn, complaint.id, now):
-            await self._tell_stopped(conn, complaint, run)
+        if tell_stopped:
+            await self.tell_stopped(conn, [complaint], now)
         return clocks
+
+    async def tell_stopped(self, conn: DbConnection, complaints: Sequence[Complaint], now: datetime) -> None:
+        """Publish each run of these complaints that has stopped since it was last told (their
+        clocks were saved: the runs follow by trigger), once."""
+        by_id = {c.id: c for c in complaints}
+        for complaint_id, run in await self._sla.stopped_once(conn, list(by_id), now):
+            await self._tell_stopped(conn, by_id[complaint_id], run)
 
     async def _tell_stopped(self, conn: DbConnection, complaint: Complaint, run: domain.StoppedRun) -> None:
         payload = ClockRun(
@@ -200,7 +209,10 @@ class SlaService:
             histories = await self._complaints.histories(conn, [c.id for c in complaints])
             policies = await self._sla.live_policies(conn)
             for complaint in complaints:
-                await self.recompute(conn, complaint, histories[complaint.id], now, policies)
+                await self.recompute(
+                    conn, complaint, histories[complaint.id], now, policies, tell_stopped=False
+                )
+            await self.tell_stopped(conn, complaints, now)
         return len(complaints)
 
     async def recompute_open(self, batch: int = 500) -> int:
@@ -218,7 +230,10 @@ class SlaService:
                 histories = await self._complaints.histories(conn, ids)
                 policies = await self._sla.live_policies(conn)
                 for complaint in complaints:
-                    await self.recompute(conn, complaint, histories[complaint.id], now, policies)
+                    await self.recompute(
+                        conn, complaint, histories[complaint.id], now, policies, tell_stopped=False
+                    )
+                await self.tell_stopped(conn, complaints, now)
             done += len(ids)
             after = ids[-1]
 
