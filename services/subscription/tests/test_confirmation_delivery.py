@@ -177,8 +177,8 @@ async def test_expired_orders_say_why_and_the_rate_counts_every_failure_on_us(
         status(uuid.uuid4(), MessageOutcome.FAILED, now, partner_id=uuid.uuid4()),
         status(uuid.uuid4(), MessageOutcome.FAILED, now),
     ]
-    for event in statuses:
-        await publisher.publish(SMS_STATUS, event)
+    for published in statuses:
+        await publisher.publish(SMS_STATUS, published)
 
     async def learnt() -> bool:
         subs = {user: await subscription_of(env, user) for user in ids}

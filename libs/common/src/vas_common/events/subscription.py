@@ -132,10 +132,13 @@ class ExpiredState(SubscriptionState):
     side) or never answered; None in events published before the field existed. `reason`: why it
     expired (ExpiryReason); None in events published before it existed, whose readers judge by
     `answered` alone. A reader that knows `reason` counts a failure by it: `answered` false with
-    a `confirmation_undelivered` reason is still a failure (the user never got the question)."""
+    a `confirmation_undelivered` reason is still a failure (the user never got the question).
+    A string, not the enum, so that a reason added later does not make the event unreadable to
+    older readers (as HealthCheckResult.check): a reason a reader does not know counts as a
+    failure on our side."""
 
     answered: bool | None = None
-    reason: ExpiryReason | None = None
+    reason: str | None = None  # an ExpiryReason value
 
 
 class SubscriptionExpired(_SubscriptionEvent):

@@ -200,7 +200,7 @@ class SubscriptionService:
                 await self._subs.set_expiry_reason(conn, sub.id, reason)
                 await self._messaging.record(conn, now, sub.msisdn, "expired", sub, reason=reason.value)
                 state = subscription_state(sub, "expired", now)
-                payload = ExpiredState(**state.model_dump(), answered=sub.id in answered, reason=reason)
+                payload = ExpiredState(**state.model_dump(), answered=sub.id in answered, reason=reason.value)
                 await self._messaging.publish(conn, SubscriptionExpired(payload=payload))
         return len(due)
 
