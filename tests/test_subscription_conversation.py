@@ -17,6 +17,18 @@ Suite = Any  # the `suite` fixture's object (tests/conftest.py)
 Phone = Any  # suite.phone(msisdn)
 
 
+async def confirmation_delivered(suite: Suite, msisdn: str, code: str) -> bool:
+    """The user's latest order of the product knows its confirmation SMS was delivered (sms.status):
+    an order that expires then was never answered, not late on our side."""
+    subs = (await suite.subscription.get(f"/v1/users/{msisdn}/subscriptions", headers=OPERATOR)).json()
+    mine = [s for s in subs if s["product_code"] == code]
+    assert mine, f"no order of {code} for {msisdn}"
+    assert mine[-1]["confirmation_sms"] == "delivered", (
+        f"the confirmation to {msisdn}: {mine[-1]['confirmation_sms']}"
+    )
+    return True
+
+
 async def subscribed(suite: Suite, phone: Phone, code: str) -> None:
     await phone.send(code, "回复Y")
     await phone.send("Y", "成功订购")
@@ -211,6 +223,7 @@ async def test_users_say_yes_as_they_talk_and_an_unreadable_answer_counts_agains
     for phone in (unread, silent):
         await phone.send(code, "回复Y")
     await unread.send("嗯嗯", "“每日一诗”还在等待您的确认", f"回复TD{code}取消")
+    await eventually(lambda: confirmation_delivered(suite, silent.msisdn, code))
     suite.clock.advance(timedelta(hours=24, seconds=1))
     expired = await suite.subscription.post("/v1/jobs/expire-pending", headers=OPERATOR)
     assert expired.json()["affected"] == 2
@@ -219,6 +232,11 @@ async def test_users_say_yes_as_they_talk_and_an_unreadable_answer_counts_agains
     assert success["confirmed"] == len(answers)
     assert success["failed"] == 1  # the user who answered and was not understood
     assert success["never_answered"] == 1  # counted apart, not in the rate
+    assert success["failed_by_reason"] == {
+        "answer_unmatched": 1,
+        "confirmation_undelivered": 0,
+        "confirmation_late": 0,
+    }
     assert success["rate"] == len(answers) / (len(answers) + 1)
     assert success["met"] is False
     assert success["attempts"] == {"confirmed": len(answers), "unrecognised": 1}

@@ -53,6 +53,18 @@ async def sms_containing(suite: Suite, msisdn: str, *parts: str) -> str:
     return text
 
 
+async def confirmation_delivered(suite: Suite, msisdn: str, code: str) -> bool:
+    """The user's latest order of the product knows its confirmation SMS was delivered (sms.status):
+    an order that expires then was never answered, not late on our side."""
+    subs = (await suite.subscription.get(f"/v1/users/{msisdn}/subscriptions", headers=OPERATOR)).json()
+    mine = [s for s in subs if s["product_code"] == code]
+    assert mine, f"no order of {code} for {msisdn}"
+    assert mine[-1]["confirmation_sms"] == "delivered", (
+        f"the confirmation to {msisdn}: {mine[-1]['confirmation_sms']}"
+    )
+    return True
+
+
 async def subscription_status(suite: Suite, msisdn: str, code: str) -> str:
     return str(await suite.status_of(msisdn, code))
 
@@ -83,6 +95,7 @@ async def test_double_confirmation_by_sms_and_expiry(suite: Suite) -> None:
     # No Y for 24 hours: the order expires and content stays refused.
     await suite.mo(late, code)
     await sms_containing(suite, late, "回复Y")
+    await eventually(lambda: confirmation_delivered(suite, late, code))
     suite.clock.advance(timedelta(hours=24, seconds=1))
     expired = await suite.subscription.post("/v1/jobs/expire-pending", headers=OPERATOR)
     assert expired.json()["affected"] == 1

@@ -180,6 +180,75 @@ async def test_an_expiry_that_says_whether_its_user_answered_makes_the_rate_exac
     assert reg.figures["failed"] == 1
 
 
+async def test_every_failure_on_us_counts_split_by_reason_and_never_answered_apart(
+    quiet: QualityService,
+) -> None:
+    """subscription.expired's reason: answer_unmatched, confirmation_undelivered and
+    confirmation_late are failures (failed_by_reason splits them), never_answered is apart even
+    when the event's `answered` is false for an undelivered confirmation too. Older expiries
+    without a reason are judged by `answered` as before. Handed over twice, and a copy of an
+    expiry giving another reason: no figure changes."""
+    at = T0 + timedelta(days=92)  # 2031-11
+    ok, unmatched, undelivered, late, silent, old_answered, old_silent = (uuid.uuid4() for _ in range(7))
+    users = {sub: f"86139000024{i:02d}" for i, sub in enumerate((ok, unmatched, undelivered, late, silent,
+                                                                 old_answered, old_silent))}  # fmt: skip
+
+    def order(
+        kind: str, sub: uuid.UUID, when: datetime, answered: bool | None = None, reason: str | None = None
+    ) -> OrderChange:
+        return OrderChange(kind, sub, users[sub], "NEWS", when, answered, reason)
+
+    expiry = at + timedelta(hours=24)
+    await _twice(
+        quiet,
+        "g.subs",
+        "subscription.events-5",
+        [
+            *(order("requested", s, at) for s in users),
+            order("confirmed", ok, at + timedelta(minutes=1)),
+            order("expired", unmatched, expiry, True, "answer_unmatched"),
+            order("expired", undelivered, expiry, False, "confirmation_undelivered"),
+            order("expired", late, expiry, False, "confirmation_late"),
+            order("expired", silent, expiry, False, "never_answered"),
+            order("expired", old_answered, expiry, True),  # published before the reason existed
+            order("expired", old_silent, expiry, False),
+        ],
+    )
+
+    async def registration() -> Any:
+        [reg] = [
+            p
+            for p in (await quiet.report("2031-11", per_partner=False)).promises
+            if p.key == "registration_success"
+        ]
+        return reg
+
+    reg = await registration()
+    f = reg.figures
+    assert (f["orders"], f["confirmed"], f["expired"]) == (7, 1, 6)
+    assert (f["failed"], f["never_answered"], f["expired_unknown"]) == (4, 2, 0)
+    assert f["failed_by_reason"] == {
+        "answer_unmatched": 2,  # one said so, one older event said the user answered
+        "confirmation_undelivered": 1,
+        "confirmation_late": 1,
+    }
+    assert f["success_rate"] == pytest.approx(1 / 5)  # the never-answered orders are not in it
+    assert reg.met is False
+    assert "confirmation SMS undelivered 1" in reg.measured
+    assert "确认短信未送达 1" in reg.measured_zh
+    assert "confirmation_late" in reg.data_source
+    assert "confirmation_late" in reg.data_source_zh
+
+    # A copy of an expiry giving another reason: the first word is kept.
+    await _twice(
+        quiet,
+        "g.subs",
+        "subscription.events-6",
+        [order("expired", silent, expiry, False, "confirmation_late"), order("expired", late, expiry, False)],
+    )
+    assert (await registration()).figures == f
+
+
 async def test_unsubscribing_is_timed_from_the_sms_and_nothing_may_follow(quiet: QualityService) -> None:
     sub, again, partner_sub = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     everything = [uuid.uuid4(), uuid.uuid4()]

@@ -332,6 +332,29 @@ class Db:
     clock: ManualClock
 
 
+async def subscription_before(
+    env: Seeding, product: Product, msisdn: str, confirmed_at: datetime, ended_at: datetime | None = None
+) -> uuid.UUID:
+    """seed_subscription on the schema of an older release (the insert names only its columns)."""
+    sub_id = uuid.uuid4()
+    requested = confirmed_at - timedelta(minutes=5)
+    async with env.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO subscriptions (id, msisdn, product_id, status, channel, requested_at, confirm_by, updated_at)"
+            " VALUES ($1, $2, $3, 'pending', 'sms', $4, $5, $4)",
+            sub_id,
+            msisdn,
+            product.id,
+            requested,
+            requested + timedelta(hours=24),
+        )
+        repo = SubscriptionRepository()
+        await repo.set_status(conn, sub_id, SubscriptionStatus.ACTIVE, confirmed_at)
+        if ended_at is not None:
+            await repo.set_status(conn, sub_id, SubscriptionStatus.CANCELLED, ended_at, end_channel="sms_td")
+    return sub_id
+
+
 async def test_the_migration_keeps_fees_charged_twice_before_it_out_of_the_one_fee_index(
     database: str, tmp_path: Path
 ) -> None:
@@ -348,10 +371,10 @@ async def test_the_migration_keeps_fees_charged_twice_before_it_out_of_the_one_f
         period = domain.period_of(db.clock.now())
         start, _end = domain.period_bounds(period)
         user = msisdn()
-        first = await seed_subscription(
+        first = await subscription_before(
             db, product, user, start - timedelta(days=40), start + timedelta(days=1)
         )
-        second = await seed_subscription(db, product, user, start + timedelta(days=2))
+        second = await subscription_before(db, product, user, start + timedelta(days=2))
         for sub_id, minute in ((first, 1), (second, 2)):  # what the run charged before the rule
             await pool.execute(
                 """

@@ -1,10 +1,12 @@
 """Kafka consumers of the subscription service: user-originated SMS (commands), delivery
-statuses (which product's content a user got last; per-message billing), and what complaints ask
+statuses (which product's content a user got last; per-message billing; the fate of each
+order's confirmation SMS), and what complaints ask
 of it (dispute holds on a user's records, refunds)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
 from aiokafka import ConsumerRecord
 
@@ -35,6 +37,9 @@ from vas_common.events.topics import COMPLAINT_EVENTS, INCIDENT_EVENTS, SMS_MO, 
 from vas_common.kafka import PoisonList, Subscription, decode_batch, event_handler
 
 _DELIVERED = b'"status":"delivered"'
+_FAILED = b'"status":"failed"'
+_SYSTEM = b'"partner_id":null'  # a provider system message (a confirmation SMS among them)
+_FINAL = (MessageStatus.DELIVERED, MessageStatus.FAILED)
 DeliveredHandler = Callable[[MessageState], Awaitable[object]]  # what it returns is not used
 
 
@@ -54,17 +59,31 @@ def subscriptions(
 
     async def on_status(records: list[ConsumerRecord[bytes, bytes]]) -> PoisonList:
         """A batch at a time: the sms-sender publishes two statuses per message, hundreds a
-        second, and only the delivered ones of a product matter here. A record whose handling
-        fails on its own goes to the dead-letter topic; the database being away fails the
-        batch, which is then retried (what was done of it is idempotent)."""
-        # Most statuses are not a product's delivered content: skip them before decoding. The
-        # sms-sender writes events as compact JSON (encode_event), so a delivered one always
-        # carries this text; one that merely contains it elsewhere is decoded and skipped.
-        decoded, poison = decode_batch([r for r in records if _DELIVERED in (r.value or b"")])
+        second, and only two kinds matter here: a product's delivered content, and the final
+        status of a system message (it may be an order's confirmation SMS: kept on the order, in
+        one statement per batch). A record whose handling fails on its own goes to the
+        dead-letter topic; the database being away fails the batch, which is then retried
+        (what was done of it is idempotent)."""
+        # Most statuses are neither: skip them before decoding. The sms-sender writes events as
+        # compact JSON (encode_event), so a delivered one always carries that text, and a final
+        # status of a system message both its `null` partner and its status; one that merely
+        # contains them elsewhere is decoded and skipped.
+        wanted = [
+            r
+            for r in records
+            if _DELIVERED in (value := r.value or b"") or (_SYSTEM in value and _FAILED in value)
+        ]
+        decoded, poison = decode_batch(wanted)
+        system: list[tuple[MessageState, datetime]] = []
+        system_records: list[ConsumerRecord[bytes, bytes]] = []
         for event, record in decoded:
             if not isinstance(event, MessageStatusChanged):
                 continue
             state = event.payload
+            if state.partner_id is None and state.status in _FINAL:
+                system.append((state, state.done_at or event.occurred_at))
+                system_records.append(record)
+                continue
             if (
                 state.status is not MessageStatus.DELIVERED
                 or state.product_code is None
@@ -79,6 +98,13 @@ def subscriptions(
                 raise
             except Exception as exc:
                 poison.append((record, exc))
+        if system:
+            try:
+                await service.note_system_messages(system)
+            except DATABASE_UNAVAILABLE:
+                raise
+            except Exception as exc:
+                poison += [(record, exc) for record in system_records]
         return poison
 
     return (

@@ -14,8 +14,9 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from vas_common.auth import IssuedApiKey, issue_api_key
+from vas_common.events.sms_sender import MessageOutcome, MessageState, MessageStatus
 from vas_common.events.subscription import Charge as ChargePayload
-from vas_common.events.subscription import PartnerState, PartnerStatus, SignaturePlacement
+from vas_common.events.subscription import ExpiryReason, PartnerState, PartnerStatus, SignaturePlacement
 from vas_common.mo_routing import COMPLAINT_KEYWORDS, complaint_text
 
 
@@ -267,6 +268,90 @@ class Subscription:
     ended_at: datetime | None
     end_channel: str | None
     last_content_at: datetime | None
+    # The confirmation SMS: its message id at the sms-sender, its strongest final outcome known
+    # (None: none yet) and when that happened (see `ConfirmationFate`).
+    confirmation_request_id: UUID | None = None
+    confirmation_outcome: MessageOutcome | None = None
+    confirmation_outcome_at: datetime | None = None
+    expiry_reason: ExpiryReason | None = None
+
+
+# -- the confirmation SMS's fate and why an order expired ------------------------------------
+
+# Final outcomes of a confirmation SMS by strength: the strongest seen is kept. A delivered
+# receipt wins over every failure (the sms-sender says delivered only when every segment was, so
+# a failure it reported before was a give-up a later receipt contradicts); among failures a
+# definite one (refused, undeliverable) wins over an expiry at the SMSC, which wins over a fate
+# never learnt. Keeping the maximum makes the result the same whatever order the statuses come
+# in and however often each is redelivered.
+_OUTCOME_STRENGTH = {
+    MessageOutcome.UNKNOWN: 0,
+    MessageOutcome.EXPIRED: 1,
+    MessageOutcome.FAILED: 2,
+    MessageOutcome.DELIVERED: 3,
+}
+OUTCOMES_BY_STRENGTH = tuple(sorted(_OUTCOME_STRENGTH, key=_OUTCOME_STRENGTH.__getitem__))
+
+
+@dataclass(frozen=True)
+class ConfirmationFate:
+    """A final outcome of a system message (perhaps an order's confirmation SMS) and its time."""
+
+    message_id: UUID
+    outcome: MessageOutcome
+    at: datetime
+
+    def stronger(self, other: ConfirmationFate) -> ConfirmationFate:
+        """The one to keep of two fates of one message: the stronger outcome; of equal ones, the
+        earlier (so that a copy with another done time changes nothing either)."""
+        mine, theirs = _OUTCOME_STRENGTH[self.outcome], _OUTCOME_STRENGTH[other.outcome]
+        if mine != theirs:
+            return self if mine > theirs else other
+        return self if self.at <= other.at else other
+
+
+def system_message_fate(state: MessageState, fallback_at: datetime) -> ConfirmationFate | None:
+    """The final outcome a provider system message's status says, if it is one (a partner's
+    message or a status on the way says nothing). A failed status from a sender release without
+    `outcome` counts as failed."""
+    if state.partner_id is not None:
+        return None
+    if state.status is MessageStatus.DELIVERED:
+        outcome = MessageOutcome.DELIVERED
+    elif state.status is MessageStatus.FAILED:
+        outcome = (
+            state.outcome if state.outcome not in (None, MessageOutcome.DELIVERED) else MessageOutcome.FAILED
+        )
+    else:
+        return None
+    return ConfirmationFate(state.message_id, outcome, state.done_at or fallback_at)
+
+
+def strongest_fates(fates: Sequence[ConfirmationFate]) -> list[ConfirmationFate]:
+    """One fate per message: the one to keep of those given."""
+    kept: dict[UUID, ConfirmationFate] = {}
+    for fate in fates:
+        seen = kept.get(fate.message_id)
+        kept[fate.message_id] = fate if seen is None else seen.stronger(fate)
+    return list(kept.values())
+
+
+def expiry_reason(sub: Subscription, answered: bool) -> ExpiryReason:
+    """Why this order expires unconfirmed (ExpiryReason's order is the precedence): the user's
+    attempt to answer first (whatever became of the SMS, they were trying and we failed them),
+    then the confirmation SMS finally failed, then no delivery known by the window's end (none,
+    or one done after it); else the user had the question and never answered. An order placed
+    before its confirmation SMS was tracked is judged as then: by `answered` alone."""
+    if answered:
+        return ExpiryReason.ANSWER_UNMATCHED
+    if sub.confirmation_request_id is None:
+        return ExpiryReason.NEVER_ANSWERED
+    outcome, at = sub.confirmation_outcome, sub.confirmation_outcome_at
+    if outcome is not None and outcome is not MessageOutcome.DELIVERED:
+        return ExpiryReason.CONFIRMATION_UNDELIVERED
+    if outcome is None or at is None or at > sub.confirm_by:
+        return ExpiryReason.CONFIRMATION_LATE
+    return ExpiryReason.NEVER_ANSWERED
 
 
 # -- MO commands ----------------------------------------------------------------------------

@@ -218,6 +218,20 @@ class SubscriptionOut(BaseModel):
     confirmed_at: datetime | None
     ended_at: datetime | None
     end_channel: str | None
+    confirmation_sms: str | None = Field(
+        default=None,
+        description=(
+            "The final outcome known of the order's confirmation SMS while it waited: delivered, failed, "
+            "expired or unknown; null while none is known (or for an order placed before it was kept)"
+        ),
+    )
+    expiry_reason: str | None = Field(
+        default=None,
+        description=(
+            "Why an expired order expired: answer_unmatched, confirmation_undelivered, confirmation_late "
+            "(failures on our side) or never_answered"
+        ),
+    )
 
     @classmethod
     def of(cls, s: Subscription) -> SubscriptionOut:
@@ -234,6 +248,8 @@ class SubscriptionOut(BaseModel):
             confirmed_at=s.confirmed_at,
             ended_at=s.ended_at,
             end_channel=s.end_channel,
+            confirmation_sms=s.confirmation_outcome,
+            expiry_reason=s.expiry_reason,
         )
 
 
@@ -248,9 +264,12 @@ class RegistrationSuccessOut(BaseModel):
     rule: str = Field(
         default=(
             "Orders placed in [since, until): rate = confirmed / (confirmed + failed). An order failed "
-            "when it expired unconfirmed although the user answered (a Y we could not match to it, an "
-            "answer we could not read). Orders nobody answered (never_answered), withdrawn before a Y "
-            "(withdrawn) and still waiting (waiting) are counted apart."
+            "when it expired unconfirmed for a reason on our side (failed_by_reason): the user answered "
+            "and we could not match or read it (answer_unmatched), the confirmation SMS finally failed "
+            "(confirmation_undelivered), or it was not known delivered before the order's 24 h ran out "
+            "(confirmation_late). Orders whose user got the confirmation SMS and never answered "
+            "(never_answered), withdrawn before a Y (withdrawn) and still waiting (waiting) are counted "
+            "apart."
         )
     )
     orders: int
@@ -260,6 +279,12 @@ class RegistrationSuccessOut(BaseModel):
     withdrawn: int
     waiting: int
     attempts: dict[str, int] = Field(description="Confirmation attempts in the period, by outcome")
+    failed_by_reason: dict[str, int] = Field(
+        description=(
+            "The failed orders by reason: answer_unmatched, confirmation_undelivered, confirmation_late "
+            "(each present; they add up to failed)"
+        )
+    )
     rate: float
     promise: float = 0.999
     met: bool

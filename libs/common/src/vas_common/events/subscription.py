@@ -99,12 +99,46 @@ class SubscriptionConfirmed(_SubscriptionEvent):
     type: Literal["subscription.confirmed"] = "subscription.confirmed"
 
 
+class ExpiryReason(StrEnum):
+    """Why an order expired unconfirmed, the first that holds in this order (each but the last is
+    a failure on our side, counted in the registration success rate):
+
+    - `answer_unmatched`: the user tried to answer while it waited (an answer we could not read, a
+      Y<n> we could not match to it);
+    - `confirmation_undelivered`: the confirmation SMS finally failed (refused, undeliverable,
+      given up at its validity's end or its fate never learnt);
+    - `confirmation_late`: no delivery of the confirmation SMS was known before the order's
+      confirmation window closed (timeout on our side);
+    - `never_answered`: the confirmation SMS was delivered and the user never answered (counted
+      apart, not a failure)."""
+
+    ANSWER_UNMATCHED = "answer_unmatched"
+    CONFIRMATION_UNDELIVERED = "confirmation_undelivered"
+    CONFIRMATION_LATE = "confirmation_late"
+    NEVER_ANSWERED = "never_answered"
+
+    @property
+    def is_failure(self) -> bool:
+        """A failure on our side (the rate counts it), not the user's choice."""
+        return self is not ExpiryReason.NEVER_ANSWERED
+
+
+SYSTEM_FAILURES = tuple(r for r in ExpiryReason if r.is_failure)
+
+
 class ExpiredState(SubscriptionState):
     """An order that expired unconfirmed. `answered`: whether the user had tried to answer while
     it waited (an answer we could not read, a Y<n> we could not match to it: a failure on our
-    side) or never answered (counted apart); None in events published before the field existed."""
+    side) or never answered; None in events published before the field existed. `reason`: why it
+    expired (ExpiryReason); None in events published before it existed, whose readers judge by
+    `answered` alone. A reader that knows `reason` counts a failure by it: `answered` false with
+    a `confirmation_undelivered` reason is still a failure (the user never got the question).
+    A string, not the enum, so that a reason added later does not make the event unreadable to
+    older readers (as HealthCheckResult.check): a reason a reader does not know counts as a
+    failure on our side."""
 
     answered: bool | None = None
+    reason: str | None = None  # an ExpiryReason value
 
 
 class SubscriptionExpired(_SubscriptionEvent):

@@ -63,7 +63,8 @@ def value_of(event: Event) -> Value:
         s = event.payload
         kind = event.type.removeprefix("subscription.")  # requested | confirmed | expired | ...
         answered = event.payload.answered if isinstance(event, SubscriptionExpired) else None
-        return OrderChange(kind, s.subscription_id, s.msisdn, s.product_code, s.occurred_at, answered)
+        reason = event.payload.reason if isinstance(event, SubscriptionExpired) else None
+        return OrderChange(kind, s.subscription_id, s.msisdn, s.product_code, s.occurred_at, answered, reason)
     if isinstance(event.payload, PartnerState):  # partner.created, .profile_changed, ...
         p = event.payload
         return PartnerName(p.partner_id, p.name, p.revision)

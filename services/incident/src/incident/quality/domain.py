@@ -400,6 +400,7 @@ class OrderChange:
     product_code: str
     at: datetime
     answered: bool | None = None  # expired: whether the user had answered (None: not said)
+    reason: str | None = None  # expired: why (an ExpiryReason value; None: not said)
 
 
 @dataclass(frozen=True)

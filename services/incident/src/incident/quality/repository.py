@@ -21,6 +21,7 @@ from incident.quality.domain import (
     ReportedRecords,
 )
 from vas_common.db import DbConnection, delete_in_batches
+from vas_common.events.subscription import SYSTEM_FAILURES
 
 _DELAY_TABLES: Final = {"minute": "quality_delay_minutes", "day": "quality_delay_days"}
 _HIST_COLUMNS = "messages, within_target, sum_delay_s, max_delay_s, bucket_keys, bucket_counts"
@@ -351,10 +352,12 @@ class OrderRepository:
         product: str,
         at: datetime,
         answered: bool | None = None,
+        reason: str | None = None,
     ) -> None:
         """Note what an event says about an order; a first outcome is kept (a later cancellation
         of a confirmed order does not make it withdrawn), a confirmation always wins. `answered`
-        (of an expiry): whether its user had answered while it waited; the first said is kept."""
+        and `reason` (of an expiry): whether its user had answered while it waited, and why it
+        expired; the first said of each is kept."""
         outcome = {
             "confirmed": "confirmed",
             "expired": "expired",
@@ -379,13 +382,14 @@ class OrderRepository:
         await conn.execute(
             """
             INSERT INTO quality_orders AS o (subscription_id, msisdn_hash, product_code, outcome,
-                                             confirmed_at, decided_at, answered)
-            VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'confirmed' THEN $5::timestamptz END, $5, $6)
+                                             confirmed_at, decided_at, answered, expiry_reason)
+            VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'confirmed' THEN $5::timestamptz END, $5, $6, $7)
             ON CONFLICT (subscription_id) DO UPDATE
                SET outcome = CASE WHEN $4 = 'confirmed' THEN 'confirmed' ELSE coalesce(o.outcome, $4) END,
                    confirmed_at = coalesce(o.confirmed_at, EXCLUDED.confirmed_at),
                    decided_at = coalesce(o.decided_at, $5),
-                   answered = coalesce(o.answered, $6)
+                   answered = coalesce(o.answered, $6),
+                   expiry_reason = coalesce(o.expiry_reason, $7)
             """,
             subscription_id,
             msisdn_hash,
@@ -393,6 +397,7 @@ class OrderRepository:
             outcome[kind],
             at,
             answered if kind == "expired" else None,
+            reason if kind == "expired" else None,
         )
         if kind == "cancelled":
             await conn.execute(
@@ -405,17 +410,36 @@ class OrderRepository:
             )
 
     async def registration(self, conn: DbConnection, start: datetime, end: datetime) -> dict[str, int]:
+        """The orders placed in [start, end) by what became of them. An expiry is judged by its
+        reason; one whose event did not say it, by `answered` as before (true: answer_unmatched,
+        failed; false: never answered); one that said neither is expired_unknown. `failed` is
+        the failed orders of every reason (one a newer producer gives that is not known here
+        too: only never_answered is not a failure); `failed_<reason>` each known reason's
+        share of them."""
         row = await conn.fetchrow(
             """
+            WITH orders AS (
+                SELECT outcome,
+                       CASE WHEN outcome <> 'expired' THEN NULL
+                            WHEN expiry_reason IS NOT NULL THEN expiry_reason
+                            WHEN answered THEN 'answer_unmatched'
+                            WHEN NOT answered THEN 'never_answered' END AS reason
+                  FROM quality_orders WHERE requested_at >= $1 AND requested_at < $2
+            )
             SELECT count(*) AS orders,
                    count(*) FILTER (WHERE outcome = 'confirmed') AS confirmed,
                    count(*) FILTER (WHERE outcome = 'expired') AS expired,
-                   count(*) FILTER (WHERE outcome = 'expired' AND answered) AS failed,
-                   count(*) FILTER (WHERE outcome = 'expired' AND NOT answered) AS never_answered,
-                   count(*) FILTER (WHERE outcome = 'expired' AND answered IS NULL) AS expired_unknown,
+                   count(*) FILTER (WHERE reason <> 'never_answered') AS failed,
+                   count(*) FILTER (WHERE reason = 'never_answered') AS never_answered,
+                   count(*) FILTER (WHERE outcome = 'expired' AND reason IS NULL) AS expired_unknown,
                    count(*) FILTER (WHERE outcome = 'withdrawn') AS withdrawn,
-                   count(*) FILTER (WHERE outcome IS NULL) AS waiting
-              FROM quality_orders WHERE requested_at >= $1 AND requested_at < $2
+                   count(*) FILTER (WHERE outcome IS NULL) AS waiting,
+                   """
+            + ",\n                   ".join(
+                f"count(*) FILTER (WHERE reason = '{r.value}') AS failed_{r.value}" for r in SYSTEM_FAILURES
+            )
+            + """
+              FROM orders
             """,
             start,
             end,

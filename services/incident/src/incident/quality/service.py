@@ -45,6 +45,7 @@ from vas_common.db import DbConnection
 from vas_common.errors import ValidationFailed
 from vas_common.events.complaints import ClockRun, SlaAlert
 from vas_common.events.sms_sender import ContentRejection, MessageState, MoMessage
+from vas_common.events.subscription import SYSTEM_FAILURES
 
 
 class InvalidPeriod(ValidationFailed):
@@ -355,6 +356,7 @@ class QualityService:
                         o.product_code,
                         o.at,
                         o.answered,
+                        o.reason,
                     )
                 elif isinstance(c.value, ChargeSeen):
                     await self._charge(conn, c.value)
@@ -750,14 +752,18 @@ class QualityService:
 
     def _registration_promise(self, r: dict[str, int]) -> Promise:
         """confirmed / (confirmed + failed), per order placed in the period. An expired order
-        failed (on us) when its event says the user had answered while it waited; one whose
-        user never answered is counted apart. An expiry whose event does not say (published
-        before subscription.expired carried `answered`) is counted as failed: with one in the
-        period the figure is a lower bound, met only when even the bound reaches the target
-        (below it the data cannot say); without one the rate is exact and judged."""
+        failed (on us) for every reason subscription.expired gives but never_answered: an answer
+        we could not match or read, the confirmation SMS undelivered, or not delivered before
+        the order's 24 h ran out; one whose user had the confirmation and never answered is
+        counted apart. An expiry published before the event said why is judged by `answered` as
+        before (true: failed, answer_unmatched; false: apart). An expiry that says neither is
+        counted as failed: with one in the period the figure is a lower bound, met only when
+        even the bound reaches the target (below it the data cannot say); without one the rate
+        is exact and judged."""
         target = self.targets.registration_success
         confirmed, failed, unknown = r["confirmed"], r["failed"], r["expired_unknown"]
         never = r["never_answered"]
+        by_reason = {reason.value: r[f"failed_{reason.value}"] for reason in SYSTEM_FAILURES}
         decided = confirmed + failed + unknown
         rate = confirmed / decided if decided else None
         exact = unknown == 0
@@ -767,13 +773,29 @@ class QualityService:
             met = rate >= target
         else:
             met = True if rate >= target else None
+        reasons_en = {
+            "answer_unmatched": "answer not matched",
+            "confirmation_undelivered": "confirmation SMS undelivered",
+            "confirmation_late": "confirmation SMS not delivered in time",
+        }
+        reasons_zh = {
+            "answer_unmatched": "回复无法识别或对应",
+            "confirmation_undelivered": "确认短信未送达",
+            "confirmation_late": "确认短信未及时送达",
+        }
+        split_en = "; ".join(f"{reasons_en.get(k, k)} {n}" for k, n in by_reason.items() if n)
+        split_zh = "；".join(f"{reasons_zh.get(k, k)} {n}" for k, n in by_reason.items() if n)
         counts = (
-            f"{confirmed} confirmed, {failed} failed, {never} never answered"
+            f"{confirmed} confirmed, {failed} failed"
+            + (f" ({split_en})" if split_en else "")
+            + f", {never} never answered"
             + ("" if exact else f", {unknown} expired without saying whether answered")
             + f", {r['withdrawn']} withdrawn, {r['waiting']} waiting, of {r['orders']} orders"
         )
         counts_zh = (
-            f"确认 {confirmed}，失败 {failed}，未回复 {never}"
+            f"确认 {confirmed}，失败 {failed}"
+            + (f"（{split_zh}）" if split_zh else "")
+            + f"，未回复 {never}"
             + ("" if exact else f"，超时未确认且未说明是否回复 {unknown}")
             + f"，撤回 {r['withdrawn']}，待确认 {r['waiting']}，共 {r['orders']} 笔"
         )
@@ -790,19 +812,24 @@ class QualityService:
             met=met,
             data_source=(
                 "subscription.events (subscription.requested / confirmed / expired / cancelled / ended), "
-                "per order placed in the period. An expired order failed (on us) when its "
-                "subscription.expired says the user had answered while it waited (a Y<n> we could not "
-                "match, an answer we could not read); one whose user never answered is counted apart, "
-                "as are orders withdrawn before a Y and those still waiting. An expiry published before "
-                "the event said it (expired_unknown) counts as failed: then the figure is a lower bound, "
-                "and below the target this report cannot say (the subscription service's "
-                "GET /v1/registration-success has the split from its order records)."
+                "per order placed in the period. An expired order failed for system reasons (on us) when "
+                "its subscription.expired gives the reason answer_unmatched (the user answered: a Y<n> we "
+                "could not match, an answer we could not read), confirmation_undelivered (the "
+                "confirmation SMS finally failed) or confirmation_late (it was not delivered before the "
+                "order's 24 h ran out); failed_by_reason splits them. never_answered (the user had the "
+                "confirmation SMS and never answered) is counted apart, as are orders withdrawn before a "
+                "Y and those still waiting. An expiry published before the event gave a reason is judged "
+                "by whether its user answered, as then; one that says neither (expired_unknown) counts as "
+                "failed: then the figure is a lower bound, and below the target this report cannot say "
+                "(the subscription service's GET /v1/registration-success has the split from its order "
+                "records)."
             ),
             figures={
                 "orders": r["orders"],
                 "confirmed": confirmed,
                 "expired": r["expired"],
                 "failed": failed,
+                "failed_by_reason": by_reason,
                 "never_answered": never,
                 "expired_unknown": unknown,
                 "withdrawn": r["withdrawn"],
@@ -817,8 +844,10 @@ class QualityService:
                 else f"{'' if exact else '不低于 '}{rate:.3%}（{counts_zh}）"
             ),
             data_source_zh=(
-                "订购事件（subscription.events），按本期下单的订购统计。超时未确认的订购，用户回复过（无法识别的回复、"
-                "无法对应的Y<n>）计为失败，从未回复的另计；事件未说明是否回复的（旧事件）按失败计，所得为成功率下限，"
+                "订购事件（subscription.events），按本期下单的订购统计。超时未确认的订购，因系统原因失败的计为失败：用户回复过"
+                "但无法识别或对应（answer_unmatched）、确认短信最终未送达（confirmation_undelivered）、确认短信在24小时内"
+                "未送达（confirmation_late），按原因分列（failed_by_reason）；确认短信已送达而用户从未回复的另计；"
+                "事件未给出原因的（旧事件）按是否回复判断；两者均未说明的按失败计，所得为成功率下限，"
                 "下限低于承诺值时本报告无法判定，以订购服务的统计为准"
             ),
         )

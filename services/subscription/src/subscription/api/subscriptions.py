@@ -78,6 +78,7 @@ async def registration_success(
         since=found.since,
         until=found.until,
         attempts=found.attempts,
+        failed_by_reason=found.failed_by_reason,
         rate=found.rate,
         met=found.rate >= RegistrationSuccessOut.model_fields["promise"].default,
         **found.orders,

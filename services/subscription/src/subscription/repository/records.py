@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from vas_common.db import AdvisoryLock, DbConnection
+from vas_common.events.subscription import SYSTEM_FAILURES
 
 CONTENT_DELIVERED = "content_delivered"
 
@@ -125,27 +126,37 @@ class RecordRepository:
 
     async def registration_outcomes(
         self, conn: DbConnection, since: datetime, until: datetime
-    ) -> tuple[dict[str, int], dict[str, int]]:
+    ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
         """What became of the orders placed in [since, until) (see SubscriptionService.
-        registration_success), and the confirmation attempts made in it by outcome."""
+        registration_success), the confirmation attempts made in it by outcome, and the failed
+        orders by reason (every failure reason, 0 when none). An order expired before its reason
+        was kept is judged as then: failed (answer_unmatched) when its user had tried to answer,
+        else never_answered."""
         orders = await conn.fetchrow(
             """
             WITH orders AS (
                 SELECT s.confirmed_at IS NOT NULL AS confirmed, s.status, s.end_channel,
-                       """
+                       CASE WHEN s.end_channel IS DISTINCT FROM 'expiry' THEN NULL
+                            WHEN s.expiry_reason IS NOT NULL THEN s.expiry_reason
+                            WHEN """
             + _ATTEMPTED
-            + """ AS attempted
+            + """ THEN 'answer_unmatched' ELSE 'never_answered' END AS reason
                   FROM subscriptions s
                  WHERE s.requested_at >= $1 AND s.requested_at < $2
             )
             SELECT count(*) AS orders,
                    count(*) FILTER (WHERE confirmed) AS confirmed,
                    count(*) FILTER (WHERE NOT confirmed AND status = 'pending') AS waiting,
-                   count(*) FILTER (WHERE NOT confirmed AND end_channel = 'expiry' AND attempted) AS failed,
-                   count(*) FILTER (WHERE NOT confirmed AND end_channel = 'expiry' AND NOT attempted)
-                       AS never_answered,
+                   count(*) FILTER (WHERE NOT confirmed AND reason <> 'never_answered') AS failed,
+                   count(*) FILTER (WHERE NOT confirmed AND reason = 'never_answered') AS never_answered,
                    count(*) FILTER (WHERE NOT confirmed AND status <> 'pending'
-                                      AND end_channel IS DISTINCT FROM 'expiry') AS withdrawn
+                                      AND end_channel IS DISTINCT FROM 'expiry') AS withdrawn,
+                   """
+            + ",\n                   ".join(
+                f"count(*) FILTER (WHERE NOT confirmed AND reason = '{r.value}') AS {r.value}"
+                for r in SYSTEM_FAILURES
+            )
+            + """
               FROM orders
             """,
             since,
@@ -161,7 +172,9 @@ class RecordRepository:
             until,
         )
         assert orders is not None
-        return dict(orders), {r["outcome"]: r["n"] for r in attempts}
+        found = dict(orders)
+        by_reason = {r.value: found.pop(r.value) for r in SYSTEM_FAILURES}
+        return found, {r["outcome"]: r["n"] for r in attempts}, by_reason
 
     async def answered(self, conn: DbConnection, subscription_ids: Sequence[UUID]) -> set[UUID]:
         """Of these orders, those whose user tried to answer while they waited (see

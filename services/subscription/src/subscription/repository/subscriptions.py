@@ -8,13 +8,24 @@ from uuid import UUID
 
 import asyncpg
 
-from subscription.domain import BillingType, Menu, MenuPurpose, Subscription, SubscriptionStatus
+from subscription.domain import (
+    OUTCOMES_BY_STRENGTH,
+    BillingType,
+    ConfirmationFate,
+    Menu,
+    MenuPurpose,
+    Subscription,
+    SubscriptionStatus,
+)
 from vas_common.db import DbConnection, delete_in_batches
+from vas_common.events.sms_sender import MessageOutcome
+from vas_common.events.subscription import ExpiryReason
 
 _SELECT = """
 SELECT s.id, s.msisdn, s.product_id, p.code AS product_code, p.name AS product_name, p.price_fen,
        p.billing_type, p.partner_id, s.status, s.channel, s.requested_at, s.confirm_by, s.confirmed_at,
-       s.ended_at, s.end_channel, s.last_content_at
+       s.ended_at, s.end_channel, s.last_content_at, s.confirmation_request_id, s.confirmation_outcome,
+       s.confirmation_outcome_at, s.expiry_reason
   FROM subscriptions s JOIN products p ON p.id = s.product_id
 """
 
@@ -23,6 +34,10 @@ def _subscription(row: asyncpg.Record) -> Subscription:
     values = dict(row)
     values["status"] = SubscriptionStatus(values["status"])
     values["billing_type"] = BillingType(values["billing_type"])
+    if values["confirmation_outcome"] is not None:
+        values["confirmation_outcome"] = MessageOutcome(values["confirmation_outcome"])
+    if values["expiry_reason"] is not None:
+        values["expiry_reason"] = ExpiryReason(values["expiry_reason"])
     return Subscription(**values)
 
 
@@ -40,12 +55,14 @@ class SubscriptionRepository:
         channel: str,
         requested_at: datetime,
         confirm_by: datetime,
+        confirmation_request_id: UUID | None = None,
     ) -> None:
         try:
             await conn.execute(
                 """
-                INSERT INTO subscriptions (id, msisdn, product_id, status, channel, requested_at, confirm_by, updated_at)
-                VALUES ($1, $2, $3, 'pending', $4, $5, $6, $5)
+                INSERT INTO subscriptions (id, msisdn, product_id, status, channel, requested_at, confirm_by,
+                                           updated_at, confirmation_request_id)
+                VALUES ($1, $2, $3, 'pending', $4, $5, $6, $5, $7)
                 """,
                 sub_id,
                 msisdn,
@@ -53,6 +70,7 @@ class SubscriptionRepository:
                 channel,
                 requested_at,
                 confirm_by,
+                confirmation_request_id,
             )
         except asyncpg.UniqueViolationError as exc:
             raise AlreadySubscribed(msisdn) from exc
@@ -129,6 +147,34 @@ class SubscriptionRepository:
             at,
             end_channel,
         )
+
+    async def record_confirmation_fates(self, conn: DbConnection, fates: Sequence[ConfirmationFate]) -> int:
+        """The final outcomes of system messages, on the waiting orders whose confirmation SMS
+        they are (the rest are other system messages, or orders decided already: nothing). One
+        statement; `fates` one per message (domain.strongest_fates). An order keeps the
+        strongest outcome seen (domain.ConfirmationFate.stronger, in SQL), so a redelivered or
+        reordered status changes nothing it should not. Returns the orders changed."""
+        if not fates:
+            return 0
+        result = await conn.execute(
+            """
+            UPDATE subscriptions s
+               SET confirmation_outcome = u.outcome, confirmation_outcome_at = u.at
+              FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(id, outcome, at)
+             WHERE s.confirmation_request_id = u.id AND s.status = 'pending'
+               AND (s.confirmation_outcome IS NULL
+                    OR array_position($4::text[], u.outcome) > array_position($4::text[], s.confirmation_outcome)
+                    OR (u.outcome = s.confirmation_outcome AND u.at < s.confirmation_outcome_at))
+            """,
+            [f.message_id for f in fates],
+            [f.outcome.value for f in fates],
+            [f.at for f in fates],
+            [o.value for o in OUTCOMES_BY_STRENGTH],
+        )
+        return int(result.split()[-1])
+
+    async def set_expiry_reason(self, conn: DbConnection, sub_id: UUID, reason: ExpiryReason) -> None:
+        await conn.execute("UPDATE subscriptions SET expiry_reason = $2 WHERE id = $1", sub_id, reason.value)
 
     async def due_for_expiry(self, conn: DbConnection, now: datetime, limit: int = 500) -> list[Subscription]:
         rows = await conn.fetch(

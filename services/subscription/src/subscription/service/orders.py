@@ -51,9 +51,12 @@ class OrderSteps:
         """A pending order and the confirmation SMS; AlreadySubscribed when the user has the
         product open (nothing is changed then: the insert is a savepoint of its own)."""
         sub_id = uuid.uuid4()
+        # The confirmation SMS's id is the sms-sender's message id: kept on the order, so that
+        # its delivery status (sms.status) can be matched to it.
+        request_id = request_id or uuid.uuid4()
         async with conn.transaction():
             await self._subs.insert_pending(
-                conn, sub_id, msisdn, product.id, channel, now, now + domain.CONFIRMATION_WINDOW
+                conn, sub_id, msisdn, product.id, channel, now, now + domain.CONFIRMATION_WINDOW, request_id
             )
         sub = await self._subs.get(conn, sub_id)
         assert sub is not None

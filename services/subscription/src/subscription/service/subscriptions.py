@@ -55,6 +55,7 @@ class RegistrationSuccess:
     until: datetime
     orders: dict[str, int]  # orders, confirmed, failed, never_answered, withdrawn, waiting
     attempts: dict[str, int]  # confirmation attempts by outcome
+    failed_by_reason: dict[str, int]  # the failed orders by ExpiryReason (each failure reason)
 
     @property
     def rate(self) -> float:
@@ -185,20 +186,35 @@ class SubscriptionService:
 
     async def expire_pending(self) -> int:
         """No Y within 24 h: the order ends as expired (nothing billed, nothing sent). The event
-        says whether the user had tried to answer while it waited (then it failed, on us)."""
+        says whether the user had tried to answer while it waited, and why it expired
+        (domain.expiry_reason: every reason but never_answered is a failure on us)."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
             due = await self._subs.due_for_expiry(conn, now)
             answered = await self._messaging.records.answered(conn, [sub.id for sub in due]) if due else set()
             for sub in due:
+                reason = domain.expiry_reason(sub, sub.id in answered)
                 await self._subs.set_status(
                     conn, sub.id, SubscriptionStatus.EXPIRED, now, end_channel="expiry"
                 )
-                await self._messaging.record(conn, now, sub.msisdn, "expired", sub)
+                await self._subs.set_expiry_reason(conn, sub.id, reason)
+                await self._messaging.record(conn, now, sub.msisdn, "expired", sub, reason=reason.value)
                 state = subscription_state(sub, "expired", now)
-                payload = ExpiredState(**state.model_dump(), answered=sub.id in answered)
+                payload = ExpiredState(**state.model_dump(), answered=sub.id in answered, reason=reason.value)
                 await self._messaging.publish(conn, SubscriptionExpired(payload=payload))
         return len(due)
+
+    async def note_system_messages(self, statuses: Sequence[tuple[MessageState, datetime]]) -> int:
+        """Final statuses of provider system messages: those of a waiting order's confirmation SMS
+        are kept on it (what its expiry's reason is judged by); the rest change nothing. One
+        statement for the lot; idempotent and independent of the order they come in. Each
+        status comes with its event's time, for a status without a done time. Returns the
+        orders changed."""
+        fates = [f for f in (domain.system_message_fate(s, at) for s, at in statuses) if f is not None]
+        if not fates:
+            return 0
+        async with self._pool.acquire() as conn:
+            return await self._subs.record_confirmation_fates(conn, domain.strongest_fates(fates))
 
     async def note_content(self, content: MessageState, at: datetime) -> None:
         """A product's content message delivered: the raw record of it (once per message) and
@@ -236,12 +252,15 @@ class SubscriptionService:
     ) -> RegistrationSuccess:
         """Registration success (promise: ≥ 99.9 %) over the orders placed in [since, until), by
         default the last 30 days: confirmed / (confirmed + failed). An order failed when it
-        expired unconfirmed although the user tried to answer (a Y we could not match to it, an
-        answer we could not read): that is on us. Orders nobody answered, orders withdrawn
-        before a Y (by the user, the partner or a discontinuation) and orders still waiting are
-        counted apart, not in the rate."""
+        expired unconfirmed for a reason on our side (ExpiryReason): the user tried to answer
+        and we could not match or read it, the confirmation SMS finally failed, or it was not
+        known delivered before the order's window closed. Orders whose user had the confirmation
+        and never answered, orders withdrawn before a Y (by the user, the partner or a
+        discontinuation) and orders still waiting are counted apart, not in the rate."""
         until = until or self._clock.now() + timedelta(seconds=1)
         since = since or until - timedelta(days=30)
         async with self._pool.acquire() as conn:
-            orders, attempts = await self._messaging.records.registration_outcomes(conn, since, until)
-        return RegistrationSuccess(since, until, orders, attempts)
+            orders, attempts, by_reason = await self._messaging.records.registration_outcomes(
+                conn, since, until
+            )
+        return RegistrationSuccess(since, until, orders, attempts, by_reason)
