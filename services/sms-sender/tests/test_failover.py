@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
+from sms_sender.connectors import Route, smsc_own_id
 from sms_sender.connectors.smpp import SmppConnector
 from sms_sender.main import _connector, create_app
 from vas_common.clock import ManualClock
@@ -177,7 +178,8 @@ async def test_the_standby_takes_over_when_the_primary_is_dropped_mid_run_and_di
         on_standby_ids = {r.message_id for r in standby.records}
         on_primary_ids = {r.message_id for r in primary.records}
         assert set(routes.values()) == {"primary", "standby"}
-        for smsc_id, route in routes.items():
+        for recorded_id, route in routes.items():
+            smsc_id = smsc_own_id(Route(route) if route else None, recorded_id)
             assert smsc_id in (on_standby_ids if route == "standby" else on_primary_ids), (smsc_id, route)
         half_sent = sum(1 for m in primary.messages()["messages"] if not m["complete"])
         print(f"long messages half-sent on the primary and resent whole on the standby: {half_sent}")
@@ -265,3 +267,65 @@ async def test_without_standby_settings_nothing_changes(
         await eventually(lambda: complete_texts(smsc) >= Counter(sent.values()))
         await eventually(lambda: _all_delivered(database, list(sent)))
         assert set((await segment_routes(database, list(sent))).values()) == {None}
+
+
+async def test_a_receipt_from_one_smsc_never_marks_a_segment_the_other_took(
+    database: str, kafka: Any, sms_settings: Any, make_partner: Any
+) -> None:
+    """Bug found by review, test first: segments were matched by the SMSC's id alone, and the
+    two SMSCs hand out ids independently. Here both start at the same id: the primary takes one
+    message and sends no receipt, dispatch moves to the standby, which takes another under the
+    same id and delivers it. Its receipt marked both messages delivered."""
+    primary = SmscSimulator(SmscConfig(smpp_port=0, http_port=0, drop_receipts=1.0, first_message_id=0x1000))
+    standby = SmscSimulator(
+        SmscConfig(
+            smpp_port=0, http_port=0, accounts={"vas-standby": "standby-pass"}, first_message_id=0x1000
+        )
+    )
+    await primary.start()
+    await standby.start()
+    outage = ManualClock()
+    settings = sms_settings(
+        database,
+        kafka,
+        role="all",
+        smsc_port=primary.smpp_port,
+        smsc_tps=0,
+        default_rate_per_s=10_000,
+        smsc_standby_host="127.0.0.1",
+        smsc_standby_port=standby.smpp_port,
+        smsc_standby_system_id="vas-standby",
+        smsc_standby_password="standby-pass",
+        smsc_standby_after_s=STANDBY_AFTER_S,
+        smsc_primary_hold_s=PRIMARY_HOLD_S,
+    )
+    try:
+        async with serve(create_app(settings)) as client:
+
+            async def ready() -> bool:
+                return (await client.get("/readyz")).status_code == 200
+
+            await eventually(ready)
+            await eventually(lambda: standby.stats()["binds_active"] >= 1)
+            partner = await make_partner(client)()
+            on_primary = await send_all(client, partner, range(1, 2))  # a short one
+            await eventually(lambda: _none_accepted(database, list(on_primary)))
+            await primary.refuse_binds(3600, clock=outage)
+
+            async def on_standby_route() -> bool:
+                text = (await client.get("/metrics")).text
+                return metric(text, "smpp_route_active", route="standby") == 1.0
+
+            await eventually(on_standby_route)
+            on_standby = await send_all(client, partner, range(2, 3))
+            await eventually(lambda: _all_delivered(database, list(on_standby)))
+
+            [primary_id] = [r.message_id for r in primary.records]
+            [standby_id] = [r.message_id for r in standby.records]
+            assert primary_id == standby_id  # the collision this test is about
+            assert await statuses(database, list(on_primary)) == Counter({"submitted": 1})  # no receipt came
+            routes = await segment_routes(database, [*on_primary, *on_standby])
+            assert routes == {primary_id: "primary", f"standby:{standby_id}": "standby"}
+    finally:
+        await standby.stop()
+        await primary.stop()

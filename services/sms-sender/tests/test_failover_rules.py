@@ -159,7 +159,8 @@ async def test_a_message_half_sent_on_a_failed_route_goes_again_whole_on_the_oth
         primary.set_binds(0)
         results = await sending
         assert standby.sent == ["m1/1", "m1/2"]
-        assert [r.smsc_message_id for r in results] == ["mirror-1", "mirror-2"]
+        # Recorded under the standby's scope: its ids are its own, not the primary's.
+        assert [r.smsc_message_id for r in results] == ["standby:mirror-1", "standby:mirror-2"]
         assert connector.moved.labels(to="standby")._value.get() == 1
 
         # A message being sent on the standby when dispatch returns to the primary, the standby
@@ -172,7 +173,7 @@ async def test_a_message_half_sent_on_a_failed_route_goes_again_whole_on_the_oth
         primary.set_binds(2)
         await eventually(lambda: connector.active is connector.primary)
         standby.flowing.set()
-        assert [r.smsc_message_id for r in await waiting] == ["mirror-3", "mirror-4"]
+        assert [r.smsc_message_id for r in await waiting] == ["standby:mirror-3", "standby:mirror-4"]
         assert primary.sent == ["m1/1"]
         assert connector.moved.labels(to="primary")._value.get() == 0
     finally:
@@ -187,8 +188,8 @@ async def test_a_query_goes_to_the_route_that_took_the_segment() -> None:
     """Two SMSCs may give out the same id: the question goes where the segment went, whatever
     route is active now (a segment from before the standby was configured went to the primary)."""
     connector, primary, standby = _failover()
-    await connector.query("X-1", "10690019", Route.STANDBY)
+    await connector.query("standby:X-1", "10690019", Route.STANDBY)  # as the standby's id is recorded
     await connector.query("X-2", "10690019", Route.PRIMARY)
     await connector.query("X-3", "10690019", None)
-    assert standby.queried == ["X-1"]
+    assert standby.queried == ["X-1"]  # the SMSC's own id
     assert primary.queried == ["X-2", "X-3"]

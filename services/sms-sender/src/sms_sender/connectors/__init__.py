@@ -50,6 +50,7 @@ class Inbound:
     data_coding: int
     esm_class: int
     receipted_message_id: bytes | None
+    route: Route | None = None  # which SMSC route it came in on, when there are two
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,23 @@ class QueryResult:
 
 
 InboundHandler = Callable[[list[Inbound]], Awaitable[None]]
+
+_STANDBY_ID_PREFIX = "standby:"
+
+
+def route_scoped_id(route: Route | None, smsc_message_id: str) -> str:
+    """The id a segment is recorded under, and its receipts matched by: the SMSC's own on the
+    primary route (and with a single route, so stored ids stay as they were), prefixed on the
+    standby. Two SMSCs hand out ids independently: unscoped, a receipt from one could mark a
+    segment the other took."""
+    return _STANDBY_ID_PREFIX + smsc_message_id if route is Route.STANDBY else smsc_message_id
+
+
+def smsc_own_id(route: Route | None, recorded_id: str) -> str:
+    """The SMSC's own id of a recorded one (what a query_sm to that SMSC names)."""
+    if route is Route.STANDBY:
+        return recorded_id.removeprefix(_STANDBY_ID_PREFIX)
+    return recorded_id
 
 
 class SmscConnector(Protocol):

@@ -26,7 +26,16 @@ from prometheus_client import Counter, Gauge
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from sms_sender.connectors import InboundHandler, OutboundSegment, QueryResult, Route, SubmitResult
+from sms_sender.connectors import (
+    Inbound,
+    InboundHandler,
+    OutboundSegment,
+    QueryResult,
+    Route,
+    SubmitResult,
+    route_scoped_id,
+    smsc_own_id,
+)
 from sms_sender.connectors.smpp import SmppConnector
 from vas_common.clock import Clock, SystemClock
 
@@ -123,8 +132,12 @@ class FailoverConnector:
         self._primary_down_since = asyncio.get_running_loop().time()  # not bound yet
         self.primary.connector.on_binds_changed = self._primary_changed
         self.standby.connector.on_binds_changed = self._changed.set
+
+        async def from_standby(items: list[Inbound]) -> None:
+            await on_inbound([replace(item, route=Route.STANDBY) for item in items])
+
         await self.primary.connector.start(on_inbound)
-        await self.standby.connector.start(on_inbound)
+        await self.standby.connector.start(from_standby)
         self._watcher = asyncio.create_task(self._watch(), name="smpp-route-watch")
 
     async def stop(self) -> None:
@@ -228,11 +241,11 @@ class FailoverConnector:
             finally:
                 gone.cancel()
             if sending in done:
-                return [replace(r, route=route.name) for r in sending.result()]
+                return _taken_by(route.name, sending.result())
             sending.cancel()
             await asyncio.wait((sending,))
             if not sending.cancelled():  # it ended before the cancel reached it
-                return [replace(r, route=route.name) for r in sending.result()]
+                return _taken_by(route.name, sending.result())
             self.moved.labels(to=self.active.name).inc()
             logger.debug(  # counted; the switch itself is logged once
                 "message %s: the %s route failed while it was being sent; it is sent again whole on the %s",
@@ -245,7 +258,7 @@ class FailoverConnector:
         """query_sm on the route that took the message (its segment's `route`); a segment from
         before the standby was set up (no route) went to the primary."""
         target = self.standby if route is Route.STANDBY else self.primary
-        return await target.connector.query(smsc_message_id, source_addr)
+        return await target.connector.query(smsc_own_id(route, smsc_message_id), source_addr)
 
     async def set_limits(self, binds: int, tps: float) -> None:
         """This process's share of the account's limits, on both routes: the standby takes the
@@ -287,3 +300,15 @@ class FailoverConnector:
             f"dispatching on the standby route {self.standby.address} since "
             f"{self.active_since.isoformat(timespec='seconds')}: {self.switch_reason}"
         )
+
+
+def _taken_by(route: Route, results: Sequence[SubmitResult]) -> list[SubmitResult]:
+    """The results with the route that took them, and each SMSC id as it is recorded."""
+    return [
+        replace(
+            r,
+            route=route,
+            smsc_message_id=None if r.smsc_message_id is None else route_scoped_id(route, r.smsc_message_id),
+        )
+        for r in results
+    ]

@@ -19,7 +19,7 @@ from datetime import datetime
 import asyncpg
 from prometheus_client import Counter
 
-from sms_sender.connectors import Inbound
+from sms_sender.connectors import Inbound, route_scoped_id
 from sms_sender.health import HealthMonitor
 from sms_sender.repository.receipts import ReceiptRepository, ReceiptRow
 from sms_sender.service.statuses import StatusRecorder
@@ -106,7 +106,7 @@ class ReceiptIntake:
                 self._health.note_outcome(failed=not receipt.delivered)
             rows.append(
                 ReceiptRow(
-                    receipt.message_id,
+                    route_scoped_id(item.route, receipt.message_id),
                     receipt.stat,
                     receipt.err,
                     "delivered" if receipt.delivered else "failed",

@@ -97,6 +97,10 @@ class SmscConfig:
     seed: int | None = 1
     enquire_link_interval_s: float = 30.0
     deliver_timeout_s: float = 10.0
+    # The first message id (hex of it). None: from the clock, so ids stay unique across restarts
+    # of the simulator (an ESME's store outlives it). A number: two simulators can be made to
+    # hand out the same ids, as two operators' SMSCs may.
+    first_message_id: int | None = None
 
 
 RUNTIME_FIELDS = (
@@ -240,9 +244,9 @@ class SmscSimulator:
         self._account_buckets: dict[str, TokenBucket] = {}
         self._by_session: dict[SmppSession, Bind] = {}
         self._session_ids = itertools.count(1)
-        # message ids: a counter in hex, started from the clock so that ids stay unique across
-        # restarts of the simulator (an ESME's store outlives it)
-        self._message_ids = itertools.count(time.time_ns() // 1000)
+        # message ids: a counter in hex (see SmscConfig.first_message_id)
+        first_id = self.config.first_message_id
+        self._message_ids = itertools.count(time.time_ns() // 1000 if first_id is None else first_id)
         self._mo_references = itertools.count(random.randrange(256))
         self._rr = itertools.count()
         self._held: deque[Delivery] = deque()
