@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,8 +32,6 @@ from complaints.sla.domain import (
 from vas_common.events.subscription import RefundCharge, Refunded, RefundFailed, RefundFailure
 from vas_common.events.topics import SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
-from vas_common.settings import ServiceSettings
-from vas_common.telemetry import Metrics
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, problem_of
 
 T0 = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
@@ -106,14 +103,6 @@ def test_a_refunds_answer_moves_no_clock() -> None:
 # -- through the API ----------------------------------------------------------------------------
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-
-
-@pytest.fixture
-async def publisher(kafka: Any) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(ServiceSettings(kafka_bootstrap=kafka.bootstrap), Metrics("test"))
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 def msisdn() -> str:

@@ -28,8 +28,6 @@ from vas_common.events.subscription import (
 )
 from vas_common.events.topics import SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
-from vas_common.settings import ServiceSettings
-from vas_common.telemetry import Metrics
 from vas_devstack.pytest_plugin import eventually, serve, service_settings_kwargs
 
 
@@ -73,14 +71,6 @@ async def sms_sender_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(create_app(sms_settings(database, kafka))) as client:
         yield client
-
-
-@pytest.fixture
-async def publisher(kafka: Any) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(ServiceSettings(kafka_bootstrap=kafka.bootstrap), Metrics("test"))
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 PartnerFactory = Callable[..., Awaitable[TestPartner]]

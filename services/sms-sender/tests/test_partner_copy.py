@@ -27,17 +27,7 @@ from vas_common.events.subscription import (
 )
 from vas_common.events.topics import SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
-from vas_common.settings import ServiceSettings
-from vas_common.telemetry import Metrics
 from vas_devstack.pytest_plugin import eventually, serve
-
-
-@pytest.fixture
-async def publisher(kafka: Any) -> Any:
-    pub = EventPublisher(ServiceSettings(kafka_bootstrap=kafka.bootstrap), Metrics("test"))
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 def state(

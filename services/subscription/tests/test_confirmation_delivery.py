@@ -45,8 +45,6 @@ from vas_common.events.sms_sender import (
 from vas_common.events.subscription import SubscriptionExpired
 from vas_common.events.topics import SMS_STATUS, SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
-from vas_common.settings import ServiceSettings
-from vas_common.telemetry import Metrics
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, read_events, serve, service_settings_kwargs
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -116,14 +114,6 @@ async def env(database: str, kafka: Any) -> AsyncIterator[Env]:
     app = create_app(SubscriptionSettings(**service_settings_kwargs(database, kafka.bootstrap)), clock=clock)
     async with serve(app) as client:
         yield Env(client, app.state.runtime.db(), clock)
-
-
-@pytest.fixture
-async def publisher(kafka: Any) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(ServiceSettings(kafka_bootstrap=kafka.bootstrap), Metrics("test"))
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 async def product_code(env: Env) -> tuple[str, dict[str, str]]:

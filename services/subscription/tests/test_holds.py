@@ -36,8 +36,6 @@ from vas_common.events.complaints import HoldChange, HoldPlaced, HoldReleased, R
 from vas_common.events.subscription import Refunded, RefundFailed
 from vas_common.events.topics import COMPLAINT_EVENTS, SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
-from vas_common.settings import ServiceSettings
-from vas_common.telemetry import Metrics
 from vas_devstack.pytest_plugin import (
     OPERATOR_TOKEN,
     eventually,
@@ -63,14 +61,6 @@ async def env(database: str, kafka: Any) -> AsyncIterator[Env]:
     app = create_app(SubscriptionSettings(**service_settings_kwargs(database, kafka.bootstrap)), clock=clock)
     async with serve(app) as client:
         yield Env(client, app.state.runtime.db(), clock)
-
-
-@pytest.fixture
-async def publisher(kafka: Any) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(ServiceSettings(kafka_bootstrap=kafka.bootstrap), Metrics("test"))
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 def msisdn() -> str:

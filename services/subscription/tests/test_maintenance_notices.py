@@ -41,8 +41,6 @@ from vas_common.events.sms_requests import SendRequested
 from vas_common.events.subscription import MaintenanceNoticesSent
 from vas_common.events.topics import INCIDENT_EVENTS, SMS_SEND_REQUESTS, SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
-from vas_common.settings import ServiceSettings
-from vas_common.telemetry import Metrics
 from vas_devstack.pytest_plugin import read_events, serve, service_settings_kwargs
 
 # 2026-12-06 18:00 UTC is 12月7日 02:00 in Shanghai.
@@ -64,14 +62,6 @@ async def env(database: str, kafka: Any) -> AsyncIterator[Env]:
     app = create_app(settings, clock=clock)
     async with serve(app):
         yield Env(app.state.runtime.db(), clock)
-
-
-@pytest.fixture
-async def publisher(kafka: Any) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(ServiceSettings(kafka_bootstrap=kafka.bootstrap), Metrics("test"))
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 def msisdn() -> str:

@@ -116,6 +116,22 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture
+async def publisher(kafka: EmbeddedBroker) -> AsyncIterator[Any]:
+    """A started `vas_common.kafka.EventPublisher` to the test's broker (`kafka`: a module that
+    gives itself a broker of its own by overriding `kafka` gets a publisher to that one)."""
+    from vas_common.kafka import EventPublisher
+    from vas_common.settings import ServiceSettings
+    from vas_common.telemetry import Metrics
+
+    pub = EventPublisher(ServiceSettings(kafka_bootstrap=kafka.bootstrap), Metrics("test"))
+    await pub.start()
+    try:
+        yield pub
+    finally:
+        await pub.stop()
+
+
+@pytest.fixture
 async def smsc() -> AsyncIterator[SmscSimulator]:
     """A started SMSC simulator of the test's own, in-process, on free ports (account vas / vas-pass)."""
     simulator = SmscSimulator(SmscConfig(smpp_port=0, http_port=0))
