@@ -19,13 +19,15 @@ import httpx
 import pytest
 
 from sms_sender.connectors import Route, smsc_own_id
+from sms_sender.connectors.failover import FailoverConnector
 from sms_sender.connectors.smpp import SmppConnector
-from sms_sender.main import _connector, create_app
+from sms_sender.main import _connector, _health_monitor, create_app
+from sms_sender.settings import SmsSenderSettings
 from vas_common.clock import ManualClock
-from vas_common.events.sms_sender import MoReceived
+from vas_common.events.sms_sender import HealthCheck, MoReceived
 from vas_common.events.topics import SMS_MO
 from vas_devstack.broker import EmbeddedBroker
-from vas_devstack.pytest_plugin import eventually, read_events, serve
+from vas_devstack.pytest_plugin import eventually, read_events, serve, service_settings_kwargs
 from vas_devstack.smsc import SmscConfig, SmscSimulator
 
 STANDBY_AFTER_S = 1.0
@@ -329,3 +331,26 @@ async def test_a_receipt_from_one_smsc_never_marks_a_segment_the_other_took(
     finally:
         await standby.stop()
         await primary.stop()
+
+
+def test_the_health_report_says_which_route_its_binds_are_of() -> None:
+    """On the standby, the binds check passes while the primary may be down for good: the
+    report says which route the binds are of (the incident service shows the evidence)."""
+
+    def settings(**more: Any) -> SmsSenderSettings:
+        base = service_settings_kwargs("postgresql://unused@/none", "127.0.0.1:9")
+        return SmsSenderSettings(**{**base, "role": "dispatcher", **more})
+
+    def route_shown(connector: Any, with_settings: SmsSenderSettings) -> object:
+        monitor = _health_monitor(with_settings, ManualClock(), connector)
+        [binds] = [c for c in monitor.report().checks if c.check == HealthCheck.BINDS_DOWN]
+        return binds.detail.get("route", "not shown")
+
+    two_routes = settings(smsc_standby_host="127.0.0.1", smsc_standby_port=2776)
+    connector = _connector(two_routes)
+    assert isinstance(connector, FailoverConnector)
+    assert route_shown(connector, two_routes) == "primary"
+    connector.active = connector.standby
+    assert route_shown(connector, two_routes) == "standby"
+    one_route = settings()
+    assert route_shown(_connector(one_route), one_route) == "not shown"

@@ -149,12 +149,14 @@ class HealthMonitor:
         binds_configured: int,
         interval_s: float,
         instance: str | None = None,
+        route: Callable[[], str | None] | None = None,
     ) -> None:
         self._clock = clock
         self.rules = rules
         self.smsc = smsc
         self._binds_up = binds_up
         self._binds_configured = binds_configured
+        self._route = route  # the SMSC route in use, when there is a standby
         self.interval_s = interval_s
         self.instance = instance or instance_id()
         self.window = HealthWindow(rules, lambda: clock.now().timestamp())
@@ -199,7 +201,13 @@ class HealthMonitor:
             value=round(down_for, 3),
             threshold=self.rules.binds_down_after_s,
             window_s=self.interval_s,
-            detail={"binds_up": up, "binds_configured": self._binds_configured},
+            detail={
+                "binds_up": up,
+                "binds_configured": self._binds_configured,
+                # Which route the binds are of: on the standby, the primary may be down for good
+                # while this check passes (the mirror carries the traffic).
+                **({"route": self._route()} if self._route is not None else {}),
+            },
         )
 
     def _delay(self, now: datetime) -> HealthCheckResult:

@@ -123,6 +123,7 @@ def _health_monitor(
         binds_up=connector.connected_binds,
         binds_configured=settings.smsc_binds,
         interval_s=settings.health_report_interval_s,
+        route=(lambda: connector.active.name.value) if isinstance(connector, FailoverConnector) else None,
     )
 
 
