@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from incident.main import create_app
-from incident.quality.domain import SHANGHAI, ChargeSeen, OrderChange, SatisfactionReply
+from incident.quality.domain import SHANGHAI, ChargeSeen, NoticeGiven, OrderChange, SatisfactionReply
 from incident.quality.service import Consumed, QualityService
 from incident.settings import IncidentSettings
 from vas_common.clock import ManualClock
@@ -604,3 +604,54 @@ async def test_the_consumers_feed_orders_unsubscriptions_replies_and_refusals_fr
 
     current = await eventually(replied)
     assert current["gap5_by_score"]["4"] == 1
+
+
+async def test_rows_per_user_action_go_after_their_retention_and_old_months_say_so(
+    database: str, kafka: Any
+) -> None:
+    clock = ManualClock()
+    settings = IncidentSettings(
+        **{
+            **service_settings_kwargs(database, kafka.bootstrap),
+            "consumers_enabled": False,
+            "quality_user_rows_retention_days": 190,
+        }
+    )
+    app = create_app(settings, clock)
+    async with serve(app):
+        quality: QualityService = app.state.quality_service
+        now = clock.now()
+        old, recent = now - timedelta(days=200), now - timedelta(days=2)
+        old_sub, recent_sub = uuid.uuid4(), uuid.uuid4()
+        await _twice(
+            quality,
+            "g.retention",
+            "subscription.events",
+            [
+                _order("requested", old_sub, old),
+                _order("confirmed", old_sub, old + timedelta(minutes=1)),
+                _order("requested", recent_sub, recent),
+                _order("confirmed", recent_sub, recent + timedelta(minutes=1)),
+                NoticeGiven("suspension", USER, old - timedelta(days=2), old),
+            ],
+        )
+        await _twice(quality, "g.retention.mo", "sms.mo", [_mo("TD", old), _mo("TD", recent)])
+
+        assert await quality.prune() == 3  # the old order, its user's TD, the old notice
+        assert await quality.prune() == 0
+
+        old_report = await quality.report(old.astimezone(SHANGHAI).strftime("%Y-%m"), per_partner=False)
+        gone = {
+            p.key: p
+            for p in old_report.promises
+            if p.key in ("registration_success", "unsubscribe", "notices_on_time")
+        }
+        assert len(gone) == 3
+        for promise in gone.values():
+            assert promise.met is None  # what is left is no measure of that month
+            assert promise.measured.startswith("not kept in full")
+            assert promise.figures["user_rows_kept_since"]
+        recent_report = await quality.report(recent.astimezone(SHANGHAI).strftime("%Y-%m"), per_partner=False)
+        [registration] = [p for p in recent_report.promises if p.key == "registration_success"]
+        assert registration.met is True  # the recent order, confirmed
+        assert registration.figures["confirmed"] == 1

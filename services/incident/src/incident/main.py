@@ -99,6 +99,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
         runtime.every("records-retention", settings.records_retention_interval_s, records.run_retention)
         reports_started["reports"] = await _wire_regulator_reports(app, runtime, settings, clock, incidents)
         minute_days = settings.quality_minute_retention_days
+        user_days = settings.quality_user_rows_retention_days
         quality = quality_started["quality"] = app.state.quality_service = await QualityService.create(
             pool,
             clock,
@@ -106,6 +107,7 @@ def create_app(settings: IncidentSettings | None = None, clock: Clock | None = N
             settings.services,
             _quality_targets(settings),
             minute_retention=timedelta(days=minute_days) if minute_days else None,
+            user_rows_retention=timedelta(days=user_days) if user_days else None,
             metrics=QualityMetrics(runtime.metrics.registry),
         )
         runtime.every("quality-retention", settings.quality_retention_interval_s, quality.prune)

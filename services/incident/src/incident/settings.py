@@ -65,6 +65,11 @@ class IncidentSettings(ServiceSettings):
     # The per-minute delay rows (a day's hourly figures; ~1.7 KB a row and partner, so ~700 MiB a
     # month at 10 partners) are deleted after this; the day rows the reports read stay. None: kept.
     quality_minute_retention_days: int | None = Field(default=93, ge=2)
+    # The rows per user action (orders, unsubscription requests, cancellations and what followed
+    # them, suspension notices; numbers only as keyed hashes) are deleted after this. A report of
+    # a period that starts before it says those figures are no longer kept in full, rather than
+    # counting what is left. At least 190 days: the SERVQUAL trend reads 6 months. None: kept.
+    quality_user_rows_retention_days: int | None = Field(default=400, ge=190)
     quality_retention_interval_s: float = Field(default=3600.0, gt=0)
 
     @model_validator(mode="after")

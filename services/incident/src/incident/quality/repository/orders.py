@@ -12,7 +12,7 @@ from uuid import UUID
 from incident.quality.domain import (
     ReportedRecords,
 )
-from vas_common.db import DbConnection
+from vas_common.db import DbConnection, delete_in_batches
 from vas_common.events.subscription import SYSTEM_FAILURES
 
 
@@ -320,3 +320,24 @@ class OrderRepository:
             " ORDER BY store"
         )
         return [ReportedRecords(**dict(r)) for r in rows]
+
+    async def delete_user_rows_before(self, conn: DbConnection, before: datetime, batch: int) -> int:
+        """The rows per user action older than `before`, `batch` rows a statement (outside a
+        transaction): orders by their request (or outcome, for one whose request was not seen),
+        unsubscription requests, cancellations and what followed them, scheduled changes' notices."""
+        deleted = 0
+        for table, key, at in (
+            ("quality_orders", "subscription_id", "coalesce(requested_at, decided_at)"),
+            ("quality_unsub_requests", "msisdn_hash, received_at", "received_at"),
+            ("quality_cancellations", "subscription_id", "cancelled_at"),
+            ("quality_unsub_violations", "kind, ref", "at"),
+            ("quality_notices", "kind, subject, effective_at", "effective_at"),
+        ):
+            # (table, key and at are this method's constants, never input)
+            deleted += await delete_in_batches(
+                conn,
+                f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {at} < $1 LIMIT $2)",
+                before,
+                batch=batch,
+            )
+        return deleted

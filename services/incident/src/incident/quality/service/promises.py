@@ -4,6 +4,7 @@ from, in English and Chinese. Pure functions of the figures and the targets."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -543,3 +544,23 @@ def complaints_promise(runs: dict[str, dict[str, int]]) -> Promise:
 
 def _s(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f} s"
+
+
+# The promises measured from the rows per user action, which a retention deletes.
+FROM_USER_ROWS = frozenset({"registration_success", "unsubscribe", "notices_on_time"})
+
+
+def not_kept_in_full(promise: Promise, kept_since: datetime) -> Promise:
+    """A promise whose rows for part of the period are deleted: what is left is no measure of
+    the period, so it is not judged, and says why."""
+    since = kept_since.astimezone(domain.SHANGHAI).date().isoformat()
+    return replace(
+        promise,
+        met=None,
+        measured=(
+            f"not kept in full: the rows per user action before {since} are deleted "
+            f"(QUALITY_USER_ROWS_RETENTION_DAYS); what is left: {promise.measured}"
+        ),
+        measured_zh=f"数据未完整保存：{since}之前的逐笔用户记录已按保存期限删除；剩余数据：{promise.measured_zh}",
+        figures={**promise.figures, "user_rows_kept_since": since},
+    )

@@ -69,6 +69,7 @@ class QualityService:
         minute_retention: timedelta | None = None,
         msisdn_key: bytes = b"",
         metrics: QualityMetrics | None = None,
+        user_rows_retention: timedelta | None = None,
     ) -> None:
         self._pool = pool
         self.clock = clock
@@ -77,6 +78,7 @@ class QualityService:
         self.targets = targets
         self._repo = repository or QualityRepository()
         self._minute_retention = minute_retention
+        self._user_rows_retention = user_rows_retention
         self._orders = OrderRepository()
         self._msisdn_key = msisdn_key
         self.metrics = metrics
@@ -91,6 +93,7 @@ class QualityService:
         targets: QualityTargets,
         minute_retention: timedelta | None = None,
         metrics: QualityMetrics | None = None,
+        user_rows_retention: timedelta | None = None,
     ) -> QualityService:
         async with pool.acquire() as conn:
             key = await OrderRepository().msisdn_key(conn)
@@ -103,6 +106,7 @@ class QualityService:
             minute_retention=minute_retention,
             msisdn_key=key,
             metrics=metrics,
+            user_rows_retention=user_rows_retention,
         )
 
     def _hash(self, msisdn: str) -> bytes:
@@ -217,14 +221,25 @@ class QualityService:
             )
 
     async def prune(self) -> int:
-        """Delete the per-minute delay rows older than the retention (the hourly view's data;
-        the day rows the reports read, and the traffic per minute, are kept). Returns how many."""
-        if self._minute_retention is None:
-            return 0
+        """Delete the per-minute delay rows older than their retention (the hourly view's data;
+        the day rows the reports read, and the traffic per minute, are kept) and the rows per
+        user action older than theirs. Returns how many."""
+        deleted = 0
+        now = self.clock.now()
         async with self._pool.acquire() as conn:
-            return await self._repo.delete_minutes_before(
-                conn, self.clock.now() - self._minute_retention, 5000
-            )
+            if self._minute_retention is not None:
+                deleted += await self._repo.delete_minutes_before(conn, now - self._minute_retention, 5000)
+            if self._user_rows_retention is not None:
+                deleted += await self._orders.delete_user_rows_before(
+                    conn, now - self._user_rows_retention, 5000
+                )
+        return deleted
+
+    def user_rows_kept_since(self) -> datetime | None:
+        """The instant before which the rows per user action have been deleted (None: kept)."""
+        if self._user_rows_retention is None:
+            return None
+        return self.clock.now() - self._user_rows_retention
 
     async def sample(self) -> None:
         """Refresh `incident_quality_rollup_age_seconds` (every `metrics_sample_interval_s`)."""
@@ -293,6 +308,12 @@ class QualityService:
             judge.content_review_promise(delay.messages, blocked),
             judge.records_promise(self.targets, self.clock.now(), oldest, reported),
         ]
+        kept_since = self.user_rows_kept_since()
+        if kept_since is not None and period.start < kept_since:
+            promises = [
+                judge.not_kept_in_full(p, kept_since) if p.key in judge.FROM_USER_ROWS else p
+                for p in promises
+            ]
         return QualityReport(period, self.clock.now(), promises, delay, days, availability, partners, names)
 
     async def servqual(self, text: str) -> Servqual:
