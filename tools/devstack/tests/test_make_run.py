@@ -352,3 +352,60 @@ def test_ctrl_c_after_a_restart_still_stops_everything(stack_with_own_smsc: Stac
     assert run.process.wait(90) == 0
     eventually_true(lambda: not any(alive(pid) for pid in pids), timeout_s=10, what="all processes gone")
     assert not (run.state / "stack.json").exists()
+
+
+def test_make_run_with_a_standby_smsc_moves_dispatch_to_it_when_the_primary_refuses_binds(
+    state: Path,
+) -> None:
+    """VAS_SMSC_STANDBY=1: a second simulator is the sms-sender's standby route, bound all the
+    time; refusing binds at the primary moves dispatch to it (the mirror takeover, tried locally)."""
+    env = {
+        **os.environ,
+        "VAS_STATE_DIR": str(state),
+        "VAS_PORT_BASE": str(free_port_base()),
+        "VAS_BROKER_PORT": str(free_port()),
+        "VAS_POSTGRES_PORT": str(free_port()),
+        "VAS_SMSC_PORT": str(free_port()),
+        "VAS_SMSC_HTTP_PORT": str(free_port()),
+        "VAS_SMSC_STANDBY": "1",
+        "VAS_SMSC_STANDBY_PORT": str(free_port()),
+        "VAS_SMSC_STANDBY_HTTP_PORT": str(free_port()),
+        "SMS_SENDER_SMSC_STANDBY_AFTER_S": "1",
+    }
+    env.pop("DATABASE_URL", None)
+    run = StackRun(env, state)
+    primary = f"http://127.0.0.1:{env['VAS_SMSC_HTTP_PORT']}"
+    standby = f"http://127.0.0.1:{env['VAS_SMSC_STANDBY_HTTP_PORT']}"
+    try:
+        run.wait_for("stack ready", timeout_s=120)
+        said = run.wait_for("SMSC standby route")
+        assert env["VAS_SMSC_STANDBY_PORT"] in said
+        assert "smsc-standby" in run.recorded()  # `make down` stops it too
+
+        def standby_bound() -> bool:
+            binds = httpx.get(standby + "/stats", timeout=2).json()["binds"]
+            return any(b["system_id"] == "vas-standby" for b in binds)
+
+        eventually_true(standby_bound, what="the standby bound all the time")
+        refused = httpx.post(primary + "/faults/refuse-binds", json={"seconds": 120}, timeout=5)
+        assert refused.status_code == 200, refused.text
+
+        def on_standby() -> bool:
+            body = httpx.get(run.url("sms-sender") + "/readyz", timeout=2).json()
+            return str(body.get("warnings", {}).get("smsc_route", "")).startswith(
+                "dispatching on the standby route"
+            )
+
+        eventually_true(on_standby, what="dispatch on the standby route")
+    finally:
+        if run.process.poll() is None:
+            os.killpg(run.process.pid, signal.SIGINT)
+            try:
+                run.process.wait(90)
+            except subprocess.TimeoutExpired:
+                os.killpg(run.process.pid, signal.SIGKILL)
+        if (state / "stack.json").exists():
+            subprocess.run(
+                [str(repo_root() / ".venv/bin/vas-stack"), "down", "--state-dir", str(state)], check=False
+            )
+    assert port_is_free(int(env["VAS_SMSC_STANDBY_PORT"]))  # stopped with the rest

@@ -2,7 +2,8 @@
 
 Starts PostgreSQL (embedded unless DATABASE_URL is set) and the broker, creates one
 database per service, starts the SMSC simulator (unless SMS_SENDER_SMSC_HOST or
-SMS_SENDER_SMSC_PORT names an SMSC of one's own) and the four services as processes, waits
+SMS_SENDER_SMSC_PORT names an SMSC of one's own; with VAS_SMSC_STANDBY=1 a second one as the
+standby route) and the four services as processes, waits
 until the simulator answers /healthz and each service /readyz, prints their URLs and then
 watches them until Ctrl-C (SIGINT) or SIGTERM stops everything in reverse order. A service
 or the simulator that exits meanwhile is restarted with back-off (`supervise.py`), and the
@@ -66,6 +67,13 @@ class StackConfig:
     ready_timeout_s: float = 120.0
     smsc_port: int = field(default_factory=lambda: int(os.environ.get("VAS_SMSC_PORT", "2775")))
     smsc_http_port: int = field(default_factory=lambda: int(os.environ.get("VAS_SMSC_HTTP_PORT", "8025")))
+    # A second simulator as the sms-sender's standby route (mirror takeover), to try a failover:
+    # refuse binds at the primary (POST /faults/refuse-binds) and dispatch moves to it.
+    standby: bool = field(default_factory=lambda: os.environ.get("VAS_SMSC_STANDBY", "") not in ("", "0"))
+    standby_port: int = field(default_factory=lambda: int(os.environ.get("VAS_SMSC_STANDBY_PORT", "2776")))
+    standby_http_port: int = field(
+        default_factory=lambda: int(os.environ.get("VAS_SMSC_STANDBY_HTTP_PORT", "8026"))
+    )
     restart: RestartPolicy = field(
         default_factory=lambda: RestartPolicy(
             initial_s=float(os.environ.get("VAS_RESTART_INITIAL_S", "1")),
@@ -81,6 +89,7 @@ class StackConfig:
 SMSC_ADDRESS_VARIABLES = ("SMS_SENDER_SMSC_HOST", "SMS_SENDER_SMSC_PORT")
 SMSC_CREDENTIAL_VARIABLES = ("SMS_SENDER_SMSC_SYSTEM_ID", "SMS_SENDER_SMSC_PASSWORD")
 SIMULATOR_ACCOUNT = ("vas", "vas-pass")  # sms-sender's default credentials
+STANDBY_ACCOUNT = ("vas-standby", "standby-pass")  # the standby simulator's (VAS_SMSC_STANDBY)
 
 
 ADMIN_LOGIN = "admin"  # the first staff administrator `make run` creates
@@ -118,6 +127,11 @@ class Stack:
         wanted = {"broker": self.config.broker_port}
         if not self.external_smsc:
             wanted |= {"smsc": self.config.smsc_port, "smsc control": self.config.smsc_http_port}
+        if self.standby:
+            wanted |= {
+                "smsc standby": self.config.standby_port,
+                "smsc standby control": self.config.standby_http_port,
+            }
         if not os.environ.get("DATABASE_URL"):
             wanted["postgres"] = self.config.postgres_port
         for svc in SERVICES:
@@ -128,7 +142,8 @@ class Stack:
                 "ports in use: "
                 + ", ".join(busy)
                 + " (is another stack running? `make down` stops it; VAS_PORT_BASE moves the services,"
-                " VAS_SMSC_PORT / VAS_SMSC_HTTP_PORT the SMSC simulator)"
+                " VAS_SMSC_PORT / VAS_SMSC_HTTP_PORT the SMSC simulator, VAS_SMSC_STANDBY_PORT /"
+                " VAS_SMSC_STANDBY_HTTP_PORT its standby)"
             )
 
     def operator_token(self) -> str:
@@ -178,6 +193,14 @@ class Stack:
         else:
             self._watch("smsc", self._launch_smsc, self.smsc_url + "/healthz")
             _say(f"SMSC: the simulator on 127.0.0.1:{self.config.smsc_port} ({self._smsc_login()})")
+        if self.standby:
+            self._watch("smsc-standby", self._launch_standby, self.standby_url + "/healthz")
+            _say(
+                f"SMSC standby route: a second simulator on 127.0.0.1:{self.config.standby_port}"
+                f" (system_id {STANDBY_ACCOUNT[0]}); to try a failover: curl -X POST"
+                f" {self.smsc_url}/faults/refuse-binds -H 'content-type: application/json'"
+                " -d '{\"seconds\": 120}'"
+            )
         self._record()
         token = self.operator_token()
         for svc in SERVICES:
@@ -234,20 +257,42 @@ class Stack:
     def smsc_url(self) -> str:
         return f"http://127.0.0.1:{self.config.smsc_http_port}"
 
+    @property
+    def standby(self) -> bool:
+        """A standby simulator runs: asked for, and the primary is the simulator too."""
+        return self.config.standby and not self.external_smsc
+
+    @property
+    def standby_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.standby_http_port}"
+
     def _launch_smsc(self) -> subprocess.Popen[bytes]:
         """The SMSC simulator (SMPP 3.4 on 127.0.0.1:smsc_port, control API on smsc_http_port)."""
-        with (self.logs / "smsc.log").open("ab") as log:
+        return self._launch_simulator(
+            "smsc", self.config.smsc_port, self.config.smsc_http_port, self._simulator_account()
+        )
+
+    def _launch_standby(self) -> subprocess.Popen[bytes]:
+        """The standby route's simulator: another SMSC with an account of its own."""
+        return self._launch_simulator(
+            "smsc-standby", self.config.standby_port, self.config.standby_http_port, STANDBY_ACCOUNT
+        )
+
+    def _launch_simulator(
+        self, name: str, smpp_port: int, http_port: int, account: tuple[str, str]
+    ) -> subprocess.Popen[bytes]:
+        with (self.logs / f"{name}.log").open("ab") as log:
             return subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
                     "vas_devstack.smsc",
                     "--smpp-port",
-                    str(self.config.smsc_port),
+                    str(smpp_port),
                     "--http-port",
-                    str(self.config.smsc_http_port),
+                    str(http_port),
                     "--account",
-                    ":".join(self._simulator_account()),
+                    ":".join(account),
                     "--log-level",
                     "INFO",
                 ],
@@ -278,6 +323,11 @@ class Stack:
             if not self.external_smsc:  # the simulator; credentials, if given, pass through as they are
                 env[f"{svc.env_prefix}SMSC_HOST"] = "127.0.0.1"
                 env[f"{svc.env_prefix}SMSC_PORT"] = str(self.config.smsc_port)
+            if self.standby:
+                env[f"{svc.env_prefix}SMSC_STANDBY_HOST"] = "127.0.0.1"
+                env[f"{svc.env_prefix}SMSC_STANDBY_PORT"] = str(self.config.standby_port)
+                env[f"{svc.env_prefix}SMSC_STANDBY_SYSTEM_ID"] = STANDBY_ACCOUNT[0]
+                env[f"{svc.env_prefix}SMSC_STANDBY_PASSWORD"] = STANDBY_ACCOUNT[1]
         return env
 
     def _launch_service(self, svc: ServiceProcess, env: dict[str, str]) -> subprocess.Popen[bytes]:
