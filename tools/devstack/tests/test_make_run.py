@@ -188,6 +188,21 @@ class StackRun:
             except queue.Empty:
                 continue
 
+    def stop(self) -> None:
+        """Ctrl-C to the stack (SIGKILL if it does not end within 90 s), then `vas-stack down`
+        for whatever it left recorded."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(90)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        if (self.state / "stack.json").exists():
+            subprocess.run(
+                [str(repo_root() / ".venv/bin/vas-stack"), "down", "--state-dir", str(self.state)],
+                check=False,
+            )
+
     def recorded(self) -> dict[str, int]:
         entries = json.loads((self.state / "stack.json").read_text())["processes"]
         return {entry["name"]: entry["pid"] for entry in entries}
@@ -272,16 +287,7 @@ def _stack_with_own_smsc(state: Path, smpp_port: str) -> Iterator[StackRun]:
         run.wait_for("stack ready", timeout_s=120)
         yield run
     finally:
-        if run.process.poll() is None:
-            os.killpg(run.process.pid, signal.SIGINT)
-            try:
-                run.process.wait(90)
-            except subprocess.TimeoutExpired:
-                os.killpg(run.process.pid, signal.SIGKILL)
-        if (state / "stack.json").exists():
-            subprocess.run(
-                [str(repo_root() / ".venv/bin/vas-stack"), "down", "--state-dir", str(state)], check=False
-            )
+        run.stop()
 
 
 def test_make_run_binds_to_the_smsc_in_the_environment_and_starts_no_simulator(
@@ -398,14 +404,5 @@ def test_make_run_with_a_standby_smsc_moves_dispatch_to_it_when_the_primary_refu
 
         eventually_true(on_standby, what="dispatch on the standby route")
     finally:
-        if run.process.poll() is None:
-            os.killpg(run.process.pid, signal.SIGINT)
-            try:
-                run.process.wait(90)
-            except subprocess.TimeoutExpired:
-                os.killpg(run.process.pid, signal.SIGKILL)
-        if (state / "stack.json").exists():
-            subprocess.run(
-                [str(repo_root() / ".venv/bin/vas-stack"), "down", "--state-dir", str(state)], check=False
-            )
+        run.stop()
     assert port_is_free(int(env["VAS_SMSC_STANDBY_PORT"]))  # stopped with the rest
