@@ -33,6 +33,7 @@ from vas_common.events.complaints import HoldChange, HoldPlaced, HoldReleased
 from vas_common.events.subscription import LegalHold, LegalHoldChanged
 from vas_common.events.topics import COMPLAINT_EVENTS, SUBSCRIPTION_EVENTS
 from vas_common.kafka import EventPublisher
+from vas_devstack.broker import EmbeddedBroker
 from vas_devstack.pytest_plugin import OPERATOR_TOKEN, eventually, serve, service_settings_kwargs
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -44,6 +45,14 @@ class Env:
     client: httpx.AsyncClient
     pool: asyncpg.Pool
     clock: ManualClock
+
+
+@pytest.fixture
+def kafka(own_broker: EmbeddedBroker) -> EmbeddedBroker:
+    """A broker of the module's own: the API also stores the system messages it reads from
+    sms.send-requests, and other tests' leftovers there put their numbers' concatenation
+    references into this test's tables (a foreign concat_refs row failed CI once)."""
+    return own_broker
 
 
 @pytest.fixture
