@@ -155,9 +155,9 @@ class SlaService:
         clocks were saved: the runs follow by trigger), once."""
         by_id = {c.id: c for c in complaints}
         for complaint_id, run in await self._sla.stopped_once(conn, list(by_id), now):
-            await self._tell_stopped(conn, by_id[complaint_id], run)
+            await self._publish_stop(conn, by_id[complaint_id], run)
 
-    async def _tell_stopped(self, conn: DbConnection, complaint: Complaint, run: domain.StoppedRun) -> None:
+    async def _publish_stop(self, conn: DbConnection, complaint: Complaint, run: domain.StoppedRun) -> None:
         payload = ClockRun(
             complaint_id=complaint.id,
             clock=run.clock.value,
